@@ -10,6 +10,7 @@ SymPy is imported inside the commands that need it, so ``--help`` and
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -31,7 +32,8 @@ class SymconvGroup(click.Group):
             if not standalone_mode:
                 raise
             message = error.format_message() if isinstance(error, click.ClickException) else str(error)
-            click.echo(f"Error: {message}", err=True)
+            # Some click messages list choices on several lines: keep one.
+            click.echo("Error: " + " ".join(message.split()), err=True)
             sys.exit(getattr(error, "exit_code", 2))
         except click.exceptions.Abort:
             if not standalone_mode:
@@ -124,6 +126,10 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, **options):
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --index-base 1
     """
     spec = _spec_from_options(layer, **options)
+    if output and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+        raise click.BadParameter(
+            f"got {output!r}, expected a file in an existing directory", param_hint="'--output'"
+        )
     if standalone and fmt != "latex":
         raise click.BadParameter(
             f"got --standalone with --format {fmt}, expected --format latex", param_hint="'--standalone'"

@@ -24,13 +24,16 @@ from sympy.printing.latex import LatexPrinter
 
 from symconv.present import IndexStyle, describe, display_key, element_sections
 
-#: Terms per line before an ``align*`` row wraps.
-TERMS_PER_LINE = 6
+#: Terms per line before an ``align*`` row wraps: compact subscripts are
+#: narrow; ``dy_{0,1,2,3} x_{0,1,4,5}`` is about twice as wide.
+TERMS_PER_LINE = {True: 6, False: 4}
 
 DOCUMENT_HEAD = r"""\documentclass{article}
-\usepackage[margin=2cm]{geometry}
 \usepackage{amsmath}
 \usepackage{amssymb}
+% Wider text without the geometry package: only amsmath and amssymb are needed.
+\addtolength{\textwidth}{4cm}
+\addtolength{\oddsidemargin}{-2cm}
 \allowdisplaybreaks
 \begin{document}
 """
@@ -62,8 +65,9 @@ class SymconvLatexPrinter(LatexPrinter):
 
         return sorted(Add.make_args(expr), key=display_key)
 
-    def sum_lines(self, expr, per_line: int = TERMS_PER_LINE) -> list[str]:
+    def sum_lines(self, expr) -> list[str]:
         """The terms of ``expr`` joined with signs, split into lines."""
+        per_line = TERMS_PER_LINE[self.style.compact]
         terms = self._as_ordered_terms(expr)
         lines, current = [], ""
         for position, term in enumerate(terms):

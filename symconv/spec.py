@@ -20,6 +20,7 @@ This module imports nothing heavy: the CLI validates input before SymPy loads.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -42,6 +43,14 @@ def _shown(value) -> str:
     return str(value)
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _is_int(value) -> bool:
+    # bool is an int subclass, but stride=True is a mistake, not a 1.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse_ints(text: str, name: str, expected: str) -> tuple[int, ...]:
     """Read ``"1,3,32,32"`` as integers, refusing anything else.
 
@@ -49,7 +58,7 @@ def parse_ints(text: str, name: str, expected: str) -> tuple[int, ...]:
     (1, 3, 32)
     """
     parts = [p.strip() for p in str(text).split(",")]
-    if not parts or any(not p.lstrip("-").isdigit() or p.startswith("+") for p in parts):
+    if any(_INTEGER.fullmatch(p) is None for p in parts):
         raise SymconvError(
             f"{name}: got {text!r}, expected comma-separated integers {expected}"
         )
@@ -58,8 +67,8 @@ def parse_ints(text: str, name: str, expected: str) -> tuple[int, ...]:
 
 def _per_axis(value, name: str, ndim: int, minimum: int) -> tuple[int, ...]:
     """An int or one int per spatial axis, each at least ``minimum``."""
-    values = (value,) * ndim if isinstance(value, int) else tuple(value)
-    if len(values) != ndim or not all(isinstance(v, int) for v in values):
+    values = (value,) * ndim if _is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(values) != ndim or not all(_is_int(v) for v in values):
         raise SymconvError(
             f"{name}: got {_shown(value)!r}, expected one integer or {ndim} "
             f"comma-separated integers (one per spatial axis)"
@@ -92,10 +101,10 @@ def _resolve_padding(padding, ndim, stride, dilation, kernel):
         raise SymconvError(
             f"padding: got {padding!r}, expected an integer, one per axis, 'same' or 'valid'"
         )
-    if isinstance(padding, int):
+    if _is_int(padding):
         items = (padding,) * ndim
     else:
-        items = tuple(padding)
+        items = tuple(padding) if isinstance(padding, (tuple, list)) else ()
     if len(items) != ndim:
         raise SymconvError(
             f"padding: got {_shown(padding)!r}, expected one integer or {ndim} "
@@ -103,8 +112,8 @@ def _resolve_padding(padding, ndim, stride, dilation, kernel):
         )
     pairs = []
     for item in items:
-        pair = (item, item) if isinstance(item, int) else tuple(item)
-        if len(pair) != 2 or not all(isinstance(p, int) for p in pair):
+        pair = (item, item) if _is_int(item) else tuple(item) if isinstance(item, (tuple, list)) else ()
+        if len(pair) != 2 or not all(_is_int(p) for p in pair):
             raise SymconvError(f"padding: got {_shown(padding)!r}, expected integers")
         if min(pair) < 0:
             raise SymconvError(
@@ -115,13 +124,19 @@ def _resolve_padding(padding, ndim, stride, dilation, kernel):
 
 
 def _window_counts(size, kernel, stride, dilation, before, out):
-    """How many (output, tap) pairs of one axis land inside the input."""
-    return sum(
-        1
-        for o in range(out)
-        for k in range(kernel)
-        if 0 <= o * stride - before + k * dilation < size
-    )
+    """How many (output, tap) pairs of one axis land inside the input.
+
+    For tap k, output o reads input o*S - P + k*D, which is inside x for
+    ceil((P - kD)/S) <= o <= floor((size - 1 + P - kD)/S): a loop over the
+    taps only, so the size guard answers at once even for huge inputs.
+    """
+    count = 0
+    for k in range(kernel):
+        shift = before - k * dilation
+        first = max(0, -(-shift // stride))
+        last = min(out - 1, (size - 1 + shift) // stride)
+        count += max(0, last - first + 1)
+    return count
 
 
 @dataclass(frozen=True)
@@ -238,11 +253,11 @@ def conv_spec(
             raise SymconvError(
                 f"{name}: got {_shown(shape)!r}, expected {ndim + 2} sizes {axes} for {kind}"
             )
-        if any(not isinstance(v, int) or v < 1 for v in shape):
+        if any(not _is_int(v) or v < 1 for v in shape):
             raise SymconvError(
                 f"{name}: got {_shown(shape)!r}, expected positive integers {axes}"
             )
-    if not isinstance(groups, int) or groups < 1:
+    if not _is_int(groups) or groups < 1:
         raise SymconvError(f"groups: got {groups!r}, expected a positive integer")
     c, f, cg = input[1], weight[0], weight[1]
     if c % groups or f % groups:
@@ -263,8 +278,9 @@ def conv_spec(
         reach = d * (k - 1) + 1
         if reach > h + lo + hi:
             raise SymconvError(
-                f"weight: kernel extent {reach} (dilation {d} x (K-1) + 1) on axis {axis} "
-                f"is larger than the padded input {h + lo + hi}, expected at most that"
+                f"weight: got {_shown(weight)!r}, whose extent {reach} on axis {axis} "
+                f"(dilation {d} x (K-1) + 1) is larger than the padded input {h + lo + hi}; "
+                f"expected a kernel that fits"
             )
     return ConvSpec(kind, input, weight, stride, pairs, dilation, groups, bias, mode)
 

@@ -1,0 +1,268 @@
+"""Independent NumPy reference for 1-D and 2-D convolution and its gradients.
+
+This module is the numerical ground truth that the symbolic derivations are
+checked against, so it deliberately depends on nothing but NumPy and the
+standard library. Semantics follow PyTorch: the kernel is *not* flipped
+(cross-correlation), tensors are channels-first, 1-D inputs are (N, C, L) and
+2-D inputs are (N, C, H, W).
+
+With zero padding ``P``, stride ``S``, dilation ``D`` and groups ``G``, the
+forward pass of one group is::
+
+    y[n, f, o] = b[f] + sum_{c, k} w[f, c, k] * xpad[n, c, S*o + D*k]
+
+For the scalar loss ``L = sum(dy * y)`` each gradient is again a convolution:
+
+* ``db[f] = sum_{n, o} dy[n, f, o]`` -- the bias touches every output once.
+* ``dw[f, c, k] = sum_{n, o} dy[n, f, o] * xpad[n, c, S*o + D*k]`` -- the
+  padded input correlated with ``dy`` (``dy`` acts as a kernel dilated by S).
+* ``dx`` is the transposed convolution of ``dy`` with ``w``: insert ``S - 1``
+  zeros between the entries of ``dy``, pad the result by ``D*(K-1)`` and
+  correlate it with ``w`` rotated by 180 degrees (channel axes swapped), then
+  crop the padding off. At stride 1 there is nothing to dilate and that is
+  literally what the code does; otherwise, rather than materialising the
+  dilated ``dy``, each kernel tap's contribution is added straight into the
+  padded ``dx`` at the strided positions it came from (col2im). Input
+  positions that no window reaches keep a zero gradient.
+
+Both directions use an im2col layout, so the heavy lifting is one batched
+matrix product per direction. Only operations that NumPy also supports for
+``dtype=object`` are used, so arrays of :class:`fractions.Fraction` give exact
+rational results:
+
+>>> from fractions import Fraction
+>>> x = np.array([[[Fraction(1, 2), Fraction(1, 3), Fraction(1, 4)]]], dtype=object)
+>>> conv_forward(x, np.array([[[Fraction(2), Fraction(-1)]]], dtype=object))
+array([[[Fraction(2, 3), Fraction(5, 12)]]], dtype=object)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+__all__ = ["conv_forward", "conv_backward"]
+
+
+class _Geometry(NamedTuple):
+    groups: int
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    kernel: tuple[int, ...]
+    out: tuple[int, ...]
+
+
+def _as_int(name, value):
+    # bool is an int subclass, but stride=True is almost certainly a bug.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected an int, got {value!r}")
+    return int(value)
+
+
+def _per_axis(name, value, nd, minimum):
+    if isinstance(value, (tuple, list)):
+        if len(value) != nd:
+            raise ValueError(f"{name}: expected {nd} value(s), one per spatial axis, got {value!r}")
+        values = tuple(_as_int(name, v) for v in value)
+    else:
+        values = (_as_int(name, value),) * nd
+    if any(v < minimum for v in values):
+        raise ValueError(f"{name}: every value must be >= {minimum}, got {value!r}")
+    return values
+
+
+def _padding(padding, nd, kernel, dilation, stride):
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"padding='same' requires stride 1, got stride={stride}")
+            # Same split as PyTorch: an odd total puts the extra cell after.
+            totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"padding: unknown string {padding!r}, expected 'valid' or 'same'")
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != nd:
+            raise ValueError(f"padding: expected {nd} entries, one per spatial axis, got {padding!r}")
+        pairs = []
+        for p in padding:
+            if isinstance(p, (tuple, list)):
+                if len(p) != 2:
+                    raise ValueError(f"padding: a per-axis pair must be (before, after), got {p!r}")
+                pairs.append((_as_int("padding", p[0]), _as_int("padding", p[1])))
+            else:
+                pairs.append((_as_int("padding", p),) * 2)
+    else:
+        pairs = [(_as_int("padding", padding),) * 2] * nd
+    if any(v < 0 for pair in pairs for v in pair):
+        raise ValueError(f"padding: must be non-negative, got {padding!r}")
+    return tuple(pairs)
+
+
+def _geometry(x, w, stride, padding, dilation, groups):
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x: expected a 3-D (N, C, L) or 4-D (N, C, H, W) array, got shape {x.shape}")
+    if w.ndim != x.ndim:
+        raise ValueError(f"w: expected {x.ndim} dimensions like x, got shape {w.shape}")
+    nd = x.ndim - 2
+    groups = _as_int("groups", groups)
+    if groups < 1:
+        raise ValueError(f"groups: must be >= 1, got {groups}")
+    channels, filters = x.shape[1], w.shape[0]
+    if channels % groups or filters % groups:
+        raise ValueError(
+            f"groups: {groups} must divide both input channels ({channels}) and filters ({filters})"
+        )
+    if w.shape[1] * groups != channels:
+        raise ValueError(
+            f"w: shape {w.shape} needs C/groups = {channels // groups} input channels, got {w.shape[1]}"
+        )
+    kernel = tuple(w.shape[2:])
+    if min(kernel) < 1:
+        raise ValueError(f"w: kernel sizes must be positive, got {kernel}")
+    stride = _per_axis("stride", stride, nd, 1)
+    dilation = _per_axis("dilation", dilation, nd, 1)
+    pads = _padding(padding, nd, kernel, dilation, stride)
+    out = []
+    for size, (lo, hi), k, s, d in zip(x.shape[2:], pads, kernel, stride, dilation):
+        starts = size + lo + hi - d * (k - 1)  # window origins at stride 1
+        if starts < 1:
+            raise ValueError(
+                f"x: padded size {size + lo + hi} is smaller than the dilated kernel extent {d * (k - 1) + 1}"
+            )
+        out.append((starts - 1) // s + 1)
+    return _Geometry(groups, stride, dilation, pads, kernel, tuple(out))
+
+
+def _padded_zeros(shape, pads, dtype):
+    # np.zeros rather than np.pad: for object arrays np.pad fills with
+    # np.int64(0), while np.zeros gives plain Python 0, which mixes cleanly
+    # with Fraction.
+    return np.zeros(shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], pads)), dtype=dtype)
+
+
+def _interior(shape, pads):
+    return (slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape[2:], pads))
+
+
+def _columns(x, geo):
+    """im2col: the (N, G, C/G * prod(K), prod(out)) matrix of input windows."""
+    if any(lo or hi for lo, hi in geo.pads):
+        xp = _padded_zeros(x.shape, geo.pads, x.dtype)
+        xp[_interior(x.shape, geo.pads)] = x
+    else:
+        xp = np.ascontiguousarray(x)
+    # A read-only view indexed (n, c, *tap, *out): tap steps by the dilation,
+    # output steps by the stride. The reshape below makes the one real copy,
+    # already in the row-major layout a single GEMM per (n, g) wants.
+    spatial = xp.strides[2:]
+    view = as_strided(
+        xp,
+        shape=xp.shape[:2] + geo.kernel + geo.out,
+        strides=xp.strides[:2]
+        + tuple(st * d for st, d in zip(spatial, geo.dilation))
+        + tuple(st * s for st, s in zip(spatial, geo.stride)),
+        writeable=False,
+    )
+    n, c = x.shape[:2]
+    g = geo.groups
+    return view.reshape(n, g, (c // g) * math.prod(geo.kernel), math.prod(geo.out))
+
+
+def _correlate(x, w, geo):
+    n, f, g = x.shape[0], w.shape[0], geo.groups
+    # (G, F/G, C/G*K) broadcast against (N, G, C/G*K, P): one GEMM per (n, g).
+    return np.matmul(w.reshape(g, f // g, -1), _columns(x, geo)).reshape((n, f) + geo.out)
+
+
+def conv_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlate ``x`` (N, C, *spatial) with ``w`` (F, C/groups, *kernel).
+
+    Returns ``y`` of shape (N, F, *out). ``padding`` is an int, one int or
+    one (before, after) pair per axis, or ``'valid'`` / ``'same'``.
+
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])
+    >>> conv_forward(x, w, b=np.array([0.5]), stride=2)
+    array([[[[-4.5, -4.5],
+             [-4.5, -4.5]]]])
+    """
+    x, w = np.asarray(x), np.asarray(w)
+    geo = _geometry(x, w, stride, padding, dilation, groups)
+    f = w.shape[0]
+    y = _correlate(x, w, geo)
+    if b is not None:
+        b = np.asarray(b)
+        if b.shape != (f,):
+            raise ValueError(f"b: expected shape ({f},), got {b.shape}")
+        y = y + b.reshape((f,) + (1,) * len(geo.out))
+    return y
+
+
+def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients ``(dx, dw, db)`` of ``L = sum(dy * conv_forward(x, w, ...))``.
+
+    ``db`` has shape (F,) whether or not the forward pass used a bias.
+
+    >>> x = np.arange(1.0, 6.0).reshape(1, 1, 5)
+    >>> w = np.array([[[1.0, 0.0, -1.0]]])
+    >>> dx, dw, db = conv_backward(np.ones((1, 1, 3)), x, w)
+    >>> dx
+    array([[[ 1.,  1.,  0., -1., -1.]]])
+    >>> dw
+    array([[[ 6.,  9., 12.]]])
+    >>> db
+    array([3.])
+    """
+    dy, x, w = np.asarray(dy), np.asarray(x), np.asarray(w)
+    geo = _geometry(x, w, stride, padding, dilation, groups)
+    n, c = x.shape[:2]
+    f, g = w.shape[0], geo.groups
+    if dy.shape != (n, f) + geo.out:
+        raise ValueError(f"dy: expected shape {(n, f) + geo.out}, got {dy.shape}")
+    nd = len(geo.out)
+    dy_mat = dy.reshape(n, g, f // g, math.prod(geo.out))
+
+    db = dy.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+
+    # Per-sample GEMMs then a sum over the batch: the (F/G, C/G*K) partial
+    # products are tiny, whereas folding N into the contraction would need a
+    # transposed copy of the whole column matrix.
+    cols = _columns(x, geo)
+    dw = np.matmul(dy_mat, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w.shape)
+
+    # At stride 1 with padding no wider than the kernel's reach, dx is a plain
+    # correlation of the padded dy with the rotated kernel. Its column matrix
+    # holds F*K rows against C*K for the col2im route below, so it only pays
+    # when F <= C. On a 64->64 3x3 layer it cut the backward time by ~20%;
+    # on a 3->16 layer it was three times slower, hence the guard.
+    reach = [d * (k - 1) for d, k in zip(geo.dilation, geo.kernel)]
+    stride_one = all(s == 1 for s in geo.stride)
+    if stride_one and f <= c and all(max(p) <= r for p, r in zip(geo.pads, reach)):
+        rotated = w.reshape((g, f // g, c // g) + geo.kernel).swapaxes(1, 2)
+        rotated = rotated[(Ellipsis,) + (slice(None, None, -1),) * nd].reshape((c, f // g) + geo.kernel)
+        pads = tuple((r - lo, r - hi) for r, (lo, hi) in zip(reach, geo.pads))
+        dx = _correlate(dy, rotated, geo._replace(pads=pads, out=x.shape[2:]))
+        return dx, dw, db
+
+    # Otherwise: the gradient w.r.t. the columns, then col2im, where every
+    # tap scatters its slab back onto the strided input positions it was read
+    # from. Taps overlap, so they are accumulated one at a time (a single
+    # overlapping view would lose updates); there are only prod(K) of them.
+    # Input positions that no window reaches keep their zero.
+    w_mat = w.reshape(g, f // g, -1)
+    dcols = np.matmul(w_mat.swapaxes(-1, -2), dy_mat).reshape((n, c) + geo.kernel + geo.out)
+    dxp = _padded_zeros(x.shape, geo.pads, dcols.dtype)
+    for tap in np.ndindex(*geo.kernel):
+        where = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, geo.dilation, geo.out, geo.stride)
+        )
+        dxp[(slice(None), slice(None)) + where] += dcols[(slice(None), slice(None)) + tap]
+    dx = dxp[_interior(x.shape, geo.pads)]
+    return dx, dw, db
