@@ -22,6 +22,8 @@ from fractions import Fraction
 import numpy as np
 from sympy import Add, Indexed, Integer, Mul, Pow, Rational
 
+from symconv.terms import TermTable
+
 
 def evaluate(expr, values):
     """Value of ``expr`` with each ``name[i, ...]`` taken from ``values[name]``."""
@@ -49,7 +51,13 @@ def evaluate(expr, values):
 
 
 def evaluate_table(table, shape, values, dtype=float) -> np.ndarray:
-    """An array of ``shape`` holding the value of each ``table[index]``."""
+    """An array of ``shape`` holding the value of each ``table[index]``.
+
+    A :class:`~symconv.terms.TermTable` evaluates itself with array
+    operations; other tables are walked expression by expression.
+    """
+    if isinstance(table, TermTable):
+        return table.evaluate(values, dtype)
     out = np.zeros(shape, dtype=dtype)
     for index, expr in table.items():
         out[index] = evaluate(expr, values)

@@ -24,8 +24,9 @@ import json
 
 from sympy.printing.str import StrPrinter
 
-from symconv.latex import latex_document, markdown_document
+from symconv.latex import latex_document, markdown_document, table_rows
 from symconv.present import IndexStyle, choose_style, describe, display_key, element_sections
+from symconv.terms import TermTable
 
 FORMATS = ("latex", "markdown", "text", "json")
 
@@ -40,15 +41,21 @@ class TextPrinter(StrPrinter):
         super().__init__()
         self.style = style
 
-    def _print_Indexed(self, expr):
-        name = expr.base.name
-        shown = self.style.shown(name, expr.indices)
+    def element_text(self, name, indices) -> str:
+        shown = self.style.shown(name, indices)
         return name + ("[" + ",".join(map(str, shown)) + "]" if shown else "")
+
+    def _print_Indexed(self, expr):
+        return self.element_text(expr.base.name, expr.indices)
 
     def _as_ordered_terms(self, expr, order=None):
         from sympy import Add
 
         return sorted(Add.make_args(expr), key=display_key)
+
+    def signed_terms(self, expr) -> list[str]:
+        text = self.doprint(expr)
+        return [text]  # StrPrinter already writes the signs between terms
 
 
 def text_document(derivation, style: IndexStyle) -> str:
@@ -56,12 +63,24 @@ def text_document(derivation, style: IndexStyle) -> str:
     lines = [describe(derivation.spec), f"indices are {style.base}-based; dy = dL/dy"]
     for section in element_sections(derivation):
         lines += ["", section.title]
-        lines += [f"  {printer.doprint(lhs)} = {printer.doprint(rhs)}" for lhs, rhs in section.rows]
+        rows = table_rows(section.lhs, section.table, printer.element_text, printer.signed_terms, "*")
+        lines += [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
     return "\n".join(lines) + "\n"
 
 
 def _key(name, index) -> str:
     return f"{name}[{', '.join(map(str, index))}]"
+
+
+def entry_strings(name: str, table) -> dict[str, str]:
+    """``{"dx[0, 0, 1, 1]": str(expression), ...}`` for every entry of a table.
+
+    A TermTable prints itself, to the same strings as SymPy's ``str()``
+    (tests hold the two equal) but without building the expressions.
+    """
+    if isinstance(table, TermTable):
+        return dict(zip((_key(name, i) for i in table), table.str_entries()))
+    return {_key(name, i): str(e) for i, e in table.items()}
 
 
 def json_data(derivation) -> dict:
@@ -70,11 +89,8 @@ def json_data(derivation) -> dict:
     return {
         "layer": derivation.spec.to_dict(),
         "shapes": {k: (list(v) if v is not None else None) for k, v in shapes.items()},
-        "forward": {_key("y", i): str(e) for i, e in derivation.forward.items()},
-        "gradients": {
-            name: {_key(name, i): str(e) for i, e in table.items()}
-            for name, table in derivation.gradients.items()
-        },
+        "forward": entry_strings("y", derivation.forward),
+        "gradients": {name: entry_strings(name, table) for name, table in derivation.gradients.items()},
     }
 
 

@@ -18,55 +18,72 @@ the zero padding contributes nothing, so it never appears.
 >>> y = conv_forward(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))
 >>> y[(0, 0, 0)]
 b[0] + w[0, 0, 0]*x[0, 0, 0] + w[0, 0, 1]*x[0, 0, 1]
+>>> y.terms  # 3 outputs of 2 products each, and 3 bias terms
+9
 """
 
 from __future__ import annotations
 
-import itertools
-
-from sympy import Add, Mul
+import numpy as np
 
 from symconv.spec import ConvSpec
-from symconv.tensors import element, indices
+from symconv.terms import NO_FACTOR, ElementSpace, TermTable
 
 
-def _axis_taps(out, size, kernel, stride, dilation, before):
-    """For one spatial axis: output position -> [(tap, input position)] inside x."""
-    taps = {}
-    for o in range(out):
-        taps[o] = [
-            (k, o * stride - before + k * dilation)
-            for k in range(kernel)
-            if 0 <= o * stride - before + k * dilation < size
-        ]
-    return taps
+def conv_space(spec: ConvSpec) -> ElementSpace:
+    """The elements a convolution's derivation speaks of: x, w, b and dy."""
+    shapes = {"x": spec.input, "w": spec.weight}
+    if spec.bias:
+        shapes["b"] = spec.bias_shape
+    shapes["dy"] = spec.output_shape
+    return ElementSpace(shapes)
 
 
-def conv_forward(spec: ConvSpec) -> dict[tuple[int, ...], object]:
-    """Every output element of a convolution as an expression, keyed by index."""
-    n_batch, channels = spec.input[:2]
-    filters, per_group = spec.weight[:2]
-    filters_per_group = filters // spec.groups
+def _axis_pairs(out, size, kernel, stride, dilation, before):
+    """For one spatial axis, the (output, tap, input position) triples inside x."""
+    o = np.arange(out)[:, None]
+    k = np.arange(kernel)[None, :]
+    position = o * stride - before + k * dilation
+    inside = (position >= 0) & (position < size)
+    o, k = np.broadcast_arrays(o, k)
+    return o[inside], k[inside], position[inside]
+
+
+def conv_forward(spec: ConvSpec, space: ElementSpace | None = None) -> TermTable:
+    """Every output element of a convolution as a sum of products ``w * x`` (+ ``b``).
+
+    Built with array operations: the terms are the Cartesian product of the
+    batch, the filters, the channels of the filter's group and, per spatial
+    axis, the (output, tap) pairs that land inside the input.
+    """
+    space = space or conv_space(spec)
     out = spec.output_shape
-    axis_taps = [
-        _axis_taps(o, h, k, s, d, lo)
+    n_batch, filters, per_group = spec.input[0], spec.weight[0], spec.weight[1]
+    axes = [
+        _axis_pairs(o, h, k, s, d, lo)
         for o, h, k, s, d, (lo, _) in zip(
             out[2:], spec.input[2:], spec.weight[2:], spec.stride, spec.dilation, spec.padding
         )
     ]
-    forward = {}
-    for index in indices(out):
-        n, f, position = index[0], index[1], index[2:]
-        first_channel = (f // filters_per_group) * per_group
-        terms = []
-        for cw in range(per_group):
-            for pairs in itertools.product(*(t[o] for t, o in zip(axis_taps, position))):
-                taps = tuple(k for k, _ in pairs)
-                where = tuple(p for _, p in pairs)
-                terms.append(
-                    Mul(element("w", (f, cw) + taps), element("x", (n, first_channel + cw) + where))
-                )
-        if spec.bias:
-            terms.append(element("b", (f,)))
-        forward[index] = Add(*terms)
-    return forward
+    # Cartesian product of the axes' pairs: one row per spatial (o, k, p).
+    grids = np.meshgrid(*(np.arange(len(a[0])) for a in axes), indexing="ij")
+    picks = [g.reshape(-1) for g in grids]
+    o = [a[0][i] for a, i in zip(axes, picks)]
+    k = [a[1][i] for a, i in zip(axes, picks)]
+    p = [a[2][i] for a, i in zip(axes, picks)]
+    n, f, cw, t = np.meshgrid(
+        np.arange(n_batch), np.arange(filters), np.arange(per_group), np.arange(len(picks[0])),
+        indexing="ij",
+    )
+    n, f, cw, t = (a.reshape(-1) for a in (n, f, cw, t))
+    c = (f // (filters // spec.groups)) * per_group + cw
+    entry = np.ravel_multi_index((n, f) + tuple(a[t] for a in o), out)
+    w_ids = space.ids("w", f, cw, *(a[t] for a in k))
+    x_ids = space.ids("x", n, c, *(a[t] for a in p))
+    entries, factors = [entry], [np.stack([w_ids, x_ids], axis=1)]
+    if spec.bias:
+        all_outputs = np.arange(int(np.prod(out)))
+        filter_of = np.unravel_index(all_outputs, out)[1]
+        entries.append(all_outputs)
+        factors.append(np.stack([space.ids("b", filter_of), np.full_like(all_outputs, NO_FACTOR)], axis=1))
+    return TermTable(space, out, np.concatenate(entries), np.concatenate(factors))

@@ -9,6 +9,10 @@ What it changes from SymPy's printer:
   by dy index), not SymPy's canonical order;
 * long sums wrap inside ``align*`` so a page never overflows.
 
+Sums of products held in a :class:`~symconv.terms.TermTable` are written
+from the table's arrays, each element printed once, in exactly the text the
+printer gives the same expression; tests hold the two paths equal.
+
 >>> from symconv.tensors import element
 >>> from symconv.present import IndexStyle
 >>> printer = SymconvLatexPrinter(IndexStyle(base=1, compact=True))
@@ -22,7 +26,8 @@ from __future__ import annotations
 
 from sympy.printing.latex import LatexPrinter
 
-from symconv.present import IndexStyle, describe, display_key, element_sections
+from symconv.present import IndexStyle, describe, display_key, display_rank, element_sections
+from symconv.terms import TermTable
 
 #: Terms per line before an ``align*`` row wraps: compact subscripts are
 #: narrow; ``dy_{0,1,2,3} x_{0,1,4,5}`` is about twice as wide.
@@ -46,34 +51,27 @@ class SymconvLatexPrinter(LatexPrinter):
         super().__init__(settings or {})
         self.style = style
 
-    def _subscript(self, name, indices):
+    def element_tex(self, name, indices) -> str:
+        """``x_{11}``, ``b`` or ``\\frac{\\partial L}{\\partial x_{0,0,1,1}}``."""
         shown = self.style.shown(name, indices)
-        if not shown:
-            return ""
         separator = "" if self.style.compact else ","
-        return "_{%s}" % separator.join(map(str, shown))
+        subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
+        if name in ("dx", "dw", "db"):
+            return r"\frac{\partial L}{\partial %s}" % (name[1:] + subscript)
+        return name + subscript
 
     def _print_Indexed(self, expr):
-        name = expr.base.name
-        if name in ("dx", "dw", "db"):
-            inner = name[1:] + self._subscript(name, expr.indices)
-            return r"\frac{\partial L}{\partial %s}" % inner
-        return name + self._subscript(name, expr.indices)
+        return self.element_tex(expr.base.name, expr.indices)
 
     def _as_ordered_terms(self, expr, order=None):
         from sympy import Add
 
         return sorted(Add.make_args(expr), key=display_key)
 
-    def sum_lines(self, expr) -> list[str]:
-        """The terms of ``expr`` joined with signs, split into lines."""
-        per_line = TERMS_PER_LINE[self.style.compact]
-        terms = self._as_ordered_terms(expr)
-        lines, current = [], ""
-        for position, term in enumerate(terms):
-            if position and position % per_line == 0:
-                lines.append(current)
-                current = ""
+    def signed_terms(self, expr) -> list[str]:
+        """The terms of ``expr`` in reading order, each after its sign but the first's."""
+        texts = []
+        for position, term in enumerate(self._as_ordered_terms(expr)):
             if term.could_extract_minus_sign():
                 sign, term = "- ", -term
             else:
@@ -81,19 +79,43 @@ class SymconvLatexPrinter(LatexPrinter):
             text = self._print(term)
             if self._needs_add_brackets(term):
                 text = r"\left(%s\right)" % text
-            current += (" " if current else "") + sign + text
-        lines.append(current)
-        return lines
+            texts.append(sign + text)
+        return texts
 
 
-def align_block(rows, printer: SymconvLatexPrinter, environment: str = "align*") -> str:
+def table_rows(lhs: str, table, print_element, print_terms, joiner: str):
+    """``(lhs text, [signed term texts])`` for every entry of ``table``, row-major.
+
+    A :class:`TermTable` is printed from its arrays (each element printed
+    once); any other mapping expression by expression with ``print_terms``.
+    """
+    if not isinstance(table, TermTable):
+        return [(print_element(lhs, index), print_terms(expr)) for index, expr in table.items()]
+    space = table.space
+    names = [print_element(name, index) for _, name, index in space.each()]
+    texts, bounds = table.term_strings(names, display_rank(space), joiner)
+    rows = []
+    for index, start, stop in zip(table, bounds[:-1].tolist(), bounds[1:].tolist()):
+        terms = texts[start:stop]
+        rows.append((print_element(lhs, index), [terms[0]] + ["+ " + t for t in terms[1:]] if terms else ["0"]))
+    return rows
+
+
+def align_block(rows, per_line: int, environment: str = "align*") -> str:
     """``lhs &= rhs`` rows in one ``align*`` (or ``aligned``) environment."""
     body = []
-    for lhs, rhs in rows:
-        lines = printer.sum_lines(rhs)
-        body.append(printer.doprint(lhs) + " &= " + lines[0])
+    for lhs, terms in rows:
+        lines = [" ".join(terms[i:i + per_line]) for i in range(0, len(terms), per_line)]
+        body.append(lhs + " &= " + lines[0])
         body.extend(r"&\quad " + line for line in lines[1:])
     return "\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(body), environment)
+
+
+def _blocks(derivation, style, environment):
+    printer = SymconvLatexPrinter(style)
+    for section in element_sections(derivation):
+        rows = table_rows(section.lhs, section.table, printer.element_tex, printer.signed_terms, " ")
+        yield section, align_block(rows, TERMS_PER_LINE[style.compact], environment)
 
 
 def _intro(derivation, style):
@@ -110,13 +132,10 @@ def _intro(derivation, style):
 
 def latex_document(derivation, style: IndexStyle, standalone: bool = False) -> str:
     """Element-wise equations as a LaTeX fragment or a complete document."""
-    printer = SymconvLatexPrinter(style)
     parts = []
-    for section in element_sections(derivation):
-        heading = (
-            r"\subsection*{%s}" % section.title if standalone else "% " + section.title
-        )
-        parts.append(heading + "\n" + align_block(section.rows, printer))
+    for section, block in _blocks(derivation, style, "align*"):
+        heading = r"\subsection*{%s}" % section.title if standalone else "% " + section.title
+        parts.append(heading + "\n" + block)
     body = "\n\n".join(parts) + "\n"
     intro = _intro(derivation, style)
     if not standalone:
@@ -126,9 +145,8 @@ def latex_document(derivation, style: IndexStyle, standalone: bool = False) -> s
 
 def markdown_document(derivation, style: IndexStyle) -> str:
     """Markdown with ``$$`` blocks (``aligned`` inside) for MathJax and KaTeX."""
-    printer = SymconvLatexPrinter(style)
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
-    for section in element_sections(derivation):
+    for section, block in _blocks(derivation, style, "aligned"):
         parts.append("## " + section.title)
-        parts.append("$$\n" + align_block(section.rows, printer, "aligned") + "\n$$")
+        parts.append("$$\n" + block + "\n$$")
     return "\n\n".join(parts) + "\n"

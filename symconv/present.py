@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symconv.tensors import element
-
 #: Leading axes that are batch/channel/filter axes, per tensor name: these are
 #: dropped from compact subscripts when they are all of size 1.
 LEADING_AXES = {"x": 2, "y": 2, "dy": 2, "dx": 2, "w": 2, "dw": 2, "b": 1, "db": 1}
@@ -61,13 +59,27 @@ def display_key(term):
     return tuple(sorted(key)) or ((99, "", ()),)
 
 
+def display_rank(space):
+    """Rank of each element of a TermTable's space in :func:`display_key` order."""
+    import numpy as np
+
+    priority = np.array([DISPLAY_PRIORITY.get(name, 9) for name in space.names])
+    owners = space.owner(np.arange(space.size))
+    return priority[owners] * space.size + np.arange(space.size)
+
+
 @dataclass(frozen=True)
 class Section:
-    """A titled block of equations ``lhs = rhs``."""
+    """A titled block of equations: ``lhs[index] = table[index]`` for every index.
+
+    ``table`` maps each index to its right-hand side (a TermTable or a dict of
+    SymPy expressions); ``lhs`` names the left-hand tensor ('y', 'dx', ...).
+    """
 
     name: str  # 'forward', 'dx', 'dw', 'db'
     title: str
-    rows: tuple  # ((lhs, rhs), ...)
+    lhs: str
+    table: object
 
 
 def describe(spec) -> str:
@@ -100,14 +112,7 @@ _TITLES = {
 
 def element_sections(derivation) -> list[Section]:
     """Forward and every gradient entry, element by element."""
-    sections = [
-        Section(
-            "forward",
-            _TITLES["forward"],
-            tuple((element("y", i), e) for i, e in derivation.forward.items()),
-        )
-    ]
+    sections = [Section("forward", _TITLES["forward"], "y", derivation.forward)]
     for name, table in derivation.gradients.items():
-        rows = tuple((element(name, i), e) for i, e in table.items())
-        sections.append(Section(name, _TITLES[name], rows))
+        sections.append(Section(name, _TITLES[name], name, table))
     return sections

@@ -36,7 +36,7 @@ REFERENCE_TOLERANCE = 1e-9
 FD_TOLERANCE = 1e-6
 #: Exact arithmetic on object arrays is slow; above this many terms it is
 #: reported as not run rather than silently taking minutes.
-EXACT_TERM_LIMIT = 200_000
+EXACT_TERM_LIMIT = 1_000_000
 
 
 def rel_error(a, b) -> float:

@@ -460,8 +460,10 @@ def test_verify_exits_1_on_mismatch(monkeypatch):
 
     def wrong_derive(spec, **kwargs):
         derivation = real_derive(spec, **kwargs)
-        first = next(iter(derivation.gradients["dx"]))
-        derivation.gradients["dx"][first] = 2 * derivation.gradients["dx"][first] + 1
+        dx = dict(derivation.gradients["dx"].items())  # tables are read-only
+        first = next(iter(dx))
+        dx[first] = 2 * dx[first] + 1
+        derivation.gradients["dx"] = dx
         return derivation
 
     monkeypatch.setattr(symconv.engine, "derive", wrong_derive)
