@@ -21,6 +21,10 @@ from symconv.spec import CONV_KINDS, DEFAULT_MAX_TERMS, conv_spec, parse_ints
 
 FORMATS = ("latex", "markdown", "text", "json")  # symconv.formats.FORMATS, without importing SymPy
 
+#: Measured end-to-end speed (JSON or LaTeX of a conv2d layer, 2-core machine),
+#: used to decide before starting whether a job will take over two seconds.
+TERMS_PER_SECOND = 600_000
+
 
 class SymconvGroup(click.Group):
     """A group whose errors are a single line, usage text left out."""
@@ -92,6 +96,31 @@ def _spec_from_options(layer, input_shape, weight_shape, stride, padding, dilati
     )
 
 
+class _progress:
+    """A progress bar on stderr for jobs estimated over two seconds, on a terminal only.
+
+    Used as ``with _progress(spec, steps) as step: ... step()``; elsewhere
+    (pipes, files, tests) ``step`` does nothing and nothing is printed.
+    """
+
+    def __init__(self, spec, steps: int):
+        seconds = spec.estimate_terms() / TERMS_PER_SECOND
+        self.bar = None
+        if seconds > 2 and sys.stderr.isatty():
+            self.bar = click.progressbar(length=steps, label="symconv: deriving", file=sys.stderr)
+
+    def __enter__(self):
+        if self.bar is None:
+            return lambda: None
+        bar = self.bar.__enter__()
+        return lambda: bar.update(1)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
 _LAYER = click.argument("layer", type=click.Choice(sorted(CONV_KINDS)), metavar="LAYER")
 
 
@@ -137,7 +166,11 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, **options):
     from symconv.engine import derive as derive_layer
     from symconv.formats import render
 
-    text = render(derive_layer(spec, max_terms=max_terms), fmt, int(index_base), standalone)
+    sections = 1 + (3 if spec.bias else 2)  # forward, dx, dw (, db)
+    with _progress(spec, steps=1 + sections) as step:
+        derivation = derive_layer(spec, max_terms=max_terms)
+        step()
+        text = render(derivation, fmt, int(index_base), standalone, progress=step)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)

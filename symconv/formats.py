@@ -58,10 +58,10 @@ class TextPrinter(StrPrinter):
         return [text]  # StrPrinter already writes the signs between terms
 
 
-def text_document(derivation, style: IndexStyle) -> str:
+def text_document(derivation, style: IndexStyle, progress=None) -> str:
     printer = TextPrinter(style)
     lines = [describe(derivation.spec), f"indices are {style.base}-based; dy = dL/dy"]
-    for section in element_sections(derivation):
+    for section in element_sections(derivation, progress):
         lines += ["", section.title]
         rows = table_rows(section.lhs, section.table, printer.element_text, printer.signed_terms, "*")
         lines += [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
@@ -83,14 +83,14 @@ def entry_strings(name: str, table) -> dict[str, str]:
     return {_key(name, i): str(e) for i, e in table.items()}
 
 
-def json_data(derivation) -> dict:
+def json_data(derivation, progress=None) -> dict:
     """The JSON contract as Python data (strings from SymPy's ``str``)."""
-    shapes = derivation.shapes
+    tables = {s.lhs: entry_strings(s.lhs, s.table) for s in element_sections(derivation, progress)}
     return {
         "layer": derivation.spec.to_dict(),
-        "shapes": {k: (list(v) if v is not None else None) for k, v in shapes.items()},
-        "forward": entry_strings("y", derivation.forward),
-        "gradients": {name: entry_strings(name, table) for name, table in derivation.gradients.items()},
+        "shapes": {k: (list(v) if v is not None else None) for k, v in derivation.shapes.items()},
+        "forward": tables.pop("y"),
+        "gradients": tables,
     }
 
 
@@ -107,15 +107,18 @@ def json_text(data: dict) -> str:
     return block(data, 0) + "\n"
 
 
-def render(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False) -> str:
-    """The derivation written in one of :data:`FORMATS`."""
+def render(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False, progress=None) -> str:
+    """The derivation written in one of :data:`FORMATS`.
+
+    ``progress`` is called after each section (forward, dx, dw, db) is written.
+    """
     style = choose_style(derivation.spec, index_base)
     if fmt == "latex":
-        return latex_document(derivation, style, standalone)
+        return latex_document(derivation, style, standalone, progress)
     if fmt == "markdown":
-        return markdown_document(derivation, style)
+        return markdown_document(derivation, style, progress)
     if fmt == "text":
-        return text_document(derivation, style)
+        return text_document(derivation, style, progress)
     if fmt == "json":
-        return json_text(json_data(derivation))
+        return json_text(json_data(derivation, progress))
     raise ValueError(f"format: got {fmt!r}, expected one of {', '.join(FORMATS)}")

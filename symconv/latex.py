@@ -111,9 +111,9 @@ def align_block(rows, per_line: int, environment: str = "align*") -> str:
     return "\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(body), environment)
 
 
-def _blocks(derivation, style, environment):
+def _blocks(derivation, style, environment, progress=None):
     printer = SymconvLatexPrinter(style)
-    for section in element_sections(derivation):
+    for section in element_sections(derivation, progress):
         rows = table_rows(section.lhs, section.table, printer.element_tex, printer.signed_terms, " ")
         yield section, align_block(rows, TERMS_PER_LINE[style.compact], environment)
 
@@ -130,10 +130,10 @@ def _intro(derivation, style):
     )
 
 
-def latex_document(derivation, style: IndexStyle, standalone: bool = False) -> str:
+def latex_document(derivation, style: IndexStyle, standalone: bool = False, progress=None) -> str:
     """Element-wise equations as a LaTeX fragment or a complete document."""
     parts = []
-    for section, block in _blocks(derivation, style, "align*"):
+    for section, block in _blocks(derivation, style, "align*", progress):
         heading = r"\subsection*{%s}" % section.title if standalone else "% " + section.title
         parts.append(heading + "\n" + block)
     body = "\n\n".join(parts) + "\n"
@@ -143,10 +143,10 @@ def latex_document(derivation, style: IndexStyle, standalone: bool = False) -> s
     return DOCUMENT_HEAD + r"\section*{symconv}" + "\n" + intro + "\n\n" + body + "\\end{document}\n"
 
 
-def markdown_document(derivation, style: IndexStyle) -> str:
+def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
     """Markdown with ``$$`` blocks (``aligned`` inside) for MathJax and KaTeX."""
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
-    for section, block in _blocks(derivation, style, "aligned"):
+    for section, block in _blocks(derivation, style, "aligned", progress):
         parts.append("## " + section.title)
         parts.append("$$\n" + block + "\n$$")
     return "\n\n".join(parts) + "\n"

@@ -110,9 +110,16 @@ _TITLES = {
 }
 
 
-def element_sections(derivation) -> list[Section]:
-    """Forward and every gradient entry, element by element."""
+def element_sections(derivation, progress=None):
+    """Forward and every gradient entry, element by element, section by section.
+
+    ``progress``, if given, is called once after each section has been used,
+    so a caller can show how far a long printing job has come.
+    """
     sections = [Section("forward", _TITLES["forward"], "y", derivation.forward)]
     for name, table in derivation.gradients.items():
         sections.append(Section(name, _TITLES[name], name, table))
-    return sections
+    for section in sections:
+        yield section
+        if progress is not None:
+            progress()

@@ -169,16 +169,18 @@ class TermTable(Mapping):
         return rows[order], bounds
 
     def term_strings(self, names: list[str], rank: np.ndarray, joiner: str) -> tuple[list[str], np.ndarray]:
-        """Each term printed as its factors' ``names`` joined, in ``rank`` order."""
+        """Each term printed as its factors' ``names`` joined, in ``rank`` order.
+
+        Concatenation runs on object arrays, one column at a time, so the
+        Python work per term is a single string addition in NumPy's loop.
+        """
         rows, bounds = self.ordered(rank)
-        width = rows.shape[1]
-        if width == 1:
-            texts = [names[a] for a in rows[:, 0].tolist()]
-        else:
-            texts = [
-                joiner.join(names[f] for f in row if f != NO_FACTOR) for row in rows.tolist()
-            ]
-        return texts, bounds
+        table = np.array(names, dtype=object)
+        texts = table[rows[:, 0]] if len(rows) else np.zeros(0, dtype=object)
+        for column in range(1, rows.shape[1]):
+            used = rows[:, column] != NO_FACTOR
+            texts[used] = texts[used] + joiner + table[rows[used, column]]
+        return texts.tolist(), bounds
 
     def str_entries(self) -> list[str]:
         """Every entry exactly as SymPy's ``str()`` prints it, row-major; 0 if empty."""
