@@ -17,7 +17,8 @@ import click
 
 from symconv import __version__
 from symconv.errors import SymconvError
-from symconv.spec import CONV_KINDS, DEFAULT_MAX_TERMS, conv_spec, parse_ints
+from symconv.options import LAYER_KINDS
+from symconv.spec import DEFAULT_MAX_TERMS, parse_ints
 
 FORMATS = ("latex", "markdown", "text", "json")  # symconv.formats.FORMATS, without importing SymPy
 
@@ -50,21 +51,34 @@ class SymconvGroup(click.Group):
 
 
 def _layer_options(function):
-    """The options every layer command shares, in the order --help lists them."""
+    """The options every layer command shares, in the order --help lists them.
+
+    Values stay text (None when not given) until :func:`symconv.options.build_spec`
+    reads them, so one reader serves the CLI and the stack syntax alike.
+    """
     options = [
         click.option("--input", "input_shape", required=True, metavar="N,C,H,W",
-                     help="Input shape: N,C,L for conv1d, N,C,H,W for conv2d."),
-        click.option("--weight", "weight_shape", required=True, metavar="F,Cg,KH,KW",
-                     help="Weight shape: F,C/groups,K or F,C/groups,KH,KW."),
-        click.option("--stride", default="1", show_default=True, metavar="S[,S]",
-                     help="Stride, one value or one per spatial axis."),
-        click.option("--padding", default="0", show_default=True, metavar="P[,P]|same|valid",
-                     help="Zero padding per side, one value or one per axis, or 'same' / 'valid'."),
-        click.option("--dilation", default="1", show_default=True, metavar="D[,D]",
-                     help="Kernel dilation, one value or one per spatial axis."),
-        click.option("--groups", default=1, show_default=True, type=int,
-                     help="Blocked connections: C and F must both be divisible by it."),
-        click.option("--no-bias", is_flag=True, help="Leave out the bias b (and db)."),
+                     help="Input shape: N,C,L (1-D) or N,C,H,W (2-D)."),
+        click.option("--weight", metavar="F,Cg,KH,KW",
+                     help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW."),
+        click.option("--kernel", metavar="K[,K]", help="pool: window size, one value or one per axis."),
+        click.option("--stride", metavar="S[,S]",
+                     help="Stride, one value or one per axis [conv: 1; pool: the kernel]."),
+        click.option("--padding", metavar="P[,P]|same|valid",
+                     help="Padding per side, one value or one per axis; conv also 'same' / 'valid' [0]."),
+        click.option("--dilation", metavar="D[,D]", help="conv, maxpool: dilation, one value or one per axis [1]."),
+        click.option("--groups", metavar="G", help="conv: blocked connections; C and F divisible by it [1]."),
+        click.option("--no-bias", is_flag=True, help="conv: leave out the bias b (and db)."),
+        click.option("--ceil-mode", is_flag=True, help="pool: round the output size up (PyTorch's ceil_mode)."),
+        click.option("--no-count-include-pad", is_flag=True,
+                     help="avgpool: divide by the in-bounds count, not the padded window."),
+        click.option("--divisor-override", metavar="D", help="avgpool: divide every window by D."),
+        click.option("--negative-slope", metavar="A", help="leaky_relu: slope below 0, e.g. 0.01 or 1/100 [0.01]."),
+        click.option("--layers", metavar="SPEC|FILE.json",
+                     help="stack: layers such as \"conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)\", "
+                          "or a JSON file {\"layers\": [{\"kind\": \"relu\"}, ...]}."),
+        click.option("--reduction", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
+                     help="Loss L = sum(dy*y), or its mean over the batch (divides gradients by N)."),
         click.option("--max-terms", default=DEFAULT_MAX_TERMS, show_default=True,
                      type=click.IntRange(min=1),
                      help="Refuse layers whose derivation has more terms than this."),
@@ -74,46 +88,57 @@ def _layer_options(function):
     return function
 
 
-def _spec_from_options(layer, input_shape, weight_shape, stride, padding, dilation, groups, no_bias):
-    ndim = CONV_KINDS[layer]
-    axes = "one integer or " + ",".join(["S"] * ndim)
-    if padding.strip().lower() in ("same", "valid"):
-        pad = padding.strip().lower()
-    else:
-        pad = parse_ints(padding, "padding", "P or " + ",".join(["P"] * ndim) + ", or 'same' / 'valid'")
-        pad = pad[0] if len(pad) == 1 else pad
-    stride_values = parse_ints(stride, "stride", axes)
-    dilation_values = parse_ints(dilation, "dilation", axes.replace("S", "D"))
-    return conv_spec(
-        layer,
-        input=parse_ints(input_shape, "input", "N,C,L" if ndim == 1 else "N,C,H,W"),
-        weight=parse_ints(weight_shape, "weight", "F,Cg,K" if ndim == 1 else "F,Cg,KH,KW"),
-        stride=stride_values[0] if len(stride_values) == 1 else stride_values,
-        padding=pad,
-        dilation=dilation_values[0] if len(dilation_values) == 1 else dilation_values,
-        groups=groups,
-        bias=not no_bias,
-    )
+def _spec_from_options(layer, input_shape, reduction="sum", layers=None, **options):
+    """The validated spec of LAYER (or of a stack) from the command line's option text."""
+    from symconv.options import build_spec
+
+    if layer != "stack":
+        if layers is not None:
+            raise SymconvError(f"layers: got {layers!r}, expected --layers only with the layer 'stack'")
+        return build_spec(layer, input_shape, **options)
+    from symconv.stack import parse_layers, stack_spec
+
+    given = [name.replace("_", "-") for name, value in options.items() if value not in (None, False)]
+    if given:
+        raise SymconvError(f"{given[0]}: got a value for stack, expected the layers' options inside --layers")
+    if layers is None:
+        raise SymconvError("layers: got nothing, expected --layers \"conv2d(weight=...) | relu | ...\" for stack")
+    return stack_spec(parse_ints(input_shape, "input", "N,C,L or N,C,H,W"), parse_layers(layers))
+
+
+def _derive(spec, max_terms, reduction):
+    """The derivation of a layer or a stack (SymPy is imported here, not at start-up)."""
+    if spec.kind == "stack":
+        from symconv.stack import derive_stack
+
+        return derive_stack(spec, max_terms=max_terms, reduction=reduction)
+    from symconv.engine import derive as derive_layer
+
+    return derive_layer(spec, max_terms=max_terms, reduction=reduction)
 
 
 class _progress:
     """A progress bar on stderr for jobs estimated over two seconds, on a terminal only.
 
-    Used as ``with _progress(spec, steps) as step: ... step()``; elsewhere
-    (pipes, files, tests) ``step`` does nothing and nothing is printed.
+    Used as ``with _progress(spec) as step: step.total(n); ... step()``;
+    elsewhere (pipes, files, tests) nothing is printed.
     """
 
-    def __init__(self, spec, steps: int):
+    def __init__(self, spec):
         seconds = spec.estimate_terms() / TERMS_PER_SECOND
+        self.show = seconds > 2 and sys.stderr.isatty()
         self.bar = None
-        if seconds > 2 and sys.stderr.isatty():
-            self.bar = click.progressbar(length=steps, label="symconv: deriving", file=sys.stderr)
 
     def __enter__(self):
-        if self.bar is None:
-            return lambda: None
-        bar = self.bar.__enter__()
-        return lambda: bar.update(1)
+        return self
+
+    def total(self, steps: int):
+        if self.show:
+            self.bar = click.progressbar(length=steps, label="symconv: deriving", file=sys.stderr).__enter__()
+
+    def __call__(self):
+        if self.bar is not None:
+            self.bar.update(1)
 
     def __exit__(self, *exc):
         if self.bar is not None:
@@ -121,13 +146,13 @@ class _progress:
         return False
 
 
-_LAYER = click.argument("layer", type=click.Choice(sorted(CONV_KINDS)), metavar="LAYER")
+_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + ("stack",)), metavar="LAYER")
 
 
 @click.group(cls=SymconvGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="symconv")
 def cli():
-    """Derive and prove the gradients of convolution layers.
+    """Derive and prove the gradients of convolution and pooling layers.
 
     \b
     Examples:
@@ -147,12 +172,18 @@ def cli():
               help="With --format latex: a complete document for pdflatex.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write to this file instead of standard output.")
-def derive(layer, fmt, index_base, standalone, output, max_terms, **options):
-    """Derive y, dx, dw and db of LAYER (conv1d or conv2d) element by element.
+def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, **options):
+    """Derive the forward and the gradients of LAYER element by element.
+
+    LAYER is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d,
+    relu, leaky_relu, or stack (with --layers). A convolution gets dx, dw
+    and db; the others dx; a stack every tensor, layer by layer.
 
     \b
-    Example (the seeds' 4x4 input with a 2x2 filter, numbered from 1):
+    Examples (the seeds' 4x4 input with a 2x2 filter, numbered from 1):
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --index-base 1
+      symconv derive maxpool2d --input 1,1,4,4 --kernel 2 --index-base 1
+      symconv derive stack --input 1,1,6,6 --layers "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)"
     """
     spec = _spec_from_options(layer, **options)
     if output and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
@@ -163,12 +194,12 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, **options):
         raise click.BadParameter(
             f"got --standalone with --format {fmt}, expected --format latex", param_hint="'--standalone'"
         )
-    from symconv.engine import derive as derive_layer
     from symconv.formats import render
+    from symconv.present import element_sections
 
-    sections = 1 + (3 if spec.bias else 2)  # forward, dx, dw (, db)
-    with _progress(spec, steps=1 + sections) as step:
-        derivation = derive_layer(spec, max_terms=max_terms)
+    with _progress(spec) as step:
+        derivation = _derive(spec, max_terms, reduction)
+        step.total(1 + len(list(element_sections(derivation))))  # derive, then each section
         step()
         text = render(derivation, fmt, int(index_base), standalone, progress=step)
     if output:
@@ -182,22 +213,29 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, **options):
 @_LAYER
 @_layer_options
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random test values.")
-def verify(layer, seed, max_terms, **options):
+def verify(layer, seed, max_terms, reduction, **options):
     """Derive LAYER and prove the result three independent ways.
 
     Compares the derived y, dx, dw, db with the NumPy reference kernels and
     with central finite differences at random float64 values, and checks
     exact equality in rational arithmetic. Exits 1 on any mismatch.
 
+    For max pooling and ReLU, random inputs are kept far from ties and
+    kinks for the finite differences, and ties (constant and 0/1 inputs) are
+    checked exactly against the reference instead.
+
     \b
-    Example:
+    Examples:
       symconv verify conv2d --input 1,3,8,8 --weight 4,3,3,3 --stride 2 --padding 1
+      symconv verify maxpool2d --input 2,3,7,7 --kernel 3 --stride 2 --padding 1
     """
     spec = _spec_from_options(layer, **options)
-    from symconv.engine import derive as derive_layer
-    from symconv.verify import verify as verify_derivation
-
-    report = verify_derivation(derive_layer(spec, max_terms=max_terms), seed=seed)
+    derivation = _derive(spec, max_terms, reduction)
+    if spec.kind == "stack":
+        from symconv.verify_stack import verify_stack as check
+    else:
+        from symconv.verify import verify as check
+    report = check(derivation, seed=seed)
     click.echo(report.table(), nl=False)
     if not report.passed:
         sys.exit(1)

@@ -38,33 +38,47 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
-from sympy import Add, Indexed, Mul, S, diff
+from sympy import Add, Indexed, Mul, Piecewise, Rational, S, diff
 
+from symconv.errors import SymconvError
 from symconv.forward import conv_forward
+from symconv.forward_pool import activation_forward, pool_forward
 from symconv.spec import DEFAULT_MAX_TERMS, ConvSpec, check_size
+from symconv.spec_pool import PoolSpec
 from symconv.tensors import element, gradient_name, indices
 from symconv.terms import NO_FACTOR, TermTable
 
 METHODS = ("structural", "sympy")
 
 
+def _is_piecewise_constant(factor) -> bool:
+    """An indicator-like ``Piecewise`` whose every value is a number.
+
+    Its derivative is 0 wherever it is differentiable (its conditions only
+    decide which constant applies), which is the convention PyTorch follows
+    for comparisons (max pooling's argmax, ReLU's mask).
+    """
+    return isinstance(factor, Piecewise) and all(value.is_Number for value, _ in factor.args)
+
+
 def _structural_partials(term, wanted):
-    """Yield ``(a, d term / d a)`` for each element ``a`` of ``term`` in ``wanted``."""
+    """Yield ``(a, d term / d a)`` for each element ``a`` of ``term`` in ``wanted``.
+
+    The product rule, factor by factor: a factor equal to ``a`` contributes
+    the product of the other factors (its co-factor), a piecewise-constant
+    factor contributes 0, and any other factor holding ``a`` (a power, a
+    function) sends the whole term to SymPy's ``diff``.
+    """
     factors = Mul.make_args(term)
-    for position, factor in enumerate(factors):
-        if isinstance(factor, Indexed):
-            if factor.base.name not in wanted:
-                continue
-            others = factors[:position] + factors[position + 1:]
-            if any(other.has(factor) for other in others):
-                yield factor, diff(term, factor)
-            else:
-                yield factor, Mul(*others)
-        else:
-            # A power or a function of elements: no co-factor shortcut.
-            for atom in factor.atoms(Indexed):
-                if atom.base.name in wanted:
-                    yield atom, diff(term, atom)
+    atoms = {a for a in term.atoms(Indexed) if a.base.name in wanted}
+    for atom in sorted(atoms, key=str):
+        plain = [i for i, f in enumerate(factors) if f == atom]
+        other = [f for f in factors if f != atom and f.has(atom)]
+        if len(plain) == 1 and all(_is_piecewise_constant(f) for f in other):
+            i = plain[0]
+            yield atom, Mul(*(factors[:i] + factors[i + 1:]))
+        elif plain or other:
+            yield atom, diff(term, atom)
 
 
 def _partials(expr, wanted, method):
@@ -149,31 +163,61 @@ class Derivation:
     """A layer, its forward and the gradients derived from it.
 
     ``forward`` and each ``gradients[name]`` map an index to a SymPy
-    expression (a :class:`~symconv.terms.TermTable` or a dict).
+    expression (a :class:`~symconv.terms.TermTable` or a dict). ``shapes``
+    names every tensor involved (``None`` for an absent bias); ``reduction``
+    is ``"sum"`` (``L = sum dy*y``) or ``"mean"`` (divided by the batch N).
     """
 
-    spec: ConvSpec
+    spec: object
     forward: dict = field(repr=False)
     gradients: dict = field(repr=False)
+    shapes: dict = field(default=None, repr=False)
+    reduction: str = "sum"
 
-    @property
-    def shapes(self) -> dict[str, tuple[int, ...] | None]:
-        return {
-            "x": self.spec.input,
-            "w": self.spec.weight,
-            "b": self.spec.bias_shape,
-            "y": self.spec.output_shape,
-        }
+    def __post_init__(self):
+        if self.shapes is None:  # a convolution's tensors, from its spec
+            spec = self.spec
+            object.__setattr__(self, "shapes", {
+                "x": spec.input, "w": spec.weight, "b": spec.bias_shape, "y": spec.output_shape,
+            })
 
 
-def derive(spec: ConvSpec, method: str = "terms", max_terms: int = DEFAULT_MAX_TERMS) -> Derivation:
-    """Build the forward of ``spec`` and differentiate it into dx, dw, db.
+REDUCTIONS = ("sum", "mean")
 
-    ``method`` is ``"terms"`` (the vectorized product rule, default), or
-    ``"structural"`` / ``"sympy"`` to differentiate SymPy expressions of the
-    same forward one output at a time (slow; kept to prove the fast path).
+
+def _scaled(table, factor):
+    """A gradient table times a number, as SymPy expressions (for mean reduction)."""
+    return {index: Mul(factor, expr) for index, expr in table.items()}
+
+
+def derive(spec, method: str = "terms", max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum") -> Derivation:
+    """Build the forward of ``spec`` and differentiate it into its gradients.
+
+    A convolution gives dx, dw (and db); a pooling or activation layer dx.
+    ``method`` is ``"terms"`` (the vectorized product rule for a convolution,
+    default), or ``"structural"`` / ``"sympy"`` to differentiate SymPy
+    expressions one output at a time (slow; kept to prove the fast path).
+    With ``reduction="mean"`` the loss is divided by the batch size N, and so
+    is every gradient.
     """
+    if reduction not in REDUCTIONS:
+        raise SymconvError(f"reduction: got {reduction!r}, expected one of {', '.join(REDUCTIONS)}")
     check_size(spec, max_terms)
+    if isinstance(spec, ConvSpec):
+        derivation = _derive_conv(spec, method)
+    else:
+        forward = (pool_forward if isinstance(spec, PoolSpec) else activation_forward)(spec)
+        structural = "structural" if method == "terms" else method
+        gradients = differentiate(forward, {"x": spec.input}, method=structural)
+        derivation = Derivation(spec, forward, gradients, {"x": spec.input, "y": spec.output_shape})
+    if reduction == "mean":
+        factor = Rational(1, spec.input[0])
+        gradients = {name: _scaled(table, factor) for name, table in derivation.gradients.items()}
+        derivation = Derivation(spec, derivation.forward, gradients, derivation.shapes, reduction)
+    return derivation
+
+
+def _derive_conv(spec: ConvSpec, method: str) -> Derivation:
     forward = conv_forward(spec)
     wrt = ["x", "w"] + (["b"] if spec.bias else [])
     if method == "terms":

@@ -20,7 +20,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from sympy import Add, Indexed, Integer, Mul, Pow, Rational
+import operator
+
+from sympy import Add, And, Indexed, Integer, Mul, Not, Or, Piecewise, Pow, Rational
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
 from symconv.terms import TermTable
 
@@ -43,11 +47,42 @@ def evaluate(expr, values):
         return int(expr)
     if isinstance(expr, Rational):
         return Fraction(int(expr.p), int(expr.q))
+    if isinstance(expr, Piecewise):
+        for value, condition in expr.args:
+            if holds(condition, values):
+                return evaluate(value, values)
+        raise ValueError(f"no piece of {expr} applies")
     if isinstance(expr, Pow) and expr.exp.is_Integer:
         return evaluate(expr.base, values) ** int(expr.exp)
     if expr.is_Number:
         return float(expr)
     raise TypeError(f"cannot evaluate a {type(expr).__name__}: {expr}")
+
+
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+            "==": operator.eq, "!=": operator.ne}
+
+
+def holds(condition, values) -> bool:
+    """Truth of a condition (relationals joined by And/Or/Not) at the values.
+
+    Comparisons are exact for Fractions and plain float comparisons for
+    floats, so ties resolve exactly as the reference kernels resolve them.
+    """
+    if isinstance(condition, BooleanTrue):
+        return True
+    if isinstance(condition, BooleanFalse):
+        return False
+    if isinstance(condition, And):
+        return all(holds(c, values) for c in condition.args)
+    if isinstance(condition, Or):
+        return any(holds(c, values) for c in condition.args)
+    if isinstance(condition, Not):
+        return not holds(condition.args[0], values)
+    if isinstance(condition, Relational):
+        compare = _COMPARE[condition.rel_op]
+        return bool(compare(evaluate(condition.lhs, values), evaluate(condition.rhs, values)))
+    raise TypeError(f"cannot decide a {type(condition).__name__}: {condition}")
 
 
 def evaluate_table(table, shape, values, dtype=float) -> np.ndarray:

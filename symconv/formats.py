@@ -25,14 +25,17 @@ import json
 from sympy.printing.str import StrPrinter
 
 from symconv.latex import latex_document, markdown_document, table_rows
-from symconv.present import IndexStyle, choose_style, describe, display_key, element_sections
+from symconv.notation import ReadableNotation
+from symconv.present import IndexStyle, choose_style, describe, element_sections
 from symconv.terms import TermTable
 
 FORMATS = ("latex", "markdown", "text", "json")
 
 
-class TextPrinter(StrPrinter):
+class TextPrinter(ReadableNotation, StrPrinter):
     """Plain-text equations with the same subscripts and term order as LaTeX."""
+
+    SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "open": "(", "close": ")"}
 
     # Indexed has its own _sympystr; a private printmethod makes ours win.
     printmethod = "_symconv_text"
@@ -45,25 +48,23 @@ class TextPrinter(StrPrinter):
         shown = self.style.shown(name, indices)
         return name + ("[" + ",".join(map(str, shown)) + "]" if shown else "")
 
+    def lhs_text(self, name, indices) -> str:
+        return self.element_text(name, indices)
+
     def _print_Indexed(self, expr):
         return self.element_text(expr.base.name, expr.indices)
-
-    def _as_ordered_terms(self, expr, order=None):
-        from sympy import Add
-
-        return sorted(Add.make_args(expr), key=display_key)
-
-    def signed_terms(self, expr) -> list[str]:
-        text = self.doprint(expr)
-        return [text]  # StrPrinter already writes the signs between terms
 
 
 def text_document(derivation, style: IndexStyle, progress=None) -> str:
     printer = TextPrinter(style)
     lines = [describe(derivation.spec), f"indices are {style.base}-based; dy = dL/dy"]
+    if getattr(derivation.spec, "is_max", False):
+        lines.append("m = the winner of a window: its first maximum in row-major order (PyTorch's tie rule)")
+    if derivation.reduction == "mean":
+        lines.append(f"loss = mean over the batch: every gradient is divided by N = {derivation.spec.input[0]}")
     for section in element_sections(derivation, progress):
         lines += ["", section.title]
-        rows = table_rows(section.lhs, section.table, printer.element_text, printer.signed_terms, "*")
+        rows = table_rows(section.lhs, section.table, printer, "*")
         lines += [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
     return "\n".join(lines) + "\n"
 
@@ -84,13 +85,22 @@ def entry_strings(name: str, table) -> dict[str, str]:
 
 
 def json_data(derivation, progress=None) -> dict:
-    """The JSON contract as Python data (strings from SymPy's ``str``)."""
-    tables = {s.lhs: entry_strings(s.lhs, s.table) for s in element_sections(derivation, progress)}
+    """The JSON contract as Python data (strings from SymPy's ``str``).
+
+    A stack's "forward" holds every layer's output (h1[...], ..., y[...]) and
+    its "gradients" one table per tensor (dy's consumers first: dh2, dw2, ...).
+    """
+    forward, gradients = {}, {}
+    for section in element_sections(derivation, progress):
+        if section.name == "forward":
+            forward.update(entry_strings(section.lhs, section.table))
+        else:
+            gradients[section.lhs] = entry_strings(section.lhs, section.table)
     return {
-        "layer": derivation.spec.to_dict(),
+        "layer": {**derivation.spec.to_dict(), "reduction": derivation.reduction},
         "shapes": {k: (list(v) if v is not None else None) for k, v in derivation.shapes.items()},
-        "forward": tables.pop("y"),
-        "gradients": tables,
+        "forward": forward,
+        "gradients": gradients,
     }
 
 

@@ -30,12 +30,16 @@ from symconv.spec import ConvSpec
 from symconv.terms import NO_FACTOR, ElementSpace, TermTable
 
 
-def conv_space(spec: ConvSpec) -> ElementSpace:
-    """The elements a convolution's derivation speaks of: x, w, b and dy."""
-    shapes = {"x": spec.input, "w": spec.weight}
+#: The tensor names of a lone layer; a stack renames them per layer (h1, w2, dh3...).
+DEFAULT_NAMES = {"x": "x", "w": "w", "b": "b", "dy": "dy"}
+
+
+def conv_space(spec: ConvSpec, names=DEFAULT_NAMES) -> ElementSpace:
+    """The elements a convolution's derivation speaks of: x, w, b and dy (by their ``names``)."""
+    shapes = {names["x"]: spec.input, names["w"]: spec.weight}
     if spec.bias:
-        shapes["b"] = spec.bias_shape
-    shapes["dy"] = spec.output_shape
+        shapes[names["b"]] = spec.bias_shape
+    shapes[names["dy"]] = spec.output_shape
     return ElementSpace(shapes)
 
 
@@ -49,14 +53,14 @@ def _axis_pairs(out, size, kernel, stride, dilation, before):
     return o[inside], k[inside], position[inside]
 
 
-def conv_forward(spec: ConvSpec, space: ElementSpace | None = None) -> TermTable:
+def conv_forward(spec: ConvSpec, names=DEFAULT_NAMES) -> TermTable:
     """Every output element of a convolution as a sum of products ``w * x`` (+ ``b``).
 
     Built with array operations: the terms are the Cartesian product of the
     batch, the filters, the channels of the filter's group and, per spatial
     axis, the (output, tap) pairs that land inside the input.
     """
-    space = space or conv_space(spec)
+    space = conv_space(spec, names)
     out = spec.output_shape
     n_batch, filters, per_group = spec.input[0], spec.weight[0], spec.weight[1]
     axes = [
@@ -78,12 +82,12 @@ def conv_forward(spec: ConvSpec, space: ElementSpace | None = None) -> TermTable
     n, f, cw, t = (a.reshape(-1) for a in (n, f, cw, t))
     c = (f // (filters // spec.groups)) * per_group + cw
     entry = np.ravel_multi_index((n, f) + tuple(a[t] for a in o), out)
-    w_ids = space.ids("w", f, cw, *(a[t] for a in k))
-    x_ids = space.ids("x", n, c, *(a[t] for a in p))
+    w_ids = space.ids(names["w"], f, cw, *(a[t] for a in k))
+    x_ids = space.ids(names["x"], n, c, *(a[t] for a in p))
     entries, factors = [entry], [np.stack([w_ids, x_ids], axis=1)]
     if spec.bias:
         all_outputs = np.arange(int(np.prod(out)))
         filter_of = np.unravel_index(all_outputs, out)[1]
         entries.append(all_outputs)
-        factors.append(np.stack([space.ids("b", filter_of), np.full_like(all_outputs, NO_FACTOR)], axis=1))
+        factors.append(np.stack([space.ids(names["b"], filter_of), np.full_like(all_outputs, NO_FACTOR)], axis=1))
     return TermTable(space, out, np.concatenate(entries), np.concatenate(factors))

@@ -18,7 +18,7 @@ printer gives the same expression; tests hold the two paths equal.
 >>> printer = SymconvLatexPrinter(IndexStyle(base=1, compact=True))
 >>> printer.doprint(element("w", (0, 0, 0, 1)) * element("x", (0, 0, 1, 1)))
 'w_{12} x_{22}'
->>> printer.doprint(element("dx", (0, 0, 2, 0)))
+>>> printer.lhs_tex("dx", (0, 0, 2, 0))
 '\\frac{\\partial L}{\\partial x_{31}}'
 """
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from sympy.printing.latex import LatexPrinter
 
-from symconv.present import IndexStyle, describe, display_key, display_rank, element_sections
+from symconv.notation import ReadableNotation
+from symconv.present import IndexStyle, describe, display_rank, element_sections, split_name
 from symconv.terms import TermTable
 
 #: Terms per line before an ``align*`` row wraps: compact subscripts are
@@ -44,8 +45,16 @@ DOCUMENT_HEAD = r"""\documentclass{article}
 """
 
 
-class SymconvLatexPrinter(LatexPrinter):
+class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
     """LaTeX printer for symconv's element-wise equations."""
+
+    SPELLING = {
+        "max": r"\max(%s)",
+        "bracket": r"\,[%s]",
+        "factor": r"\frac{{{p}}}{{{q}}}\,",
+        "open": r"\left(",
+        "close": r"\right)",
+    }
 
     def __init__(self, style: IndexStyle = IndexStyle(), settings=None):
         super().__init__(settings or {})
@@ -56,48 +65,38 @@ class SymconvLatexPrinter(LatexPrinter):
         shown = self.style.shown(name, indices)
         separator = "" if self.style.compact else ","
         subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
-        if name in ("dx", "dw", "db"):
-            return r"\frac{\partial L}{\partial %s}" % (name[1:] + subscript)
-        return name + subscript
+        stem, layer = split_name(name)
+        # A stack's h2, w1, dh3 read h^{(2)}, w^{(1)}, dh^{(3)}, as in the seeds' Z^l.
+        return stem + ("^{(%s)}" % layer if layer else "") + subscript
+
+    def lhs_tex(self, name, indices) -> str:
+        """The left side of an equation: ``y_{11}``, or ``\\frac{\\partial L}{\\partial x_{11}}`` for a gradient."""
+        if name.startswith("d"):
+            return r"\frac{\partial L}{\partial %s}" % self.element_tex(name[1:], indices)
+        return self.element_tex(name, indices)
+
+    element_text, lhs_text = element_tex, lhs_tex  # the names ReadableNotation and table_rows use
 
     def _print_Indexed(self, expr):
         return self.element_tex(expr.base.name, expr.indices)
 
-    def _as_ordered_terms(self, expr, order=None):
-        from sympy import Add
 
-        return sorted(Add.make_args(expr), key=display_key)
-
-    def signed_terms(self, expr) -> list[str]:
-        """The terms of ``expr`` in reading order, each after its sign but the first's."""
-        texts = []
-        for position, term in enumerate(self._as_ordered_terms(expr)):
-            if term.could_extract_minus_sign():
-                sign, term = "- ", -term
-            else:
-                sign = "+ " if position else ""
-            text = self._print(term)
-            if self._needs_add_brackets(term):
-                text = r"\left(%s\right)" % text
-            texts.append(sign + text)
-        return texts
-
-
-def table_rows(lhs: str, table, print_element, print_terms, joiner: str):
+def table_rows(lhs: str, table, printer, joiner: str):
     """``(lhs text, [signed term texts])`` for every entry of ``table``, row-major.
 
     A :class:`TermTable` is printed from its arrays (each element printed
-    once); any other mapping expression by expression with ``print_terms``.
+    once); any other mapping expression by expression.
     """
+    print_element, print_lhs = printer.element_text, printer.lhs_text
     if not isinstance(table, TermTable):
-        return [(print_element(lhs, index), print_terms(expr)) for index, expr in table.items()]
+        return [(print_lhs(lhs, index), printer.signed_terms(expr)) for index, expr in table.items()]
     space = table.space
     names = [print_element(name, index) for _, name, index in space.each()]
     texts, bounds = table.term_strings(names, display_rank(space), joiner)
     rows = []
     for index, start, stop in zip(table, bounds[:-1].tolist(), bounds[1:].tolist()):
         terms = texts[start:stop]
-        rows.append((print_element(lhs, index), [terms[0]] + ["+ " + t for t in terms[1:]] if terms else ["0"]))
+        rows.append((print_lhs(lhs, index), [terms[0]] + ["+ " + t for t in terms[1:]] if terms else ["0"]))
     return rows
 
 
@@ -114,7 +113,7 @@ def align_block(rows, per_line: int, environment: str = "align*") -> str:
 def _blocks(derivation, style, environment, progress=None):
     printer = SymconvLatexPrinter(style)
     for section in element_sections(derivation, progress):
-        rows = table_rows(section.lhs, section.table, printer.element_tex, printer.signed_terms, " ")
+        rows = table_rows(section.lhs, section.table, printer, " ")
         yield section, align_block(rows, TERMS_PER_LINE[style.compact], environment)
 
 
@@ -122,17 +121,67 @@ def _intro(derivation, style):
     spec = derivation.spec
     letters = ("i", "j")[: spec.ndim]
     sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
-    return (
+    text = (
         describe(spec)
         + f". Output y has shape {tuple(spec.output_shape)}; "
         + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
         + f"$\\partial L / \\partial y_{{{sub}}}$."
     )
+    if getattr(spec, "is_max", False):
+        text += (
+            f" $m_{{{sub}}}$ is the winner of the window of $y_{{{sub}}}$: its first maximum in"
+            " row-major order (PyTorch's rule for ties), so exactly one $x$ per window receives"
+            f" $dy_{{{sub}}}$."
+        )
+    if derivation.reduction == "mean":
+        text += f" The loss is the mean over the batch: every gradient is divided by N = {spec.input[0]}."
+    return text
+
+
+def _chain_rows(derivation):
+    """A stack's backward pass in operator form, one row per step (seed 004's chain)."""
+    from symconv.spec import ConvSpec
+
+    def tensor(name):
+        stem, layer = split_name(name)
+        return stem + ("^{(%s)}" % layer if layer else "")
+
+    rows = []
+    for layer, names in zip(reversed(derivation.spec.layers), reversed(derivation.names)):
+        x, up = tensor(names["x"]), r"\partial " + tensor(names["y"])
+        if isinstance(layer, ConvSpec):
+            w, b = tensor(names["w"]), tensor(names["b"])
+            rows.append((r"\partial " + x, r"\operatorname{rot180}(%s) \,\hat{*}\, %s" % (w, up)))
+            rows.append((r"\partial " + w, r"%s \star %s" % (x, up)))
+            if layer.bias:
+                rows.append((r"\partial " + b, r"\textstyle\sum_{n,i,j} %s" % up))
+        elif layer.kind == "relu":
+            rows.append((r"\partial " + x, r"%s \odot [%s > 0]" % (up, x)))
+        elif layer.kind == "leaky_relu":
+            slope = layer.negative_slope
+            rows.append((r"\partial " + x, r"%s \odot ([%s > 0] + \tfrac{%d}{%d}[%s \le 0])"
+                         % (up, x, slope.numerator, slope.denominator, x)))
+        elif layer.is_max:
+            rows.append((r"\partial " + x, r"\operatorname{maxunpool}(%s)" % up))
+        else:
+            rows.append((r"\partial " + x, r"\operatorname{avgunpool}(%s)" % up))
+    return [(lhs, [rhs]) for lhs, rhs in rows]
+
+
+_CHAIN_NOTE = (
+    "The chain, last layer first: $\\hat{*}$ is the transposed convolution, $\\star$ the"
+    " correlation that gives a filter's gradient, $\\odot$ the element-wise product;"
+    " maxunpool sends each gradient to its window's first maximum, avgunpool spreads it evenly."
+)
 
 
 def latex_document(derivation, style: IndexStyle, standalone: bool = False, progress=None) -> str:
     """Element-wise equations as a LaTeX fragment or a complete document."""
     parts = []
+    if hasattr(derivation, "names"):
+        heading = r"\subsection*{The chain}" if standalone else "% The chain"
+        note = _CHAIN_NOTE if standalone else "% " + _CHAIN_NOTE.replace("$", "")
+        parts.append(heading + "\n" + note + "\n" + align_block(_chain_rows(derivation), 1))
     for section, block in _blocks(derivation, style, "align*", progress):
         heading = r"\subsection*{%s}" % section.title if standalone else "% " + section.title
         parts.append(heading + "\n" + block)
@@ -146,6 +195,8 @@ def latex_document(derivation, style: IndexStyle, standalone: bool = False, prog
 def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
     """Markdown with ``$$`` blocks (``aligned`` inside) for MathJax and KaTeX."""
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
+    if hasattr(derivation, "names"):
+        parts += ["## The chain", _CHAIN_NOTE, "$$\n" + align_block(_chain_rows(derivation), 1, "aligned") + "\n$$"]
     for section, block in _blocks(derivation, style, "aligned", progress):
         parts.append("## " + section.title)
         parts.append("$$\n" + block + "\n$$")

@@ -1,5 +1,8 @@
 """Independent NumPy reference for 1-D and 2-D convolution and its gradients.
 
+(Max and average pooling are in :mod:`symconv.reference_pool` and are
+re-exported here.)
+
 This module is the numerical ground truth that the symbolic derivations are
 checked against, so it deliberately depends on nothing but NumPy and the
 standard library. Semantics follow PyTorch: the kernel is *not* flipped
@@ -44,7 +47,18 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["conv_forward", "conv_backward"]
+# Pooling lives in its own module (it shares no code with the convolution);
+# its kernels are re-exported so that one import serves every reference.
+from symconv.reference_pool import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
+
+__all__ = [
+    "conv_forward",
+    "conv_backward",
+    "max_pool_forward",
+    "max_pool_backward",
+    "avg_pool_forward",
+    "avg_pool_backward",
+]
 
 
 class _Geometry(NamedTuple):

@@ -27,8 +27,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from symconv import reference
+from symconv import reference, reference_activation
 from symconv.evaluate import evaluate_table
+from symconv.spec import ConvSpec
+from symconv.spec_pool import PoolSpec
 
 #: Largest rel_error accepted against the reference (both are float64 sums).
 REFERENCE_TOLERANCE = 1e-9
@@ -100,59 +102,115 @@ class Report:
         return "```\n" + self.table() + "```"
 
 
-def _layer_kwargs(spec):
-    return dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups)
+def layer_kernels(spec, names=None, scale=1):
+    """The reference kernels for one layer, reading and writing named tensors.
+
+    Returns ``(forward, backward, smooth)``: ``forward(values)`` is the
+    layer's output from ``values[names["x"]]`` (and ``w``, ``b``);
+    ``backward(values)`` the dict of gradients, keyed ``"d" + name`` and
+    multiplied by ``scale``, from the upstream ``values["d" + names["y"]]``;
+    ``smooth`` says whether the layer is linear in each single input (a
+    convolution, an average pool) rather than piecewise.
+    """
+    names = names or {"x": "x", "w": "w", "b": "b", "y": "y"}
+    x, up = names["x"], "d" + names["y"]
+
+    def scaled(array):
+        return array * scale if array.dtype == object else array * float(scale)
+
+    if isinstance(spec, ConvSpec):
+        options = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups)
+        w, b = names["w"], names["b"]
+
+        def forward(v):
+            return reference.conv_forward(v[x], v[w], v[b] if spec.bias else None, **options)
+
+        def backward(v):
+            dx, dw, db = reference.conv_backward(v[up], v[x], v[w], **options)
+            grads = {"d" + x: dx, "d" + w: dw, "d" + b: db} if spec.bias else {"d" + x: dx, "d" + w: dw}
+            return {name: scaled(g) for name, g in grads.items()}
+
+        return forward, backward, True
+    if isinstance(spec, PoolSpec):
+        options = dict(stride=spec.stride, padding=spec.padding, ceil_mode=spec.ceil_mode)
+        if spec.is_max:
+            options["dilation"] = spec.dilation
+            pool, unpool = reference.max_pool_forward, reference.max_pool_backward
+        else:
+            options.update(count_include_pad=spec.count_include_pad, divisor_override=spec.divisor_override)
+            pool, unpool = reference.avg_pool_forward, reference.avg_pool_backward
+        return (
+            lambda v: pool(v[x], spec.kernel, **options),
+            lambda v: {"d" + x: scaled(unpool(v[up], v[x], spec.kernel, **options))},
+            not spec.is_max,
+        )
+    slope = spec.negative_slope
+    return (
+        lambda v: reference_activation.relu_forward(v[x], slope),
+        lambda v: {"d" + x: scaled(reference_activation.relu_backward(v[up], v[x], slope))},
+        False,
+    )
 
 
-def _random_values(spec, rng, exact: bool):
-    shapes = {"x": spec.input, "w": spec.weight, "dy": spec.output_shape}
-    if spec.bias:
-        shapes["b"] = spec.bias_shape
-    if not exact:
-        return {k: rng.standard_normal(s) for k, s in shapes.items()}
-    values = {}
-    for name, shape in shapes.items():
-        numerators = rng.integers(-9, 10, size=shape)
-        denominators = rng.integers(1, 10, size=shape)
-        array = np.empty(shape, dtype=object)
-        for index in np.ndindex(*shape):
-            array[index] = Fraction(int(numerators[index]), int(denominators[index]))
-        values[name] = array
+def _kernels(derivation):
+    """:func:`layer_kernels` for a single-layer derivation (1/N for the mean)."""
+    spec = derivation.spec
+    scale = Fraction(1, spec.input[0]) if derivation.reduction == "mean" else 1
+    return layer_kernels(spec, scale=scale)
+
+
+def _input_shapes(derivation) -> dict:
+    shapes = {k: v for k, v in derivation.shapes.items() if v is not None and k != "y"}
+    shapes["dy"] = derivation.shapes["y"]
+    return shapes
+
+
+def _random_values(shapes, rng, smooth: bool):
+    """Seeded float64 values; for piecewise layers, kept far from ties and kinks.
+
+    A max or a ReLU is differentiable only away from ties and from 0, so x
+    gets distinct values on a grid of step 0.01 (none closer than 0.005 to 0),
+    a thousand times the finite-difference step.
+    """
+    values = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    if not smooth:
+        size = int(np.prod(shapes["x"]))
+        values["x"] = ((rng.permutation(size) - size / 2 + 0.5) * 0.01).reshape(shapes["x"])
     return values
 
 
-def _reference_outputs(spec, values):
-    kwargs = _layer_kwargs(spec)
-    y = reference.conv_forward(values["x"], values["w"], values.get("b"), **kwargs)
-    dx, dw, db = reference.conv_backward(values["dy"], values["x"], values["w"], **kwargs)
-    outputs = {"y": y, "dx": dx, "dw": dw}
-    if spec.bias:
-        outputs["db"] = db
-    return outputs
+def _fractions(integers, denominators=None):
+    array = np.empty(integers.shape, dtype=object)
+    for index in np.ndindex(*integers.shape):
+        q = 1 if denominators is None else int(denominators[index])
+        array[index] = Fraction(int(integers[index]), q)
+    return array
+
+
+def _rational_trials(shapes, rng, smooth: bool):
+    """Exact inputs: random rationals, and for piecewise layers tie-heavy ones.
+
+    Ties (constant inputs, inputs of only 0 and 1) are where a max pool or a
+    ReLU must follow PyTorch's rule exactly; finite differences cannot check
+    them, exact comparison with the reference can.
+    """
+    random = {k: _fractions(rng.integers(-9, 10, size=s), rng.integers(1, 10, size=s)) for k, s in shapes.items()}
+    trials = [random]
+    if not smooth:
+        for x in (np.zeros(shapes["x"], dtype=int), rng.integers(0, 2, size=shapes["x"])):
+            trials.append(dict(random, x=_fractions(x)))
+    return trials
 
 
 def _derived_outputs(derivation, values, dtype):
-    spec = derivation.spec
-    outputs = {"y": evaluate_table(derivation.forward, spec.output_shape, values, dtype)}
-    shapes = derivation.shapes
+    outputs = {"y": evaluate_table(derivation.forward, derivation.shapes["y"], values, dtype)}
     for name, table in derivation.gradients.items():
-        outputs[name] = evaluate_table(table, shapes[name[1:]], values, dtype)
+        outputs[name] = evaluate_table(table, derivation.shapes[name[1:]], values, dtype)
     return outputs
 
 
-def _finite_differences(spec, values, name, entries, h=1e-3):
-    """Central differences of ``sum(dy * y)`` w.r.t. the chosen entries.
-
-    A convolution is linear in each single element, so the central difference
-    has no truncation error and only round-off (about 1e-16 |L| / h) remains:
-    a large step keeps it far below the tolerance even for entries near 0.
-    """
-    kwargs = _layer_kwargs(spec)
-
-    def loss(vals):
-        y = reference.conv_forward(vals["x"], vals["w"], vals.get("b"), **kwargs)
-        return float(np.sum(vals["dy"] * y))
-
+def _finite_differences(loss, values, name, entries, h):
+    """Central differences of ``loss`` w.r.t. the chosen entries of one tensor."""
     estimates = []
     for index in entries:
         shifted = dict(values)
@@ -174,32 +232,42 @@ def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None =
     layers up to :data:`EXACT_TERM_LIMIT` terms).
     """
     spec = derivation.spec
+    forward, backward, smooth = _kernels(derivation)
+    shapes = _input_shapes(derivation)
     rng = np.random.default_rng(seed)
-    values = _random_values(spec, rng, exact=False)
+    values = _random_values(shapes, rng, smooth)
     derived = _derived_outputs(derivation, values, float)
-    expected = _reference_outputs(spec, values)
+    expected = {"y": forward(values), **backward(values)}
     if exact is None:
         exact = spec.estimate_terms() <= EXACT_TERM_LIMIT
     exact_equal = {}
     if exact:
-        rational = _random_values(spec, rng, exact=True)
-        derived_q = _derived_outputs(derivation, rational, object)
-        expected_q = _reference_outputs(spec, rational)
-        exact_equal = {
-            name: bool(np.array_equal(derived_q[name], expected_q[name])) for name in expected_q
-        }
+        exact_equal = {name: True for name in expected}
+        for trial in _rational_trials(shapes, rng, smooth):
+            derived_q = _derived_outputs(derivation, trial, object)
+            expected_q = {"y": forward(trial), **backward(trial)}
+            for name in expected_q:
+                exact_equal[name] &= bool(np.array_equal(derived_q[name], expected_q[name]))
+    divisor = spec.input[0] if derivation.reduction == "mean" else 1
+
+    def loss(vals):
+        return float(np.sum(vals["dy"] * forward(vals))) / divisor
+
+    # A layer linear in each input has no truncation error: a large step
+    # keeps round-off (about 1e-16 |L| / h) far below the tolerance.
+    step = 1e-3 if smooth else 1e-5
     checks = []
     for name in expected:
         fd_error, count = None, 0
         if name != "y":
             tensor = name[1:]
-            all_entries = list(np.ndindex(*values[tensor].shape))
-            if len(all_entries) > fd_samples:
-                picks = rng.choice(len(all_entries), size=fd_samples, replace=False)
-                all_entries = [all_entries[i] for i in sorted(picks)]
-            estimates = _finite_differences(spec, values, tensor, all_entries)
-            derived_at = np.array([derived[name][i] for i in all_entries])
-            fd_error, count = rel_error(derived_at, estimates), len(all_entries)
+            entries = list(np.ndindex(*values[tensor].shape))
+            if len(entries) > fd_samples:
+                picks = rng.choice(len(entries), size=fd_samples, replace=False)
+                entries = [entries[i] for i in sorted(picks)]
+            estimates = _finite_differences(loss, values, tensor, entries, step)
+            derived_at = np.array([derived[name][i] for i in entries])
+            fd_error, count = rel_error(derived_at, estimates), len(entries)
         checks.append(
             Check(
                 name,
@@ -211,4 +279,5 @@ def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None =
         )
     from symconv.present import describe
 
-    return Report(describe(spec), seed, tuple(checks))
+    return Report(describe(spec) + ("" if derivation.reduction == "sum" else ", mean reduction"),
+                  seed, tuple(checks))

@@ -20,14 +20,16 @@ def test_bar_only_for_long_jobs_on_a_terminal(monkeypatch):
     assert BIG.estimate_terms() / cli.TERMS_PER_SECOND > 2
     terminal = FakeTerminal()
     monkeypatch.setattr(cli.sys, "stderr", terminal)
-    with cli._progress(BIG, steps=3) as step:
+    with cli._progress(BIG) as step:
+        step.total(3)
         for _ in range(3):
             step()
     assert "symconv: deriving" in terminal.getvalue()
     assert "100%" in terminal.getvalue()
     quiet = FakeTerminal()
     monkeypatch.setattr(cli.sys, "stderr", quiet)
-    with cli._progress(SMALL, steps=3) as step:
+    with cli._progress(SMALL) as step:
+        step.total(3)
         step()
     assert quiet.getvalue() == ""
 

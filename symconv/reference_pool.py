@@ -1,0 +1,341 @@
+"""Independent NumPy reference for 1-D and 2-D max and average pooling.
+
+The pooling half of :mod:`symconv.reference` (which re-exports these names).
+Like the convolution kernels it depends on nothing but NumPy and the standard
+library, and it follows PyTorch's ``max_pool1d/2d`` and ``avg_pool1d/2d``:
+inputs are (N, C, L) or (N, C, H, W), and every channel is pooled on its own.
+
+Geometry, per spatial axis with input size ``H``, kernel ``K``, stride ``S``
+(default: the kernel), symmetric padding ``P`` and dilation ``D`` (max only):
+
+* ``P`` may be at most ``K // 2``. PyTorch's message speaks of half the
+  *effective* (dilated) kernel, but it also checks the undilated kernel, and
+  that is the check that binds: ``K = 3, D = 2, P = 2`` is rejected.
+* Window ``o`` reads the input positions ``o*S - P + D*k`` for ``k < K``.
+  There are ``floor((H + 2P - D(K-1) - 1) / S) + 1`` windows, or with
+  ``ceil_mode`` the ceiling, minus one if that last window would start in the
+  right padding (``(out-1)*S >= H + P``). A ceil-mode window may therefore
+  hang past the padding, and may even be wider than the padded input.
+
+Max pooling: a padded position is never a candidate. Each window's value is
+its largest input, and its gradient flows to exactly one input: the *first*
+maximum in row-major order of the window, which is PyTorch's CPU rule for
+ties (so an input that is itself ``-inf`` still takes the gradient, never the
+padding). Overlapping windows add their gradients. A window that covers no
+input at all (possible with dilation) yields ``-inf`` and passes no gradient
+on; PyTorch's backward writes that gradient to an address outside the window.
+
+Average pooling sums the window and divides by
+
+* ``count_include_pad=True`` (default): the window clipped to the *padded*
+  input, ``prod(min(start + K, H + P) - start)`` with ``start = o*S - P``, so
+  only a ceil-mode window hanging past the padding is cut short;
+* ``count_include_pad=False``: the number of real (unpadded) inputs it covers;
+* ``divisor_override``: that integer, whatever the window.
+
+Its backward spreads ``dy / divisor`` evenly over the real inputs of each
+window and adds up the overlaps.
+
+How it is computed: a Python loop runs over the kernel taps only. For one
+tap, the windows that read a real input form a contiguous run along every
+axis and the inputs they read a strided slab of ``x``, so there is neither a
+padded copy nor a mask, and padding can be neither selected nor summed. Max:
+``y`` is the running ``np.maximum`` of the slabs, from ``-inf``. Its backward
+sweeps the taps again in row-major order to find, per window, the first tap
+whose input equals ``y`` -- what ``np.argmax`` over the flattened window
+would return, without copying every window (``prod(K)`` times ``x``) -- and
+scatter-adds ``dy`` there with ``np.add.at``. Average: the slabs are summed,
+and the backward adds ``dy / divisor`` back onto them.
+
+Only comparisons, additions and divisions by integers are used, so arrays of
+:class:`fractions.Fraction` (``dtype=object``) pool exactly:
+
+>>> from fractions import Fraction
+>>> x = np.array([[[Fraction(1, 3), Fraction(1, 2), Fraction(1, 4)]]], dtype=object)
+>>> avg_pool_forward(x, 2, stride=1)
+array([[[Fraction(5, 12), Fraction(3, 8)]]], dtype=object)
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward"]
+
+
+class _PoolGeometry(NamedTuple):
+    size: tuple[int, ...]  # input spatial shape
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    out: tuple[int, ...]
+
+
+# The validators repeat the two small ones in reference.py on purpose: that
+# module re-exports this one, so importing back from it would be circular.
+def _as_int(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected an int, got {value!r}")
+    return int(value)
+
+
+def _per_axis(name, value, nd, minimum):
+    if isinstance(value, (tuple, list)):
+        if len(value) != nd:
+            raise ValueError(f"{name}: expected {nd} value(s), one per spatial axis, got {value!r}")
+        values = tuple(_as_int(name, v) for v in value)
+    else:
+        values = (_as_int(name, value),) * nd
+    if any(v < minimum for v in values):
+        raise ValueError(f"{name}: every value must be >= {minimum}, got {value!r}")
+    return values
+
+
+def _as_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected a bool, got {value!r}")
+    return bool(value)
+
+
+def _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode):
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x: expected a 3-D (N, C, L) or 4-D (N, C, H, W) array, got shape {x.shape}")
+    nd = x.ndim - 2
+    kernel = _per_axis("kernel", kernel, nd, 1)
+    stride = kernel if stride is None else _per_axis("stride", stride, nd, 1)
+    padding = _per_axis("padding", padding, nd, 0)
+    dilation = _per_axis("dilation", dilation, nd, 1)
+    ceil_mode = _as_bool("ceil_mode", ceil_mode)
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(
+            f"padding: must be at most half the kernel size ({tuple(k // 2 for k in kernel)}), got {padding}"
+        )
+    out = []
+    for axis, (h, k, s, p, d) in enumerate(zip(x.shape[2:], kernel, stride, padding, dilation)):
+        extent = d * (k - 1) + 1
+        o = (h + 2 * p - extent + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (o - 1) * s >= h + p:
+            o -= 1
+        if o < 1:
+            raise ValueError(
+                f"kernel: a window of extent {extent} does not fit the padded input "
+                f"of size {h + 2 * p} along spatial axis {axis}"
+            )
+        out.append(o)
+    return _PoolGeometry(tuple(x.shape[2:]), kernel, stride, padding, dilation, tuple(out))
+
+
+def _taps(geo):
+    """List ``(number, phase, src, dst)`` for every kernel tap, in row-major
+    order: the windows ``dst`` for which the tap lands on a real input rather
+    than on padding, and the contiguous block ``src`` of the stride phase
+    ``phase`` of the input (see :func:`_phases`) that they read there.
+
+    Window ``o`` reads input ``i = o*S - P + t*D`` at tap ``t``. Writing
+    ``t*D - P = shift*S + r`` with ``0 <= r < S``, that is position ``o + shift``
+    of the phase ``x[r::S]``: consecutive windows read consecutive elements.
+    The windows that land inside the phase form one run per axis, so no padded
+    copy and no mask is ever needed. A tap that never lands inside is left
+    out (its number is still used up)."""
+    taps = []
+    for number, tap in enumerate(np.ndindex(*geo.kernel)):
+        phase, src, dst = [], [Ellipsis], [Ellipsis]
+        for t, h, s, p, d, o in zip(tap, geo.size, geo.stride, geo.padding, geo.dilation, geo.out):
+            shift, r = divmod(t * d - p, s)
+            lo, hi = max(0, -shift), min(o, len(range(r, h, s)) - shift)
+            if hi <= lo:
+                break
+            phase.append(r)
+            src.append(slice(lo + shift, hi + shift))
+            dst.append(slice(lo, hi))
+        else:
+            taps.append((number, tuple(phase), tuple(src), tuple(dst)))
+    return taps
+
+
+def _phase_slice(phase, geo):
+    return (Ellipsis,) + tuple(slice(r, None, s) for r, s in zip(phase, geo.stride))
+
+
+def _phases(x, geo, taps):
+    """Contiguous copies of the stride phases ``x[..., r::S, q::S']`` the taps read.
+
+    One strided copy of the input in all; in exchange every tap then reads
+    contiguous rows, which NumPy processes several times faster than the
+    stride-``S`` slabs of ``x`` itself (and at stride 1 nothing is copied)."""
+    return {phase: np.ascontiguousarray(x[_phase_slice(phase, geo)]) for phase in {t[1] for t in taps}}
+
+
+def _check_dy(dy, x, geo):
+    expected = x.shape[:2] + geo.out
+    if dy.shape != expected:
+        raise ValueError(f"dy: expected shape {expected}, got {dy.shape}")
+
+
+# --------------------------------------------------------------------------
+# Max pooling.
+# --------------------------------------------------------------------------
+
+
+def _max(phases, x, geo, taps):
+    # -inf where no tap lands: a window of padding only. (float('-inf') rather
+    # than np.inf's negation keeps object arrays free of NumPy scalars.)
+    y = np.full(x.shape[:2] + geo.out, float("-inf"), dtype=x.dtype)
+    for _, phase, src, dst in taps:
+        np.maximum(y[dst], phases[phase][src], out=y[dst])
+    return y
+
+
+def _first_maximum(phases, y, x, geo, taps):
+    """Flat index into ``x`` of each window's first maximum, and a mask of the
+    windows that have one (all but windows of padding only)."""
+    # Sweep the taps in row-major order. ``found`` becomes True at the first
+    # tap equal to the window's maximum and stays True, so afterwards
+    # ``count`` says how many taps from that one on were swept. Plain
+    # comparisons and additions: np.copyto(..., where=) and np.where are
+    # several times slower than these on large arrays.
+    found = np.zeros(y.shape, dtype=bool)
+    count = np.zeros(y.shape, dtype=np.min_scalar_type(len(taps)))
+    for _, phase, src, dst in taps:
+        found[dst] |= phases[phase][src] == y[dst]
+        count += found
+    # Flat (N, C, *spatial) index of every window's origin, o*S - P per axis
+    # (it may lie in the padding), plus the offset of the chosen tap from it.
+    # The offsets are listed from the last swept tap back to the first, after
+    # a 0 for ``count == 0``, so that ``count`` indexes them directly.
+    place = np.cumprod((1,) + geo.size[:0:-1])[::-1]  # flat stride of each spatial axis
+    nd = len(geo.out)
+    origin = (np.arange(math.prod(x.shape[:2])) * math.prod(geo.size)).reshape(x.shape[:2] + (1,) * nd)
+    for axis, (s, p, o) in enumerate(zip(geo.stride, geo.padding, geo.out)):
+        origin = origin + ((np.arange(o) * s - p) * place[axis]).reshape((o,) + (1,) * (nd - axis - 1))
+    steps = np.array([np.unravel_index(number, geo.kernel) for number, _, _, _ in taps], dtype=np.intp)
+    offsets = steps.reshape(len(taps), nd) @ (np.array(geo.dilation) * place)
+    return origin + np.append(0, offsets[::-1])[count], count > 0
+
+
+def max_pool_forward(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Max-pool ``x`` (N, C, *spatial) over windows of shape ``kernel``.
+
+    ``kernel``, ``stride`` (default ``kernel``), ``padding`` and ``dilation``
+    are an int or one int per spatial axis; padding is symmetric.
+
+    >>> x = np.array([[[[1.0, 5.0, 2.0, 0.0],
+    ...                 [3.0, 4.0, 7.0, 1.0],
+    ...                 [0.0, 2.0, 6.0, 6.0]]]])
+    >>> max_pool_forward(x, 2)
+    array([[[[5., 7.]]]])
+    >>> max_pool_forward(x, 2, ceil_mode=True)
+    array([[[[5., 7.],
+             [2., 6.]]]])
+    """
+    x = np.asarray(x)
+    geo = _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode)
+    taps = _taps(geo)
+    return _max(_phases(x, geo, taps), x, geo, taps)
+
+
+def max_pool_backward(dy, x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Gradient ``dx`` of ``L = sum(dy * max_pool_forward(x, ...))``.
+
+    Each ``dy`` entry goes to the first maximum of its window; ties between
+    equal values resolve to the earliest in row-major order.
+
+    >>> x = np.array([[[2.0, 2.0, 1.0, 2.0]]])
+    >>> max_pool_backward(np.array([[[10.0, 20.0, 30.0]]]), x, 2, stride=1)
+    array([[[10., 20.,  0., 30.]]])
+    """
+    dy, x = np.asarray(dy), np.asarray(x)
+    geo = _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode)
+    _check_dy(dy, x, geo)
+    taps = _taps(geo)
+    phases = _phases(x, geo, taps)
+    index, chosen = _first_maximum(phases, _max(phases, x, geo, taps), x, geo, taps)
+    if not chosen.all():
+        index, dy = index[chosen], dy[chosen]
+    # Overlapping windows may pick the same input: np.add.at accumulates
+    # repeated indices (a fancy-indexed += would keep only one of them).
+    dx = np.zeros(x.size, dtype=np.result_type(dy, x))
+    np.add.at(dx, index.ravel(), dy.ravel())
+    return dx.reshape(x.shape)
+
+
+# --------------------------------------------------------------------------
+# Average pooling.
+# --------------------------------------------------------------------------
+
+
+def _divisor(geo, count_include_pad, divisor_override, dtype):
+    # For object arrays the divisors are Fractions, so that the quotient is a
+    # Fraction even where a window holds only Python ints (int / int would
+    # give a float) and never goes through np.int64 (Fraction / np.int64 is
+    # not exact either).
+    exact = dtype == object
+    if divisor_override is not None:
+        return Fraction(divisor_override) if exact else divisor_override
+    divisor = np.ones((), dtype=np.int64)
+    for h, k, s, p, o in zip(geo.size, geo.kernel, geo.stride, geo.padding, geo.out):
+        start = np.arange(o) * s - p
+        stop = np.minimum(start + k, h + p)
+        if not count_include_pad:
+            start, stop = np.maximum(start, 0), np.minimum(stop, h)
+        divisor = np.multiply.outer(divisor, stop - start)
+    return np.frompyfunc(Fraction, 1, 1)(divisor.astype(object)) if exact else divisor
+
+
+def _avg_options(count_include_pad, divisor_override):
+    count_include_pad = _as_bool("count_include_pad", count_include_pad)
+    if divisor_override is not None:
+        divisor_override = _as_int("divisor_override", divisor_override)
+        if divisor_override == 0:
+            raise ValueError("divisor_override: must be a non-zero int, got 0")
+    return count_include_pad, divisor_override
+
+
+def avg_pool_forward(x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Average-pool ``x`` (N, C, *spatial) over windows of shape ``kernel``.
+
+    >>> x = np.arange(1.0, 6.0).reshape(1, 1, 5)
+    >>> avg_pool_forward(x, 2, padding=1)
+    array([[[0.5, 2.5, 4.5]]])
+    >>> avg_pool_forward(x, 2, padding=1, count_include_pad=False)
+    array([[[1. , 2.5, 4.5]]])
+    """
+    x = np.asarray(x)
+    geo = _pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
+    count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
+    # np.zeros: for object arrays a plain Python 0, which adds exactly.
+    total = np.zeros(x.shape[:2] + geo.out, dtype=x.dtype)
+    taps = _taps(geo)
+    phases = _phases(x, geo, taps)
+    for _, phase, src, dst in taps:
+        total[dst] += phases[phase][src]
+    return total / _divisor(geo, count_include_pad, divisor_override, total.dtype)
+
+
+def avg_pool_backward(dy, x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Gradient ``dx`` of ``L = sum(dy * avg_pool_forward(x, ...))``.
+
+    >>> x = np.zeros((1, 1, 4))
+    >>> avg_pool_backward(np.array([[[6.0, 12.0]]]), x, 3, stride=1)
+    array([[[2., 6., 6., 4.]]])
+    """
+    dy, x = np.asarray(dy), np.asarray(x)
+    geo = _pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
+    count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
+    _check_dy(dy, x, geo)
+    share = dy / _divisor(geo, count_include_pad, divisor_override, dy.dtype)
+    # Accumulate per stride phase (contiguous, see _phases), then interleave.
+    # Within one tap the windows read distinct inputs, so += loses nothing.
+    taps = _taps(geo)
+    dx = np.zeros(x.shape, dtype=share.dtype)
+    phases = {t[1]: np.zeros(x[_phase_slice(t[1], geo)].shape, dtype=share.dtype) for t in taps}
+    for _, phase, src, dst in taps:
+        phases[phase][src] += share[dst]
+    for phase, block in phases.items():
+        dx[_phase_slice(phase, geo)] = block
+    return dx
