@@ -117,12 +117,19 @@ def _blocks(derivation, style, environment, progress=None):
         yield section, align_block(rows, TERMS_PER_LINE[style.compact], environment)
 
 
+def tex_text(text: str) -> str:
+    """Plain words (layer names such as leaky_relu, ceil_mode) made safe for LaTeX text."""
+    for char in "\\&%#_":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def _intro(derivation, style):
     spec = derivation.spec
     letters = ("i", "j")[: spec.ndim]
     sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
     text = (
-        describe(spec)
+        tex_text(describe(spec))
         + f". Output y has shape {tuple(spec.output_shape)}; "
         + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
         + f"$\\partial L / \\partial y_{{{sub}}}$."
@@ -183,7 +190,7 @@ def latex_document(derivation, style: IndexStyle, standalone: bool = False, prog
         note = _CHAIN_NOTE if standalone else "% " + _CHAIN_NOTE.replace("$", "")
         parts.append(heading + "\n" + note + "\n" + align_block(_chain_rows(derivation), 1))
     for section, block in _blocks(derivation, style, "align*", progress):
-        heading = r"\subsection*{%s}" % section.title if standalone else "% " + section.title
+        heading = r"\subsection*{%s}" % tex_text(section.title) if standalone else "% " + section.title
         parts.append(heading + "\n" + block)
     body = "\n\n".join(parts) + "\n"
     intro = _intro(derivation, style)

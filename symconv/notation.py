@@ -44,7 +44,15 @@ class ReadableNotation:
         z = relu_input(expr)
         if z is not None:
             return self.SPELLING["max"] % (self._print(z) + ", 0")
-        return super()._print_Piecewise(expr)
+        print_cases = getattr(super(), "_print_Piecewise", None)
+        if print_cases is not None:
+            return print_cases(expr)
+        # Plain text: (a if cond else b), the way the pieces are tried.
+        *pieces, (last, _) = expr.args
+        text = self._print(last)
+        for value, condition in reversed(pieces):
+            text = f"{self._print(value)} if {self._print(condition)} else {text}"
+        return "(" + text + ")"
 
     def signed_terms(self, expr) -> list[str]:
         """The terms of ``expr`` in reading order, each after its sign but the first's."""

@@ -22,3 +22,37 @@ def test_readme_quick_start_is_the_ci_test_command():
     assert commands[0].endswith("symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2")
     ci = (README.parent / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def _cli_output(args):
+    from click.testing import CliRunner
+
+    from symconv.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def test_readme_layer_examples_are_real_output():
+    text = README.read_text()
+    examples = {
+        "derive maxpool2d --input 1,1,4,4 --kernel 2 --index-base 1": [
+            r"y_{11} &= \max(x_{11}, x_{12}, x_{21}, x_{22}) \\",
+            r"\frac{\partial L}{\partial x_{12}} &= dy_{11}\,[x_{12} = m_{11}] \\",
+        ],
+        "derive avgpool1d --input 1,1,5 --kernel 3 --stride 2 --padding 1 --format text": [
+            "  y[1] = 1/3*(x[1] + x[2] + x[3])",
+            "  dx[1] = 1/3*(dy[0] + dy[1])",
+        ],
+        "derive relu --input 1,1,3 --format text": ["dx[0] = dy[0]*[x[0] > 0]"],
+    }
+    for args, lines in examples.items():
+        output = _cli_output(args.split())
+        for line in lines:
+            assert line in text and line in output, line
+    stack = [b for b in _blocks("latex") if "rot180" in b][0]
+    output = _cli_output(["derive", "stack", "--input", "1,1,6,6", "--layers",
+                          "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2) | conv2d(weight=1,2,2,2)"])
+    for line in stack.strip().splitlines():
+        assert line in output, line
