@@ -28,7 +28,27 @@ TERMS_PER_SECOND = 600_000
 
 
 class SymconvGroup(click.Group):
-    """A group whose errors are a single line, usage text left out."""
+    """A group whose errors are a single line, usage text left out.
+
+    Commands kept in their own modules (they reuse this module's options)
+    are imported only when named, which also keeps start-up fast.
+    """
+
+    LAZY = {"formula": "symconv.cli_forms", "plot": "symconv.cli_extra", "render": "symconv.cli_extra"}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx, name):
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            try:
+                module = importlib.import_module(self.LAZY[name])
+            except ImportError:
+                return None
+            return getattr(module, name)
+        return super().get_command(ctx, name)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -170,9 +190,13 @@ def cli():
               help="Number elements from 0 (x_{00}) or 1 (x_{11}).")
 @click.option("--standalone", is_flag=True,
               help="With --format latex: a complete document for pdflatex.")
+@click.option("--form", type=click.Choice(["element", "operator", "matrix"]), default="element",
+              show_default=True,
+              help="element: every entry; operator: dx, dw, db as (transposed) convolutions; "
+                   "matrix: the seeds' bmatrix pictures (conv, small layers).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write to this file instead of standard output.")
-def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, **options):
+def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, form, **options):
     """Derive the forward and the gradients of LAYER element by element.
 
     LAYER is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d,
@@ -184,6 +208,7 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, **o
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --index-base 1
       symconv derive maxpool2d --input 1,1,4,4 --kernel 2 --index-base 1
       symconv derive stack --input 1,1,6,6 --layers "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)"
+      symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix --index-base 1
     """
     spec = _spec_from_options(layer, **options)
     if output and not os.path.isdir(os.path.dirname(os.path.abspath(output))):
@@ -197,11 +222,20 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, **o
     from symconv.formats import render
     from symconv.present import element_sections
 
+    if form != "element" and not layer.startswith("conv"):
+        raise click.BadParameter(f"got {form!r} for {layer}, expected it only for conv1d and conv2d",
+                                 param_hint="'--form'")
     with _progress(spec) as step:
         derivation = _derive(spec, max_terms, reduction)
         step.total(1 + len(list(element_sections(derivation))))  # derive, then each section
         step()
-        text = render(derivation, fmt, int(index_base), standalone, progress=step)
+        if form == "element":
+            text = render(derivation, fmt, int(index_base), standalone, progress=step)
+        else:
+            from symconv import cli_forms
+
+            document = cli_forms.operator_document if form == "operator" else cli_forms.matrix_document
+            text = document(derivation, fmt, int(index_base), standalone)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)

@@ -20,7 +20,7 @@ and leaky ReLU ``Piecewise((x, x > 0), (slope*x, True))`` (slope at 0).
 >>> from symconv.spec_pool import pool_spec
 >>> y = pool_forward(pool_spec("maxpool1d", (1, 1, 2), kernel=2))
 >>> y[(0, 0, 0)]
-Piecewise((1, x[0, 0, 0] >= x[0, 0, 1]), (0, True))*x[0, 0, 0] + Piecewise((1, x[0, 0, 0] < x[0, 0, 1]), (0, True))*x[0, 0, 1]
+Piecewise((1, x[0, 0, 0] >= x[0, 0, 1]), (0, True))*x[0, 0, 0] + Piecewise((1, x[0, 0, 1] > x[0, 0, 0]), (0, True))*x[0, 0, 1]
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def first_maximum_indicator(candidate, before, after):
     conditions = [candidate > other for other in before] + [candidate >= other for other in after]
     if not conditions:
         return S.One
-    return Piecewise((1, And(*conditions)), (0, True))
+    # evaluate=False: SymPy's simplification of the conditions costs
+    # milliseconds per window and can only restate them.
+    return Piecewise((1, And(*conditions)), (0, True), evaluate=False)
 
 
 def _window_elements(spec: PoolSpec, index, input_name):
@@ -68,5 +70,5 @@ def activation_forward(spec: ActivationSpec, input_name: str = "x") -> dict:
     forward = {}
     for index in indices(spec.input):
         z = element(input_name, index)
-        forward[index] = Piecewise((z, z > 0), (Rational(spec.negative_slope) * z, True))
+        forward[index] = Piecewise((z, z > 0), (Rational(spec.negative_slope) * z, True), evaluate=False)
     return forward

@@ -234,6 +234,11 @@ class StackDerivation:
     shapes: dict = field(repr=False)
     reduction: str = "sum"
 
+    def _repr_latex_(self) -> str:  # Jupyter shows the equations
+        from symconv.display import derivation_latex
+
+        return derivation_latex(self)
+
 
 def derive_stack(spec: StackSpec, max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum") -> StackDerivation:
     """Derive every layer with its own names; the last layer's upstream is dy.

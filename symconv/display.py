@@ -1,0 +1,135 @@
+r"""Rich display in Jupyter: derivations as MathJax, verification reports as HTML.
+
+The functions are meant to become methods::
+
+    Derivation._repr_latex_ = derivation_latex
+    Report._repr_html_ = report_html
+
+:func:`derivation_latex` writes one ``$$\begin{aligned} ... \end{aligned}$$``
+block (MathJax and KaTeX both render ``aligned``) with a titled, aligned
+block per section. A notebook would choke on a layer with a hundred thousand
+equations, so each section shows its first :data:`MAX_EQUATIONS` equations
+and each equation its first :data:`MAX_TERMS` terms, then a ``\vdots`` row
+saying how many there are; :func:`symconv.formats.render` prints them all.
+
+>>> from symconv.spec import conv_spec
+>>> from symconv.engine import derive
+>>> text = derivation_latex(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2))))
+>>> print(text.splitlines()[5])
+y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
+"""
+
+from __future__ import annotations
+
+import html
+
+#: Equations shown per section (forward, dx, dw, db) before a \vdots row.
+MAX_EQUATIONS = 40
+#: Terms shown per equation before ``+ \cdots``.
+MAX_TERMS = 24
+
+
+def _first_rows(section, printer, count):
+    """``(lhs, [terms])`` of the first ``count`` equations of a section, row-major.
+
+    A TermTable keeps only the terms of those entries and is printed from its
+    arrays, so a huge layer costs about what its first equations do.
+    """
+    import itertools
+
+    from symconv.latex import table_rows
+    from symconv.terms import TermTable
+
+    table = section.table
+    if isinstance(table, TermTable):
+        keep = table.entry < count
+        table = TermTable(table.space, table.shape, table.entry[keep], table.factors[keep])
+    else:
+        table = dict(itertools.islice(table.items(), count))
+    rows = table_rows(section.lhs, table, printer, " ")
+    return rows[:count]
+
+
+def _section_block(section, printer, per_line, max_equations, max_terms):
+    from symconv.latex import align_block
+
+    total = len(section.table)
+    rows = []
+    for lhs, terms in _first_rows(section, printer, max_equations):
+        if len(terms) > max_terms:
+            terms = terms[:max_terms] + [rf"+ \cdots \text{{ ({len(terms)} terms)}}"]
+        rows.append((lhs, terms))
+    lines = [rf"&\textbf{{{section.title}}}", "&" + align_block(rows, per_line, "aligned")]
+    if total > len(rows):
+        lines.append(rf"&\vdots \quad \text{{(first {len(rows)} of {total} equations; "
+                     rf"symconv.formats.render prints them all)}}")
+    return lines
+
+
+def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_EQUATIONS,
+                     max_terms: int = MAX_TERMS) -> str:
+    """The element-wise equations of a derivation as one MathJax ``$$`` block.
+
+    Suitable for ``Derivation._repr_latex_``; subscripts, term order and line
+    wrapping are those of :func:`symconv.formats.render` (``latex``).
+    """
+    from symconv.latex import TERMS_PER_LINE, SymconvLatexPrinter
+    from symconv.present import choose_style, describe, element_sections
+
+    style = choose_style(derivation.spec, index_base)
+    printer = SymconvLatexPrinter(style)
+    # \text cannot hold a bare underscore or brace; describe() has neither.
+    lines = [rf"&\text{{{describe(derivation.spec)}; indices {style.base}-based}}"]
+    for section in element_sections(derivation):
+        lines += _section_block(section, printer, TERMS_PER_LINE[style.compact], max_equations, max_terms)
+    return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
+
+
+def _error_cell(value: float) -> str:
+    return f"{value:.1e}"
+
+
+def report_html(report) -> str:
+    """A verification report as an HTML table (for ``Report._repr_html_``).
+
+    Same columns and numbers as :meth:`symconv.verify.Report.table`: tensor,
+    vs reference, vs finite diff (entries checked), exact, result.
+
+    >>> from symconv.spec import conv_spec
+    >>> from symconv.engine import derive
+    >>> from symconv.verify import verify
+    >>> page = report_html(verify(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))))
+    >>> page.count("<tr>"), "all checks passed" in page
+    (5, True)
+    """
+    from symconv.verify import FD_TOLERANCE, REFERENCE_TOLERANCE
+
+    head = ("tensor", "vs reference", "vs finite diff", "exact", "result")
+    rows = []
+    for check in report.checks:
+        fd = (
+            "-" if check.vs_finite_differences is None
+            else f"{_error_cell(check.vs_finite_differences)} ({check.fd_entries})"
+        )
+        exact = {True: "equal", False: "DIFFERENT", None: "not run"}[check.exact]
+        colour = "#1a7f37" if check.passed else "#cf222e"
+        result = f'<td style="color:{colour};font-weight:bold">{"ok" if check.passed else "FAIL"}</td>'
+        cells = "".join(
+            f"<td>{html.escape(text)}</td>"
+            for text in (check.name, _error_cell(check.vs_reference), fd, exact)
+        )
+        rows.append(f"<tr>{cells}{result}</tr>")
+    verdict = "all checks passed" if report.passed else "MISMATCH: some checks failed"
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return (
+        '<table class="symconv-report">'
+        f"<caption>{html.escape(report.title)} (seed {report.seed})</caption>"
+        f"<thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody>"
+        "</table>"
+        f"<p>tolerances: reference {REFERENCE_TOLERANCE:g}, finite differences "
+        f"{FD_TOLERANCE:g}; <b>{verdict}</b></p>"
+    )
+
+
+__all__ = ["derivation_latex", "report_html", "MAX_EQUATIONS", "MAX_TERMS"]

@@ -1,0 +1,168 @@
+"""Tests for symconv.display: derivations as MathJax LaTeX, reports as HTML tables."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from html.parser import HTMLParser
+
+import pytest
+
+from symconv.display import MAX_EQUATIONS, derivation_latex, report_html
+from symconv.engine import derive
+from symconv.formats import render
+from symconv.spec import conv_spec
+from symconv.verify import Check, Report, verify
+
+
+def equations(text):
+    """The ``lhs &= rhs`` rows (continuations joined) of LaTeX text, whitespace normalized."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip().removesuffix("\\\\").strip()
+        if line.startswith(r"&\quad"):
+            rows[-1] += " " + line.removeprefix(r"&\quad").strip()
+        elif "&=" in line:
+            rows.append(line)
+    return rows
+
+
+# -- derivation_latex -----------------------------------------------------------
+
+
+def test_one_mathjax_block_of_aligned_equations():
+    text = derivation_latex(derive(conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2))), index_base=1)
+    assert text.startswith("$$\n\\begin{aligned}") and text.endswith("\\end{aligned}\n$$")
+    assert text.count("$$") == 2
+    assert text.count("\\begin{aligned}") == text.count("\\end{aligned}") == 5  # outer + 4 sections
+    assert text.count("{") == text.count("}")
+    # The seeds' dx_22: dy meets the filter rotated by 180 degrees.
+    assert (r"\frac{\partial L}{\partial x_{22}} &= dy_{11} w_{22} + dy_{12} w_{21} + dy_{21} w_{12} "
+            r"+ dy_{22} w_{11}") in text
+
+
+@pytest.mark.parametrize("layer", [
+    ("conv1d", (1, 1, 4), (1, 1, 2), {}),
+    ("conv2d", (1, 1, 4, 4), (1, 1, 2, 2), {}),
+    ("conv2d", (2, 2, 3, 3), (3, 2, 2, 2), {"stride": 2, "padding": 1}),
+    ("conv2d", (1, 4, 3, 3), (2, 2, 2, 2), {"groups": 2, "bias": False}),
+], ids=["1d", "4x4", "channels-stride-padding", "groups-no-bias"])
+@pytest.mark.parametrize("index_base", [0, 1])
+def test_small_layers_show_every_equation_as_the_latex_format_prints_it(layer, index_base):
+    kind, x, w, options = layer
+    d = derive(conv_spec(kind, x, w, **options))
+    shown = equations(derivation_latex(d, index_base=index_base, max_terms=10_000))
+    assert shown == equations(render(d, "latex", index_base))
+    assert "\\vdots" not in derivation_latex(d, index_base=index_base)
+
+
+def test_sympy_expressions_show_as_the_term_tables_do():
+    spec = conv_spec("conv2d", (1, 2, 4, 4), (2, 2, 2, 2), stride=2, padding=1)
+    assert derivation_latex(derive(spec, method="sympy")) == derivation_latex(derive(spec))
+
+
+def test_big_sections_are_cut_with_a_note():
+    d = derive(conv_spec("conv1d", (1, 1, 100), (1, 1, 3)))
+    text = derivation_latex(d)
+    rows = equations(text)
+    forward = [r for r in rows if r.startswith("y_")]
+    assert len(forward) == MAX_EQUATIONS and forward[-1].startswith("y_{0,0,39}")
+    assert r"\vdots \quad \text{(first 40 of 98 equations; symconv.formats.render prints them all)}" in text
+    assert r"\text{(first 40 of 100 equations;" in text  # dx
+    assert r"first 3 of" not in text  # dw has 3 entries: all shown
+    # dw_0 has 98 terms: the first 24, then a count.
+    dw0 = next(r for r in rows if r.startswith(r"\frac{\partial L}{\partial w_{0,0,0}}"))
+    assert dw0.count("dy_") == 24 and dw0.endswith(r"+ \cdots \text{ (98 terms)}")
+
+
+def test_a_big_layer_shows_quickly():
+    d = derive(conv_spec("conv2d", (2, 3, 32, 32), (8, 3, 3, 3), padding=1))
+    start = time.perf_counter()
+    text = derivation_latex(d)
+    assert time.perf_counter() - start < 5  # about 0.3 s: only the shown terms are ordered
+    assert len(text) < 200_000
+
+
+def test_mean_reduction_shows_the_factor():
+    d = derive(conv_spec("conv1d", (2, 1, 3), (1, 1, 2)), reduction="mean")
+    assert r"\frac{1}{2}" in derivation_latex(d)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (Debian: texlive-latex-base)")
+def test_the_block_is_valid_latex():
+    from symconv.pdf import latex_to_pdf
+
+    d = derive(conv_spec("conv1d", (1, 1, 60), (1, 1, 3)))  # cut sections included
+    body = derivation_latex(d, index_base=1).replace("$$", "", 1).rsplit("$$", 1)[0]
+    document = (
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\allowdisplaybreaks\n\\begin{document}\n"
+        "\\[" + body + "\\]\n\\end{document}\n"
+    )
+    assert latex_to_pdf(document).startswith(b"%PDF")
+
+
+# -- report_html ----------------------------------------------------------------
+
+
+class _Table(HTMLParser):
+    """Collects the rows of cells of an HTML table, and the caption."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.caption, self._cell, self._in_caption = [], "", None, False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+        elif tag == "caption":
+            self._in_caption = True
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.rows[-1].append(self._cell)
+            self._cell = None
+        elif tag == "caption":
+            self._in_caption = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+        elif self._in_caption:
+            self.caption += data
+
+
+def parse(page):
+    table = _Table()
+    table.feed(page)
+    return table
+
+
+def test_report_rows_are_the_text_tables_rows():
+    report = verify(derive(conv_spec("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), stride=2, padding=1)))
+    page = report_html(report)
+    table = parse(page)
+    text_rows = [re.split(r"\s{2,}", line.strip()) for line in report.table().splitlines()[1:]]
+    del text_rows[1]  # the dashes under the header
+    text_rows = text_rows[: len(report.checks) + 1]
+    assert table.rows == text_rows
+    assert table.caption == f"{report.title} (seed 0)"
+    assert "all checks passed" in page
+
+
+def test_a_failing_check_shows_in_red_and_the_verdict_says_so():
+    checks = (Check("y", 1e-16, None, 0, True), Check("dx", 0.5, 1e-12, 8, False))
+    page = report_html(Report("conv1d: <made up>", 3, checks))
+    rows = parse(page).rows
+    assert rows[1] == ["y", "1.0e-16", "-", "equal", "ok"]
+    assert rows[2] == ["dx", "5.0e-01", "1.0e-12 (8)", "DIFFERENT", "FAIL"]
+    assert 'style="color:#cf222e;font-weight:bold">FAIL' in page
+    assert "MISMATCH: some checks failed" in page
+    assert "&lt;made up&gt;" in page and "<made up>" not in page
+
+
+def test_exact_not_run_is_said():
+    page = report_html(Report("t", 0, (Check("dw", 0.0, 0.0, 4, None),)))
+    assert parse(page).rows[1] == ["dw", "0.0e+00", "0.0e+00 (4)", "not run", "ok"]

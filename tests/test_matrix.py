@@ -1,0 +1,114 @@
+"""Matrix pictures: the seeds' drawings, exact, and proved by correlating them back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from sympy import Matrix, expand
+
+from symconv.cli_forms import matrix_document
+from symconv.engine import derive
+from symconv.errors import SymconvError
+from symconv.matrix import jacobian, pictures
+from symconv.operators import correlate
+from symconv.spec import conv_spec
+from symconv.tensors import element
+
+SEED_DW = (
+    r"dw &= \begin{bmatrix}x_{11} & x_{12} & x_{13} & x_{14}\\x_{21} & x_{22} & x_{23} & x_{24}"
+    r"\\x_{31} & x_{32} & x_{33} & x_{34}\\x_{41} & x_{42} & x_{43} & x_{44}\end{bmatrix} * "
+    r"\begin{bmatrix}dy_{11} & dy_{12} & dy_{13}\\dy_{21} & dy_{22} & dy_{23}\\dy_{31} & dy_{32} & dy_{33}\end{bmatrix}"
+)
+SEED_DX = (
+    r"dx &= \begin{bmatrix}0 & 0 & 0 & 0 & 0\\0 & dy_{11} & dy_{12} & dy_{13} & 0\\0 & dy_{21} & dy_{22} & dy_{23} & 0"
+    r"\\0 & dy_{31} & dy_{32} & dy_{33} & 0\\0 & 0 & 0 & 0 & 0\end{bmatrix} * "
+    r"\begin{bmatrix}w_{22} & w_{21}\\w_{12} & w_{11}\end{bmatrix}"
+)
+
+
+def test_the_seeds_4x4_pictures():
+    """Seed 002's summary: dw = x * dy and dx = (dy framed in zeros) * (w turned by 180 degrees)."""
+    text = matrix_document(derive(conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2))), "latex", 1)
+    assert SEED_DW in text and SEED_DX in text
+    assert r"db &= \sum_{i=1}^{3} \sum_{j=1}^{3} dy_{ij}" in text
+
+
+def test_the_seeds_1d_jacobian_is_banded():
+    """Seed 000: dy/dx = [[w1 w2 0 0], [0 w1 w2 0], [0 0 w1 w2]] and dx = dy . dy/dx."""
+    d = derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))
+    w1, w2 = element("w", (0, 0, 0)), element("w", (0, 0, 1))
+    assert jacobian(d, "x", 0, 0, 0) == Matrix([[w1, w2, 0, 0], [0, w1, w2, 0], [0, 0, w1, w2]])
+    dy = Matrix([[element("dy", (0, 0, o)) for o in range(3)]])
+    assert list(dy * jacobian(d, "x", 0, 0, 0)) == [d.gradients["dx"][(0, 0, h)] for h in range(4)]
+    assert list(dy * jacobian(d, "w", 0, 0, 0)) == [expand(d.gradients["dw"][(0, 0, k)]) for k in range(2)]
+
+
+LAYERS = [
+    ("conv1d", (1, 1, 5), (1, 1, 2), dict(stride=2, padding=1)),
+    ("conv1d", (2, 1, 6), (2, 1, 3), dict(stride=3, padding=2, dilation=2)),
+    ("conv2d", (1, 1, 4, 4), (1, 1, 2, 2), {}),
+    ("conv2d", (1, 2, 5, 5), (2, 2, 3, 2), dict(stride=2, padding=1, dilation=(1, 2))),
+    ("conv2d", (1, 1, 5, 4), (1, 1, 2, 3), dict(stride=(3, 2), padding=(0, 2))),
+    ("conv2d", (1, 2, 4, 4), (2, 1, 2, 2), dict(stride=2, groups=2)),
+]
+
+
+@pytest.mark.parametrize("kind, shape, weight, options", LAYERS)
+def test_pictures_correlate_back_to_the_derivation(kind, shape, weight, options):
+    spec = conv_spec(kind, shape, weight, **options)
+    d = derive(spec)
+    dx, dw = np.full(spec.input, 0, dtype=object), np.full(spec.weight, 0, dtype=object)
+    per_group = spec.weight[0] // spec.groups
+    for (n, c, f), m in pictures(spec).items():
+        def slide(left, right, read_every):  # the picture's *: plain correlation, read every D
+            out = [(a - b) // s + 1 for a, b, s in zip(left.shape, right.shape, read_every)]
+            return correlate(left[None, None], right[None, None], (1, 1), read_every, out)[0, 0]
+
+        dilation = spec.dilation + (1,) if spec.ndim == 1 else spec.dilation
+        dx[n, c] += slide(m["dy~"], m["w_rot"], (1, 1)).reshape(spec.input[2:])
+        dw[f, c % spec.weight[1]] += slide(m["x"], m["dy"], dilation).reshape(spec.weight[2:])
+    for index in np.ndindex(*spec.input):
+        assert expand(dx[index]) == expand(d.gradients["dx"][index]), ("dx", index)
+    for index in np.ndindex(*spec.weight):
+        assert expand(dw[index]) == expand(d.gradients["dw"][index]), ("dw", index)
+    assert per_group * spec.groups == spec.weight[0]
+
+
+REFUSED = [
+    ((1, 1, 16, 16), (1, 1, 3, 3), {}, "input: got 1,1,16,16"),
+    ((1, 1, 11, 11), (1, 1, 3, 3), dict(padding=1), "input: got 1,1,11,11, whose pictures need 13"),
+    ((2, 3, 4, 4), (3, 3, 2, 2), {}, "slices: got 18"),
+]
+
+
+@pytest.mark.parametrize("shape, weight, options, message", REFUSED)
+def test_too_large_to_draw_is_refused_in_one_line(shape, weight, options, message):
+    with pytest.raises(SymconvError) as raised:
+        matrix_document(derive(conv_spec("conv2d", shape, weight, **options)))
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("fmt", ["latex", "markdown", "text", "json"])
+def test_matrix_document_formats(fmt):
+    text = matrix_document(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2))), fmt, 1)
+    if fmt == "json":
+        pictures_ = json.loads(text)["pictures"]
+        assert pictures_[0]["factors"]["x"] == [["x[0, 0, 0]"], ["x[0, 0, 1]"], ["x[0, 0, 2]"], ["x[0, 0, 3]"]]
+    elif fmt == "text":
+        assert "  dx = dy . dy/dx" in text and "[w[1]  w[2]     0     0]" in text
+    else:
+        assert r"\begin{bmatrix}" in text and "\\mathbb" not in text
+
+
+def test_matrix_document_compiles(tmp_path):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    d = derive(conv_spec("conv2d", (1, 2, 5, 5), (2, 2, 3, 2), stride=2, padding=1, dilation=(1, 2)))
+    (tmp_path / "m.tex").write_text(matrix_document(d, "latex", 1, True))
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "m.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout[-2000:]

@@ -1,0 +1,140 @@
+"""Operator identities: built explicitly, equal to the derivation exactly, and to PyTorch numerically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from symconv.cli_forms import operator_document
+from symconv.engine import derive
+from symconv.errors import SymconvError
+from symconv.operators import check_identities, operator_gradients, output_padding, rotate_w, spread_dy
+from symconv.reference import conv_backward
+from symconv.spec import conv_spec
+
+LAYERS = [  # (kind, input, weight, options): strides that do not divide, padding wider than D(K-1), groups
+    ("conv1d", (1, 1, 4), (1, 1, 2), {}),
+    ("conv1d", (1, 1, 7), (1, 1, 3), dict(stride=3, padding=2, dilation=1)),
+    ("conv1d", (2, 2, 6), (3, 2, 2), dict(stride=2, padding=3, dilation=2)),
+    ("conv1d", (1, 2, 6), (2, 1, 2), dict(padding="same", groups=2)),
+    ("conv2d", (1, 1, 4, 4), (1, 1, 2, 2), {}),
+    ("conv2d", (1, 2, 5, 6), (2, 2, 3, 2), dict(stride=(2, 3), padding=(1, 2), dilation=(1, 2))),
+    ("conv2d", (2, 1, 5, 5), (2, 1, 2, 3), dict(stride=2, padding=(0, 1), dilation=(2, 1))),
+    ("conv2d", (1, 4, 5, 4), (4, 2, 2, 2), dict(stride=(1, 2), padding=1, groups=2)),
+    ("conv2d", (1, 1, 5, 5), (1, 1, 2, 2), dict(padding="same")),
+]
+IDS = [f"{kind}-{'x'.join(map(str, x))}-{'x'.join(map(str, w))}-{o}" for kind, x, w, o in LAYERS]
+
+
+def _spec(case):
+    kind, shape, weight, options = case
+    return conv_spec(kind, shape, weight, **options)
+
+
+def _random(spec, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(spec.output_shape), rng.standard_normal(spec.input), rng.standard_normal(spec.weight))
+
+
+@pytest.mark.parametrize("case", LAYERS, ids=IDS)
+def test_each_identity_equals_the_derivation_exactly(case):
+    assert check_identities(derive(_spec(case))) == {"dx": True, "dw": True, "db": True}
+
+
+@pytest.mark.parametrize("case", LAYERS, ids=IDS)
+def test_identities_match_the_reference_numerically(case):
+    spec = _spec(case)
+    dy, x, w = _random(spec)
+    expected = conv_backward(dy, x, w, stride=spec.stride, padding=spec.padding,
+                             dilation=spec.dilation, groups=spec.groups)
+    for got, want in zip(operator_gradients(spec, dy, x, w), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+OUTPUT_PADDING = [  # (input, kernel, stride, padding, dilation) -> the rows no window reads
+    ((5, 5), (2, 2), 2, 0, 1, (1, 1)),
+    ((4, 4), (2, 2), 2, 0, 1, (0, 0)),
+    ((7, 6), (3, 3), 3, 1, 1, (0, 2)),
+    ((8, 8), (3, 3), 2, 1, 2, (1, 1)),
+]
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation, expected", OUTPUT_PADDING)
+def test_output_padding(size, kernel, stride, padding, dilation, expected):
+    spec = conv_spec("conv2d", (1, 1) + size, (1, 1) + kernel, stride=stride, padding=padding, dilation=dilation)
+    assert output_padding(spec) == expected
+
+
+@pytest.mark.parametrize("case", [c for c in LAYERS if "same" not in str(c[3])],
+                         ids=[i for i, c in zip(IDS, LAYERS) if "same" not in str(c[3])])
+def test_identities_match_torch(case):
+    torch = pytest.importorskip("torch")
+    spec = _spec(case)
+    dy, x, w = _random(spec, seed=1)
+    dx, dw, _ = operator_gradients(spec, dy, x, w)
+    padding = tuple(lo for lo, _ in spec.padding)
+    options = dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups)
+    transpose = torch.nn.functional.conv_transpose1d if spec.ndim == 1 else torch.nn.functional.conv_transpose2d
+    t = torch.tensor
+    # conv_transpose needs the output_padding computed here to give back x's size.
+    np.testing.assert_allclose(transpose(t(dy), t(w), output_padding=output_padding(spec), **options).numpy(), dx,
+                               rtol=1e-10, atol=1e-10)
+    grad = torch.nn.grad
+    input_fn, weight_fn = (grad.conv1d_input, grad.conv1d_weight) if spec.ndim == 1 else (grad.conv2d_input, grad.conv2d_weight)
+    np.testing.assert_allclose(input_fn(x.shape, t(w), t(dy), **options).numpy(), dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(weight_fn(t(x), w.shape, t(dy), **options).numpy(), dw, rtol=1e-10, atol=1e-10)
+
+
+def test_the_seeds_padded_dy_and_rotated_w():
+    """Seed 002: dx = [0-framed dy] * [w22 w21; w12 w11] for the 4x4 input and 2x2 filter."""
+    spec = conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2))
+    names = np.array([["dy11", "dy12", "dy13"], ["dy21", "dy22", "dy23"], ["dy31", "dy32", "dy33"]], dtype=object)
+    tilde = spread_dy(spec, names.reshape(1, 1, 3, 3))[0, 0]
+    assert tilde.tolist() == [[0] * 5] + [[0] + row + [0] for row in names.tolist()] + [[0] * 5]
+    w = np.array([["w11", "w12"], ["w21", "w22"]], dtype=object).reshape(1, 1, 2, 2)
+    assert rotate_w(spec, w)[0, 0].tolist() == [["w22", "w21"], ["w12", "w11"]]
+
+
+def test_stride_two_spreads_dy_and_keeps_output_padding_rows():
+    spec = conv_spec("conv1d", (1, 1, 6), (1, 1, 2), stride=2)  # windows at 0, 2, 4: all six read
+    tilde = spread_dy(spec, np.array([[["a", "b", "c"]]], dtype=object))[0, 0]
+    assert tilde.tolist() == [0, "a", 0, "b", 0, "c", 0]
+    spec = conv_spec("conv1d", (1, 1, 7), (1, 1, 2), stride=2)  # the seventh is never read
+    assert output_padding(spec) == (1,)
+    assert spread_dy(spec, np.array([[["a", "b", "c"]]], dtype=object))[0, 0].tolist() == [0, "a", 0, "b", 0, "c", 0, 0]
+
+
+@pytest.mark.parametrize("fmt", ["latex", "markdown", "text", "json"])
+def test_operator_document_formats(fmt):
+    d = derive(conv_spec("conv2d", (1, 1, 5, 5), (1, 1, 3, 3), stride=2, padding=1))
+    text = operator_document(d, fmt, 1)
+    if fmt == "json":
+        data = json.loads(text)
+        assert data["output_padding"] == [0, 0] and data["equal_to_derivation"] == {"dx": True, "dw": True, "db": True}
+    else:
+        assert "transpose" in text and "dx equal; dw equal; db equal" in text
+
+
+def test_operator_document_compiles(tmp_path):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    d = derive(conv_spec("conv2d", (1, 2, 5, 4), (2, 2, 2, 3), stride=(2, 1), padding=1, dilation=(1, 2)))
+    (tmp_path / "o.tex").write_text(operator_document(d, "latex", 0, True))
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "o.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_operator_document_refuses_other_layers():
+    class Pool:
+        kind = "maxpool2d"
+
+    class NotAConvolution:
+        spec = Pool()
+
+    with pytest.raises(SymconvError, match="layer: got maxpool2d"):
+        operator_document(NotAConvolution())

@@ -1,0 +1,156 @@
+"""Tests for symconv.pdf and the ``render`` command: LaTeX to PDF and PNG.
+
+Compiling needs pdflatex (Debian: texlive-latex-base) and PNG also pdftoppm
+(poppler-utils); without them those tests are skipped with the reason. The
+"not installed" messages are tested everywhere, by hiding the tools.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from symconv import pdf
+from symconv.engine import derive
+from symconv.errors import SymconvError
+from symconv.formats import render as render_text
+from symconv.spec import conv_spec
+
+PDF_MAGIC, PNG_MAGIC = b"%PDF", b"\x89PNG\r\n\x1a\n"
+SEED = ["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2"]
+
+needs_pdflatex = pytest.mark.skipif(
+    shutil.which("pdflatex") is None,
+    reason="pdflatex is not installed (Debian: apt-get install texlive-latex-base)",
+)
+needs_pdftoppm = pytest.mark.skipif(
+    shutil.which("pdftoppm") is None,
+    reason="pdftoppm is not installed (Debian: apt-get install poppler-utils)",
+)
+
+
+def seed_document(index_base=1):
+    d = derive(conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2)))
+    return render_text(d, "latex", index_base, standalone=True)
+
+
+def hide(monkeypatch, *tools):
+    """Make shutil.which (as symconv.pdf sees it) report these tools missing and the others present.
+
+    The tests using it fail before any tool would run, so a made-up path is never executed.
+    """
+    monkeypatch.setattr(pdf.shutil, "which", lambda name, *a, **k: None if name in tools else f"/usr/bin/{name}")
+
+
+def run_render(args):
+    from symconv.cli_extra import render
+
+    return CliRunner().invoke(render, args)
+
+
+# -- symconv.pdf ----------------------------------------------------------------
+
+
+@needs_pdflatex
+def test_latex_compiles_to_a_pdf():
+    document = pdf.compile_latex(seed_document())
+    assert document.data.startswith(PDF_MAGIC)
+    assert document.pages == 2  # the seeds' example: forward and dx, then dw and db
+
+
+@needs_pdflatex
+def test_a_latex_error_is_one_line_naming_it():
+    with pytest.raises(SymconvError) as error:
+        pdf.latex_to_pdf("\\documentclass{article}\n\\begin{document}\n\\nosuchcommand\n\\end{document}\n")
+    message = str(error.value)
+    assert message.startswith("render: pdflatex failed: Undefined control sequence")
+    assert "\\nosuchcommand" in message and "\n" not in message
+
+
+@needs_pdflatex
+@needs_pdftoppm
+def test_latex_to_png_gives_the_first_page():
+    assert pdf.latex_to_png(seed_document()).startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize("tools, install", [
+    (("pdflatex",), "apt-get install texlive-latex-base texlive-latex-recommended"),
+    (("pdftoppm",), "apt-get install poppler-utils"),
+])
+def test_a_missing_tool_says_how_to_install_it(monkeypatch, tools, install):
+    hide(monkeypatch, *tools)
+    with pytest.raises(SymconvError) as error:
+        pdf.latex_to_png(seed_document())
+    assert str(error.value) == (
+        f"render: {tools[0]} is not installed; expected it on PATH (Debian/Ubuntu: {install})"
+    )
+
+
+def test_png_checks_both_tools_before_compiling(monkeypatch):
+    hide(monkeypatch, "pdftoppm")
+    monkeypatch.setattr(pdf, "compile_latex", lambda text: pytest.fail("compiled before checking pdftoppm"))
+    with pytest.raises(SymconvError, match="pdftoppm is not installed"):
+        pdf.latex_to_png(seed_document())
+
+
+# -- the render command ---------------------------------------------------------
+
+
+@needs_pdflatex
+def test_render_command_writes_a_pdf(tmp_path):
+    result = run_render(SEED + ["--index-base", "1", "-o", str(tmp_path / "grads.pdf")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "grads.pdf").read_bytes().startswith(PDF_MAGIC)
+
+
+@needs_pdflatex
+def test_render_command_typesets_any_layer(tmp_path):
+    result = run_render(["conv1d", "--input", "1,2,5", "--weight", "3,2,2", "--stride", "2",
+                            "--reduction", "mean", "-o", str(tmp_path / "g.pdf")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "g.pdf").read_bytes().startswith(PDF_MAGIC)
+
+
+@needs_pdflatex
+@needs_pdftoppm
+def test_render_command_writes_a_png_of_the_first_page(tmp_path):
+    from symconv.cli import SymconvGroup
+    from symconv.cli_extra import render
+
+    result = CliRunner().invoke(SymconvGroup(commands={"render": render}),
+                                ["render"] + SEED + ["-o", str(tmp_path / "grads.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "grads.png").read_bytes().startswith(PNG_MAGIC)
+    assert "grads.png shows page 1 of 2; -o FILE.pdf has them all" in result.output
+
+
+@pytest.mark.parametrize("output, tools, fragment", [
+    ("g.pdf", ("pdflatex",), "render: pdflatex is not installed; expected it on PATH "
+                             "(Debian/Ubuntu: apt-get install texlive-latex-base texlive-latex-recommended)"),
+    ("g.png", ("pdftoppm",), "render: pdftoppm is not installed; expected it on PATH "
+                             "(Debian/Ubuntu: apt-get install poppler-utils)"),
+])
+def test_render_command_without_the_tools_fails_in_one_line(monkeypatch, tmp_path, output, tools, fragment):
+    from symconv.cli import SymconvGroup
+    from symconv.cli_extra import render
+
+    hide(monkeypatch, *tools)
+    result = CliRunner().invoke(SymconvGroup(commands={"render": render}),
+                                ["render"] + SEED + ["-o", str(tmp_path / output)])
+    assert result.exit_code == 2
+    assert result.output == f"Error: {fragment}\n"
+    assert not (tmp_path / output).exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (SEED + ["-o", "grads.tex"], "got 'grads.tex', expected a file name ending in .pdf or .png"),
+    (SEED + ["-o", "/no/such/dir/g.pdf"], "expected a file in an existing directory"),
+    (SEED, "Missing option '-o'"),
+    (["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2", "-o", "g.pdf"], "weight: got '1,1,2'"),
+])
+def test_render_command_refuses_bad_options_with_exit_2(args, fragment):
+    result = run_render(args)
+    assert result.exit_code == 2
+    assert fragment in " ".join(result.output.split())
