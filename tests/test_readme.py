@@ -56,3 +56,13 @@ def test_readme_layer_examples_are_real_output():
                           "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2) | conv2d(weight=1,2,2,2)"])
     for line in stack.strip().splitlines():
         assert line in output, line
+
+
+def test_readme_formula_and_matrix_blocks_are_real_output():
+    blocks = _blocks("latex")
+    formula = [b for b in blocks if r"\partial x_{n,c,h,q}" in b][0]
+    assert formula.strip() in _cli_output(["formula", "conv2d"])
+    matrix = [b for b in blocks if b.startswith("dw &= \\begin{bmatrix}")][0]
+    output = _cli_output("derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix --index-base 1".split())
+    for line in matrix.strip().splitlines():
+        assert line in output, line
