@@ -134,7 +134,8 @@ def formula_document(layer: str, fmt: str = "latex", standalone: bool = False) -
     >>> print(formula_document("conv1d", "text").splitlines()[6])
       L_o = floor((L + 2*P - D*(K - 1) - 1)/S) + 1
     """
-    from symconv.formula import FormulaLatexPrinter, FormulaTextPrinter, derive_formulas, json_formulas
+    from symconv.formula import derive_formulas, json_formulas
+    from symconv.formula_print import FormulaLatexPrinter, FormulaTextPrinter
     from symconv.latex import DOCUMENT_HEAD
 
     formulas = derive_formulas(layer)

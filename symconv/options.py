@@ -85,7 +85,7 @@ def build_spec(kind: str, input, **options):
             stride=_ints(given.get("stride", 1), "stride", per_axis),
             padding=padding,
             dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
-            groups=_ints(given.get("groups", 1), "groups", "one integer"),
+            groups=_ints(given.get("groups", 1), "groups", "G"),
             bias=not given.get("no_bias", False),
         )
     if kind in POOL_KINDS:
@@ -101,7 +101,7 @@ def build_spec(kind: str, input, **options):
             dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
             ceil_mode=bool(given.get("ceil_mode", False)),
             count_include_pad=not given.get("no_count_include_pad", False),
-            divisor_override=None if divisor is None else _ints(divisor, "divisor-override", "one integer"),
+            divisor_override=None if divisor is None else _ints(divisor, "divisor-override", "D"),
         )
     slope = given.get("negative_slope")
     return activation_spec(kind, shape, None if slope is None else _number(slope, "negative-slope"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 #: Leading axes that are batch/channel/filter axes, per tensor name: these are
 #: dropped from compact subscripts when they are all of size 1.
-LEADING_AXES = {"x": 2, "y": 2, "dy": 2, "dx": 2, "w": 2, "dw": 2, "b": 1, "db": 1, "m": 2}
+LEADING_AXES = {"x": 2, "y": 2, "dy": 2, "dx": 2, "w": 2, "dw": 2, "b": 1, "db": 1, "m": 2, "h": 2, "dh": 2}
 
 #: Order in which factors drive the sorting of a sum's terms for display:
 #: gradients read by dy index (as the seeds write them), the forward by w.

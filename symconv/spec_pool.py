@@ -199,6 +199,14 @@ def pool_spec(kind, input, kernel, stride=None, padding=0, dilation=1, ceil_mode
                 f"kernel: got {_shown(given_kernel)!r}, whose extent {reach} on spatial axis {axis} is larger "
                 f"than the padded input {h + 2 * p}; expected a kernel that fits"
             )
+        empty = [o for o, (_, inside) in enumerate(spec.windows(axis)) if not inside]
+        if empty:
+            # A dilated window can fall between padding and padding: its max is
+            # -inf in PyTorch (and its backward undefined), nothing to derive.
+            raise SymconvError(
+                f"dilation: got {_shown(dilation)!r} with padding {_shown(given_padding)!r}, whose window "
+                f"{empty[0]} on spatial axis {axis} reads only padding; expected every window to reach the input"
+            )
     return spec
 
 

@@ -34,7 +34,13 @@ from symconv.options import LAYER_KINDS, build_spec
 from symconv.spec import ConvSpec, check_size, DEFAULT_MAX_TERMS
 
 _TOKEN = re.compile(r"\s*(?:(?P<number>-?\d+(?:\.\d+)?(?:/\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<symbol>[(),=|]))")
-_FLAGS = {"bias": "no_bias", "count_include_pad": "no_count_include_pad", "ceil_mode": "ceil_mode"}
+#: Flags as the stack syntax writes them -> (build_spec's flag, whether "true" sets it).
+_FLAGS = {
+    "bias": ("no_bias", False), "no_bias": ("no_bias", True),
+    "count_include_pad": ("no_count_include_pad", False),
+    "no_count_include_pad": ("no_count_include_pad", True),
+    "ceil_mode": ("ceil_mode", True),
+}
 
 
 def _tokens(text: str):
@@ -150,9 +156,10 @@ def _options_for(kind, options, position):
         if name in _FLAGS:
             if value.lower() not in ("true", "false"):
                 raise SymconvError(f"layers: layer {position} ({kind}): {name}: got {value!r}, expected true or false")
-            on = value.lower() == "true"
-            flag = _FLAGS[name]
-            keywords[flag] = on if flag == name else not on
+            flag, when_true = _FLAGS[name]
+            if flag in keywords:
+                raise SymconvError(f"layers: layer {position} ({kind}): got {name} and its opposite, expected one of them")
+            keywords[flag] = (value.lower() == "true") == when_true
         else:
             keywords[name] = value
     return keywords
@@ -193,12 +200,13 @@ def stack_spec(input, layers) -> StackSpec:
             raise SymconvError(
                 f"layers: layer {position}: got {kind!r}, expected one of {', '.join(LAYER_KINDS)}"
             )
+        keywords = _options_for(kind, options, position)
         try:
-            spec = build_spec(kind, shape, **_options_for(kind, options, position))
+            spec = build_spec(kind, shape, **keywords)
         except SymconvError as error:
             source = "the input" if position == 1 else f"the output of layer {position - 1} ({specs[-1].kind})"
             raise SymconvError(
-                f"layers: layer {position} ({kind}) does not fit {source}, of shape "
+                f"layers: layer {position} ({kind}), applied to {source} of shape "
                 f"{','.join(map(str, shape))}: {error}"
             ) from None
         specs.append(spec)

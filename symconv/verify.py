@@ -177,7 +177,8 @@ def _random_values(shapes, rng, smooth: bool):
     values = {k: rng.standard_normal(s) for k, s in shapes.items()}
     if not smooth:
         size = int(np.prod(shapes["x"]))
-        values["x"] = ((rng.permutation(size) - size / 2 + 0.5) * 0.02).reshape(shapes["x"])
+        # k - size//2 + 1/2 is never 0, whatever the parity of size.
+        values["x"] = ((rng.permutation(size) - size // 2 + 0.5) * 0.02).reshape(shapes["x"])
     return values
 
 

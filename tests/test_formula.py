@@ -25,7 +25,8 @@ from sympy.parsing.sympy_parser import parse_expr
 from symconv.cli_forms import formula, formula_document
 from symconv.engine import derive
 from symconv.errors import SymconvError
-from symconv.formula import AXES_1D, FormulaLatexPrinter, FormulaTextPrinter, derive_formulas, spec_sizes
+from symconv.formula import AXES_1D, derive_formulas, spec_sizes
+from symconv.formula_print import FormulaLatexPrinter, FormulaTextPrinter
 from symconv.spec import conv_spec
 
 TENSORS = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
