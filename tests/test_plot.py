@@ -25,11 +25,10 @@ from symconv.plot import (  # noqa: E402
     gradient_routing,
     gradient_terms,
     jacobian_sparsity,
-    maxpool_routing,
     plot_jacobian,
-    plot_maxpool_routing,
     plot_routing,
 )
+from symconv.plot_pool import maxpool_routing, plot_maxpool_routing  # noqa: E402
 from symconv.spec import conv_spec  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
