@@ -40,8 +40,6 @@ floats, numbers to compare with the reference kernels and PyTorch.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from sympy import expand
 
@@ -123,7 +121,7 @@ def correlate(a, kernel, dilation, stride, out):
 
 def operator_gradients(spec, dy, x, w):
     """``(dx, dw, db)`` computed by the three operator identities, group by group."""
-    g, (n, c), f = spec.groups, spec.input[:2], spec.weight[0]
+    g, c, f = spec.groups, spec.input[1], spec.weight[0]
     cg, fg = c // g, f // g
     tilde, rot, padded = spread_dy(spec, dy), rotate_w(spec, w), pad_x(spec, x)
     ones = (1,) * spec.ndim

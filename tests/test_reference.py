@@ -10,6 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from symconv import reference
 from symconv.reference import conv_backward, conv_forward
 
 
@@ -356,3 +357,31 @@ def test_bad_input_names_parameter(param, overrides):
     assert "\n" not in str(info.value)
     if param == "padding" and "stride" in overrides:
         assert "stride" in str(info.value)
+
+
+# --------------------------------------------------------------------------
+# conv_forward and conv_backward build their im2col columns a few samples at a
+# time into one reused buffer (reference._CHUNK_BYTES). The other tests are too
+# small to need a second chunk, so here every sample gets its own, and the
+# results must not move.
+# --------------------------------------------------------------------------
+
+CHUNK_CASES = {
+    "col2im-s2": ((3, 4, 7, 6), (6, 2, 3, 2), dict(stride=2, padding=1, groups=2)),
+    "shortcut-F<=C": ((3, 6, 6, 5), (4, 6, 3, 3), dict(padding=1)),
+    "1d-d2": ((4, 3, 9), (5, 3, 3), dict(dilation=2, padding=2)),
+}
+
+
+@pytest.mark.parametrize("dtype", ["fraction", "float64"])
+@pytest.mark.parametrize("xs, ws, kwargs", CHUNK_CASES.values(), ids=list(CHUNK_CASES))
+def test_conv_results_do_not_depend_on_chunking(xs, ws, kwargs, dtype, monkeypatch):
+    rng = np.random.default_rng(zlib.crc32(f"chunks/{xs}/{dtype}".encode()))
+    x, w = make(xs, dtype, rng), make(ws, dtype, rng)
+    y = conv_forward(x, w, **kwargs)
+    dy = make(y.shape, dtype, rng)
+    whole = (y,) + conv_backward(dy, x, w, **kwargs)
+    monkeypatch.setattr(reference, "_CHUNK_BYTES", 1)
+    chunked = (conv_forward(x, w, **kwargs),) + conv_backward(dy, x, w, **kwargs)
+    for a, e in zip(chunked, whole):
+        assert_same(a, e, dtype)

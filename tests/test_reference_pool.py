@@ -9,8 +9,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from symconv.reference import avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward
-
+from symconv.reference import (
+    avg_pool_backward,
+    avg_pool_forward,
+    max_pool_backward,
+    max_pool_forward,
+)
 
 # --------------------------------------------------------------------------
 # Oracle: textbook loops over every window and every element of it, 2-D only,
@@ -400,3 +404,49 @@ def test_boundary_geometry_is_accepted():
     for kernel in (1, 2, 3, 4, 5):
         for kind in ("max", "avg"):
             assert forward_backward(kind)[0](X, kernel, stride=1, padding=kernel // 2).shape[:2] == (1, 2)
+
+
+# --------------------------------------------------------------------------
+# Large float inputs are pooled on threads, one part of the channels each
+# (reference_pool._by_channel). The tests above are too small for that, so
+# here the threshold is lowered to zero and the results must be identical,
+# bit for bit, to one call on the whole array: ties, ceil-mode windows and
+# overlaps included, with the channels cut between samples (N > 1) and
+# within one sample (N = 1).
+# --------------------------------------------------------------------------
+
+THREAD_CASES = {
+    "max-k3s2p1-ceil": ("max", (3, 5, 7, 6), dict(kernel=3, stride=2, padding=1, ceil_mode=True)),
+    "max-k2-d2-1d": ("max", (1, 7, 11), dict(kernel=2, stride=1, dilation=2)),
+    "avg-k3s2p1": ("avg", (2, 3, 7, 7), dict(kernel=3, stride=2, padding=1)),
+    "avg-no-pad-count": ("avg", (1, 5, 6, 5), dict(kernel=(3, 2), stride=1, padding=1, count_include_pad=False)),
+}
+
+
+@pytest.mark.parametrize("values", ["random", "ties"])
+@pytest.mark.parametrize("kind, xs, kwargs", THREAD_CASES.values(), ids=list(THREAD_CASES))
+def test_pooling_results_do_not_depend_on_threads(kind, xs, kwargs, values, monkeypatch):
+    from symconv import reference_pool
+
+    rng = np.random.default_rng(zlib.crc32(f"threads/{xs}/{values}".encode()))
+    x = rng.standard_normal(xs) if values == "random" else rng.integers(0, 2, size=xs).astype(float)
+    forward, backward = forward_backward(kind)
+    y = forward(x, **kwargs)
+    dy = rng.standard_normal(y.shape)
+    dx = backward(dy, x, **kwargs)
+    calls = []
+    real = reference_pool._by_channel
+
+    def counted(pool, *arrays):
+        calls.append(arrays[0].shape)
+        return real(pool, *arrays)
+
+    monkeypatch.setattr(reference_pool, "_PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr(reference_pool, "_by_channel", counted)
+    monkeypatch.setattr(reference_pool.os, "cpu_count", lambda: 3)  # three uneven parts
+    threaded_y = forward(x, **kwargs)
+    threaded_dx = backward(dy, x, **kwargs)
+    assert len(calls) == 2
+    assert threaded_y.dtype == y.dtype and threaded_dx.dtype == dx.dtype
+    np.testing.assert_array_equal(threaded_y, y)
+    np.testing.assert_array_equal(threaded_dx, dx)
