@@ -81,6 +81,19 @@ def _structural_partials(term, wanted):
     sends the whole term to SymPy's ``diff``.
     """
     factors = Mul.make_args(term)
+    if all(f.is_Number or isinstance(f, Indexed) or _is_piecewise_constant(f) for f in factors):
+        # The common case (conv, pooling): numbers, elements and indicators.
+        # Only the elements standing as factors have a nonzero derivative, so
+        # the rule below needs no search of the indicators' conditions, which
+        # mention every element of a pooling window.
+        plain = [f for f in factors if isinstance(f, Indexed) and f.base.name in wanted]
+        for atom in sorted(set(plain), key=str):
+            if plain.count(atom) == 1:
+                i = factors.index(atom)
+                yield atom, Mul(*(factors[:i] + factors[i + 1:]))
+            else:
+                yield atom, diff(term, atom)
+        return
     atoms = {a for a in term.atoms(Indexed) if a.base.name in wanted}
     for atom in sorted(atoms, key=str):
         plain = [i for i, f in enumerate(factors) if f == atom]

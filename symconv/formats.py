@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import json
 
+from sympy import Indexed, Piecewise, S
+from sympy.core.relational import Relational
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from symconv.latex import latex_document, markdown_document, table_rows
@@ -73,15 +76,51 @@ def _key(name, index) -> str:
     return f"{name}[{', '.join(map(str, index))}]"
 
 
-def entry_strings(name: str, table) -> dict[str, str]:
+class RememberingStrPrinter(StrPrinter):
+    """SymPy's ``str()`` printer that remembers what it has printed.
+
+    A max pool's gradient repeats the forward's indicators, and every element
+    recurs in many comparisons; printing each once made the JSON of a
+    1x3x32x32 pool several times faster. The strings are the printer's own,
+    so they are ``str()``'s (a test holds the two equal).
+    """
+
+    REMEMBERED = (Indexed, Relational, Piecewise)
+
+    def __init__(self):
+        super().__init__()
+        self._printed = {}
+
+    def _print_And(self, expr):
+        # StrPrinter moves a comparison whose canonical form reads "... > -oo"
+        # to the front; finding the canonical form cost ~80 us per comparison
+        # (most of the printing time of a max pool), and only a comparison
+        # with an infinite side can have that form, so others skip it.
+        infinite = (S.Infinity, S.NegativeInfinity)
+        if any(isinstance(a, Relational) and (a.lhs in infinite or a.rhs in infinite) for a in expr.args):
+            return super()._print_And(expr)
+        return self.stringify(expr.args, " & ", PRECEDENCE["BitwiseAnd"])
+
+    def _print(self, expr, **kwargs):
+        if kwargs or not isinstance(expr, self.REMEMBERED):
+            return super()._print(expr, **kwargs)
+        text = self._printed.get(expr)
+        if text is None:
+            text = self._printed[expr] = super()._print(expr)
+        return text
+
+
+def entry_strings(name: str, table, printer: StrPrinter | None = None) -> dict[str, str]:
     """``{"dx[0, 0, 1, 1]": str(expression), ...}`` for every entry of a table.
 
     A TermTable prints itself, to the same strings as SymPy's ``str()``
-    (tests hold the two equal) but without building the expressions.
+    (tests hold the two equal) but without building the expressions. Other
+    tables go through ``printer``, by default a fresh RememberingStrPrinter.
     """
     if isinstance(table, TermTable):
         return dict(zip((_key(name, i) for i in table), table.str_entries()))
-    return {_key(name, i): str(e) for i, e in table.items()}
+    printer = printer or RememberingStrPrinter()
+    return {_key(name, i): printer.doprint(e) for i, e in table.items()}
 
 
 def json_data(derivation, progress=None) -> dict:
@@ -91,11 +130,12 @@ def json_data(derivation, progress=None) -> dict:
     its "gradients" one table per tensor (dy's consumers first: dh2, dw2, ...).
     """
     forward, gradients = {}, {}
+    printer = RememberingStrPrinter()  # shared: gradients repeat the forward's pieces
     for section in element_sections(derivation, progress):
         if section.name == "forward":
-            forward.update(entry_strings(section.lhs, section.table))
+            forward.update(entry_strings(section.lhs, section.table, printer))
         else:
-            gradients[section.lhs] = entry_strings(section.lhs, section.table)
+            gradients[section.lhs] = entry_strings(section.lhs, section.table, printer)
     return {
         "layer": {**derivation.spec.to_dict(), "reduction": derivation.reduction},
         "shapes": {k: (list(v) if v is not None else None) for k, v in derivation.shapes.items()},

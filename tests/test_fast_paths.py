@@ -80,3 +80,73 @@ def test_unused_tensor_values_are_not_read_as_zero():
     space = ElementSpace({"x": (2,), "w": (1,)})
     table = TermTable(space, (1,), np.array([0]), np.array([[0, 2]]))
     assert np.isnan(table.evaluate({"x": np.ones(2)})[0])  # w missing: NaN, not 0
+
+
+# --------------------------------------------------------------------------
+# Pooling and activations: their forward is built with SymPy objects, but the
+# indicator's And is assembled without And's simplification pass, the
+# product rule skips the search of the indicators' conditions, and the JSON
+# printer remembers what it printed. Each must change nothing.
+# --------------------------------------------------------------------------
+
+POOLS = {
+    "max-k3s2p1": ("maxpool2d", (1, 2, 5, 6), dict(kernel=3, stride=2, padding=1)),
+    "max-overlap-ceil": ("maxpool2d", (2, 1, 5, 5), dict(kernel=2, stride=1, ceil_mode=True)),
+    "max-1d-dilated": ("maxpool1d", (1, 2, 9), dict(kernel=3, stride=2, dilation=2, padding=1)),
+    "avg-k3s2p1": ("avgpool2d", (1, 2, 5, 5), dict(kernel=3, stride=2, padding=1)),
+}
+
+
+@pytest.fixture(scope="module", params=list(POOLS), ids=list(POOLS))
+def pool_pair(request):
+    from symconv.spec_pool import pool_spec
+
+    kind, shape, options = POOLS[request.param]
+    spec = pool_spec(kind, shape, **options)
+    return derive(spec), derive(spec, method="sympy")
+
+
+def test_pool_gradients_equal_sympy_diff(pool_pair):
+    fast, slow = pool_pair
+    for name, table in slow.gradients.items():
+        assert fast.gradients[name].keys() == table.keys()
+        for index, expr in table.items():
+            assert fast.gradients[name][index] == expr, (name, index)
+
+
+def test_pool_json_strings_are_sympy_str(pool_pair):
+    fast, _ = pool_pair
+    data = json_data(fast)
+    forward = {f"y[{', '.join(map(str, i))}]": str(e) for i, e in fast.forward.items()}
+    assert data["forward"] == forward
+    for name, table in fast.gradients.items():
+        plain = {f"{name}[{', '.join(map(str, i))}]": str(e) for i, e in table.items()}
+        assert data["gradients"][name] == plain
+
+
+def test_window_conditions_are_sympys_and():
+    from sympy import And
+
+    from symconv.forward_pool import all_of, first_maximum_indicator
+    from symconv.tensors import element
+
+    window = [element("x", (0, 0, i, j)) for i in range(3) for j in range(4)]
+    for j, candidate in enumerate(window):
+        built = first_maximum_indicator(candidate, window[:j], window[j + 1:])
+        conditions = [candidate > other for other in window[:j]] + [candidate >= other for other in window[j + 1:]]
+        reference = And(*conditions)
+        conjunction = built.args[0].cond
+        assert conjunction == reference and conjunction.args == reference.args
+        assert str(conjunction) == str(reference) and hash(conjunction) == hash(reference)
+        assert all_of(conditions[:1]) == conditions[0]
+
+
+def test_remembering_printer_keeps_strs_order_for_infinite_comparisons():
+    from sympy import And, IndexedBase, oo
+
+    from symconv.formats import RememberingStrPrinter
+
+    x = IndexedBase("x")
+    # StrPrinter moves a comparison reading "... > -oo" to the front.
+    for expr in (And(x[0] > x[1], x[2] > -oo), And(x[0] >= x[1], -oo < x[2], x[1] < oo)):
+        assert RememberingStrPrinter().doprint(expr) == str(expr)
