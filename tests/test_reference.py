@@ -385,3 +385,40 @@ def test_conv_results_do_not_depend_on_chunking(xs, ws, kwargs, dtype, monkeypat
     chunked = (conv_forward(x, w, **kwargs),) + conv_backward(dy, x, w, **kwargs)
     for a, e in zip(chunked, whole):
         assert_same(a, e, dtype)
+
+
+@pytest.mark.parametrize("xs, ws, kwargs", CHUNK_CASES.values(), ids=list(CHUNK_CASES))
+def test_conv_results_do_not_depend_on_threads(xs, ws, kwargs, monkeypatch):
+    # Large float batches are cut into one part per core (reference._sample_parts);
+    # here every batch is, into three uneven parts. y and dx are per-sample and
+    # must not move at all; dw adds the parts' partial sums in another order.
+    rng = np.random.default_rng(zlib.crc32(f"threads/{xs}".encode()))
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    y = conv_forward(x, w, **kwargs)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = conv_backward(dy, x, w, **kwargs)
+    parts = []
+    real = reference._sample_parts
+    monkeypatch.setattr(reference, "_PARALLEL_MACS", 0)
+    monkeypatch.setattr(reference, "cores", lambda: 3)
+    monkeypatch.setattr(reference, "_sample_parts", lambda *a: parts.append(real(*a)) or parts[-1])
+    threaded_y = conv_forward(x, w, **kwargs)
+    threaded_dx, threaded_dw, threaded_db = conv_backward(dy, x, w, **kwargs)
+    assert all(len(p) == 3 for p in parts) and len(parts) >= 2
+    np.testing.assert_array_equal(threaded_y, y)
+    np.testing.assert_array_equal(threaded_dx, dx)
+    np.testing.assert_allclose(threaded_dw, dw, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(threaded_db, db)
+
+
+def test_blas_held_to_one_thread_while_parts_run():
+    from symconv import reference_threads
+
+    controls = reference_threads._openblas_threads()
+    if controls is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS whose thread count can be set")
+    get, _ = controls
+    before = get()
+    seen = reference_threads.run_parts(lambda part: get(), reference_threads.split(4, 2))
+    assert seen == [1, 1]
+    assert get() == before

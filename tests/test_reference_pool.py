@@ -443,7 +443,7 @@ def test_pooling_results_do_not_depend_on_threads(kind, xs, kwargs, values, monk
 
     monkeypatch.setattr(reference_pool, "_PARALLEL_ELEMENTS", 0)
     monkeypatch.setattr(reference_pool, "_by_channel", counted)
-    monkeypatch.setattr(reference_pool.os, "cpu_count", lambda: 3)  # three uneven parts
+    monkeypatch.setattr(reference_pool, "cores", lambda: 3)  # three uneven parts
     threaded_y = forward(x, **kwargs)
     threaded_dx = backward(dy, x, **kwargs)
     assert len(calls) == 2
