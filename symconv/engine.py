@@ -42,7 +42,7 @@ from sympy import Add, Indexed, Mul, Piecewise, Rational, S, diff
 
 from symconv.errors import SymconvError
 from symconv.forward import conv_forward
-from symconv.forward_pool import activation_forward, pool_forward
+from symconv.forward_pool import activation_forward, piecewise, pool_forward
 from symconv.spec import DEFAULT_MAX_TERMS, ConvSpec, check_size
 from symconv.spec_pool import PoolSpec
 from symconv.tensors import element, gradient_name, indices
@@ -66,9 +66,11 @@ def _piecewise_partial(factor, atom):
 
     The conditions are constant wherever the function is differentiable;
     this is SymPy's own rule, built without re-simplifying the conditions
-    (which costs milliseconds per piece and changes nothing here).
+    (the forward wrote them canonical already), but with neighbouring pieces
+    of equal value merged as SymPy merges them (see
+    :func:`~symconv.forward_pool.piecewise`).
     """
-    return Piecewise(*((diff(value, atom), condition) for value, condition in factor.args), evaluate=False)
+    return piecewise(*((diff(value, atom), condition) for value, condition in factor.args))
 
 
 def _structural_partials(term, wanted):

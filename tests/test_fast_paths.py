@@ -124,21 +124,57 @@ def test_pool_json_strings_are_sympy_str(pool_pair):
         assert data["gradients"][name] == plain
 
 
-def test_window_conditions_are_sympys_and():
-    from sympy import And
+# A 3x4 window in scan order (x[0, 0, 1, 10] prints before x[0, 0, 1, 8], so
+# SymPy's canonical order is not the scan order) and a 1-D window of three.
+WINDOWS = {
+    "2d-3x4-big-indices": [("x", (0, 0, i, j)) for i in (1, 2, 3) for j in (8, 9, 10, 11)],
+    "1d-3": [("h2", (0, 1, i)) for i in range(3)],
+}
 
-    from symconv.forward_pool import all_of, first_maximum_indicator
+
+@pytest.mark.parametrize("window", WINDOWS.values(), ids=WINDOWS.keys())
+def test_indicators_are_what_sympys_piecewise_builds(window):
+    """Same object, args, str and hash as SymPy's evaluated Piecewise(And(...))."""
+    from sympy import And, Piecewise
+
+    from symconv.forward_pool import first_maximum_indicator
     from symconv.tensors import element
 
-    window = [element("x", (0, 0, i, j)) for i in range(3) for j in range(4)]
+    window = [element(name, index) for name, index in window]
     for j, candidate in enumerate(window):
-        built = first_maximum_indicator(candidate, window[:j], window[j + 1:])
+        built = first_maximum_indicator(window, j)
         conditions = [candidate > other for other in window[:j]] + [candidate >= other for other in window[j + 1:]]
-        reference = And(*conditions)
-        conjunction = built.args[0].cond
-        assert conjunction == reference and conjunction.args == reference.args
-        assert str(conjunction) == str(reference) and hash(conjunction) == hash(reference)
-        assert all_of(conditions[:1]) == conditions[0]
+        reference = Piecewise((1, And(*conditions)), (0, True))
+        assert built == reference and built.args == reference.args
+        assert built.args[0].cond.args == reference.args[0].cond.args
+        assert str(built) == str(reference) and hash(built) == hash(reference)
+
+
+def test_single_comparison_indicator_is_sympys():
+    from sympy import Piecewise
+
+    from symconv.forward_pool import first_maximum_indicator
+    from symconv.tensors import element
+
+    a, b = element("x", (0, 0, 1)), element("x", (0, 0, 0))
+    assert first_maximum_indicator([b, a], 1) == Piecewise((1, a > b), (0, True))
+    assert first_maximum_indicator([a, b], 0) == Piecewise((1, a >= b), (0, True))
+    assert first_maximum_indicator([a], 0) == 1
+
+
+@pytest.mark.parametrize("slope", ["0", "1/100", "-2", "1"])
+def test_activation_pieces_are_what_sympys_piecewise_builds(slope):
+    from sympy import Piecewise, Rational
+
+    from symconv.spec_pool import activation_spec
+    from symconv.tensors import element
+
+    d = derive(activation_spec("leaky_relu", (1, 1, 2), negative_slope=Fraction(slope)))
+    s = Rational(slope)
+    for index in d.forward:
+        z, dy = element("x", index), element("dy", index)
+        assert d.forward[index] == Piecewise((z, z > 0), (s * z, True))  # slope 1: just z
+        assert d.gradients["dx"][index] == dy * Piecewise((1, z > 0), (s, True))
 
 
 def test_remembering_printer_keeps_strs_order_for_infinite_comparisons():

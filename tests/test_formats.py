@@ -12,6 +12,7 @@ from sympy.parsing.sympy_parser import parse_expr
 from conftest import layer
 from symconv.formats import FORMATS, render
 from symconv.present import IndexStyle, choose_style
+from symconv.spec import conv_spec
 
 NAMES = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
 KEY = re.compile(r"^(y|dx|dw|db)\[(\d+(, \d+)*)\]$")
@@ -118,3 +119,99 @@ def test_standalone_latex_compiles_with_pdflatex(tmp_path, config):
     assert (tmp_path / "d.pdf").stat().st_size > 1000
     assert "Overfull" not in run.stdout
     assert set(re.findall(r"\\usepackage\{(\w+)\}", document)) == {"amsmath", "amssymb"}
+
+
+# --------------------------------------------------------------------------
+# The JSON contract of every layer kind, read back through the CLI: each
+# string parses to an expression structurally equal (==) to the derived one.
+# SymPy's Piecewise writes its conditions canonically when built (x[0] < x[1]
+# for x[1] > x[0]), so the derivation must build them that way too.
+# --------------------------------------------------------------------------
+
+
+def _pool(kind, shape, **options):
+    from symconv.spec_pool import pool_spec
+
+    return pool_spec(kind, shape, **options)
+
+
+def _activation(kind, shape, slope=None):
+    from fractions import Fraction
+
+    from symconv.spec_pool import activation_spec
+
+    return activation_spec(kind, shape, negative_slope=None if slope is None else Fraction(slope))
+
+
+def _stack(shape, layers):
+    from symconv.stack import parse_layers, stack_spec
+
+    return stack_spec(shape, parse_layers(layers))
+
+
+CHAIN = "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2) | conv2d(weight=1,2,2,2)"
+LEAKY_CHAIN = "conv2d(weight=1,1,2,2) | leaky_relu | maxpool2d(kernel=3, stride=1)"
+LAYER_KINDS = {  # id: (CLI arguments after "derive", the same layer built by the library)
+    "conv2d-strided-grouped": (["conv2d", "--input", "1,2,5,4", "--weight", "2,1,2,2", "--stride", "2", "--groups", "2"],
+                               lambda: conv_spec("conv2d", (1, 2, 5, 4), (2, 1, 2, 2), stride=2, groups=2)),
+    "maxpool1d": (["maxpool1d", "--input", "2,1,5", "--kernel", "2", "--stride", "1"],
+                  lambda: _pool("maxpool1d", (2, 1, 5), kernel=2, stride=1)),
+    "maxpool1d-dilated-padded": (["maxpool1d", "--input", "1,2,9", "--kernel", "3", "--stride", "2",
+                                  "--dilation", "2", "--padding", "1"],
+                                 lambda: _pool("maxpool1d", (1, 2, 9), kernel=3, stride=2, dilation=2, padding=1)),
+    "maxpool2d-seed": (["maxpool2d", "--input", "1,1,4,4", "--kernel", "2"],
+                       lambda: _pool("maxpool2d", (1, 1, 4, 4), kernel=2)),
+    "maxpool2d-k3s2p1": (["maxpool2d", "--input", "1,2,5,5", "--kernel", "3", "--stride", "2", "--padding", "1"],
+                         lambda: _pool("maxpool2d", (1, 2, 5, 5), kernel=3, stride=2, padding=1)),
+    "maxpool2d-ceil-overlap": (["maxpool2d", "--input", "1,1,5,4", "--kernel", "2", "--stride", "2,1", "--ceil-mode"],
+                               lambda: _pool("maxpool2d", (1, 1, 5, 4), kernel=2, stride=(2, 1), ceil_mode=True)),
+    "maxpool2d-dilated": (["maxpool2d", "--input", "1,1,5,5", "--kernel", "2", "--stride", "1", "--dilation", "2"],
+                          lambda: _pool("maxpool2d", (1, 1, 5, 5), kernel=2, stride=1, dilation=2)),
+    "maxpool2d-big-indices-mean": (["maxpool2d", "--input", "2,1,3,12", "--kernel", "3", "--stride", "3",
+                                    "--reduction", "mean"],
+                                   lambda: _pool("maxpool2d", (2, 1, 3, 12), kernel=3, stride=3)),
+    "avgpool1d-no-pad-count": (["avgpool1d", "--input", "1,1,6", "--kernel", "3", "--stride", "2", "--padding", "1",
+                                "--no-count-include-pad"],
+                               lambda: _pool("avgpool1d", (1, 1, 6), kernel=3, stride=2, padding=1,
+                                             count_include_pad=False)),
+    "avgpool2d-k3s2p1": (["avgpool2d", "--input", "1,1,5,5", "--kernel", "3", "--stride", "2", "--padding", "1"],
+                         lambda: _pool("avgpool2d", (1, 1, 5, 5), kernel=3, stride=2, padding=1)),
+    "relu": (["relu", "--input", "1,2,2,3"], lambda: _activation("relu", (1, 2, 2, 3))),
+    "leaky_relu": (["leaky_relu", "--input", "1,2,3"], lambda: _activation("leaky_relu", (1, 2, 3))),
+    "leaky_relu-slope-1": (["leaky_relu", "--input", "1,1,3", "--negative-slope", "1"],
+                           lambda: _activation("leaky_relu", (1, 1, 3), "1")),
+    "leaky_relu-slope-minus-2": (["leaky_relu", "--input", "1,1,3", "--negative-slope", "-2"],
+                                 lambda: _activation("leaky_relu", (1, 1, 3), "-2")),
+    "stack-conv-relu-maxpool-conv": (["stack", "--input", "1,1,6,6", "--layers", CHAIN],
+                                     lambda: _stack((1, 1, 6, 6), CHAIN)),
+    "stack-leaky-mean": (["stack", "--input", "2,1,4,4", "--layers", LEAKY_CHAIN, "--reduction", "mean"],
+                         lambda: _stack((2, 1, 4, 4), LEAKY_CHAIN)),
+}
+
+
+@pytest.mark.parametrize("arguments, build", LAYER_KINDS.values(), ids=LAYER_KINDS.keys())
+def test_cli_json_of_every_layer_kind_round_trips_structurally(arguments, build):
+    from click.testing import CliRunner
+
+    from symconv.cli import cli
+    from symconv.engine import derive
+    from symconv.present import element_sections
+    from symconv.stack import derive_stack
+
+    result = CliRunner().invoke(cli, ["derive", *arguments, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    reduction = "mean" if "mean" in arguments else "sum"
+    spec = build()
+    derivation = (derive_stack if spec.kind == "stack" else derive)(spec, reduction=reduction)
+    assert data["layer"] == json.loads(json.dumps({**spec.to_dict(), "reduction": reduction}))
+    local = {**_reader(), **{n: IndexedBase(n) for name in data["shapes"] for n in (name, "d" + name)}}
+    checked = 0
+    for section in element_sections(derivation):
+        strings = data["forward"] if section.name == "forward" else data["gradients"][section.lhs]
+        for index, expr in section.table.items():
+            key = f"{section.lhs}[{', '.join(map(str, index))}]"
+            parsed = parse_expr(strings[key], local_dict=local)
+            assert parsed == expr, (key, strings[key], str(parsed))
+            checked += 1
+    assert checked == len(data["forward"]) + sum(len(g) for g in data["gradients"].values())
