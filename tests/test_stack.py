@@ -471,3 +471,106 @@ def test_verify_stack_passes_on_the_issue_example():
     report = verify_stack(derived((1, 3, 4, 4), "conv2d(weight=2,3,3,3, padding=1) | relu | maxpool2d(kernel=2)"))
     assert report.passed, report.table()
     assert [check.name for check in report.checks] == ["h1", "h2", "y", "dh2", "dh1", "dx", "dw1", "db1"]
+
+
+# --------------------------------------------------------------------------
+# The stack verifier keeps its finite differences away from kinks and ties:
+# it draws again while a ReLU input or a max-pool winner's lead is within
+# KINK_STEPS steps, and fails the report if no draw gets clear.
+# --------------------------------------------------------------------------
+
+CONV_RELU = "conv2d(weight=1,1,2,2) | relu"
+
+
+def _near_kink_first(monkeypatch, fix, times=1):
+    """Make the first ``times`` draws go through ``fix(values)``; count all draws."""
+    import symconv.verify_stack as module
+
+    plain, calls = module.draw_values, []
+
+    def draw(shapes, rng):
+        values = plain(shapes, rng)
+        calls.append(values)
+        return fix(values) if len(calls) <= times else values
+
+    monkeypatch.setattr(module, "draw_values", draw)
+    return calls
+
+
+def _relu_input_at(values, distance):
+    """Set b1 so that the conv output h1[0, 0, 0, 0] (a ReLU input) is ``distance``."""
+    values["b1"] = np.array([distance - float(np.sum(values["w1"][0, 0] * values["x"][0, 0, :2, :2]))])
+    return values
+
+
+def test_verify_stack_draws_again_when_a_relu_input_lands_near_0(monkeypatch):
+    from symconv.verify_stack import FD_STEP, KINK_STEPS
+
+    calls = _near_kink_first(monkeypatch, lambda v: _relu_input_at(v, 3 * FD_STEP))
+    report = verify_stack(derived((1, 1, 3, 3), CONV_RELU))
+    assert len(calls) == report.draws == 2
+    assert report.passed and report.kink_distance >= KINK_STEPS * FD_STEP, report.table()
+    assert "prove nothing" not in report.table()
+
+
+def test_verify_stack_draws_again_when_a_max_pool_window_ties(monkeypatch):
+    def tie(values):
+        values["x"][0, 0, 1, 1] = values["x"][0, 0, 0, 0] = np.abs(values["x"][0, 0, :2, :2]).max() + 1
+        return values
+
+    calls = _near_kink_first(monkeypatch, tie)
+    report = verify_stack(derived((1, 1, 4, 4), "maxpool2d(kernel=2) | relu"))
+    assert len(calls) == report.draws == 2 and report.passed, report.table()
+
+
+def test_verify_stack_fails_and_says_so_when_no_draw_gets_clear(monkeypatch):
+    from symconv.verify_stack import MAX_DRAWS
+
+    calls = _near_kink_first(monkeypatch, lambda v: _relu_input_at(v, 0.0), times=10**6)
+    report = verify_stack(derived((1, 1, 3, 3), CONV_RELU))
+    assert len(calls) == report.draws == MAX_DRAWS
+    assert not report.passed and not report.away_from_kinks
+    assert report.kink_distance < 1e-12 and report.nearest == "relu input h1[0, 0, 0, 0]"
+    table = report.table()
+    assert "in 20 draws no values were 10 steps" in table and "prove nothing" in table
+    assert table.rstrip().endswith("MISMATCH: some checks failed")
+    assert "prove nothing" in report._repr_html_()
+
+
+def test_ties_among_values_relu_clamped_to_0_are_not_kinks(monkeypatch):
+    # Every window of the max pool reads only clamped zeros except the first,
+    # whose winner is far ahead: nothing there can move, nothing to redraw.
+    def clamped(values):
+        values["x"] = -1 - np.abs(values["x"])
+        values["x"][0, 0, 0, 0] = 2.0
+        return values
+
+    calls = _near_kink_first(monkeypatch, clamped)
+    report = verify_stack(derived((1, 1, 4, 4), "relu | maxpool2d(kernel=2) | relu"))
+    assert len(calls) == report.draws == 1 and report.passed, report.table()
+    # Nearest: a ReLU input, 1 or more from 0; the pool's zeros and the
+    # second ReLU's zero inputs would be 0 away if they counted.
+    assert report.kink_distance >= 1 and report.nearest.startswith("relu input x["), report.nearest
+
+
+def test_ties_after_leaky_relu_are_kinks(monkeypatch):
+    # Leaky ReLU keeps negative inputs moving: equal ones tie for real.
+    def tied(values):
+        values["x"][0, 0, :2, :2] = -1.0
+        return values
+
+    calls = _near_kink_first(monkeypatch, tied)
+    report = verify_stack(derived((1, 1, 4, 4), "leaky_relu | maxpool2d(kernel=2)"))
+    assert len(calls) == report.draws == 2 and report.passed, report.table()
+
+
+def test_stack_kinks_are_found_along_the_chain():
+    from symconv.verify_stack import _kink_distance
+
+    derivation = derived((1, 1, 2, 4), "conv2d(weight=1,1,1,1, bias=false) | relu | maxpool2d(kernel=2)")
+    values = {"x": np.array([[[[1.0, 3.0, -2.0, -4.0], [2.5, 0.5, -3.0, -1.0]]]]), "w1": np.array([[[[2.0]]]])}
+    # h1 = 2x: ReLU inputs 2, 6, -4, -8, 5, 1, -6, -2 (nearest 0: 1 at h1[0, 0, 1, 1]);
+    # window 1: 6 leads 5 by 1; window 2: clamped zeros only.
+    assert _kink_distance(derivation, values) == (1.0, "relu input h1[0, 0, 1, 1]")
+    values["x"][0, 0, 1, 0] = 2.75  # window 1: 6 leads 5.5 by 0.5
+    assert _kink_distance(derivation, values) == (0.5, "maxpool2d window of y[0, 0, 0, 0]")
