@@ -356,6 +356,37 @@ class Formula:
         expr = self.expression().subs(sizes)
         return expr.replace(lambda e: isinstance(e, FirstArgmax), lambda e: e.definition())
 
+    def _repr_latex_(self) -> str:  # Jupyter shows the formula as the document prints it
+        from symconv.formula_print import formula_latex
+
+        return formula_latex(self)
+
+
+class Formulas(dict):
+    """A layer's formulas by name (``forward``, ``dx``, ...), as :func:`derive_formulas` returns them.
+
+    A dict that knows its layer, so that Jupyter shows it as the document
+    ``symconv formula LAYER --format markdown`` prints: the notes on what
+    the formulas assume, then a titled block per formula.
+    """
+
+    def __init__(self, layer: str, formulas):
+        super().__init__(formulas)
+        self.layer = layer
+
+    def __repr__(self) -> str:
+        return f"Formulas({self.layer!r}, {dict.__repr__(self)})"
+
+    def _repr_markdown_(self) -> str:
+        from symconv.formula_print import write_formulas
+
+        return write_formulas(self, "markdown")
+
+    def _repr_latex_(self) -> str:
+        from symconv.formula_print import formulas_latex
+
+        return formulas_latex(self)
+
 
 def _prime(symbols):
     return {s: offset_symbol(s.name + "'") for s in symbols}
@@ -436,18 +467,18 @@ def pool_formulas(kind: str) -> dict[str, Formula]:
     }
 
 
-def derive_formulas(layer: str) -> dict[str, Formula]:
+def derive_formulas(layer: str) -> Formulas:
     """The index formulas of ``layer``: forward, dx and, for convolutions, dw and db.
 
     >>> sorted(derive_formulas("avgpool2d"))
     ['dx', 'forward']
     """
     if layer == "conv1d":
-        return conv_formulas(AXES_1D)
+        return Formulas(layer, conv_formulas(AXES_1D))
     if layer == "conv2d":
-        return conv_formulas(AXES_2D)
+        return Formulas(layer, conv_formulas(AXES_2D))
     if layer in ("maxpool2d", "avgpool2d"):
-        return pool_formulas(layer)
+        return Formulas(layer, pool_formulas(layer))
     raise SymconvError(f"layer: got {layer!r}, expected one of {', '.join(LAYERS)}")
 
 
@@ -477,6 +508,3 @@ def spec_sizes(spec) -> dict[str, int]:
         sizes.update({a.size.name: size, a.kernel.name: kernel, a.stride.name: stride,
                       a.padding.name: pad, a.dilation.name: dilation})
     return sizes
-
-
-# -- printing: shared by the LaTeX and the text printers below --------------

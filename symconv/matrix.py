@@ -113,8 +113,46 @@ def _check(derivation):
         raise SymconvError(f"layer: got {getattr(spec, 'kind', spec)}, expected conv1d or conv2d for --form matrix")
 
 
+#: A 1-D layer's second picture, as ``(LaTeX, text)``.
+_JACOBIAN_NOTE = (
+    r" A 1-D layer's gradients are drawn again as $dy$ times the Jacobians $\partial y / \partial w$ and "
+    r"$\partial y / \partial x$ (seed 000's banded matrix), taken from the forward.",
+    "; a 1-D layer's gradients are drawn again as dy . dy/dw and dy . dy/dx, where dy/dx is the Jacobian "
+    "of y with respect to x (seed 000's banded matrix), taken from the forward",
+)
+
+#: What the super- and subscripts of a multi-slice picture mean, as ``(LaTeX, text)``.
+_SLICES_NOTE = (
+    r"With several slices, $dw^{(n)}_{f,c}$ is what sample $n$ adds to $dw$ for filter $f$ and channel $c$, "
+    r"and $dx^{(f)}_{n,c}$ what filter $f$ adds to $dx$ for sample $n$ and channel $c$; the last lines add them up.",
+    "With several slices, dw^(n)_f,c is what sample n adds to dw for filter f and channel c, "
+    "and dx^(f)_n,c what filter f adds to dx for sample n and channel c; the last lines add them up.",
+)
+
+
+def _labels(single, n, c, f, b):
+    """What slice (n, c, f) adds to dw and to dx: ``dw^{(n)}_{f,c}``, ``dx^{(f)}_{n,c}`` (dw, dx if it is alone)."""
+    if single:
+        return {"w": "dw", "x": "dx"}
+    return {"w": f"dw^{{({n + b})}}_{{{f + b},{c + b}}}", "x": f"dx^{{({f + b})}}_{{{n + b},{c + b}}}"}
+
+
+def _jacobian_lead(name, single, n, c, f, b):
+    r"""``dy \cdot \frac{\partial y}{\partial x}``: what the banded matrix is, written before it."""
+    if single:
+        return r"dy \cdot \frac{\partial y}{\partial %s}" % name
+    rows = f"{n + b},{f + b}"
+    columns = f"{n + b},{c + b}" if name == "x" else f"{f + b},{c + b}"
+    return r"dy_{%s} \cdot \frac{\partial y_{%s}}{\partial %s_{%s}}" % (rows, rows, name, columns)
+
+
 def _equations(derivation, index_base):
-    """``(label, [(name, matrix)], operator, note)`` per picture, in the order shown."""
+    """``(label, [(name, matrix)], note, lead)`` per picture, in the order shown.
+
+    ``note`` is ``"product"`` for a Jacobian product, else what the
+    correlation needs said ("read every 2 positions"); ``lead`` is the
+    product written with symbols, LaTeX, before its matrices.
+    """
     spec = derivation.spec
     drawn = pictures(spec)
     single = len(drawn) == 1
@@ -122,18 +160,16 @@ def _equations(derivation, index_base):
     dilated = any(d > 1 for d in spec.dilation)
     every = "read every " + " by ".join(map(str, spec.dilation)) + " positions" if dilated else ""
     for (n, c, f), m in drawn.items():
-        dw = "dw" if single else f"dw^{{({n + b})}}_{{{f + b},{c + b}}}"
-        dx = "dx" if single else f"dx^{{({f + b})}}_{{{n + b},{c + b}}}"
-        yield dw, [("x", m["x"]), ("dy", m["dy"])], every
-        yield dx, [("dy~", m["dy~"]), ("w_rot", m["w_rot"])], ""
+        labels = _labels(single, n, c, f, b)
+        yield labels["w"], [("x", m["x"]), ("dy", m["dy"])], every, ""
+        yield labels["x"], [("dy~", m["dy~"]), ("w_rot", m["w_rot"])], "", ""
     if spec.ndim == 1:
         for n, c, f in drawn:
             dy = Matrix([[element("dy", (n, f, o)) for o in range(spec.output_shape[2])]])
             for name in ("w", "x"):
-                label = "d" + name if single else f"d{name}^{{({n + b},{c + b},{f + b})}}"
-                yield label, [("dy", np.array(dy.tolist(), dtype=object)),
-                              (f"dy/d{name}", np.array(jacobian(derivation, name, n, c, f).tolist(), dtype=object))], \
-                    "product"
+                matrices = [("dy", np.array(dy.tolist(), dtype=object)),
+                            (f"dy/d{name}", np.array(jacobian(derivation, name, n, c, f).tolist(), dtype=object))]
+                yield _labels(single, n, c, f, b)[name], matrices, "product", _jacobian_lead(name, single, n, c, f, b)
 
 
 def matrix_document(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False) -> str:
@@ -157,13 +193,16 @@ def matrix_document(derivation, fmt: str = "latex", index_base: int = 0, standal
             {"gradient": label, "operator": "product" if note == "product" else "correlation",
              "read_every": list(spec.dilation) if note and note != "product" else None,
              "factors": {name: [[str(e) for e in row] for row in m] for name, m in parts}}
-            for label, parts, note in equations]})
+            for label, parts, note, _ in equations]})
     if fmt == "text":
         printer = TextPrinter(style)
         lines = [describe(spec) + f", indices from {index_base}", "* slides the right matrix over the left one and sums the products "
                  "(cross-correlation); . is the matrix product; dy~ is dy spread by the stride and framed "
-                 "in zeros; w_rot is w turned by 180 degrees", ""]
-        for label, parts, note in equations:
+                 "in zeros; w_rot is w turned by 180 degrees" + (_JACOBIAN_NOTE[1] if spec.ndim == 1 else "")]
+        if len(slices(spec)) > 1:
+            lines.append(_SLICES_NOTE[1])
+        lines.append("")
+        for label, parts, note, _ in equations:
             joiner = " . " if note == "product" else " * "
             lines.append(f"  {_plain_label(label)} = " + joiner.join(name for name, _ in parts)
                          + (f"  ({note})" if note and note != "product" else ""))
@@ -175,9 +214,9 @@ def matrix_document(derivation, fmt: str = "latex", index_base: int = 0, standal
     printer = SymconvLatexPrinter(style, {"mat_str": "bmatrix", "mat_delim": ""})
     environment = "align*" if fmt == "latex" else "aligned"
     blocks = []
-    for label, parts, note in equations:
+    for label, parts, note, lead in equations:
         operator = r" \cdot " if note == "product" else " * "
-        tex = operator.join(printer.doprint(Matrix(m)) for _, m in parts)
+        tex = (lead + " = " if lead else "") + operator.join(printer.doprint(Matrix(m)) for _, m in parts)
         if note and note != "product":
             tex += r" \quad \text{(%s)}" % note
         blocks.append("\\begin{%s}\n%s &= %s\n\\end{%s}" % (environment, label, tex, environment))
@@ -186,7 +225,8 @@ def matrix_document(derivation, fmt: str = "latex", index_base: int = 0, standal
              r"(cross-correlation, PyTorch's convolution); $\cdot$ is the matrix product. The padded "
              r"$dy$ has the stride's zeros between its entries and, at the end, zero rows for the input rows no "
              r"window reads; $x$ is framed by the padding and cut to what the windows read; the rotated $w$ is "
-             r"turned by 180 degrees.")
+             r"turned by 180 degrees." + (_JACOBIAN_NOTE[0] if spec.ndim == 1 else "")
+             + (" " + _SLICES_NOTE[0] if len(slices(spec)) > 1 else ""))
     if fmt == "markdown":
         return "\n\n".join(["# " + describe(spec), intro] + ["$$\n" + b + "\n$$" for b in blocks]) + "\n"
     if not standalone:

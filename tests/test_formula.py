@@ -2,35 +2,49 @@
 
 The proof instantiates each general formula at concrete sizes, through the
 JSON contract (``parse_expr``, substitution, ``.doit()``), and compares it
-exactly with the element-wise derivation of :func:`symconv.engine.derive`.
-Pools have no element-wise engine here: they are compared with loop oracles
-written below and, when installed, with PyTorch.
+exactly with the element-wise derivation of :func:`symconv.engine.derive`,
+on grids that hold every stride 1-3, padding 0-2 (as far as it is legal),
+dilation 1-2 and kernel 1-4, with odd, even and non-divisible sizes.
+Convolutions and average pools are compared symbolically; max pools at
+chosen values of x (see the pool section for why), and, when installed,
+with PyTorch.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import math
+import operator
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sympy import Function, Indexed, IndexedBase, Integer, Max, Min, Symbol, ceiling, expand, floor
+from sympy import (
+    Add, And, Eq, Equality, Function, GreaterThan, Heaviside, Indexed, IndexedBase, Integer, LessThan, Max,
+    Min, Mod, Mul, Piecewise, Pow, Product, Rational, StrictGreaterThan, StrictLessThan, Sum, Symbol, ceiling,
+    expand, false, floor, true,
+)
 from sympy.parsing.sympy_parser import parse_expr
 
 from symconv.cli_forms import formula, formula_document
 from symconv.engine import derive
 from symconv.errors import SymconvError
 from symconv.formula import AXES_1D, derive_formulas, spec_sizes
-from symconv.formula_print import FormulaLatexPrinter, FormulaTextPrinter
+from symconv.formula_print import TITLES, FormulaLatexPrinter, FormulaTextPrinter
+from symconv.latex import DOCUMENT_HEAD
 from symconv.spec import conv_spec
+from symconv.spec_pool import pool_spec
 
 TENSORS = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
 SIZES = "N C H W F KH KW SH SW PH PW DH DW L K S P D".split()
+LAYER_NAMES = ["conv1d", "conv2d", "maxpool2d", "avgpool2d"]
 
 
 def read(text):
@@ -68,19 +82,26 @@ def assert_formulas_equal_engine(layer, spec):
             assert expand(value) == expand(expected), (layer, spec, name, index)
 
 
-def _specs(kind, grid):
-    """The layers of a grid that are valid (a kernel too wide for its input is skipped)."""
-    for shape, weight, options in grid:
-        try:
-            yield conv_spec(kind, shape, weight, **options)
-        except SymconvError:
-            continue
+def conv_id(spec):
+    """``1x1x5-k2-s1-p0-d1``: a grid layer in one short word."""
+    parts = [spec.input, spec.weight[2:], spec.stride, [lo for lo, _ in spec.padding], spec.dilation]
+    return "-".join(letter + "x".join(map(str, values)) for letter, values in zip(("", "k", "s", "p", "d"), parts))
 
 
-CONV1D_GRID = [  # every kernel, stride, padding and dilation; lengths 5 and 6 in turn (odd and even)
-    ((1, 1, 5 + (k + s + p + d) % 2), (1, 1, k), dict(stride=s, padding=p, dilation=d))
-    for k, s, p, d in itertools.product((1, 2, 3, 4), (1, 2, 3), (0, 1, 2), (1, 2))
-]
+#: (kernel, stride, padding, dilation): every combination the conv1d grid holds.
+CONV1D_CASES = list(itertools.product((1, 2, 3, 4), (1, 2, 3), (0, 1, 2), (1, 2)))
+
+
+def conv1d_length(k, s, p, d):
+    """5 or 6 in turn (odd and even), two more while the kernel's reach D(K-1)+1 passes the padded input."""
+    length = 5 + (k + s + p + d) % 2
+    while d * (k - 1) + 1 > length + 2 * p:
+        length += 2
+    return length
+
+
+CONV1D_GRID = [conv_spec("conv1d", (1, 1, conv1d_length(k, s, p, d)), (1, 1, k), stride=s, padding=p, dilation=d)
+               for k, s, p, d in CONV1D_CASES]
 
 CONV2D_GRID = [  # per-axis mixtures: odd/even and non-divisible sizes, padding wider than the kernel
     ((1, 1, 5, 4), (1, 1, 3, 2), dict(stride=(2, 3), padding=(2, 1), dilation=(2, 1))),
@@ -98,14 +119,22 @@ CHANNEL_GRID = [  # N, C, F > 1: the channel sums and the filter/batch deltas
 ]
 
 
+def test_conv1d_grid_holds_every_combination_at_odd_and_even_lengths():
+    assert len(CONV1D_GRID) == len(CONV1D_CASES) == 72
+    cases = {(spec.weight[2], spec.stride[0], spec.padding[0][0], spec.dilation[0]) for spec in CONV1D_GRID}
+    assert cases == set(CONV1D_CASES)
+    assert {spec.input[2] % 2 for spec in CONV1D_GRID} == {0, 1}
+    assert {conv1d_length(4, s, 0, 2) for s in (1, 2, 3)} == {7, 8}  # the reach 7 that 5 and 6 would not fit
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", list(_specs("conv1d", CONV1D_GRID)), ids=str)
+@pytest.mark.parametrize("spec", CONV1D_GRID, ids=conv_id)
 def test_conv1d_formulas_equal_the_derivation(spec):
     assert_formulas_equal_engine("conv1d", spec)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", list(_specs("conv2d", CONV2D_GRID)), ids=str)
+@pytest.mark.parametrize("spec", [conv_spec("conv2d", *case[:2], **case[2]) for case in CONV2D_GRID], ids=conv_id)
 def test_conv2d_formulas_equal_the_derivation(spec):
     assert_formulas_equal_engine("conv2d", spec)
 
@@ -142,114 +171,366 @@ def test_json_contract_keys_and_left_sides():
             assert read(entry["rhs"]).free_symbols  # parses, and speaks of sizes and indices
 
 
-# -- pools: loop oracles ---------------------------------------------------
+# -- pools: the formulas against the engine's element-wise derivation -----
+#
+# The grids hold every legal (kernel 1-4, stride 1-3, padding 0-2 up to
+# PyTorch's K // 2, dilation 1-2 for max) on each axis, at odd, even and
+# non-divisible sizes, with ceil_mode off and (average) count_include_pad on
+# and no divisor_override: what the formulas cover. ceil_mode, count_include_pad
+# off and divisor_override change the divisor or add a last window the
+# formulas do not describe (their scope note says so), so no grid holds them.
+#
+# The JSON formulas are evaluated by compile_exact below, which keeps SymPy's
+# semantics (Karr's sums, Heaviside at 0) in exact arithmetic at a thousandth
+# of doit's cost; tests hold it equal to doit, and every fourth average pool
+# also goes through doit itself.
+#
+# Average pooling is linear: evaluated on x and dy as SymPy elements, each
+# formula is the derivation's sum, symbolically, entry by entry. Max pooling
+# is not: the derivation holds one Piecewise first-maximum indicator per window
+# element (comparisons of x), the formula a product of Heaviside steps over the
+# window (FirstArgmax.definition), and SymPy cannot decide that the two are the
+# same function of x (nor can its doit be afforded on a grid: about a second an
+# entry). So a max pool is compared exactly, every entry, at several assignments
+# of integer values to x chosen for the first-maximum rule: all-equal windows
+# (all 0, all -1), 0/1 and {-1, 0, 1} values (many ties) and distinct values;
+# dy holds powers of two, so a sum of dy's names the outputs it came from.
 
-POOL_GRID = [  # PyTorch's rule: padding at most half the (dilated) window
-    dict(shape=(1, 1, 4, 5), kernel=(2, 3), stride=(2, 1), padding=(1, 1), dilation=(1, 1)),
-    dict(shape=(1, 2, 5, 4), kernel=(3, 2), stride=(2, 2), padding=(1, 0), dilation=(2, 1)),
-]
+def _karr(combine, unit, invert):
+    """A SymPy Sum (or Product) over ``lo..hi`` under Karr's convention, as SymPy's doit does.
+
+    An upper bound below the lower bound minus one gives the inverse over the
+    gap (minus the sum, one over the product): the formulas guard their
+    tightened bounds against it, and an evaluator that summed nothing there
+    would hide a missing guard.
+    """
+    def run(body, var, lo, hi, env):
+        first, last = lo(env), hi(env)
+        span = range(first, last + 1) if last >= first - 1 else range(last + 1, first)
+        total = unit
+        for value in span:
+            env[var] = value
+            total = combine(total, body(env))
+        env.pop(var, None)
+        return total if last >= first - 1 else invert(total)
+    return run
 
 
-def _pool_windows(shape, kernel, stride, padding, dilation):
-    """``(i, j, [(h, q) inside x])`` for each output of a pool, taps in row-major order."""
-    out = [(s + 2 * p - d * (k - 1) - 1) // st + 1
-           for s, k, st, p, d in zip(shape[2:], kernel, stride, padding, dilation)]
-    for i, j in itertools.product(range(out[0]), range(out[1])):
-        taps = [(i * stride[0] + k * dilation[0] - padding[0], j * stride[1] + l * dilation[1] - padding[1])
-                for k, l in itertools.product(range(kernel[0]), range(kernel[1]))]
-        yield i, j, [(h, q) for h, q in taps if 0 <= h < shape[2] and 0 <= q < shape[3]]
+_SUM, _PRODUCT = _karr(operator.add, 0, operator.neg), _karr(operator.mul, 1, lambda t: 1 / Fraction(t))
+_RELATIONS = {StrictGreaterThan: operator.gt, GreaterThan: operator.ge, StrictLessThan: operator.lt,
+              LessThan: operator.le, Equality: operator.eq}
+_CALLS = {Max: max, Min: min, floor: math.floor, ceiling: math.ceil, Mod: operator.mod}
 
 
-def pool_oracle(kind, x, dy, shape, kernel, stride, padding, dilation):
-    """y and dx of a pool by its definition: the first maximum, or the mean over K_H K_W."""
-    y, dx = np.zeros(dy.shape, dtype=object), np.zeros(x.shape, dtype=object)
-    for n, c in itertools.product(range(shape[0]), range(shape[1])):
-        for i, j, inside in _pool_windows(shape, kernel, stride, padding, dilation):
-            if kind == "maxpool2d":
-                h, q = max(inside, key=lambda t: (x[n, c][t], -inside.index(t)))  # first maximum wins
-                y[n, c, i, j] = x[n, c, h, q]
-                dx[n, c, h, q] += dy[n, c, i, j]
-            else:
-                share = Integer(1) / (kernel[0] * kernel[1])
-                y[n, c, i, j] = sum(x[n, c, h, q] for h, q in inside) * share
-                for h, q in inside:
-                    dx[n, c, h, q] += dy[n, c, i, j] * share
-    return y, dx
+def _pair(combine, left, right):
+    return lambda env: combine(left(env), right(env))
 
 
-def _pool_sizes(shape, kernel, stride, padding, dilation):
+def _heaviside(step, at_zero, env):
+    value = step(env)
+    return 1 if value > 0 else 0 if value < 0 else at_zero(env)
+
+
+def compile_exact(expr, memo=None):
+    """``expr`` as a function of an environment {symbol name: int, tensor name: lookup}, in exact arithmetic.
+
+    What ``.xreplace(values).doit()`` would give, node by node, in Python
+    integers and Fractions (a few microseconds a node instead of SymPy's
+    milliseconds); :func:`test_exact_evaluation_is_sympys_doit` holds the two
+    equal. An unknown node fails loudly with its type.
+    """
+    memo = {} if memo is None else memo
+    if expr in memo:
+        return memo[expr]
+    kind = type(expr)
+    if expr.is_Rational:
+        value = int(expr) if expr.is_Integer else Fraction(expr.p, expr.q)
+        compiled = lambda env: value
+    elif expr in (true, false):
+        truth = bool(expr)
+        compiled = lambda env: truth
+    elif isinstance(expr, Symbol):  # looked up by name: a str hashes faster than a Symbol
+        name = expr.name
+        compiled = lambda env: env[name]
+    elif isinstance(expr, Indexed):
+        name, index = expr.base.name, [compile_exact(i, memo) for i in expr.indices]
+        if all(i.is_Integer for i in expr.indices):  # the derivation's elements: x[0, 0, 2, 1]
+            fixed = tuple(int(i) for i in expr.indices)
+            compiled = lambda env: env[name][fixed]
+        else:
+            compiled = lambda env: env[name][tuple([i(env) for i in index])]
+    elif kind in (Sum, Product):
+        run, compiled = (_SUM if kind is Sum else _PRODUCT), compile_exact(expr.function, memo)
+        for var, lo, hi in expr.limits:  # the innermost first
+            compiled = functools.partial(run, compiled, var.name, compile_exact(lo, memo), compile_exact(hi, memo))
+    elif kind is Piecewise:
+        pieces = [(compile_exact(v, memo), compile_exact(c, memo)) for v, c in expr.args]
+        compiled = lambda env: next(value(env) for value, holds in pieces if holds(env))
+    else:
+        args = [compile_exact(a, memo) for a in expr.args]
+        if kind in (Add, Mul):  # folded pairwise: a closure a term beats a generator
+            compiled = functools.reduce(functools.partial(_pair, operator.add if kind is Add else operator.mul), args)
+        elif kind is And:
+            compiled = lambda env: all([a(env) for a in args])
+        elif kind is Heaviside:  # SymPy's Heaviside(a, h0): h0 at a = 0
+            compiled = functools.partial(_heaviside, *args)
+        elif kind in _RELATIONS:
+            relation, (a, b) = _RELATIONS[kind], args
+            compiled = lambda env: relation(a(env), b(env))
+        elif kind is Pow and expr.exp.is_Integer:  # 1/D: a Fraction, never a float
+            base, power = args[0], int(expr.exp)
+            compiled = lambda env: Fraction(base(env)) ** power if power < 0 else base(env) ** power
+        elif kind in _CALLS:
+            call = _CALLS[kind]
+            compiled = lambda env: call(*(a(env) for a in args))
+        else:
+            raise TypeError(f"compile_exact: got a {kind.__name__} ({expr}), expected a node of the formulas")
+    memo[expr] = compiled
+    return compiled
+
+
+class Values:
+    """An array read at integer indices, refusing negative ones (no wrap-around).
+
+    Its entries are Python integers or SymPy elements (``x[0, 0, 1, 2]``).
+    Outside the array it gives ``outside`` or, with None, fails: dy must
+    never be read out of range (the bounds are tight); a max pool's bracket
+    reads every tap of its window and multiplies those in the padding by 0,
+    so x gives a value there larger than any inside, which would win every
+    maximum were a padding tap ever counted.
+    """
+
+    def __init__(self, array, outside=None):
+        self.array, self.outside = np.asarray(array).astype(object), outside  # Python ints, no overflow
+
+    def __getitem__(self, index):
+        if min(index) >= 0:
+            try:
+                return self.array[index]
+            except IndexError:  # past the end
+                pass
+        if self.outside is None:
+            raise IndexError(f"read at {index}, outside the shape {self.array.shape}")
+        return self.outside
+
+
+def _pool_axis_cases(dilations):
+    """Every legal (kernel, stride, padding, dilation) of one axis: PyTorch's padding <= K // 2."""
+    return [(k, s, p, d) for k, s, d in itertools.product((1, 2, 3, 4), (1, 2, 3), dilations)
+            for p in range(k // 2 + 1)]
+
+
+def _pool_axis_size(case, preferred):
+    """The first size from ``preferred`` up that the case fits (its windows all reach the input)."""
+    k, s, p, d = case
+    for size in range(preferred, 16):
+        try:
+            pool_spec("maxpool1d", (1, 1, size), kernel=k, stride=s, padding=p, dilation=d)
+            return size
+        except SymconvError:
+            continue
+    raise AssertionError(f"no size fits {case}")
+
+
+def pool_grid(kind):
+    """Every legal axis case on the H axis and, shifted by 7 places, on the W axis.
+
+    Sizes cycle through 4, 5, 6, 7, 3 (odd, even, many not divisible by the
+    stride); every fifth layer has N = C = 2.
+    """
+    cases = _pool_axis_cases((1, 2) if kind == "maxpool2d" else (1,))
+    specs = []
+    for position, (ah, aw) in enumerate(zip(cases, cases[7:] + cases[:7])):
+        sizes = [_pool_axis_size(a, (4, 5, 6, 7, 3)[(position + shift) % 5]) for a, shift in ((ah, 0), (aw, 2))]
+        options = {name: (ah[axis], aw[axis]) for axis, name in enumerate(("kernel", "stride", "padding", "dilation"))}
+        batch = (2, 2) if position % 5 == 0 else (1, 1)
+        specs.append(pool_spec(kind, batch + tuple(sizes), **options))
+    return specs
+
+
+POOL_GRIDS = {kind: pool_grid(kind) for kind in ("maxpool2d", "avgpool2d")}
+
+
+def _axis_case(spec, axis):
+    return spec.kernel[axis], spec.stride[axis], spec.padding[axis], spec.dilation[axis]
+
+
+@pytest.mark.parametrize("kind", ["maxpool2d", "avgpool2d"])
+def test_pool_grid_covers_every_legal_axis_case_on_both_axes(kind):
+    cases = set(_pool_axis_cases((1, 2) if kind == "maxpool2d" else (1,)))
+    grid = POOL_GRIDS[kind]
+    assert len(cases) == (48 if kind == "maxpool2d" else 24) == len(grid)
+    for axis in (0, 1):
+        assert {_axis_case(spec, axis) for spec in grid} == cases
+    sizes = [spec.input[2 + axis] for spec in grid for axis in (0, 1)]
+    assert {size % 2 for size in sizes} == {0, 1}
+    remainders = [(spec.input[2 + a] + 2 * spec.padding[a] - spec.dilation[a] * (spec.kernel[a] - 1) - 1)
+                  % spec.stride[a] for spec in grid for a in (0, 1)]
+    assert any(remainders) and not all(remainders)  # a last window that ends short of the input, and one that does not
+    assert {spec.input[:2] for spec in grid} == {(1, 1), (2, 2)}
+
+
+def pool_sizes(spec):
+    """The size symbols' values for a :class:`~symconv.spec_pool.PoolSpec` (an average pool has no D)."""
     names = ("N", "C", "H", "W", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")
-    return dict(zip(names, shape + kernel + stride + padding + dilation))
+    values = spec.input + spec.kernel + spec.stride + spec.padding + spec.dilation
+    return {k: v for k, v in zip(names, values) if spec.is_max or not k.startswith("D")}
 
 
-def _values(name, array):
-    return {IndexedBase(name)[index]: Integer(int(v)) for index, v in np.ndenumerate(array)}
+@lru_cache(maxsize=None)
+def compiled_contract(kind):
+    """{name: (free index names, exact function)} of the JSON contract, sizes still symbols.
+
+    The sizes go in with the environment: substituting them into the
+    expression costs SymPy half a second a layer, re-simplifying every Max.
+    """
+    return {name: ([i.name for i in lhs.indices], compile_exact(rhs)) for name, (lhs, rhs) in contract(kind).items()}
 
 
-def _numbers(name, array):
-    """``name[i, ...]`` as a function that is the number ``array[i, ...]`` once its indices are."""
+def pool_formulas_at(spec, x, dy):
+    """``at(name, index)``: a pool formula's value at the sizes of ``spec`` for these x and dy arrays.
 
-    class Value(Function):
-        @classmethod
-        def eval(cls, *index):
-            # Outside x (a padding tap) it stays a symbol: the formula multiplies it by 0.
-            if all(i.is_Integer and 0 <= i < n for i, n in zip(index, array.shape)):
-                return Integer(int(array[tuple(int(i) for i in index)]))
+    A max pool's x reads, in the padding, a value above every value inside.
+    """
+    outside = max(abs(v) for v in np.asarray(x).flat) + 100 if spec.is_max else None
+    env = dict(pool_sizes(spec))
+    env.update(x=Values(x, outside), dy=Values(dy))
+    compiled = compiled_contract(spec.kind)
 
-    return lambda expr: expr.replace(lambda e: isinstance(e, Indexed) and e.base.name == name,
-                                     lambda e: Value(*e.indices))
+    def at(name, index):
+        free, formula = compiled[name]
+        env.update(zip(free, index))
+        return formula(env)
+
+    return at
 
 
-#: (case, entries of y, entries of dx) checked: a max pool's entry takes about a second to doit,
-#: so its proof samples corners, edges and the interior; an average pool's is checked whole.
-POOL_ENTRIES = {
-    "avgpool2d": [(dict(POOL_GRID[0], dilation=(1, 1)), None, None),
-                  (dict(POOL_GRID[1], dilation=(1, 1)), None, None)],
-    "maxpool2d": [(POOL_GRID[0], [(0, 0, 0, 0), (0, 0, 2, 4)], [(0, 0, 0, 0), (0, 0, 1, 2), (0, 0, 3, 4)]),
-                  (POOL_GRID[1], [(0, 0, 0, 0), (0, 1, 1, 1), (0, 1, 0, 1)],
-                   [(0, 0, 0, 0), (0, 1, 2, 1), (0, 0, 4, 3), (0, 1, 3, 0)])],
-}
+def pool_id(spec):
+    """``1x1x5x4-k3x2-s2x1-p1x0-d2x1``: a grid layer in one short word."""
+    parts = [spec.input, spec.kernel, spec.stride, spec.padding] + ([spec.dilation] if spec.is_max else [])
+    return "-".join(letter + "x".join(map(str, values)) for letter, values in zip(("", "k", "s", "p", "d"), parts))
+
+
+def _tables(derivation):
+    return {"forward": derivation.forward, "dx": derivation.gradients["dx"]}
+
+
+def max_pool_assignments(spec):
+    """``(name, x)`` of the value assignments a max pool is checked at."""
+    rng = np.random.default_rng(sum(spec.input + spec.kernel + spec.stride + spec.padding + spec.dilation))
+    shape = spec.input
+    return [("all 0", np.zeros(shape, int)), ("all -1", np.full(shape, -1)),
+            ("0/1", rng.integers(0, 2, shape)), ("-1/0/1", rng.integers(-1, 2, shape)),
+            ("distinct", rng.permutation(np.prod(shape)).reshape(shape) - 5)]
+
+
+def _powers_of_two(shape):
+    return np.array([2 ** position for position in range(int(np.prod(shape)))], dtype=object).reshape(shape)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["avgpool2d", "maxpool2d"])
-def test_pool_formulas_equal_their_definition(kind):
-    for case, y_entries, dx_entries in POOL_ENTRIES[kind]:
-        rng = np.random.default_rng(7)
-        x = rng.integers(0, 3, case["shape"])  # few values: many ties, to test the first-maximum rule
-        out = [(s + 2 * p - d * (k - 1) - 1) // st + 1 for s, k, st, p, d in
-               zip(case["shape"][2:], case["kernel"], case["stride"], case["padding"], case["dilation"])]
-        dy = rng.integers(1, 9, case["shape"][:2] + tuple(out))
-        y_expected, dx_expected = pool_oracle(kind, x, dy, **case)
-        # x's values go in before doit (as a function of its indices), so that each
-        # window's first-maximum product collapses to 0 or 1 as soon as it is formed.
-        with_x, dy_values = _numbers("x", x), {IndexedBase("dy")[i]: Integer(int(v)) for i, v in np.ndenumerate(dy)}
-        sizes = {Symbol(k): Integer(v) for k, v in _pool_sizes(**case).items()}
-        for name, expected, entries in (("forward", y_expected, y_entries), ("dx", dx_expected, dx_entries)):
-            lhs, rhs = contract(kind)[name]
-            rhs = with_x(rhs.xreplace(sizes))
-            for index in entries or list(np.ndindex(*expected.shape)):
-                value = rhs.xreplace({s: Integer(i) for s, i in zip(lhs.indices, index)}).doit()
-                assert value.xreplace(dy_values) == expected[index], (kind, case, name, index)
+@pytest.mark.parametrize("spec", POOL_GRIDS["maxpool2d"], ids=pool_id)
+def test_maxpool_formulas_equal_the_derivation_at_tied_and_distinct_values(spec):
+    memo = {}  # the windows share their elements and comparisons
+    engine = {name: {index: compile_exact(e, memo) for index, e in table.items()}
+              for name, table in _tables(derive(spec)).items()}
+    dy = _powers_of_two(spec.output_shape)
+    for assignment, x in max_pool_assignments(spec):
+        formula, inside = pool_formulas_at(spec, x, dy), {"x": Values(x), "dy": Values(dy)}
+        for name, table in engine.items():
+            for index, entry in table.items():
+                assert formula(name, index) == entry(inside), (assignment, name, index)
 
 
-@pytest.mark.parametrize("kind", ["avgpool2d", "maxpool2d"])
-def test_pool_oracle_matches_torch(kind):
+def _elements(name, shape):
+    """An object array of SymPy elements ``name[i, ...]``."""
+    return np.array([IndexedBase(name)[i] for i in np.ndindex(*shape)] + [None], dtype=object)[:-1].reshape(shape)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", POOL_GRIDS["avgpool2d"], ids=pool_id)
+def test_avgpool_formulas_equal_the_derivation(spec):
+    """Symbolic equality: the formulas evaluated on x and dy as SymPy elements give the derivation's sums."""
+    formula = pool_formulas_at(spec, _elements("x", spec.input), _elements("dy", spec.output_shape))
+    for name, table in _tables(derive(spec)).items():
+        for index, expected in table.items():
+            assert expand(formula(name, index)) == expand(expected), (name, index)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", POOL_GRIDS["avgpool2d"][::4], ids=pool_id)
+def test_avgpool_formulas_through_doit_equal_the_derivation(spec):
+    """Every fourth layer again through SymPy's own doit (18 ms an entry), as the convolutions are."""
+    formulas = instantiate("avgpool2d", pool_sizes(spec))
+    for name, table in _tables(derive(spec)).items():
+        for index, expected in table.items():
+            assert expand(formulas[name](index)) == expand(expected), (name, index)
+
+
+a, b = Symbol("a"), Symbol("b")
+EXACT_CASES = [  # (expression, values): the SymPy semantics the evaluator keeps, each against doit
+    (Sum(a * b, (a, 1, b)), {b: 4}),
+    (Sum(a, (a, b, 2)), {b: 3}),  # empty: the upper bound is the lower one minus one
+    (Sum(a, (a, b, 1)), {b: 5}),  # Karr: minus the sum over 2..4
+    (Product(a, (a, b, 2)), {b: 5}),  # Karr: one over the product over 3..4
+    (Heaviside(a, 1) + Heaviside(a - 1, Rational(1, 2)) + Heaviside(a - 2, 1), {a: 1}),
+    (Piecewise((a, Eq(Mod(a, 2), 0) & (a > b)), (-a, True)), {a: -3, b: -4}),
+    (floor(a / 2) + ceiling(a / 3) + Max(a, b, 0) + Min(a, 1) + b / a ** 2, {a: -5, b: -7}),
+]
+
+
+@pytest.mark.parametrize("expr, values", EXACT_CASES, ids=[str(e) for e, _ in EXACT_CASES])
+def test_exact_evaluation_is_sympys_doit(expr, values):
+    assert compile_exact(expr)({s.name: v for s, v in values.items()}) == expr.xreplace(values).doit()
+
+
+def test_exact_evaluation_of_a_max_pool_is_sympys_doit():
+    """A few entries of a small max pool both ways: the evaluator's against SymPy's own doit (a second each)."""
+    spec = pool_spec("maxpool2d", (1, 1, 3, 4), kernel=2, stride=1, padding=1)
+    x, dy = np.array([[[[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 0, 0]]]]), _powers_of_two(spec.output_shape)
+    sizes = {Symbol(k): Integer(v) for k, v in pool_sizes(spec).items()}
+
+    class Value(Function):
+        """x's values go in before doit, as a function of x's indices, so that each window's
+        product of steps collapses to 0 or 1 as it is formed; outside x it stays a symbol, times 0."""
+
+        @classmethod
+        def eval(cls, *index):
+            if all(i.is_Integer and 0 <= i < n for i, n in zip(index, x.shape)):
+                return Integer(int(x[tuple(int(i) for i in index)]))
+
+    dy_values = {IndexedBase("dy")[i]: Integer(int(v)) for i, v in np.ndenumerate(dy)}
+    formula = pool_formulas_at(spec, x, dy)
+    entries = {"forward": [(0, 0, 0, 0), (0, 0, 1, 2), (0, 0, 3, 4)], "dx": [(0, 0, 0, 0), (0, 0, 1, 2)]}
+    for name, indices in entries.items():
+        lhs, rhs = contract("maxpool2d")[name]
+        rhs = rhs.xreplace(sizes).replace(lambda e: isinstance(e, Indexed) and e.base.name == "x",
+                                          lambda e: Value(*e.indices))
+        for index in indices:
+            slow = rhs.xreplace(dict(zip(lhs.indices, map(Integer, index)))).doit().xreplace(dy_values)
+            assert formula(name, index) == slow, (name, index)
+
+
+TORCH_LAYERS = [spec for kind in ("maxpool2d", "avgpool2d") for spec in POOL_GRIDS[kind][::9]]
+
+
+@pytest.mark.parametrize("spec", TORCH_LAYERS, ids=pool_id)
+def test_pool_formulas_match_torch(spec):
+    """The formulas at PyTorch's numbers, ties included: an independent reference for the same claim."""
     torch = pytest.importorskip("torch")
-    case = POOL_GRID[1] if kind == "maxpool2d" else dict(POOL_GRID[0])
+    F = torch.nn.functional
     rng = np.random.default_rng(3)
-    x = rng.integers(0, 3, case["shape"]).astype(float)
-    xt = torch.tensor(x, requires_grad=True)
-    if kind == "maxpool2d":
-        yt = torch.nn.functional.max_pool2d(xt, case["kernel"], case["stride"], case["padding"], case["dilation"])
-    else:
-        yt = torch.nn.functional.avg_pool2d(xt, case["kernel"], case["stride"], case["padding"],
-                                            count_include_pad=True)
-    dy = rng.integers(1, 9, tuple(yt.shape)).astype(float)
-    yt.backward(torch.tensor(dy))
-    y, dx = pool_oracle(kind, x, dy, **case)
-    assert np.allclose(yt.detach().numpy(), y.astype(float))
-    assert np.allclose(xt.grad.numpy(), dx.astype(float))
+    x = rng.integers(0, 2, spec.input)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    options = dict(kernel_size=spec.kernel, stride=spec.stride, padding=spec.padding)
+    yt = (F.max_pool2d(xt, dilation=spec.dilation, **options) if spec.is_max
+          else F.avg_pool2d(xt, count_include_pad=True, **options))
+    dy = rng.integers(1, 9, tuple(yt.shape))
+    yt.backward(torch.tensor(dy, dtype=torch.float64))
+    formula = pool_formulas_at(spec, x, dy)
+    for name, expected in (("forward", yt.detach().numpy()), ("dx", xt.grad.numpy())):
+        got = np.array([float(formula(name, index)) for index in np.ndindex(*expected.shape)])
+        np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-12, atol=0, err_msg=name)
 
 
 # -- printing --------------------------------------------------------------
@@ -297,6 +578,54 @@ def test_standalone_latex_compiles(layer, tmp_path):
     assert "\\usepackage{amsmath}" in source and "\\usepackage{geometry}" not in source
     (tmp_path / "f.tex").write_text(source)
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "f.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+# -- Jupyter ---------------------------------------------------------------
+
+def _markdown_section(document, title):
+    """The ``$$ ... $$`` block under ``## title`` in a Markdown document."""
+    return "$$" + document.split("## " + title + "\n\n$$", 1)[1].split("\n$$", 1)[0] + "\n$$"
+
+
+@pytest.mark.parametrize("layer", LAYER_NAMES)
+def test_a_formula_shows_in_jupyter_as_its_section_of_the_document(layer):
+    """Its _repr_latex_ is the Markdown document's block for it, plus the output sizes it uses."""
+    document = formula_document(layer, "markdown")
+    for name, formula in derive_formulas(layer).items():
+        shown, section = formula._repr_latex_(), _markdown_section(document, TITLES[name])
+        if "_{o}" not in section:
+            assert shown == section
+            continue
+        rest, sizes = shown.removesuffix("\n\\end{aligned}\n$$").rsplit(" \\\\\n", 1)
+        assert rest + "\n\\end{aligned}\n$$" == section
+        assert sizes.startswith(r"&\qquad ") and all(
+            f"{out} = " in sizes for out in ("H_{o}", "W_{o}", "L_{o}") if out in section)
+
+
+@pytest.mark.parametrize("layer", LAYER_NAMES)
+def test_a_layers_formulas_show_in_jupyter_as_the_markdown_document(layer):
+    formulas = derive_formulas(layer)
+    document = formula_document(layer, "markdown")
+    assert formulas._repr_markdown_() == document
+    shown = formulas._repr_latex_()
+    assert shown.startswith("$$\n\\begin{aligned}\n&\\text{%s: index formulas" % layer)
+    for title in ["Output size"] + [TITLES[name] for name in formulas]:  # each section's block, verbatim
+        assert r"&\textbf{%s}" % title in shown
+        assert _markdown_section(document, title).removeprefix("$$\n").removesuffix("\n$$") in shown
+    assert repr(formulas).startswith(f"Formulas({layer!r}, {{'forward': Formula(")
+
+
+def test_jupyter_latex_compiles(tmp_path):
+    """Every _repr_latex_, of each formula and of each layer's formulas, typeset in one document."""
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    blocks = []
+    for layer in LAYER_NAMES:
+        formulas = derive_formulas(layer)
+        blocks += [formulas._repr_latex_()] + [f._repr_latex_() for f in formulas.values()]
+    (tmp_path / "j.tex").write_text(DOCUMENT_HEAD + "\n\n".join(blocks) + "\n\\end{document}\n")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "j.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout[-2000:]
 

@@ -112,3 +112,44 @@ def test_matrix_document_compiles(tmp_path):
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "m.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout[-2000:]
+
+
+SEED_000_DX = (  # dx = dy . dy/dx, the product written out before the matrices
+    r"dx &= dy \cdot \frac{\partial y}{\partial x} = \begin{bmatrix}dy_{1} & dy_{2} & dy_{3}\end{bmatrix} \cdot "
+    r"\begin{bmatrix}w_{1} & w_{2} & 0 & 0\\0 & w_{1} & w_{2} & 0\\0 & 0 & w_{1} & w_{2}\end{bmatrix}"
+)
+
+
+def test_the_banded_jacobian_is_labelled():
+    text = matrix_document(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2))), "latex", 1)
+    assert SEED_000_DX in text
+    assert r"dw &= dy \cdot \frac{\partial y}{\partial w} = \begin{bmatrix}dy_{1} & dy_{2} & dy_{3}\end{bmatrix} \cdot " in text
+    assert r"Jacobians $\partial y / \partial w$ and $\partial y / \partial x$" in matrix_document(
+        derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2))), "markdown", 1)
+    assert "Jacobian" not in matrix_document(derive(conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2))), "latex", 1)
+
+
+def test_multi_slice_labels_are_explained_and_the_jacobian_products_share_them():
+    d = derive(conv_spec("conv1d", (2, 1, 4), (1, 1, 2)))
+    latex = matrix_document(d, "latex", 1)
+    assert r"$dw^{(n)}_{f,c}$ is what sample $n$ adds to $dw$ for filter $f$ and channel $c$" in \
+        matrix_document(d, "markdown", 1)
+    assert "% conv1d: x 2x1x4" in latex and r"dw^{(n)}_{f,c} is what sample n adds to dw" in latex
+    assert r"dx^{(1)}_{2,1} &= dy_{2,1} \cdot \frac{\partial y_{2,1}}{\partial x_{2,1}} = \begin{bmatrix}" in latex
+    assert r"dw^{(2)}_{1,1} &= dy_{2,1} \cdot \frac{\partial y_{2,1}}{\partial w_{1,1}} = \begin{bmatrix}" in latex
+    assert "With several slices, dw^(n)_f,c is what sample n adds" in matrix_document(d, "text", 1).splitlines()[2]
+    labels = [p["gradient"] for p in json.loads(matrix_document(d, "json", 1))["pictures"]]
+    assert labels == ["dw^{(1)}_{1,1}", "dx^{(1)}_{1,1}", "dw^{(2)}_{1,1}", "dx^{(1)}_{2,1}"] * 2
+    single = matrix_document(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2))), "latex", 1)
+    assert "several slices" not in single
+
+
+@pytest.mark.parametrize("shape, weight", [((1, 1, 4), (1, 1, 2)), ((2, 1, 5), (2, 1, 2))])
+def test_1d_matrix_document_compiles(shape, weight, tmp_path):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    d = derive(conv_spec("conv1d", shape, weight, stride=2, padding=1))
+    (tmp_path / "m.tex").write_text(matrix_document(d, "latex", 1, True))
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "m.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout[-2000:]

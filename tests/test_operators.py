@@ -12,7 +12,9 @@ import pytest
 from symconv.cli_forms import operator_document
 from symconv.engine import derive
 from symconv.errors import SymconvError
-from symconv.operators import check_identities, operator_gradients, output_padding, rotate_w, spread_dy
+from symconv.operators import (
+    check_identities, dy_placement, operator_gradients, output_padding, rotate_w, spread_dy,
+)
 from symconv.reference import conv_backward
 from symconv.spec import conv_spec
 
@@ -138,3 +140,67 @@ def test_operator_document_refuses_other_layers():
 
     with pytest.raises(SymconvError, match="layer: got maxpool2d"):
         operator_document(NotAConvolution())
+
+
+# -- the identity lines: counted from --index-base, and true of the arrays ---
+
+def test_identity_lines_counted_from_one_read_like_the_seeds():
+    """The issue's layer: 1-based, dy's first entry sits at position 2 of dy~ (2 i), and w_rot reverses K+1-k."""
+    d = derive(conv_spec("conv1d", (1, 1, 5), (1, 1, 2), stride=2))
+    text = operator_document(d, "text", 1).splitlines()
+    assert text[0] == "conv1d: x 1x1x5, w 1x1x2, stride 2, padding 0, dilation 1, indices from 1"
+    assert text[5] == "  dy~: 6 per slice, dy[..., i] at 2*i, zero elsewhere; w_rot[c, f, k] = w[f, c, K+1-k]"
+    assert "  dy~: 6 per slice, dy[..., i] at 2*i + 1, zero elsewhere; w_rot[c, f, k] = w[f, c, K-1-k]" in \
+        operator_document(d, "text", 0)
+    latex = operator_document(d, "latex", 1)
+    assert latex.startswith("% conv1d: x 1x1x5, w 1x1x2, stride 2, padding 0, dilation 1, indices from 1. ")
+    assert (r"&\widetilde{dy}: \text{ 6 per slice, } dy_{\dots,i} \text{ at } 2\,i,\ \text{zero elsewhere};"
+            r"\quad w^{\mathrm{rot}}_{c,f,k} = w_{f,c,K+1-k} \\") in latex
+
+
+def test_identity_lines_of_a_2d_layer_name_both_axes():
+    d = derive(conv_spec("conv2d", (1, 1, 5, 6), (1, 1, 3, 2), stride=(2, 3), padding=(1, 2)))
+    latex = operator_document(d, "latex", 0)
+    assert (r"&\widetilde{dy}: \text{ 7x7 per slice, } dy_{\dots,i,j} \text{ at } (2\,i + 1, 3\,j - 1),\ "
+            r"\text{zero elsewhere};\quad w^{\mathrm{rot}}_{c,f,k,l} = w_{f,c,K_H-1-k,K_W-1-l} \\") in latex
+    assert r"&db_f = \sum_{n,i,j} dy_{n,f,i,j}" in latex
+    text = operator_document(d, "text", 1)
+    assert "dy[..., i, j] at (2*i, 3*j - 3), zero elsewhere; w_rot[c, f, k, l] = w[f, c, KH+1-k, KW+1-l]" in text
+    assert "db[f] = sum_{n, i, j} dy[n, f, i, j]" in text
+    assert json.loads(operator_document(d, "json", 1))["identities"][2].startswith(  # JSON keys count from 0
+        "dy~: 7x7 per slice, dy[..., i, j] at (2*i + 1, 3*j - 1)")
+
+
+@pytest.mark.parametrize("base", [0, 1])
+@pytest.mark.parametrize("case", [c for c in LAYERS if "groups" not in c[3]],
+                         ids=[i for i, c in zip(IDS, LAYERS) if "groups" not in c[3]])
+def test_the_stated_placement_and_rotation_are_the_arrays(case, base):
+    """dy_{i} is where the identity line says (counted from base) and nowhere else; w_rot reverses as it says."""
+    spec = _spec(case)
+    dy, _, w = _random(spec, seed=2)
+    tilde, rot = spread_dy(spec, dy), rotate_w(spec, w)
+    expected = np.zeros_like(tilde)
+    placement = dy_placement(spec, base)
+    for index in np.ndindex(*dy.shape):
+        at = tuple(s * (i + base) + offset - base for (s, offset), i in zip(placement, index[2:]))
+        if all(0 <= p < n for p, n in zip(at, tilde.shape[2:])):  # entries before the start are dropped
+            expected[index[:2] + at] = dy[index]
+    np.testing.assert_array_equal(tilde, expected)
+    flip = 1 if base else -1  # K-1-k from 0, K+1-k from 1
+    for f, c in np.ndindex(*spec.weight[:2]):
+        for tap in np.ndindex(*spec.weight[2:]):
+            source = tuple(k + flip - (t + base) - base for k, t in zip(spec.weight[2:], tap))
+            assert rot[c, f][tap] == w[f, c][source]
+
+
+@pytest.mark.parametrize("base", [0, 1])
+@pytest.mark.parametrize("kind, shape, weight", [("conv1d", (1, 1, 5), (1, 1, 2)),
+                                                 ("conv2d", (2, 1, 5, 6), (1, 1, 3, 2))])
+def test_operator_document_compiles_counted_from_either_base(kind, shape, weight, base, tmp_path):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    d = derive(conv_spec(kind, shape, weight, stride=2, padding=1))
+    (tmp_path / "o.tex").write_text(operator_document(d, "latex", base, True))
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "o.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout[-2000:]
