@@ -4,7 +4,7 @@ Beside the element-wise equations, symconv shows a layer three more ways:
 
 * ``formula``: index formulas with symbolic sizes, derived from the forward
   (:mod:`symconv.formula`), printed as LaTeX, Markdown, text or JSON
-  (:mod:`symconv.formula_print`);
+  (:mod:`symconv.formula_document`);
 * ``operator``: dx, dw, db as a transposed convolution, a correlation and a
   sum, built explicitly and checked (:func:`operator_document`);
 * ``matrix``: the seeds' bmatrix pictures of a small layer (:func:`matrix_document`).
@@ -25,17 +25,17 @@ import os
 import click
 
 LAYERS = ("conv1d", "conv2d", "maxpool2d", "avgpool2d")  # symconv.formula.LAYERS, without SymPy
-FORMATS = ("latex", "markdown", "text", "json")  # symconv.formula_print.FORMATS, without SymPy
+FORMATS = ("latex", "markdown", "text", "json")  # symconv.formula_document.FORMATS, without SymPy
 
 
 def formula_document(layer: str, fmt: str = "latex", standalone: bool = False) -> str:
-    """The index formulas of ``layer`` in one of :data:`FORMATS` (:func:`symconv.formula_print.write_formulas`).
+    """The index formulas of ``layer`` in one of :data:`FORMATS` (:func:`symconv.formula_document.write_formulas`).
 
     >>> print(formula_document("conv1d", "text").splitlines()[6])
       L_o = floor((L + 2*P - D*(K - 1) - 1)/S) + 1
     """
     from symconv.formula import derive_formulas
-    from symconv.formula_print import write_formulas
+    from symconv.formula_document import write_formulas
 
     return write_formulas(derive_formulas(layer), fmt, standalone)
 

@@ -357,7 +357,7 @@ class Formula:
         return expr.replace(lambda e: isinstance(e, FirstArgmax), lambda e: e.definition())
 
     def _repr_latex_(self) -> str:  # Jupyter shows the formula as the document prints it
-        from symconv.formula_print import formula_latex
+        from symconv.formula_document import formula_latex
 
         return formula_latex(self)
 
@@ -378,12 +378,12 @@ class Formulas(dict):
         return f"Formulas({self.layer!r}, {dict.__repr__(self)})"
 
     def _repr_markdown_(self) -> str:
-        from symconv.formula_print import write_formulas
+        from symconv.formula_document import write_formulas
 
         return write_formulas(self, "markdown")
 
     def _repr_latex_(self) -> str:
-        from symconv.formula_print import formulas_latex
+        from symconv.formula_document import formulas_latex
 
         return formulas_latex(self)
 

@@ -37,7 +37,8 @@ from symconv.cli_forms import formula, formula_document
 from symconv.engine import derive
 from symconv.errors import SymconvError
 from symconv.formula import AXES_1D, derive_formulas, spec_sizes
-from symconv.formula_print import TITLES, FormulaLatexPrinter, FormulaTextPrinter
+from symconv.formula_document import TITLES
+from symconv.formula_print import FormulaLatexPrinter, FormulaTextPrinter
 from symconv.latex import DOCUMENT_HEAD
 from symconv.spec import conv_spec
 from symconv.spec_pool import pool_spec
