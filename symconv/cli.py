@@ -4,8 +4,9 @@ Every refusal is one line on stderr, ``Error: <parameter>: got <value>,
 expected <what>``, with exit status 2 and no traceback. User strings are
 only ever split and read as integers: nothing is evaluated as code.
 
-SymPy is imported inside the commands that need it, so ``--help`` and
-``--version`` return at once.
+SymPy is imported inside the commands that need it, and only after the size
+guard (:func:`symconv.spec.check_size`), so ``--help``, ``--version`` and
+every refusal return at once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import click
 from symconv import __version__
 from symconv.errors import SymconvError
 from symconv.options import LAYER_KINDS
-from symconv.spec import DEFAULT_MAX_TERMS, parse_ints
+from symconv.spec import DEFAULT_MAX_TERMS, MAX_INTEGER, check_size, parse_ints
 
 FORMATS = ("latex", "markdown", "text", "json")  # symconv.formats.FORMATS, without importing SymPy
 
@@ -100,8 +101,8 @@ def _layer_options(function):
         click.option("--reduction", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
                      help="Loss L = sum(dy*y), or its mean over the batch (divides gradients by N)."),
         click.option("--max-terms", default=DEFAULT_MAX_TERMS, show_default=True,
-                     type=click.IntRange(min=1),
-                     help="Refuse layers whose derivation has more terms than this."),
+                     type=click.IntRange(min=1, max=MAX_INTEGER),
+                     help="Refuse layers whose derivation has more terms (or equations) than this."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -127,7 +128,11 @@ def _spec_from_options(layer, input_shape, reduction="sum", layers=None, **optio
 
 
 def _derive(spec, max_terms, reduction):
-    """The derivation of a layer or a stack (SymPy is imported here, not at start-up)."""
+    """The derivation of a layer or a stack (SymPy is imported here, not at start-up).
+
+    The size guard runs first, so that refusing a layer never waits for SymPy.
+    """
+    check_size(spec, max_terms)
     if spec.kind == "stack":
         from symconv.stack import derive_stack
 
@@ -219,14 +224,14 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, for
         raise click.BadParameter(
             f"got --standalone with --format {fmt}, expected --format latex", param_hint="'--standalone'"
         )
-    from symconv.formats import render
-    from symconv.present import element_sections
-
     if form != "element" and not layer.startswith("conv"):
         raise click.BadParameter(f"got {form!r} for {layer}, expected it only for conv1d and conv2d",
                                  param_hint="'--form'")
     with _progress(spec) as step:
-        derivation = _derive(spec, max_terms, reduction)
+        derivation = _derive(spec, max_terms, reduction)  # refuses a large layer before importing SymPy
+        from symconv.formats import render
+        from symconv.present import element_sections
+
         step.total(1 + len(list(element_sections(derivation))))  # derive, then each section
         step()
         if form == "element":
@@ -246,7 +251,8 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, for
 @cli.command()
 @_LAYER
 @_layer_options
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random test values.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the random test values (NumPy's, so not negative).")
 def verify(layer, seed, max_terms, reduction, **options):
     """Derive LAYER and prove the result three independent ways.
 

@@ -3,8 +3,10 @@
 The CLI (``--stride 2,1``) and the stack syntax (``conv2d(weight=4,3,3,3,
 stride=2)``) both hand this module option *text*; it decides which options a
 layer accepts, reads each value strictly (integers, the words it knows, and
-decimal or ``p/q`` numbers through :class:`fractions.Fraction` - nothing is
-ever evaluated as code) and builds the spec.
+decimal or ``p/q`` numbers as :class:`fractions.Fraction` - nothing is
+ever evaluated as code) and builds the spec. Every message says what the
+option may be, in words: ``stride: got '1.5', expected an integer or 2
+comma-separated integers (one per axis H,W)``.
 
 >>> build_spec("maxpool2d", "1,1,5,5", kernel="2", ceil_mode=True).output_shape
 (1, 1, 3, 3)
@@ -16,10 +18,8 @@ symconv.errors.SymconvError: weight: got '1,1,2', expected no weight for relu (i
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from symconv.errors import SymconvError
-from symconv.spec import CONV_KINDS, conv_spec, parse_ints
+from symconv.spec import CONV_KINDS, conv_spec, padding_expected, parse_ints, per_axis_expected, read_ints
 from symconv.spec_pool import ACTIVATION_KINDS, POOL_KINDS, activation_spec, pool_spec
 
 LAYER_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS
@@ -37,26 +37,33 @@ ACCEPTS = {
 
 
 def _ints(text, name, expected):
-    """One integer, or one per axis, from text (or an int / tuple already read)."""
+    """One integer, or one per axis, from text (or an int / tuple already read).
+
+    ``expected`` is the whole phrase for the message: ``"an integer"``, or
+    what :func:`symconv.spec.per_axis_expected` says for the layer.
+    """
     if isinstance(text, (int, tuple)):
         return text
-    values = parse_ints(text, name, expected)
+    values = read_ints(text, name, expected)
     return values[0] if len(values) == 1 else values
 
 
-def _number(text, name):
-    if isinstance(text, (int, Fraction)):
-        return Fraction(text)
-    try:
-        return Fraction(str(text).strip())
-    except (ValueError, ZeroDivisionError):
-        raise SymconvError(f"{name}: got {text!r}, expected a number such as 0.01 or 1/100") from None
+def _int(text, name):
+    """One integer (groups, divisor-override) from text, or a value already read."""
+    if isinstance(text, (int, tuple)):
+        return text
+    values = read_ints(text, name, "a positive integer")
+    if len(values) != 1:
+        raise SymconvError(f"{name}: got {text!r}, expected a positive integer")
+    return values[0]
 
 
-def build_spec(kind: str, input, **options):
+def build_spec(kind: str, input, /, **options):
     """A validated spec for ``kind`` from option text; ``None`` means "not given".
 
     Flags (``no_bias``, ``ceil_mode``, ``no_count_include_pad``) are booleans.
+    ``kind`` and ``input`` are positional only, so that an option of either
+    name (a stack layer's ``input=...``) is refused like any unknown option.
     """
     if kind not in LAYER_KINDS:
         raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(LAYER_KINDS)}")
@@ -69,28 +76,29 @@ def build_spec(kind: str, input, **options):
     ndim = CONV_KINDS.get(kind) or POOL_KINDS.get(kind) or None
     axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,L or N,C,H,W"
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
-    per_axis = "one integer or " + ",".join(["S"] * (ndim or 1))
+    per_axis = per_axis_expected(ndim or 1)
     if kind in CONV_KINDS:
+        kernel_axes = "F,C/groups,K" if ndim == 1 else "F,C/groups,KH,KW"
         if "weight" not in given:
-            raise SymconvError(f"weight: got nothing, expected --weight {'F,Cg,K' if ndim == 1 else 'F,Cg,KH,KW'} for {kind}")
+            raise SymconvError(f"weight: got nothing, expected --weight {kernel_axes} for {kind}")
         padding = given.get("padding", 0)
         if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
             padding = padding.strip().lower()
         else:
-            padding = _ints(padding, "padding", "P or " + ",".join(["P"] * ndim) + ", or 'same' / 'valid'")
+            padding = _ints(padding, "padding", padding_expected(ndim))
         weight = given["weight"]
         return conv_spec(
             kind, shape,
-            weight if isinstance(weight, tuple) else parse_ints(weight, "weight", "F,Cg,K" if ndim == 1 else "F,Cg,KH,KW"),
+            weight if isinstance(weight, tuple) else parse_ints(weight, "weight", kernel_axes),
             stride=_ints(given.get("stride", 1), "stride", per_axis),
             padding=padding,
             dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
-            groups=_ints(given.get("groups", 1), "groups", "G"),
+            groups=_int(given.get("groups", 1), "groups"),
             bias=not given.get("no_bias", False),
         )
     if kind in POOL_KINDS:
         if "kernel" not in given:
-            raise SymconvError(f"kernel: got nothing, expected --kernel K{'' if ndim == 1 else '[,K]'} for {kind}")
+            raise SymconvError(f"kernel: got nothing, expected --kernel {'K' if ndim == 1 else 'K or KH,KW'} for {kind}")
         stride = given.get("stride")
         divisor = given.get("divisor_override")
         return pool_spec(
@@ -101,7 +109,7 @@ def build_spec(kind: str, input, **options):
             dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
             ceil_mode=bool(given.get("ceil_mode", False)),
             count_include_pad=not given.get("no_count_include_pad", False),
-            divisor_override=None if divisor is None else _ints(divisor, "divisor-override", "D"),
+            divisor_override=None if divisor is None else _int(divisor, "divisor-override"),
         )
-    slope = given.get("negative_slope")
-    return activation_spec(kind, shape, None if slope is None else _number(slope, "negative-slope"))
+    # The slope's text is read (strictly, as a decimal or p/q) by activation_spec.
+    return activation_spec(kind, shape, given.get("negative_slope"))

@@ -20,6 +20,7 @@ This module imports nothing heavy: the CLI validates input before SymPy loads.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -30,6 +31,13 @@ from symconv.errors import SymconvError
 #: which a derivation is refused before anything is built.
 DEFAULT_MAX_TERMS = 2_000_000
 
+#: The largest size, stride, padding, dilation, group count or divisor accepted
+#: (and the largest --max-terms). No real layer comes near it, and below it the
+#: index arithmetic (o*S - P + k*D, under 2**34) stays far inside the int64
+#: arrays the forward and the NumPy reference build; larger Python ints overflow
+#: them. cuDNN and TensorFlow keep sizes in int32 too.
+MAX_INTEGER = 2**31 - 1
+
 CONV_KINDS = {"conv1d": 1, "conv2d": 2}
 
 _SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
@@ -37,18 +45,71 @@ _KERNEL_NAMES = {1: ("K",), 2: ("KH", "KW")}
 
 
 def _shown(value) -> str:
-    """Show a user value the way they typed it (no tuple parentheses)."""
+    """Show a user value the way they typed it: ``2,1`` (no tuple parentheses),
+    pairs as JSON writes them (``[1,1],[0,0]``), and long text cut short."""
     if isinstance(value, (tuple, list)):
-        return ",".join(_shown(v) for v in value)
-    return str(value)
+        return ",".join(f"[{_shown(v)}]" if isinstance(v, (tuple, list)) else _shown(v) for v in value)
+    text = str(value)
+    return text if len(text) <= 60 else text[:40] + f"... ({len(text)} characters)"
+
+
+def axis_names(ndim: int) -> str:
+    """The spatial axes as messages name them: ``L`` (1-D) or ``H,W`` (2-D)."""
+    return ",".join(_SPATIAL_NAMES[ndim])
+
+
+def per_axis_expected(ndim: int, *more: str) -> str:
+    """What a stride, kernel, padding or dilation may be: one value for every axis, or one per axis.
+
+    >>> per_axis_expected(2)
+    'an integer or 2 comma-separated integers (one per axis H,W)'
+    >>> per_axis_expected(1, "'same'", "'valid'")
+    "an integer, 'same' or 'valid'"
+    """
+    choices = ["an integer"] + ([f"{ndim} comma-separated integers (one per axis {axis_names(ndim)})"]
+                                if ndim > 1 else []) + list(more)
+    return choices[0] if len(choices) == 1 else ", ".join(choices[:-1]) + " or " + choices[-1]
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
+def _too_large(name: str, value) -> SymconvError:
+    return SymconvError(f"{name}: got {_shown(value)!r}, expected integers of at most {MAX_INTEGER} (2**31 - 1)")
+
+
+def _check_bound(name: str, value, values) -> None:
+    """Refuse integers beyond :data:`MAX_INTEGER` (``value`` is what the user gave, for the message)."""
+    if any(abs(v) > MAX_INTEGER for v in values):
+        raise _too_large(name, value)
+
+
 def _is_int(value) -> bool:
     # bool is an int subclass, but stride=True is a mistake, not a 1.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_ints(text: str, name: str, expected: str) -> tuple[int, ...]:
+    """Read ``"2,1"`` as integers; refuse anything else, saying ``expected`` in full.
+
+    Integers beyond :data:`MAX_INTEGER` are refused here, before Python is
+    asked to convert a number of thousands of digits.
+
+    >>> read_ints("2, 1", "stride", "an integer")
+    (2, 1)
+    >>> read_ints("2.5", "stride", "an integer")
+    Traceback (most recent call last):
+    ...
+    symconv.errors.SymconvError: stride: got '2.5', expected an integer
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    if any(_INTEGER.fullmatch(p) is None for p in parts):
+        raise SymconvError(f"{name}: got {_shown(text)!r}, expected {expected}")
+    if any(len(p.lstrip("-").lstrip("0")) > len(str(MAX_INTEGER)) for p in parts):
+        raise _too_large(name, text)  # int() of 5,000 digits would raise ValueError
+    values = tuple(int(p) for p in parts)
+    _check_bound(name, text, values)
+    return values
 
 
 def parse_ints(text: str, name: str, expected: str) -> tuple[int, ...]:
@@ -57,28 +118,40 @@ def parse_ints(text: str, name: str, expected: str) -> tuple[int, ...]:
     >>> parse_ints("1, 3,32", "input", "N,C,L")
     (1, 3, 32)
     """
-    parts = [p.strip() for p in str(text).split(",")]
-    if any(_INTEGER.fullmatch(p) is None for p in parts):
-        raise SymconvError(
-            f"{name}: got {text!r}, expected comma-separated integers {expected}"
-        )
-    return tuple(int(p) for p in parts)
+    return read_ints(text, name, f"comma-separated integers {expected}")
+
+
+def _at_least(minimum: int) -> str:
+    return {0: "non-negative integers", 1: "positive integers"}.get(minimum, f"integers >= {minimum}")
 
 
 def _per_axis(value, name: str, ndim: int, minimum: int) -> tuple[int, ...]:
     """An int or one int per spatial axis, each at least ``minimum``."""
     values = (value,) * ndim if _is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(values) != ndim or not all(_is_int(v) for v in values):
-        raise SymconvError(
-            f"{name}: got {_shown(value)!r}, expected one integer or {ndim} "
-            f"comma-separated integers (one per spatial axis)"
-        )
-    for v in values:
-        if v < minimum:
-            raise SymconvError(
-                f"{name}: got {_shown(value)!r}, expected integers >= {minimum}"
-            )
+        raise SymconvError(f"{name}: got {_shown(value)!r}, expected {per_axis_expected(ndim)}")
+    if any(v < minimum for v in values):
+        raise SymconvError(f"{name}: got {_shown(value)!r}, expected {_at_least(minimum)}")
+    _check_bound(name, value, values)
     return values
+
+
+def _shape(value, name: str, axes: tuple[str, ...], kind: str) -> tuple[int, ...]:
+    """A tensor shape: one positive integer per axis in ``axes``."""
+    shape = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(shape) != len(axes):
+        raise SymconvError(
+            f"{name}: got {_shown(value)!r}, expected {len(axes)} sizes {','.join(axes)} for {kind}"
+        )
+    if any(not _is_int(v) or v < 1 for v in shape):
+        raise SymconvError(f"{name}: got {_shown(value)!r}, expected positive integers {','.join(axes)}")
+    _check_bound(name, value, shape)
+    return shape
+
+
+def padding_expected(ndim: int) -> str:
+    """What a convolution's padding may be, as the messages say it."""
+    return per_axis_expected(ndim, "'same'", "'valid'")
 
 
 def _resolve_padding(padding, ndim, stride, dilation, kernel):
@@ -98,45 +171,85 @@ def _resolve_padding(padding, ndim, stride, dilation, kernel):
                 total = d * (k - 1)
                 pairs.append((total // 2, total - total // 2))
             return tuple(pairs)
-        raise SymconvError(
-            f"padding: got {padding!r}, expected an integer, one per axis, 'same' or 'valid'"
-        )
+        raise SymconvError(f"padding: got {_shown(padding)!r}, expected {padding_expected(ndim)}")
     if _is_int(padding):
         items = (padding,) * ndim
     else:
         items = tuple(padding) if isinstance(padding, (tuple, list)) else ()
     if len(items) != ndim:
         raise SymconvError(
-            f"padding: got {_shown(padding)!r}, expected one integer or {ndim} "
-            f"comma-separated integers (one per spatial axis), 'same' or 'valid'"
+            f"padding: got {_shown(padding)!r}, expected "
+            f"{per_axis_expected(ndim, 'one [before, after] pair per axis', repr('same'), repr('valid'))}"
         )
     pairs = []
     for item in items:
         pair = (item, item) if _is_int(item) else tuple(item) if isinstance(item, (tuple, list)) else ()
         if len(pair) != 2 or not all(_is_int(p) for p in pair):
-            raise SymconvError(f"padding: got {_shown(padding)!r}, expected integers")
-        if min(pair) < 0:
             raise SymconvError(
-                f"padding: got {_shown(padding)!r}, expected non-negative integers"
+                f"padding: got {_shown(padding)!r}, expected per axis an integer or a [before, after] pair of integers"
             )
+        if min(pair) < 0:
+            raise SymconvError(f"padding: got {_shown(padding)!r}, expected non-negative integers")
+        _check_bound("padding", padding, pair)
         pairs.append(pair)
     return tuple(pairs)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """``sum(floor((a*i + b) / m) for i in range(n))`` in O(log) steps (n >= 0, m >= 1, any a, b).
+
+    The Euclid-like reduction of AtCoder Library's ``floor_sum``; Python's
+    floor division makes it right for negative ``a`` and ``b`` too.
+
+    >>> _floor_sum(7, 3, -2, 5) == sum((-2 * i + 5) // 3 for i in range(7))
+    True
+    """
+    total = 0
+    while n > 0:
+        quotient, a = divmod(a, m)
+        total += quotient * (n * (n - 1) // 2)
+        quotient, b = divmod(b, m)
+        total += quotient * n
+        top = a * n + b
+        if top < m:
+            break
+        n, b = divmod(top, m)
+        m, a = a, m
+    return total
 
 
 def _window_counts(size, kernel, stride, dilation, before, out):
     """How many (output, tap) pairs of one axis land inside the input.
 
-    For tap k, output o reads input o*S - P + k*D, which is inside x for
-    ceil((P - kD)/S) <= o <= floor((size - 1 + P - kD)/S): a loop over the
-    taps only, so the size guard answers at once even for huge inputs.
+    Output o reads, at tap k, the input position o*S - P + k*D. For tap k that
+    is inside x for B(k) = ceil((P - kD)/S) <= o <= floor((size - 1 + P - kD)/S)
+    = A(k), so the count is the sum over k of min(out - 1, A(k)) - max(0, B(k)) + 1
+    where that is positive. A and B fall as k grows: the taps that reach the
+    input form one range, split in at most three pieces by where the clamps
+    bite, and each piece is a sum of floors (:func:`_floor_sum`). The guard
+    thus answers at once whatever the sizes, as it must before refusing them.
     """
-    count = 0
-    for k in range(kernel):
-        shift = before - k * dilation
-        first = max(0, -(-shift // stride))
-        last = min(out - 1, (size - 1 + shift) // stride)
-        count += max(0, last - first + 1)
-    return count
+    s, d, p = stride, dilation, before
+    lo = max(0, _ceil_div(p - (out - 1) * s, d))    # B(k) <= out - 1 from here on
+    hi = min(kernel - 1, (size - 1 + p) // d)       # A(k) >= 0 up to here
+    if lo > hi:
+        return 0
+    full = (size - 1 + p - (out - 1) * s) // d      # A(k) >= out - 1 up to here
+    start = _ceil_div(p, d)                         # B(k) <= 0 from here on
+
+    def sum_a(first, last):  # sum of A(k) = floor((size - 1 + p - d*k) / s)
+        return _floor_sum(last - first + 1, s, -d, size - 1 + p - d * first) if last >= first else 0
+
+    def sum_b(first, last):  # sum of B(k) = -floor((d*k - p) / s)
+        return -_floor_sum(last - first + 1, s, d, d * first - p) if last >= first else 0
+
+    upper = (out - 1) * max(0, min(hi, full) - lo + 1) + sum_a(max(lo, full + 1), hi)
+    lower = sum_b(lo, min(hi, start - 1))
+    return upper - lower + (hi - lo + 1)
 
 
 @dataclass(frozen=True)
@@ -201,6 +314,15 @@ class ConvSpec:
             outputs *= size
         return 3 * self.product_terms() + (2 * outputs if self.bias else 0)
 
+    def count_entries(self) -> int:
+        """Equations in the forward and all gradients, one per element of y, x, w and b.
+
+        Usually fewer than the terms; not when most entries are 0 (a long
+        stride skipping most of x), which the size guard must count too.
+        """
+        shapes = (self.output_shape, self.input, self.weight) + ((self.bias_shape,) if self.bias else ())
+        return sum(math.prod(shape) for shape in shapes)
+
     def to_dict(self) -> dict:
         """The normalized spec as plain JSON-ready data."""
         return {
@@ -245,20 +367,10 @@ def conv_spec(
         )
     ndim = CONV_KINDS[kind]
     spatial, kernel_names = _SPATIAL_NAMES[ndim], _KERNEL_NAMES[ndim]
-    x_axes = ",".join(("N", "C") + spatial)
-    w_axes = ",".join(("F", "C/groups") + kernel_names)
-    input, weight = tuple(input), tuple(weight)
-    for name, shape, axes in (("input", input, x_axes), ("weight", weight, w_axes)):
-        if len(shape) != ndim + 2:
-            raise SymconvError(
-                f"{name}: got {_shown(shape)!r}, expected {ndim + 2} sizes {axes} for {kind}"
-            )
-        if any(not _is_int(v) or v < 1 for v in shape):
-            raise SymconvError(
-                f"{name}: got {_shown(shape)!r}, expected positive integers {axes}"
-            )
-    if not _is_int(groups) or groups < 1:
-        raise SymconvError(f"groups: got {groups!r}, expected a positive integer")
+    input = _shape(input, "input", ("N", "C") + spatial, kind)
+    weight = _shape(weight, "weight", ("F", "C/groups") + kernel_names, kind)
+    if not _is_int(groups) or not 1 <= groups <= MAX_INTEGER:
+        raise SymconvError(f"groups: got {_shown(groups)!r}, expected a positive integer")
     c, f, cg = input[1], weight[0], weight[1]
     if c % groups or f % groups:
         raise SymconvError(
@@ -275,19 +387,33 @@ def conv_spec(
     mode = padding.strip().lower() if isinstance(padding, str) else None
     pairs = _resolve_padding(padding, ndim, stride, dilation, kernel)
     for axis, h, k, d, (lo, hi) in zip(spatial, input[2:], kernel, dilation, pairs):
-        reach = d * (k - 1) + 1
-        if reach > h + lo + hi:
-            raise SymconvError(
-                f"weight: got {_shown(weight)!r}, whose extent {reach} on axis {axis} "
-                f"(dilation {d} x (K-1) + 1) is larger than the padded input {h + lo + hi}; "
-                f"expected a kernel that fits"
-            )
+        check_kernel_fits("weight", weight, axis, k, d, h + lo + hi)
     return ConvSpec(kind, input, weight, stride, pairs, dilation, groups, bias, mode)
 
 
+def check_kernel_fits(name: str, given, axis: str, kernel: int, dilation: int, padded: int) -> None:
+    """Refuse a (dilated) kernel longer than the padded input on one axis (``H``, ``W`` or ``L``)."""
+    reach = dilation * (kernel - 1) + 1
+    if reach > padded:
+        raise SymconvError(
+            f"{name}: got {_shown(given)!r}, whose extent {reach} on axis {axis} "
+            f"(dilation {dilation} x (K-1) + 1) is larger than the padded input {padded}; "
+            f"expected a kernel that fits"
+        )
+
+
 def check_size(spec, max_terms: int = DEFAULT_MAX_TERMS) -> int:
-    """Refuse, before building anything, a derivation over ``max_terms`` terms."""
-    terms = spec.estimate_terms()
+    """Refuse, before building anything, a derivation over ``max_terms`` terms.
+
+    Each entry costs at least a line even when it is 0, so a layer with more
+    entries than terms is measured by its entries. Returns the term estimate.
+    """
+    terms, entries = spec.estimate_terms(), spec.count_entries()
+    if entries > max(terms, max_terms):
+        raise SymconvError(
+            f"max-terms: this layer needs {entries:,} equations (one per element of every tensor "
+            f"and gradient), over the limit {max_terms:,}; expected a smaller layer or a larger --max-terms"
+        )
     if terms > max_terms:
         raise SymconvError(
             f"max-terms: this layer needs about {terms:,} terms, over the limit "

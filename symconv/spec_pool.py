@@ -21,11 +21,17 @@ Conventions are PyTorch's (``torch.nn.functional.max_pool2d``,
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
 from symconv.errors import SymconvError
-from symconv.spec import _is_int, _per_axis, _shown
+from symconv.spec import MAX_INTEGER, _is_int, _per_axis, _shape, _shown, axis_names, check_kernel_fits
+
+#: A slope as text: a decimal (with an exponent of at most three digits, so that
+#: reading it cannot build a number of a billion digits) or a ratio p/q.
+_SLOPE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?|[+-]?[0-9]+/[0-9]+")
 
 POOL_KINDS = {"maxpool1d": 1, "maxpool2d": 2, "avgpool1d": 1, "avgpool2d": 2}
 ACTIVATION_KINDS = ("relu", "leaky_relu")
@@ -103,6 +109,10 @@ class PoolSpec:
         pieces = per_window * per_window if self.is_max else per_window
         return 2 * outputs * pieces
 
+    def count_entries(self) -> int:
+        """Equations in y and dx, one per element (see :meth:`ConvSpec.count_entries`)."""
+        return math.prod(self.output_shape) + math.prod(self.input)
+
     def to_dict(self) -> dict:
         data = {
             "kind": self.kind,
@@ -143,6 +153,10 @@ class ActivationSpec:
             count *= size
         return 4 * count
 
+    def count_entries(self) -> int:
+        """Equations in y and dx, one per element."""
+        return 2 * math.prod(self.input)
+
     def to_dict(self) -> dict:
         data = {"kind": self.kind, "input": list(self.input), "output": list(self.input)}
         if self.kind == "leaky_relu":
@@ -151,14 +165,13 @@ class ActivationSpec:
 
 
 def _check_input(kind, input, ndim):
-    names = ("N", "C", "L") if ndim == 1 else ("N", "C", "H", "W")
-    input = tuple(input)
-    if len(input) != ndim + 2 or any(not _is_int(v) or v < 1 for v in input):
-        raise SymconvError(
-            f"input: got {_shown(input)!r}, expected {ndim + 2} positive integers "
-            f"{','.join(names)} for {kind}"
-        )
-    return input
+    return _shape(input, "input", ("N", "C") + (("L",) if ndim == 1 else ("H", "W")), kind)
+
+
+def _window_reads_input(start: int, kernel: int, dilation: int, size: int) -> bool:
+    """Whether a window (taps start, start + D, ...) has a tap inside ``0 .. size - 1``."""
+    first = max(0, -(start // dilation))  # the first tap at or after 0: ceil(-start / D)
+    return first < kernel and start + first * dilation < size
 
 
 def pool_spec(kind, input, kernel, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -176,6 +189,11 @@ def pool_spec(kind, input, kernel, stride=None, padding=0, dilation=1, ceil_mode
     input = _check_input(kind, input, ndim)
     given_kernel, kernel = kernel, _per_axis(kernel, "kernel", ndim, 1)
     stride = kernel if stride is None else _per_axis(stride, "stride", ndim, 1)
+    if isinstance(padding, (tuple, list)) and any(isinstance(p, (tuple, list)) for p in padding):
+        raise SymconvError(
+            f"padding: got {_shown(padding)!r}, expected one integer per axis, not [before, after] pairs "
+            f"(pooling pads both sides of an axis alike)"
+        )
     given_padding, padding = padding, _per_axis(padding, "padding", ndim, 0)
     dilation = _per_axis(dilation, "dilation", ndim, 1)
     if not kind.startswith("max") and any(d != 1 for d in dilation):
@@ -186,27 +204,29 @@ def pool_spec(kind, input, kernel, stride=None, padding=0, dilation=1, ceil_mode
                 f"padding: got {_shown(given_padding)!r}, expected at most half the kernel "
                 f"({k} // 2 = {k // 2}), as PyTorch requires"
             )
-    if divisor_override is not None and (not _is_int(divisor_override) or divisor_override < 1):
+    if divisor_override is not None and (not _is_int(divisor_override) or not 1 <= divisor_override <= MAX_INTEGER):
         raise SymconvError(f"divisor-override: got {divisor_override!r}, expected a positive integer")
     if divisor_override is not None and kind.startswith("max"):
         raise SymconvError("divisor-override: got a value for max pooling, expected it only for average pooling")
     spec = PoolSpec(kind, input, kernel, stride, padding, dilation, bool(ceil_mode),
                     bool(count_include_pad), divisor_override)
-    for axis, (h, k, p, d, out) in enumerate(zip(input[2:], kernel, padding, dilation, spec.output_shape[2:])):
-        reach = d * (k - 1) + 1
-        if reach > h + 2 * p or out < 1:
-            raise SymconvError(
-                f"kernel: got {_shown(given_kernel)!r}, whose extent {reach} on spatial axis {axis} is larger "
-                f"than the padded input {h + 2 * p}; expected a kernel that fits"
-            )
-        empty = [o for o, (_, inside) in enumerate(spec.windows(axis)) if not inside]
-        if empty:
-            # A dilated window can fall between padding and padding: its max is
-            # -inf in PyTorch (and its backward undefined), nothing to derive.
-            raise SymconvError(
-                f"dilation: got {_shown(dilation)!r} with padding {_shown(given_padding)!r}, whose window "
-                f"{empty[0]} on spatial axis {axis} reads only padding; expected every window to reach the input"
-            )
+    for axis, (h, k, s, p, d, out) in enumerate(zip(input[2:], kernel, stride, padding, dilation,
+                                                     spec.output_shape[2:])):
+        name = axis_names(ndim).split(",")[axis]
+        check_kernel_fits("kernel", given_kernel, name, k, d, h + 2 * p)
+        # Every window starts before the end of x (ceil_mode drops one that
+        # would not), so only one starting in the left padding can miss x, and
+        # only when the dilation outstrides the whole input (d > h: a window of
+        # at most 2 taps, padding at most 1, once the kernel fits): few windows.
+        if d > h:
+            empty = [o for o in range(min(out, -(-p // s))) if not _window_reads_input(o * s - p, k, d, h)]
+            if empty:
+                # A dilated window can fall between padding and padding: its max is
+                # -inf in PyTorch (and its backward undefined), nothing to derive.
+                raise SymconvError(
+                    f"dilation: got {_shown(dilation)!r} with padding {_shown(given_padding)!r}, whose window "
+                    f"{empty[0]} on axis {name} reads only padding; expected every window to reach the input"
+                )
     return spec
 
 
@@ -214,18 +234,33 @@ def activation_spec(kind, input, negative_slope=None) -> ActivationSpec:
     """Validate an activation layer (any N, C and 1 or 2 spatial axes)."""
     if kind not in ACTIVATION_KINDS:
         raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(ACTIVATION_KINDS)}")
-    input = tuple(input)
-    if len(input) not in (3, 4) or any(not _is_int(v) or v < 1 for v in input):
+    input = tuple(input) if isinstance(input, (tuple, list)) else (input,)
+    if len(input) not in (3, 4):
         raise SymconvError(
             f"input: got {_shown(input)!r}, expected 3 or 4 positive integers N,C,L or N,C,H,W"
         )
+    input = _shape(input, "input", ("N", "C", "L") if len(input) == 3 else ("N", "C", "H", "W"), kind)
     if kind == "relu":
         if negative_slope not in (None, 0):
             raise SymconvError(f"negative-slope: got {negative_slope!r}, expected it only with leaky_relu")
         return ActivationSpec(kind, input, Fraction(0))
     slope = Fraction(1, 100) if negative_slope is None else negative_slope
+    not_a_number = SymconvError(
+        f"negative-slope: got {_shown(negative_slope)!r}, expected a number such as 0.01, 1e-2 "
+        f"(an exponent of at most three digits) or 1/100"
+    )
+    if isinstance(slope, str):
+        if _SLOPE.fullmatch(slope.strip()) is None:
+            raise not_a_number
+        slope = slope.strip()
     try:
         slope = Fraction(slope)
-    except (TypeError, ValueError):
-        raise SymconvError(f"negative-slope: got {negative_slope!r}, expected a number") from None
+        float(slope)  # PyTorch's negative_slope is a double: refuse what one cannot hold
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise not_a_number from None
+    except OverflowError:
+        raise SymconvError(
+            f"negative-slope: got {_shown(negative_slope)!r}, expected a number a float64 can hold "
+            f"(below 1.8e308 in size), as PyTorch's negative_slope is one"
+        ) from None
     return ActivationSpec(kind, input, slope)

@@ -3,9 +3,10 @@ r"""Stacks of layers: parse them, chain their shapes, derive them layer by layer
 A stack is written ``conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)``
 (the CLI's option names, ``_`` or ``-``; flags as ``ceil_mode=true``,
 ``bias=false``), or as JSON: ``{"layers": [{"kind": "conv2d", "weight": [4, 3, 3, 3],
-"padding": 1}, {"kind": "relu"}]}``. The text is read by a small tokenizer and
-a recursive-descent parser; values go to :func:`symconv.options.build_spec`.
-Nothing is evaluated.
+"padding": 1}, {"kind": "relu"}]}``, where a convolution's padding may also be
+``[[before, after], ...]`` per axis, as the JSON output prints it, and ``null``
+means not given. The text is read by a small tokenizer and a recursive-descent
+parser; values go to :func:`symconv.options.build_spec`. Nothing is evaluated.
 
 Tensors are named per layer: the input is ``x``, layer k's output ``h{k}``
 (the last one ``y``), the j-th convolution's parameters ``w{j}``, ``b{j}``.
@@ -136,17 +137,34 @@ def _json_layers(path: str):
     if not isinstance(items, list) or not all(isinstance(i, dict) and "kind" in i for i in items):
         raise SymconvError(f"layers: got {path!r}, expected {{\"layers\": [{{\"kind\": ...}}, ...]}}")
     layers = []
-    for item in items:
+    for position, item in enumerate(items, start=1):
         options = {}
         for name, value in item.items():
-            if name == "kind":
-                continue
-            if isinstance(value, bool):
-                options[name.replace("-", "_")] = "true" if value else "false"
-            else:
-                options[name.replace("-", "_")] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            if name != "kind" and value is not None:  # null: not given
+                options[name.replace("-", "_")] = _json_option(value, name, position, item["kind"])
         layers.append((str(item["kind"]), options))
     return layers
+
+
+def _json_option(value, name, position, kind):
+    """A JSON value as build_spec reads it: flags and numbers as text, as on the
+    command line; a list of integers as ``"2,1"``; a list holding lists (the
+    ``[[before, after], ...]`` padding the JSON output prints) as tuples, which
+    the spec validates pair by pair."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return ",".join(map(str, value))
+    if isinstance(value, list) and all(isinstance(v, (int, list)) and not isinstance(v, bool) for v in value):
+        items = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if all(isinstance(x, int) and not isinstance(x, bool) for v in items if isinstance(v, tuple) for x in v):
+            return items
+    raise SymconvError(
+        f"layers: layer {position} ({kind}): {name}: got {json.dumps(value)[:60]}, expected a number, "
+        f"a string, true / false, a list of integers or, for padding, [before, after] pairs"
+    )
 
 
 def _options_for(kind, options, position):
@@ -184,6 +202,9 @@ class StackSpec:
 
     def estimate_terms(self) -> int:
         return sum(layer.estimate_terms() for layer in self.layers)
+
+    def count_entries(self) -> int:
+        return sum(layer.count_entries() for layer in self.layers)
 
     def to_dict(self) -> dict:
         return {"kind": "stack", "input": list(self.input), "layers": [l.to_dict() for l in self.layers],
@@ -254,6 +275,7 @@ def derive_stack(spec: StackSpec, max_terms: int = DEFAULT_MAX_TERMS, reduction:
     With the mean reduction only the last layer's gradients carry 1/N: the
     layers below inherit it through their upstream gradients.
     """
+    check_size(spec, max_terms)  # before SymPy loads: a refusal stays instant
     from sympy import Rational
 
     from symconv.engine import REDUCTIONS, _scaled, differentiate, differentiate_terms
@@ -263,7 +285,6 @@ def derive_stack(spec: StackSpec, max_terms: int = DEFAULT_MAX_TERMS, reduction:
 
     if reduction not in REDUCTIONS:
         raise SymconvError(f"reduction: got {reduction!r}, expected one of {', '.join(REDUCTIONS)}")
-    check_size(spec, max_terms)
     names = tensor_names(spec)
     forwards, gradients, shapes = [], [], {"x": spec.input}
     for layer, name in zip(spec.layers, names):

@@ -368,3 +368,256 @@ def test_a_window_of_padding_only_does_not_fail_verification():
 def test_verify_activation_with_an_odd_number_of_elements(args):
     report = ok(invoke(["verify"] + args))
     assert report.rstrip().endswith("all checks passed")
+
+
+# --------------------------------------------------------------------------
+# Absurd sizes: every integer option of every layer kind is bounded by
+# 2**31 - 1 and refused in one line, before any arithmetic can overflow.
+# --------------------------------------------------------------------------
+
+BOUND = "at most 2147483647 (2**31 - 1)"
+BASE = {
+    "conv1d": {"input": "1,1,4", "weight": "1,1,2"},
+    "conv2d": {"input": "1,1,4,4", "weight": "1,1,2,2"},
+    "maxpool1d": {"input": "1,1,4", "kernel": "2"},
+    "maxpool2d": {"input": "1,1,4,4", "kernel": "2"},
+    "avgpool1d": {"input": "1,1,4", "kernel": "2"},
+    "avgpool2d": {"input": "1,1,4,4", "kernel": "2"},
+    "relu": {"input": "1,1,4"},
+    "leaky_relu": {"input": "1,1,4,4"},
+}
+#: The integer options of each kind (with a value of the right length for 2-D).
+INTEGER_OPTIONS = {
+    "conv1d": ("input", "weight", "stride", "padding", "dilation", "groups"),
+    "conv2d": ("input", "weight", "stride", "padding", "dilation", "groups"),
+    "maxpool1d": ("input", "kernel", "stride", "padding", "dilation"),
+    "maxpool2d": ("input", "kernel", "stride", "padding", "dilation"),
+    "avgpool1d": ("input", "kernel", "stride", "padding", "divisor-override"),
+    "avgpool2d": ("input", "kernel", "stride", "padding", "divisor-override"),
+    "relu": ("input",),
+    "leaky_relu": ("input",),
+}
+
+
+def _with_huge(kind, option, huge):
+    """The layer's options as text, with ``huge`` in the last place of ``option``."""
+    options = dict(BASE[kind])
+    if option in options:
+        options[option] = options[option].rsplit(",", 1)[0] + "," + huge if "," in options[option] else huge
+    else:
+        options[option] = ("1," + huge) if kind.endswith("2d") and option not in ("groups", "divisor-override") else huge
+    return options
+
+
+HUGE_CASES = [
+    pytest.param(kind, option, huge, id=f"{kind}-{option}-{'20-digits' if len(huge) > 10 else '2**31'}")
+    for kind, options in INTEGER_OPTIONS.items() for option in options
+    for huge in ("99999999999999999999", "2147483648")
+]
+
+
+@pytest.mark.parametrize("command", ["derive", "verify"])
+@pytest.mark.parametrize("kind, option, huge", HUGE_CASES)
+def test_absurd_integers_are_refused_in_one_line(command, kind, option, huge):
+    options = _with_huge(kind, option, huge)
+    args = [command, kind] + [a for name, value in options.items() for a in ("--" + name, value)]
+    result = invoke(args)
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert result.stdout == ""
+    assert result.stderr == f"Error: {option}: got {options[option]!r}, expected integers of {BOUND}\n"
+
+
+@pytest.mark.parametrize("kind, option, huge", HUGE_CASES)
+def test_absurd_integers_inside_a_stack_are_refused_naming_the_layer(kind, option, huge):
+    options = _with_huge(kind, option, huge)
+    shape = options.pop("input")
+    inside = ", ".join(f"{name}={value}" for name, value in options.items())
+    result = invoke(["derive", "stack", "--input", shape, "--layers", f"{kind}({inside})" if inside else kind])
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    # the stack's own --input is read before its layers; the rest inside them
+    assert lines[0].startswith("Error: input: " if option == "input" else "Error: layers: layer 1 "), lines[0]
+    assert f"{option}: got " in lines[0] and huge in lines[0] and lines[0].endswith(BOUND)
+
+
+@pytest.mark.parametrize("args, message", [
+    pytest.param(["verify", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--seed", "-1"],
+                 "Error: Invalid value for '--seed': -1 is not in the range x>=0.", id="seed-negative"),
+    pytest.param(["verify", "stack", "--input", "1,1,4,4", "--layers", "conv2d(weight=1,1,2,2)", "--seed", "-1"],
+                 "Error: Invalid value for '--seed': -1 is not in the range x>=0.", id="stack-seed-negative"),
+    pytest.param(["derive", "relu", "--input", "1,1,4", "--max-terms", "99999999999999999999"],
+                 "Error: Invalid value for '--max-terms': 99999999999999999999 is not in the range "
+                 "1<=x<=2147483647.", id="max-terms-huge"),
+    pytest.param(["derive", "leaky_relu", "--input", "1,1,4", "--negative-slope", "1e400"],
+                 "Error: negative-slope: got '1e400', expected a number a float64 can hold (below 1.8e308 in "
+                 "size), as PyTorch's negative_slope is one", id="slope-beyond-float64"),
+    pytest.param(["derive", "leaky_relu", "--input", "1,1,4", "--negative-slope", "1e999999999"],
+                 "Error: negative-slope: got '1e999999999', expected a number such as 0.01, 1e-2 (an exponent of "
+                 "at most three digits) or 1/100", id="slope-exponent-too-long"),
+    pytest.param(["derive", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--stride", "9" * 5000],
+                 "Error: stride: got '9999999999999999999999999999999999999999... (5000 characters)', expected "
+                 "integers of " + BOUND, id="stride-5000-digits"),
+    pytest.param(["derive", "conv2d", "--input", "1,1,3000,3000", "--weight", "1,1,1,1", "--stride", "3000"],
+                 "Error: max-terms: this layer needs 9,000,003 equations (one per element of every tensor and "
+                 "gradient), over the limit 2,000,000; expected a smaller layer or a larger --max-terms",
+                 id="mostly-zero-entries"),
+    pytest.param(["derive", "conv1d", "--input", "1,1,2000000000", "--weight", "1,1,1000000000"],
+                 "Error: max-terms: this layer needs about 3,000,000,005,000,000,002 terms, over the limit 2,000,000; "
+                 "expected a smaller layer or a larger --max-terms", id="kernel-of-a-billion-taps"),
+])
+def test_other_absurd_values_are_refused_in_one_line(args, message):
+    result = invoke(args)
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert result.stdout == ""
+    assert result.stderr == message + "\n"
+
+
+# --------------------------------------------------------------------------
+# Messages say in words what an option may be, naming the axes H,W or L.
+# --------------------------------------------------------------------------
+
+PER_AXIS_2D = "expected an integer or 2 comma-separated integers (one per axis H,W)"
+
+WORDING = [
+    pytest.param(["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--stride", "1.5"],
+                 f"stride: got '1.5', {PER_AXIS_2D}", id="conv2d-stride"),
+    pytest.param(["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--dilation", "1,2,3"],
+                 f"dilation: got '1,2,3', {PER_AXIS_2D}", id="conv2d-dilation-3-values"),
+    pytest.param(["conv1d", "--input", "1,1,4", "--weight", "1,1,2", "--stride", "1,2"],
+                 "stride: got '1,2', expected an integer", id="conv1d-stride-2-values"),
+    pytest.param(["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--padding", "full"],
+                 "padding: got 'full', expected an integer, 2 comma-separated integers (one per axis H,W), "
+                 "'same' or 'valid'", id="conv2d-padding-word"),
+    pytest.param(["conv1d", "--input", "1,1,4", "--weight", "1,1,2", "--padding", "x"],
+                 "padding: got 'x', expected an integer, 'same' or 'valid'", id="conv1d-padding-word"),
+    pytest.param(["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--groups", "1,2"],
+                 "groups: got '1,2', expected a positive integer", id="groups-two-values"),
+    pytest.param(["conv2d", "--input", "1,1,4,4", "--weight", "1,1,5,2"],
+                 "weight: got '1,1,5,2', whose extent 5 on axis H (dilation 1 x (K-1) + 1) is larger than the "
+                 "padded input 4; expected a kernel that fits", id="conv-kernel-too-large"),
+    pytest.param(["maxpool2d", "--input", "1,1,4,4", "--kernel", "2", "--padding", "1.5"],
+                 f"padding: got '1.5', {PER_AXIS_2D}", id="pool-padding-not-labelled-S"),
+    pytest.param(["maxpool2d", "--input", "1,1,4,4", "--kernel", "x"],
+                 f"kernel: got 'x', {PER_AXIS_2D}", id="pool-kernel"),
+    pytest.param(["maxpool1d", "--input", "1,1,4", "--kernel", "2", "--stride", "a"],
+                 "stride: got 'a', expected an integer", id="pool1d-stride"),
+    pytest.param(["maxpool2d", "--input", "1,1,4,4", "--kernel", "2,5"],
+                 "kernel: got '2,5', whose extent 5 on axis W (dilation 1 x (K-1) + 1) is larger than the "
+                 "padded input 4; expected a kernel that fits", id="pool-kernel-too-large-names-W"),
+    pytest.param(["avgpool1d", "--input", "1,1,4", "--kernel", "5"],
+                 "kernel: got '5', whose extent 5 on axis L (dilation 1 x (K-1) + 1) is larger than the "
+                 "padded input 4; expected a kernel that fits", id="pool1d-kernel-too-large-names-L"),
+    pytest.param(["maxpool1d", "--input", "1,1,1", "--kernel", "2", "--stride", "1", "--padding", "1",
+                  "--dilation", "2"],
+                 "dilation: got '2' with padding '1', whose window 0 on axis L reads only padding; expected "
+                 "every window to reach the input", id="pool-window-of-padding-names-L"),
+    pytest.param(["avgpool2d", "--input", "1,1,4,4", "--kernel", "2", "--divisor-override", "1,2"],
+                 "divisor-override: got '1,2', expected a positive integer", id="divisor-two-values"),
+    pytest.param(["maxpool2d", "--input", "1,1,4,4"],
+                 "kernel: got nothing, expected --kernel K or KH,KW for maxpool2d", id="kernel-missing"),
+    pytest.param(["conv1d", "--input", "1,1,4"],
+                 "weight: got nothing, expected --weight F,C/groups,K for conv1d", id="weight-missing"),
+    pytest.param(["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2"],
+                 "weight: got '1,1,2', expected 4 sizes F,C/groups,KH,KW for conv2d", id="weight-3-sizes"),
+]
+
+
+@pytest.mark.parametrize("args, message", WORDING)
+def test_messages_name_what_was_expected_in_words(args, message):
+    result = invoke(["derive"] + args)
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert result.stderr == f"Error: {message}\n"
+    assert "comma-separated integers one" not in result.stderr and "S,S" not in result.stderr
+
+
+# --------------------------------------------------------------------------
+# A stack as JSON takes padding as the JSON output prints it: [before, after] pairs.
+# --------------------------------------------------------------------------
+
+
+def _stack_file(tmp_path, layers):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"layers": layers}))
+    return str(path)
+
+
+def test_json_stack_takes_padding_pairs_as_the_json_output_prints_them(tmp_path):
+    text = ok(invoke(["derive", "stack", "--input", "1,1,5,6", "--layers",
+                      "conv2d(weight=2,1,3,3, padding=1,0) | relu", "--format", "json"]))
+    printed = json.loads(text)["layer"]["layers"][0]["padding"]
+    assert printed == [[1, 1], [0, 0]]
+    layers = [{"kind": "conv2d", "weight": [2, 1, 3, 3], "padding": printed}, {"kind": "relu"}]
+    from_file = ok(invoke(["derive", "stack", "--input", "1,1,5,6", "--layers", _stack_file(tmp_path, layers),
+                           "--format", "json"]))
+    assert from_file == text
+
+
+def test_json_stack_takes_uneven_padding_pairs(tmp_path):
+    layers = [{"kind": "conv2d", "weight": [1, 1, 2, 2], "padding": [[0, 1], [1, 0]]}]
+    data = json.loads(ok(invoke(["derive", "stack", "--input", "1,1,3,3", "--layers", _stack_file(tmp_path, layers),
+                                 "--format", "json"])))
+    assert data["layer"]["layers"][0]["padding"] == [[0, 1], [1, 0]]
+    assert data["shapes"]["y"] == [1, 1, 3, 3]
+    report = ok(invoke(["verify", "stack", "--input", "1,1,3,3", "--layers", _stack_file(tmp_path, layers)]))
+    assert report.rstrip().endswith("all checks passed")
+
+
+PAIR_PREFIX = "Error: layers: layer 1 (conv2d), applied to the input of shape 1,1,5,5: "
+
+
+@pytest.mark.parametrize("padding, message", [
+    pytest.param([[1, -1], [0, 0]], PAIR_PREFIX + "padding: got '[1,-1],[0,0]', expected non-negative integers",
+                 id="negative"),
+    pytest.param([[1, 1, 1], [0, 0]], PAIR_PREFIX + "padding: got '[1,1,1],[0,0]', expected per axis an integer "
+                 "or a [before, after] pair of integers", id="triple"),
+    pytest.param([[1, 1]], PAIR_PREFIX + "padding: got '[1,1]', expected an integer, 2 comma-separated integers "
+                 "(one per axis H,W), one [before, after] pair per axis, 'same' or 'valid'", id="one-pair-for-2d"),
+    pytest.param([[0, 2147483648], [0, 0]], PAIR_PREFIX + "padding: got '[0,2147483648],[0,0]', expected "
+                 "integers of " + BOUND, id="over-the-bound"),
+    pytest.param([[1.5, 1], [0, 0]], "Error: layers: layer 1 (conv2d): padding: got [[1.5, 1], [0, 0]], expected "
+                 "a number, a string, true / false, a list of integers or, for padding, [before, after] pairs",
+                 id="float-in-a-pair"),
+    pytest.param([[True, 1], [0, 0]], "Error: layers: layer 1 (conv2d): padding: got [[true, 1], [0, 0]], expected "
+                 "a number, a string, true / false, a list of integers or, for padding, [before, after] pairs",
+                 id="boolean-in-a-pair"),
+    pytest.param({"top": 1}, "Error: layers: layer 1 (conv2d): padding: got {\"top\": 1}, expected a number, a "
+                 "string, true / false, a list of integers or, for padding, [before, after] pairs", id="object"),
+])
+def test_json_stack_refuses_bad_padding_pairs_in_one_line(tmp_path, padding, message):
+    layers = [{"kind": "conv2d", "weight": [1, 1, 2, 2], "padding": padding}]
+    result = invoke(["derive", "stack", "--input", "1,1,5,5", "--layers", _stack_file(tmp_path, layers)])
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert result.stderr == message + "\n"
+
+
+def test_json_stack_refuses_padding_pairs_for_a_pool(tmp_path):
+    layers = [{"kind": "maxpool2d", "kernel": 2, "padding": [[1, 1], [1, 1]]}]
+    result = invoke(["derive", "stack", "--input", "1,1,4,4", "--layers", _stack_file(tmp_path, layers)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: layers: layer 1 (maxpool2d), applied to the input of shape 1,1,4,4: padding: got '[1,1],[1,1]', "
+        "expected one integer per axis, not [before, after] pairs (pooling pads both sides of an axis alike)\n"
+    )
+
+
+def test_json_null_means_not_given(tmp_path):
+    layers = [{"kind": "avgpool2d", "kernel": 2, "divisor_override": None, "stride": None}]
+    data = json.loads(ok(invoke(["derive", "stack", "--input", "1,1,4,4", "--layers", _stack_file(tmp_path, layers),
+                                 "--format", "json"])))
+    assert data["layer"]["layers"][0]["divisor_override"] is None
+    assert data["layer"]["layers"][0]["stride"] == [2, 2]
+
+
+@pytest.mark.parametrize("layers", [
+    pytest.param("conv2d(weight=1,1,2,2, input=1,1,4,4)", id="text"),
+    pytest.param([{"kind": "conv2d", "weight": [1, 1, 2, 2], "input": [1, 1, 4, 4]}], id="json"),
+])
+def test_a_layer_given_its_own_input_is_refused_in_one_line(tmp_path, layers):
+    spec = layers if isinstance(layers, str) else _stack_file(tmp_path, layers)
+    result = invoke(["derive", "stack", "--input", "1,1,4,4", "--layers", spec])
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert result.stderr == (
+        "Error: layers: layer 1 (conv2d), applied to the input of shape 1,1,4,4: input: got '1,1,4,4', "
+        "expected no input for conv2d (it takes: weight, stride, padding, dilation, groups, no-bias)\n"
+    )

@@ -12,7 +12,18 @@ import sympy
 
 from symconv.engine import derive
 from symconv.errors import SymconvError
-from symconv.spec import DEFAULT_MAX_TERMS, ConvSpec, check_size, conv_spec, parse_ints
+from symconv.spec import (
+    DEFAULT_MAX_TERMS,
+    MAX_INTEGER,
+    ConvSpec,
+    _floor_sum,
+    _window_counts,
+    check_size,
+    conv_spec,
+    parse_ints,
+    read_ints,
+)
+from symconv.spec_pool import activation_spec, pool_spec
 
 
 def torch_out(size, kernel, stride, pad_total, dilation):
@@ -71,6 +82,36 @@ def test_parse_ints_refuses_non_integers(text):
     assert repr(text) in message
     assert "S,S" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("text, expected", [
+    pytest.param("2147483647", (MAX_INTEGER,), id="the-bound"),
+    pytest.param("-2147483647", (-MAX_INTEGER,), id="minus-the-bound"),
+    pytest.param("0000000000000002", (2,), id="many-leading-zeros"),
+])
+def test_parse_ints_reads_up_to_the_bound(text, expected):
+    assert parse_ints(text, "stride", "S") == expected
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("2147483648", id="bound-plus-1"),
+    pytest.param("-2147483648", id="minus-bound-minus-1"),
+    pytest.param("1,99999999999999999999", id="twenty-digits"),
+    pytest.param("9" * 5000, id="5000-digits-over-pythons-str-limit"),
+])
+def test_parse_ints_refuses_integers_over_the_bound(text):
+    with pytest.raises(SymconvError) as raised:
+        parse_ints(text, "stride", "S,S")
+    message = str(raised.value)
+    assert message.startswith("stride: got '")
+    assert message.endswith("expected integers of at most 2147483647 (2**31 - 1)")
+    assert len(message) < 200
+
+
+def test_read_ints_says_the_whole_expectation():
+    with pytest.raises(SymconvError) as raised:
+        read_ints("1.5", "stride", "an integer or 2 comma-separated integers (one per axis H,W)")
+    assert str(raised.value) == "stride: got '1.5', expected an integer or 2 comma-separated integers (one per axis H,W)"
 
 
 def test_symconv_error_is_a_value_error():
@@ -218,6 +259,18 @@ BAD = [
     pytest.param("conv2d", I4, W2, dict(padding=1.5), "padding", "1.5", id="padding-float"),
     pytest.param("conv2d", I4, W2, dict(padding=None), "padding", "None", id="padding-none"),
     pytest.param("conv2d", I4, W2, dict(padding=(1.5, 0)), "padding", "1.5", id="padding-per-axis-float"),
+    # beyond MAX_INTEGER: refused before any arithmetic can overflow
+    pytest.param("conv2d", (1, 1, 4, 2**31), W2, {}, "input", "2147483648", id="input-axis-over-bound"),
+    pytest.param("conv2d", (10**20, 1, 4, 4), W2, {}, "input", str(10**20), id="batch-huge"),
+    pytest.param("conv2d", I4, (10**20, 1, 2, 2), {}, "weight", str(10**20), id="filters-huge"),
+    pytest.param("conv2d", I4, (1, 1, 2**31, 2), {}, "weight", "2147483648", id="kernel-over-bound"),
+    pytest.param("conv2d", I4, W2, dict(stride=10**20), "stride", str(10**20), id="stride-huge"),
+    pytest.param("conv2d", I4, W2, dict(stride=(1, 2**31)), "stride", "1,2147483648", id="stride-per-axis-over-bound"),
+    pytest.param("conv2d", I4, W2, dict(padding=10**20), "padding", str(10**20), id="padding-huge"),
+    pytest.param("conv2d", I4, W2, dict(padding=((0, 2**31), (0, 0))), "padding", "2147483648",
+                 id="padding-pair-over-bound"),
+    pytest.param("conv2d", I4, W2, dict(dilation=10**20), "dilation", str(10**20), id="dilation-huge"),
+    pytest.param("conv2d", I4, W2, dict(groups=10**20), "groups", str(10**20), id="groups-huge"),
 ]
 
 
@@ -235,6 +288,73 @@ def test_conv_spec_refuses(kind, input, weight, kwargs, word, value):
 # --------------------------------------------------------------------------
 # output_shape against PyTorch's formula on a grid
 # --------------------------------------------------------------------------
+
+
+def test_values_up_to_the_bound_are_accepted_and_sized_at_once():
+    spec = conv_spec("conv1d", (1, 1, MAX_INTEGER), (1, 1, MAX_INTEGER // 2), stride=MAX_INTEGER,
+                     padding=MAX_INTEGER, dilation=2)
+    assert spec.output_shape == (1, 1, torch_out(MAX_INTEGER, MAX_INTEGER // 2, MAX_INTEGER, 2 * MAX_INTEGER, 2))
+    assert spec.estimate_terms() > DEFAULT_MAX_TERMS  # a closed form: no loop over 10**9 taps
+    with pytest.raises(SymconvError, match="^max-terms: "):
+        check_size(spec)
+
+
+@pytest.mark.parametrize("call, message", [
+    pytest.param(lambda: conv_spec("conv2d", I4, W2, stride=(1, 2, 3)),
+                 "stride: got '1,2,3', expected an integer or 2 comma-separated integers (one per axis H,W)",
+                 id="conv2d-stride-3-values"),
+    pytest.param(lambda: conv_spec("conv1d", (1, 1, 4), (1, 1, 2), dilation=(1, 2)),
+                 "dilation: got '1,2', expected an integer", id="conv1d-dilation-2-values"),
+    pytest.param(lambda: conv_spec("conv2d", I4, W2, stride=0),
+                 "stride: got '0', expected positive integers", id="stride-0"),
+    pytest.param(lambda: conv_spec("conv2d", I4, W2, padding=-1),
+                 "padding: got '-1', expected non-negative integers", id="padding-negative"),
+    pytest.param(lambda: conv_spec("conv2d", I4, W2, padding="full"),
+                 "padding: got 'full', expected an integer, 2 comma-separated integers (one per axis H,W), "
+                 "'same' or 'valid'", id="padding-word"),
+    pytest.param(lambda: conv_spec("conv1d", (1, 1, 4), (1, 1, 2), padding=(1, 2)),
+                 "padding: got '1,2', expected an integer, one [before, after] pair per axis, 'same' or 'valid'",
+                 id="conv1d-padding-2-values"),
+    pytest.param(lambda: conv_spec("conv2d", I4, W2, padding=((1, 2, 3), (0, 0))),
+                 "padding: got '[1,2,3],[0,0]', expected per axis an integer or a [before, after] pair of integers",
+                 id="padding-triple"),
+    pytest.param(lambda: conv_spec("conv2d", I4, (1, 1, 5, 2)),
+                 "weight: got '1,1,5,2', whose extent 5 on axis H (dilation 1 x (K-1) + 1) is larger than the "
+                 "padded input 4; expected a kernel that fits", id="conv-kernel-too-large-H"),
+    pytest.param(lambda: conv_spec("conv1d", (1, 1, 4), (1, 1, 3), dilation=2),
+                 "weight: got '1,1,3', whose extent 5 on axis L (dilation 2 x (K-1) + 1) is larger than the "
+                 "padded input 4; expected a kernel that fits", id="conv-kernel-too-large-L"),
+    pytest.param(lambda: pool_spec("maxpool2d", I4, kernel=(2, 5)),
+                 "kernel: got '2,5', whose extent 5 on axis W (dilation 1 x (K-1) + 1) is larger than the "
+                 "padded input 4; expected a kernel that fits", id="pool-kernel-too-large-W"),
+    pytest.param(lambda: pool_spec("maxpool1d", (1, 1, 4), kernel=3, dilation=2),
+                 "kernel: got '3', whose extent 5 on axis L (dilation 2 x (K-1) + 1) is larger than the "
+                 "padded input 4; expected a kernel that fits", id="pool-kernel-too-large-L"),
+    pytest.param(lambda: pool_spec("maxpool2d", I4, kernel=2, padding=(1, 2, 3)),
+                 "padding: got '1,2,3', expected an integer or 2 comma-separated integers (one per axis H,W)",
+                 id="pool-padding-3-values"),
+    pytest.param(lambda: pool_spec("maxpool2d", I4, kernel=2, padding=((1, 1), (0, 0))),
+                 "padding: got '[1,1],[0,0]', expected one integer per axis, not [before, after] pairs "
+                 "(pooling pads both sides of an axis alike)", id="pool-padding-pairs"),
+    pytest.param(lambda: pool_spec("maxpool1d", (1, 1, 1), kernel=2, stride=1, padding=1, dilation=2),
+                 "dilation: got '2' with padding '1', whose window 0 on axis L reads only padding; expected every "
+                 "window to reach the input", id="pool-window-of-padding-only"),
+    pytest.param(lambda: pool_spec("avgpool2d", I4, kernel=2, divisor_override=2**31),
+                 "divisor-override: got 2147483648, expected a positive integer", id="divisor-over-bound"),
+    pytest.param(lambda: activation_spec("leaky_relu", (1, 1, 4), "1e400"),
+                 "negative-slope: got '1e400', expected a number a float64 can hold (below 1.8e308 in size), "
+                 "as PyTorch's negative_slope is one", id="slope-beyond-float64"),
+    pytest.param(lambda: activation_spec("leaky_relu", (1, 1, 4), "1e999999999"),
+                 "negative-slope: got '1e999999999', expected a number such as 0.01, 1e-2 (an exponent of at "
+                 "most three digits) or 1/100", id="slope-exponent-too-long"),
+    pytest.param(lambda: activation_spec("relu", (1, 1, 2**31)),
+                 "input: got '1,1,2147483648', expected integers of at most 2147483647 (2**31 - 1)",
+                 id="activation-input-over-bound"),
+], )
+def test_messages_read_well(call, message):
+    with pytest.raises(SymconvError) as raised:
+        call()
+    assert str(raised.value) == message
 
 
 def _grid_1d():
@@ -391,6 +511,72 @@ def test_check_size_refuses_above_the_limit_with_the_estimate():
     with pytest.raises(SymconvError, match="^max-terms: "):
         derive(spec, max_terms=estimate - 1)
     assert _count_terms(derive(spec, max_terms=estimate)) == estimate
+
+
+def test_floor_sum_on_a_grid():
+    for n, m, a, b in itertools.product(range(6), range(1, 5), range(-7, 8), range(-9, 10)):
+        assert _floor_sum(n, m, a, b) == sum((a * i + b) // m for i in range(n)), (n, m, a, b)
+
+
+def test_window_counts_match_counting_one_by_one():
+    checked = 0
+    for size, k, s, d, lo, hi in itertools.product(range(1, 8), range(1, 6), range(1, 4), range(1, 4), range(4),
+                                                   range(3)):
+        reach = d * (k - 1) + 1
+        if reach > size + lo + hi:
+            continue
+        out = (size + lo + hi - reach) // s + 1
+        slow = sum(1 for o in range(out) for t in range(k) if 0 <= o * s - lo + t * d < size)
+        assert _window_counts(size, k, s, d, lo, out) == slow, (size, k, s, d, lo, hi)
+        checked += 1
+    assert checked > 2000
+
+
+def test_pool_windows_of_padding_only_are_found_as_by_looking_at_each():
+    # pool_spec checks only the windows that start in the left padding, and only
+    # when the dilation outstrides the input: compare with every window's taps.
+    for size, k, s, p, d, ceil in itertools.product(range(1, 7), range(1, 5), range(1, 4), range(3), range(1, 6),
+                                                    (False, True)):
+        if p > k // 2 or d * (k - 1) + 1 > size + 2 * p:
+            continue
+        span = size + 2 * p - d * (k - 1) - 1
+        out = (-(-span // s) if ceil else span // s) + 1
+        if ceil and (out - 1) * s >= size + p:
+            out -= 1
+        empty = any(all(not 0 <= o * s - p + t * d < size for t in range(k)) for o in range(out))
+        if empty:
+            with pytest.raises(SymconvError, match="^dilation: .* reads only padding"):
+                pool_spec("maxpool1d", (1, 1, size), kernel=k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
+        else:
+            assert pool_spec("maxpool1d", (1, 1, size), kernel=k, stride=s, padding=p, dilation=d,
+                             ceil_mode=ceil).output_shape == (1, 1, out)
+
+
+@pytest.mark.parametrize("spec, entries", [
+    pytest.param(conv_spec("conv2d", I4, W2), 9 + 16 + 4 + 1, id="conv-y-x-w-b"),
+    pytest.param(conv_spec("conv2d", I4, W2, bias=False), 9 + 16 + 4, id="conv-no-bias"),
+    pytest.param(pool_spec("maxpool2d", I4, kernel=2), 4 + 16, id="pool-y-x"),
+    pytest.param(activation_spec("relu", (2, 1, 3)), 12, id="relu"),
+])
+def test_count_entries_is_one_per_element_of_every_table(spec, entries):
+    assert spec.count_entries() == entries
+    if isinstance(spec, ConvSpec):
+        derivation = derive(spec)
+        tables = (derivation.forward, *derivation.gradients.values())
+        assert sum(len(table) for table in tables) == entries
+
+
+def test_check_size_counts_entries_when_most_are_zero():
+    # A stride as long as x: 1 product, but 9,000,000 entries of dx to write.
+    spec = conv_spec("conv2d", (1, 1, 3000, 3000), (1, 1, 1, 1), stride=3000)
+    assert spec.estimate_terms() == 5
+    with pytest.raises(SymconvError) as raised:
+        check_size(spec)
+    assert str(raised.value) == (
+        "max-terms: this layer needs 9,000,003 equations (one per element of every tensor and gradient), "
+        "over the limit 2,000,000; expected a smaller layer or a larger --max-terms"
+    )
+    assert check_size(spec, 9_000_003) == 5
 
 
 def test_default_limit_refuses_a_large_layer_without_building_it():

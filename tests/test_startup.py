@@ -1,0 +1,102 @@
+"""Start-up: a refusal, --help and --version never import SymPy (or NumPy).
+
+SymPy takes about 0.8 s to import, more than the whole budget of a refusal.
+This is a structural test, not a timed one: a fresh interpreter runs each
+command line through the CLI's ``main`` and reports, at the moment the
+command ends, its exit status and whether ``sympy`` or ``numpy`` is in
+``sys.modules``. The cases run in one interpreter, in order, so the first
+case that loads SymPy is the first to fail.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+#: (id, command line, exit status, a fragment of stderr)
+CASES = [
+    ("help", ["--help"], 0, ""),
+    ("version", ["--version"], 0, ""),
+    ("derive-help", ["derive", "--help"], 0, ""),
+    ("verify-help", ["verify", "--help"], 0, ""),
+    ("derive-conv2d-over-max-terms",
+     ["derive", "conv2d", "--input", "1,3,256,256", "--weight", "64,3,7,7"], 2, "max-terms"),
+    ("derive-conv1d-long-kernel",
+     ["derive", "conv1d", "--input", "1,1,2000000000", "--weight", "1,1,1000000000"], 2, "max-terms"),
+    ("derive-maxpool2d-over-max-terms",
+     ["derive", "maxpool2d", "--input", "1,3,256,256", "--kernel", "7"], 2, "max-terms"),
+    ("derive-avgpool1d-over-max-terms",
+     ["derive", "avgpool1d", "--input", "1,1,2000000000", "--kernel", "2"], 2, "max-terms"),
+    ("derive-relu-over-max-terms", ["derive", "relu", "--input", "1,64,256,256"], 2, "max-terms"),
+    ("derive-conv2d-mostly-zero-entries",
+     ["derive", "conv2d", "--input", "1,1,3000,3000", "--weight", "1,1,1,1", "--stride", "3000"], 2, "equations"),
+    ("derive-json-over-max-terms",
+     ["derive", "conv2d", "--input", "1,3,256,256", "--weight", "64,3,7,7", "--format", "json"], 2, "max-terms"),
+    ("derive-operator-form-over-max-terms",
+     ["derive", "conv2d", "--input", "1,3,256,256", "--weight", "64,3,7,7", "--form", "operator"], 2, "max-terms"),
+    ("verify-conv2d-over-max-terms",
+     ["verify", "conv2d", "--input", "1,3,256,256", "--weight", "64,3,7,7"], 2, "max-terms"),
+    ("verify-maxpool2d-over-max-terms",
+     ["verify", "maxpool2d", "--input", "1,3,256,256", "--kernel", "7"], 2, "max-terms"),
+    ("derive-stack-over-max-terms",
+     ["derive", "stack", "--input", "1,3,256,256", "--layers", "conv2d(weight=64,3,7,7) | relu"], 2, "max-terms"),
+    ("verify-stack-over-max-terms",
+     ["verify", "stack", "--input", "1,3,256,256", "--layers", "conv2d(weight=64,3,7,7) | relu"], 2, "max-terms"),
+    ("derive-over-a-small-max-terms",
+     ["derive", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--max-terms", "10"], 2, "max-terms"),
+    ("bad-stride", ["derive", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--stride", "x"], 2, "stride"),
+    ("huge-stride", ["derive", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2",
+                     "--stride", "99999999999999999999"], 2, "at most"),
+    ("negative-seed", ["verify", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--seed", "-1"], 2, "seed"),
+]
+
+_RUN = r"""
+import contextlib, io, json, sys
+from symconv.cli import main
+
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["symconv"] + args
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        try:
+            main()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code
+    print(json.dumps({"code": code, "stderr": err.getvalue(),
+                      "sympy": "sympy" in sys.modules, "numpy": "numpy" in sys.modules}))
+"""
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    completed = subprocess.run(
+        [sys.executable, "-c", _RUN, json.dumps([args for _, args, _, _ in CASES])],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert len(lines) == len(CASES), completed.stdout + completed.stderr
+    return {name: json.loads(line) for (name, *_), line in zip(CASES, lines)}
+
+
+@pytest.mark.parametrize("name, args, code, fragment", [pytest.param(*case, id=case[0]) for case in CASES])
+def test_command_ends_without_importing_sympy_or_numpy(outcomes, name, args, code, fragment):
+    outcome = outcomes[name]
+    assert outcome["code"] == code, outcome
+    assert fragment in outcome["stderr"], outcome
+    if code == 2:
+        assert outcome["stderr"].count("\n") == 1 and "Traceback" not in outcome["stderr"], outcome
+    assert not outcome["sympy"], f"{' '.join(args)} imported sympy"
+    assert not outcome["numpy"], f"{' '.join(args)} imported numpy"
+
+
+def test_the_spec_modules_import_neither_sympy_nor_numpy():
+    code = ("import sys, symconv.spec, symconv.spec_pool, symconv.options, symconv.stack; "
+            "print('sympy' in sys.modules, 'numpy' in sys.modules)")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["False", "False"]
