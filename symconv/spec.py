@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from symconv.counting import window_counts
 from symconv.errors import SymconvError
 
 #: Default for the size guard: the number of forward and gradient terms above
@@ -195,63 +196,6 @@ def _resolve_padding(padding, ndim, stride, dilation, kernel):
     return tuple(pairs)
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _floor_sum(n: int, m: int, a: int, b: int) -> int:
-    """``sum(floor((a*i + b) / m) for i in range(n))`` in O(log) steps (n >= 0, m >= 1, any a, b).
-
-    The Euclid-like reduction of AtCoder Library's ``floor_sum``; Python's
-    floor division makes it right for negative ``a`` and ``b`` too.
-
-    >>> _floor_sum(7, 3, -2, 5) == sum((-2 * i + 5) // 3 for i in range(7))
-    True
-    """
-    total = 0
-    while n > 0:
-        quotient, a = divmod(a, m)
-        total += quotient * (n * (n - 1) // 2)
-        quotient, b = divmod(b, m)
-        total += quotient * n
-        top = a * n + b
-        if top < m:
-            break
-        n, b = divmod(top, m)
-        m, a = a, m
-    return total
-
-
-def _window_counts(size, kernel, stride, dilation, before, out):
-    """How many (output, tap) pairs of one axis land inside the input.
-
-    Output o reads, at tap k, the input position o*S - P + k*D. For tap k that
-    is inside x for B(k) = ceil((P - kD)/S) <= o <= floor((size - 1 + P - kD)/S)
-    = A(k), so the count is the sum over k of min(out - 1, A(k)) - max(0, B(k)) + 1
-    where that is positive. A and B fall as k grows: the taps that reach the
-    input form one range, split in at most three pieces by where the clamps
-    bite, and each piece is a sum of floors (:func:`_floor_sum`). The guard
-    thus answers at once whatever the sizes, as it must before refusing them.
-    """
-    s, d, p = stride, dilation, before
-    lo = max(0, _ceil_div(p - (out - 1) * s, d))    # B(k) <= out - 1 from here on
-    hi = min(kernel - 1, (size - 1 + p) // d)       # A(k) >= 0 up to here
-    if lo > hi:
-        return 0
-    full = (size - 1 + p - (out - 1) * s) // d      # A(k) >= out - 1 up to here
-    start = _ceil_div(p, d)                         # B(k) <= 0 from here on
-
-    def sum_a(first, last):  # sum of A(k) = floor((size - 1 + p - d*k) / s)
-        return _floor_sum(last - first + 1, s, -d, size - 1 + p - d * first) if last >= first else 0
-
-    def sum_b(first, last):  # sum of B(k) = -floor((d*k - p) / s)
-        return -_floor_sum(last - first + 1, s, d, d * first - p) if last >= first else 0
-
-    upper = (out - 1) * max(0, min(hi, full) - lo + 1) + sum_a(max(lo, full + 1), hi)
-    lower = sum_b(lo, min(hi, start - 1))
-    return upper - lower + (hi - lo + 1)
-
-
 @dataclass(frozen=True)
 class ConvSpec:
     """A convolution layer, normalized: every per-axis value is a tuple.
@@ -300,7 +244,7 @@ class ConvSpec:
             self.input[2:], self.weight[2:], self.stride, self.dilation,
             self.padding, self.output_shape[2:],
         ):
-            count *= _window_counts(h, k, s, d, lo, out)
+            count *= window_counts(h, k, s, d, lo, out)
         return count
 
     def estimate_terms(self) -> int:

@@ -16,14 +16,13 @@ from symconv.spec import (
     DEFAULT_MAX_TERMS,
     MAX_INTEGER,
     ConvSpec,
-    _floor_sum,
-    _window_counts,
     check_size,
     conv_spec,
     parse_ints,
     read_ints,
 )
 from symconv.spec_pool import activation_spec, pool_spec
+from symconv.counting import floor_sum, window_counts
 
 
 def torch_out(size, kernel, stride, pad_total, dilation):
@@ -515,7 +514,7 @@ def test_check_size_refuses_above_the_limit_with_the_estimate():
 
 def test_floor_sum_on_a_grid():
     for n, m, a, b in itertools.product(range(6), range(1, 5), range(-7, 8), range(-9, 10)):
-        assert _floor_sum(n, m, a, b) == sum((a * i + b) // m for i in range(n)), (n, m, a, b)
+        assert floor_sum(n, m, a, b) == sum((a * i + b) // m for i in range(n)), (n, m, a, b)
 
 
 def test_window_counts_match_counting_one_by_one():
@@ -527,7 +526,7 @@ def test_window_counts_match_counting_one_by_one():
             continue
         out = (size + lo + hi - reach) // s + 1
         slow = sum(1 for o in range(out) for t in range(k) if 0 <= o * s - lo + t * d < size)
-        assert _window_counts(size, k, s, d, lo, out) == slow, (size, k, s, d, lo, hi)
+        assert window_counts(size, k, s, d, lo, out) == slow, (size, k, s, d, lo, hi)
         checked += 1
     assert checked > 2000
 
