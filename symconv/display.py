@@ -15,7 +15,7 @@ saying how many there are; :func:`symconv.formats.render` prints them all.
 >>> from symconv.spec import conv_spec
 >>> from symconv.engine import derive
 >>> text = derivation_latex(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2))))
->>> print(text.splitlines()[5])
+>>> print(text.splitlines()[6])
 y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
 """
 
@@ -59,27 +59,77 @@ def _section_block(section, printer, per_line, max_equations, max_terms):
         if len(terms) > max_terms:
             terms = terms[:max_terms] + [rf"+ \cdots \text{{ ({len(terms)} terms)}}"]
         rows.append((lhs, terms))
-    lines = [rf"&\textbf{{{section.title}}}", "&" + align_block(rows, per_line, "aligned")]
+    lines = ["&" + text_tex(section.title, "textbf"), "&" + align_block(rows, per_line, "aligned")]
     if total > len(rows):
         lines.append(rf"&\vdots \quad \text{{(first {len(rows)} of {total} equations; "
                      rf"symconv.formats.render prints them all)}}")
     return lines
 
 
+def text_tex(words: str, command: str = "text") -> str:
+    r"""Words in math mode, as ``\text{...}``, safe for MathJax, KaTeX and LaTeX alike.
+
+    An underscore (leaky_relu, ceil_mode) cannot stay inside ``\text``:
+    LaTeX and KaTeX refuse a bare one, and MathJax prints an escaped one
+    with its backslash. Outside, in math mode, ``\_`` is an underscore in
+    all three.
+
+    >>> text_tex("leaky_relu, ceil_mode")
+    '\\text{leaky}\\_\\text{relu, ceil}\\_\\text{mode}'
+    """
+    return r"\_".join(rf"\{command}{{{part}}}" for part in words.split("_"))
+
+
+def _subscript(derivation, style):
+    spec = derivation.spec
+    letters = ("i", "j")[: spec.ndim]
+    return "".join(letters) if style.compact else ",".join(("n", "f") + letters)
+
+
+def _notes(derivation, style):
+    """What the symbols mean, as math-mode lines: dy, the max-pool winner m, the mean."""
+    spec = derivation.spec
+    sub = _subscript(derivation, style)
+    notes = [rf"dy_{{{sub}}} \text{{ stands for }} \partial L / \partial y_{{{sub}}}"]
+    if any(getattr(layer, "is_max", False) for layer in getattr(spec, "layers", (spec,))):
+        notes.append(
+            rf"m_{{{sub}}} \text{{ is the winner of the window of max-pool output {sub}: its first maximum "
+            r"in row-major order (PyTorch's rule for ties)}"
+        )
+    if derivation.reduction == "mean":
+        notes.append(rf"\text{{the loss is the mean over the batch: every gradient is divided by }} N = {spec.input[0]}")
+    return ["&" + note for note in notes]
+
+
+#: What a stack's chain writes, as the LaTeX document says it (two lines).
+_CHAIN_NOTES = (
+    r"&\text{Last layer first: } \hat{*} \text{ is the transposed convolution, } \star"
+    r"\text{ the correlation that gives a filter's gradient, } \odot \text{ the element-wise product;}",
+    r"&\text{maxunpool sends each gradient to its window's first maximum, avgunpool spreads it evenly}",
+)
+
+
 def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_EQUATIONS,
                      max_terms: int = MAX_TERMS) -> str:
     """The element-wise equations of a derivation as one MathJax ``$$`` block.
 
-    Suitable for ``Derivation._repr_latex_``; subscripts, term order and line
-    wrapping are those of :func:`symconv.formats.render` (``latex``).
+    Suitable for ``Derivation._repr_latex_`` and ``StackDerivation._repr_latex_``;
+    subscripts, term order and line wrapping are those of
+    :func:`symconv.formats.render` (``latex``). A header says which layer,
+    how indices count and what dy (and a max pool's m) stand for; a
+    stack's chain comes first, as in the LaTeX document.
     """
-    from symconv.latex import TERMS_PER_LINE, SymconvLatexPrinter
+    from symconv.latex import TERMS_PER_LINE, SymconvLatexPrinter, align_block
     from symconv.present import choose_style, describe, element_sections
 
     style = choose_style(derivation.spec, index_base)
     printer = SymconvLatexPrinter(style)
-    # \text cannot hold a bare underscore or brace; describe() has neither.
-    lines = [rf"&\text{{{describe(derivation.spec)}; indices {style.base}-based}}"]
+    lines = ["&" + text_tex(f"{describe(derivation.spec)}; indices {style.base}-based")]
+    lines += _notes(derivation, style)
+    if hasattr(derivation, "names"):  # a stack
+        from symconv.latex import _chain_rows  # the LaTeX document's own chain, not a second copy
+
+        lines += [r"&\textbf{The chain}", *_CHAIN_NOTES, "&" + align_block(_chain_rows(derivation), 1, "aligned")]
     for section in element_sections(derivation):
         lines += _section_block(section, printer, TERMS_PER_LINE[style.compact], max_equations, max_terms)
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
@@ -132,4 +182,4 @@ def report_html(report) -> str:
     )
 
 
-__all__ = ["derivation_latex", "report_html", "MAX_EQUATIONS", "MAX_TERMS"]
+__all__ = ["derivation_latex", "report_html", "text_tex", "MAX_EQUATIONS", "MAX_TERMS"]

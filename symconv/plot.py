@@ -8,8 +8,9 @@ r"""Pictures of a derivation, read off the derived expressions.
 * :func:`plot_routing`: on the x, w and dy grids side by side, which entries
   feed one entry of dx (or dw). Each term of the sum gets its own colour, so
   the pairs ``dy_{ij} w_{kl}`` and the flipped kernel show at a glance.
-* :func:`symconv.plot_pool.plot_maxpool_routing`: for max pooling on
-  numbers, which input each dy reaches, with tied windows marked.
+* :mod:`symconv.plot_pool`: for max pooling, whose gradient depends on
+  the values of x, which input each dy reaches at given values (tied
+  windows marked) and dy/dx at those values.
 
 Nothing here recomputes a gradient from a formula: the sparsity comes from the
 forward's term table (or the atoms of the SymPy expressions) and the routing
@@ -43,6 +44,8 @@ PICTURE_FORMATS = {".png": "png", ".svg": "svg"}
 MAX_JACOBIAN_SIDE = 4096
 #: Cells are named (and ticks labelled) only in panels up to this many rows and columns.
 LABEL_LIMIT = 36
+#: Smallest font (points) a Jacobian's cell names are drawn at; below, no names.
+MIN_LABEL_POINTS = 5.0
 #: Routing pictures draw at most this many 2-D slices per tensor.
 MAX_SLICES = 4
 DPI = 110
@@ -178,7 +181,10 @@ def _figure(width, height):
 
 
 def _save(figure, path, fmt):
-    figure.savefig(path, format=fmt, dpi=DPI)
+    # Constrained layout keeps panels apart but lets a title or label wider
+    # than its panel run off the canvas; the tight box grows the canvas to
+    # hold every text drawn.
+    figure.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
 
 
 def _pale(colour, amount=0.55):
@@ -283,7 +289,7 @@ def _draw_jacobian_panel(ax, sparsity, labels, row_names, column_names, title, b
         turn = 90 if max(len(n) for n in column_names) > 6 else 0  # x_{0,0,1,2} is too wide
         ax.set_xticks(range(len(column_names)), [f"${n}$" for n in column_names], fontsize=ticks, rotation=turn)
     else:
-        ax.set_xlabel(f"element of {name} (row-major flat index)")
+        ax.set_xlabel(f"element of {name}\n(row-major flat index)")
         ax.set_ylabel("output y (row-major flat index)")
     # Thin lines between channel blocks (x: per n, c; w: per f, c; y: per n, f).
     row_block, column_block = blocks
@@ -315,21 +321,31 @@ def plot_jacobian(derivation, path, index_base: int = 0) -> dict[str, np.ndarray
     rows = len(outputs)
     small = rows <= LABEL_LIMIT and all(m.shape[1] <= LABEL_LIMIT for m in matrices.values())
     widths = [m.shape[1] for m in matrices.values()]
+    cell = min(0.42, 12.0 / sum(widths)) if small else 0.0  # inches; at most about 15 inches wide
+    labels = {name: None for name in matrices}
     if small:
-        cell = min(0.42, 12.0 / sum(widths))  # inches; at most about 15 inches wide
-        size = (max(7.0, cell * sum(widths) + 2.6), cell * rows + 1.8)
+        labels = {name: _jacobian_labels(derivation, name, m, printer) for name, m in matrices.items()}
+        widest = max((_width_inches(t, 8) for panel in labels.values() for t in panel.values()), default=0.1)
+        # Names shrunk below MIN_LABEL_POINTS to fit their cells are specks,
+        # not text: such a layer gets the unlabelled picture.
+        small = 8.0 * 0.9 * cell / widest >= MIN_LABEL_POINTS
+        if not small:
+            labels, cell = {name: None for name in matrices}, 0.0
+    if small:
+        turned = any(len(printer.element_tex(name, np.zeros(len(derivation.shapes[name]), int))) > 6
+                     for name in matrices)  # full-index names stand on end below the panel
+        size = (max(7.0, cell * sum(widths) + 2.6), cell * rows + 1.8 + (0.6 if turned else 0.0))
     else:
-        cell = 0.0
         size = (11.0, min(8.0, max(3.5, 11.0 * rows / sum(widths) + 1.5)))
     figure = _figure(*size)
     # Narrow panels (few weights) keep a visible share of the width.
     axes = figure.subplots(1, 2, width_ratios=[max(w, 0.2 * max(widths)) for w in widths])
     for ax, (name, matrix) in zip(axes, matrices.items()):
         shape = derivation.shapes[name]
-        labels = _jacobian_labels(derivation, name, matrix, printer) if small else None
-        title = rf"$\partial y / \partial {name}$: {matrix.shape[0]}$\times${matrix.shape[1]}, {int(matrix.sum())} nonzero"
+        # Two short lines: a narrow panel (few weights) is narrower than one long one.
+        title = rf"$\partial y / \partial {name}$: {matrix.shape[0]}$\times${matrix.shape[1]}" + f"\n{int(matrix.sum())} nonzero"
         _draw_jacobian_panel(
-            ax, matrix, labels,
+            ax, matrix, labels[name],
             [printer.element_tex("y", i) for i in outputs],
             [printer.element_tex(name, i) for i in np.ndindex(*shape)],
             title,

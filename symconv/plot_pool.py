@@ -1,9 +1,20 @@
-"""Max pooling on numbers, pictured: which input each dy reaches.
+r"""Max pooling on numbers, pictured: which input receives each dy, ties marked.
 
-PyTorch sends each window's gradient to its first maximum in row-major
-order; :func:`maxpool_routing` applies that rule to concrete values (tests
-hold it equal to the reference kernel's backward) and
-:func:`plot_maxpool_routing` draws the result with tied windows marked.
+A max-pool gradient depends on the values of x: ``dy_o`` goes to the first
+maximum of its window in row-major order (PyTorch's rule, ties included).
+So every picture here takes values as well as a layer:
+
+* :func:`pool_values`: x for a picture: ``"ties"`` (seeded small integers,
+  at least one tied window) or ``"distinct"`` (a seeded shuffle, no ties).
+* :func:`derived_routing`: the receivers read off the derived dx, each term
+  :math:`dy_o\,[x_a \text{ is the first maximum of } W_o]` decided at the
+  values (:mod:`symconv.evaluate`); :func:`route_values` applies PyTorch's
+  rule to the numbers directly, and tests hold the two, and the reference
+  kernel's backward, equal.
+* :func:`plot_pool_routing`: x with the dy each input receives, dy with
+  where each entry goes; :func:`plot_pool_jacobian`: :math:`\partial y /
+  \partial x` at the values, one nonzero per row, inside the windows'
+  structural band. :func:`plot_maxpool_routing` draws a bare 1-D or 2-D array.
 
 >>> import numpy as np
 >>> maxpool_routing(np.ones((2, 2)), kernel=2, stride=2).ties.tolist()
@@ -12,135 +23,482 @@ hold it equal to the reference kernel's backward) and
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from symconv.errors import SymconvError
-from symconv.plot import _IDLE, _cell_tex, _figure, _grid_lines, _palette, _save, picture_format
+from symconv.plot import (
+    _FILLED,
+    _IDLE,
+    LABEL_LIMIT,
+    MAX_JACOBIAN_SIDE,
+    MAX_SLICES,
+    _cell_tex,
+    _figure,
+    _grid_lines,
+    _pale,
+    _palette,
+    _save,
+    picture_format,
+)
+
+#: The kinds of generated values.
+VALUE_KINDS = ("ties", "distinct")
+#: "ties" draws integers 0..TIE_LEVELS-1: few levels, so windows often tie.
+TIE_LEVELS = 5
+#: Cells at least this wide (inches) carry their value and names.
+_TEXT_CELL = 0.42
+_TIE = "crimson"
 
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MaxPoolRouting:
-    """Where max pooling sends each dy: PyTorch's first maximum in row-major order.
+    """Where max pooling sends each dy, at given values of x.
 
-    ``winners[i, j]`` is the input position that receives ``dy[i, j]``,
-    ``ties[i, j]`` says the window's maximum occurs more than once, and
-    ``received[r, c]`` counts the dy entries input ``(r, c)`` receives
-    (overlapping windows can send it several).
+    ``winners[o]`` is the index of x that receives ``dy[o]``, ``ties[o]``
+    says the window's maximum occurs more than once, ``maxima[o]`` (tied
+    windows only) lists every position holding it in scan order, winner
+    first, and ``received[a]`` counts the dy entries input ``a`` receives
+    (overlapping windows can send it several). Indices have the rank of the
+    values given: full ``(n, c, i, j)`` for a layer's x, ``(i, j)`` for a
+    bare 2-D array.
     """
 
     winners: np.ndarray
     ties: np.ndarray
     received: np.ndarray
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    maxima: dict = field(default_factory=dict, repr=False)
 
 
-def _pair(value, name):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in pair):
-        raise SymconvError(f"{name}: got {value!r}, expected a positive integer or two")
-    return tuple(int(v) for v in pair)
+# -- values -------------------------------------------------------------------
 
 
-def maxpool_routing(x_values, kernel, stride) -> MaxPoolRouting:
-    """Route each window's gradient to its first maximum (row-major), as PyTorch does.
+def _check_max_pool(spec):
+    if not getattr(spec, "is_max", False):
+        raise SymconvError(f"layer: got {spec.kind!r}, expected maxpool1d or maxpool2d for a max-pool picture")
 
-    ``x_values`` is 2-D (a 1-D input is one row); no padding.
+
+def _windows(spec):
+    """Per output index, its window's in-bounds x indices in row-major scan order."""
+    per_axis = [spec.windows(axis) for axis in range(spec.ndim)]
+    for index in np.ndindex(*spec.output_shape):
+        lead, position = index[:2], index[2:]
+        taps = itertools.product(*(per_axis[axis][o][1] for axis, o in enumerate(position)))
+        yield index, [lead + tap for tap in taps]
+
+
+def as_values(spec, x, source="values"):
+    """``x`` as floats of shape ``spec.input``: same count (row-major), finite."""
+    x = np.asarray(x, dtype=float)
+    size = math.prod(spec.input)
+    if x.size != size:
+        raise SymconvError(
+            f"values: got {x.size} numbers from {source}, expected {size}, "
+            f"the input {'x'.join(map(str, spec.input))} in row-major order"
+        )
+    if not np.isfinite(x).all():
+        raise SymconvError(f"values: got a value that is not finite in {source}, expected finite numbers")
+    return x.reshape(spec.input)
+
+
+def _tied_values(spec, rng):
+    x = rng.integers(0, TIE_LEVELS, size=spec.input).astype(float)
+    first = [(o, taps) for o, taps in _windows(spec) if o[:2] == (0, 0) and len(taps) > 1]
+    if first and not any(route_values(spec, x).ties[o] for o, _ in first):
+        # No tie in the first slice by chance: copy a window's maximum onto
+        # another of its taps, so the picture shows what a tie does.
+        _, taps = first[0]
+        top = max(taps, key=lambda tap: x[tap])
+        x[next(tap for tap in taps if tap != top)] = x[top]
+    return x
+
+
+def pool_values(spec, kind: str = "ties", seed: int = 0) -> np.ndarray:
+    """Seeded values of x for a max-pool picture, of shape ``spec.input``.
+
+    ``"ties"``: integers 0 to 4, the first slice with at least one tied
+    window whenever its windows hold two taps; ``"distinct"``: 1 to
+    N*C*H*W shuffled, so no window ties. (The CLI also reads numbers and
+    files: :func:`symconv.cli_extra.read_values`.)
+
+    >>> from symconv.spec_pool import pool_spec
+    >>> spec = pool_spec("maxpool1d", (1, 1, 4), kernel=2)
+    >>> bool(route_values(spec, pool_values(spec, "ties")).ties.any())
+    True
+    """
+    _check_max_pool(spec)
+    rng = np.random.default_rng(seed)
+    if kind == "ties":
+        return _tied_values(spec, rng)
+    if kind == "distinct":
+        return (rng.permutation(math.prod(spec.input)) + 1).astype(float).reshape(spec.input)
+    raise SymconvError(f"values: got {kind!r}, expected one of {', '.join(VALUE_KINDS)}")
+
+
+# -- routing --------------------------------------------------------------------
+
+
+def _routing(spec, x, receiver_of):
+    """A MaxPoolRouting whose winners come from ``receiver_of(o, taps)``."""
+    out = spec.output_shape
+    winners = np.zeros(out + (len(out),), dtype=int)
+    ties = np.zeros(out, dtype=bool)
+    received = np.zeros(spec.input, dtype=int)
+    maxima = {}
+    for o, taps in _windows(spec):
+        top = max(x[tap] for tap in taps)
+        best = [tap for tap in taps if x[tap] == top]
+        winners[o] = winner = receiver_of(o, best)
+        received[winner] += 1
+        if len(best) > 1:
+            ties[o] = True
+            maxima[o] = tuple([winner] + [tap for tap in best if tap != winner])
+    return MaxPoolRouting(winners, ties, received, spec.kernel, spec.stride, maxima)
+
+
+def route_values(spec, x_values) -> MaxPoolRouting:
+    """PyTorch's rule on numbers: each dy goes to its window's first maximum (row-major).
+
+    Independent of SymPy; :func:`derived_routing` must agree with it.
+    """
+    _check_max_pool(spec)
+    return _routing(spec, as_values(spec, x_values), lambda o, best: best[0])
+
+
+def derived_receivers(derivation, x_values) -> dict:
+    """``{output index: [x indices]}``: where the derived dx sends each dy at these values.
+
+    Each term of ``gradients["dx"][a]`` is ``dy_o`` times a coefficient (an
+    indicator, and 1/N for the mean); ``a`` receives ``dy_o`` when that
+    coefficient is not 0 at the values.
+    """
+    from sympy import Add, Indexed, Mul
+
+    from symconv.evaluate import evaluate
+
+    spec = derivation.spec
+    _check_max_pool(spec)
+    values = {"x": as_values(spec, x_values)}
+    receivers = {o: [] for o in np.ndindex(*spec.output_shape)}
+    for a, expr in derivation.gradients["dx"].items():
+        for term in Add.make_args(expr):
+            if term == 0:  # an input no window reads
+                continue
+            factors = Mul.make_args(term)
+            upstream = [f for f in factors if isinstance(f, Indexed) and f.base.name == "dy"]
+            if len(upstream) != 1:
+                raise SymconvError(f"dx{tuple(a)}: got the term {term}, expected one dy entry times a coefficient")
+            rest = Mul(*(f for f in factors if f is not upstream[0]))
+            if evaluate(rest, values) != 0:
+                receivers[tuple(int(i) for i in upstream[0].indices)].append(tuple(int(i) for i in a))
+    return receivers
+
+
+def derived_routing(derivation, x_values) -> MaxPoolRouting:
+    """Where the derived dx sends each dy at these values, ties found from the values."""
+    receivers = derived_receivers(derivation, x_values)
+
+    def receiver_of(o, best):
+        if len(receivers[o]) != 1:
+            raise SymconvError(f"dy{o}: the derived dx sends it to {receivers[o]}, expected exactly one input")
+        return receivers[o][0]
+
+    return _routing(derivation.spec, as_values(derivation.spec, x_values), receiver_of)
+
+
+def maxpool_routing(x_values, kernel, stride=None, padding=0, dilation=1, ceil_mode=False) -> MaxPoolRouting:
+    """PyTorch's rule on a bare 1-D or 2-D array (a 1-D input is one row).
+
+    ``stride`` defaults to the kernel, as in PyTorch; indices are ``(i, j)``.
 
     >>> r = maxpool_routing(np.ones((4, 4)), 2, 2)
     >>> bool(r.ties.all()), r.winners[1, 1].tolist()
     (True, [2, 2])
     """
+    return _spatial(route_values(*_array_spec(x_values, kernel, stride, padding, dilation, ceil_mode)))
+
+
+def _array_spec(x_values, kernel, stride, padding, dilation, ceil_mode):
+    from symconv.spec_pool import pool_spec
+
     x = np.asarray(x_values, dtype=float)
     if x.ndim == 1:
         x = x[None, :]
-        kernel = (1, kernel) if isinstance(kernel, (int, np.integer)) else kernel
-        stride = (1, stride) if isinstance(stride, (int, np.integer)) else stride
+        # One row: the window spans it alone (kernel 1, no padding, no dilation across rows).
+        kernel, stride, padding, dilation = (
+            (lead, v) if isinstance(v, (int, np.integer)) else v
+            for lead, v in ((1, kernel), (1, stride), (0, padding), (1, dilation))
+        )
     if x.ndim != 2:
         raise SymconvError(f"x: got an array of shape {x.shape}, expected a 1-D or 2-D input")
-    kernel, stride = _pair(kernel, "kernel"), _pair(stride, "stride")
-    if any(k > s for k, s in zip(kernel, x.shape)):
-        raise SymconvError(f"kernel: got {kernel}, expected at most the input's size {x.shape}")
-    out = tuple((s - k) // t + 1 for s, k, t in zip(x.shape, kernel, stride))
-    winners = np.zeros(out + (2,), dtype=int)
-    ties = np.zeros(out, dtype=bool)
-    received = np.zeros(x.shape, dtype=int)
-    for i, j in np.ndindex(*out):
-        top, left = i * stride[0], j * stride[1]
-        window = x[top:top + kernel[0], left:left + kernel[1]]
-        first = np.unravel_index(int(np.argmax(window)), window.shape)  # argmax keeps the first
-        winners[i, j] = (top + first[0], left + first[1])
-        ties[i, j] = np.count_nonzero(window == window[first]) > 1
-        received[tuple(winners[i, j])] += 1
-    return MaxPoolRouting(winners, ties, received, kernel, stride)
+    # The layer's own validation: kernel, stride, padding and dilation are checked there.
+    return pool_spec("maxpool2d", (1, 1) + x.shape, kernel, stride, padding, dilation, ceil_mode), x[None, None]
 
 
-def plot_maxpool_routing(x_values, kernel, stride, path, index_base: int = 0) -> MaxPoolRouting:
-    """Draw the input with the winner of every window, and dy with where each entry goes.
+def _spatial(routing):
+    """A routing of one (n, c) = (0, 0) slice, with spatial indices only."""
+    maxima = {o[2:]: tuple(tap[2:] for tap in taps) for o, taps in routing.maxima.items()}
+    return MaxPoolRouting(routing.winners[0, 0, ..., 2:], routing.ties[0, 0], routing.received[0, 0],
+                          routing.kernel, routing.stride, maxima)
 
-    Tied windows are outlined in red on the input and marked "tie" on dy.
+
+# -- pictures -------------------------------------------------------------------
+
+
+def _tile(position):
+    """A palette slot per window: a 3x3 tiling, so neighbouring windows differ."""
+    return position[-1] % 9 if len(position) == 1 else 3 * (position[0] % 3) + position[1] % 3
+
+
+def _chosen_slices(spec):
+    lead = list(np.ndindex(*spec.input[:2]))
+    return lead[:MAX_SLICES], len(lead) - MAX_SLICES
+
+
+def _grid(shape):
+    return (1,) + tuple(shape) if len(shape) == 1 else tuple(shape)
+
+
+def _cell(spatial):
+    return (0,) + tuple(spatial) if len(spatial) == 1 else tuple(spatial)
+
+
+def _overlapping(spec):
+    return any(s < k or d != 1 for s, k, d in zip(spec.stride, spec.kernel, spec.dilation))
+
+
+def _draw_x(ax, spec, x, routing, lead, colours, base, labelled, fontsize):
+    from matplotlib.patches import Rectangle
+
+    rows, columns = _grid(spec.input[2:])
+    ax.imshow(np.full((rows, columns, 3), _IDLE), interpolation="nearest", aspect="equal")
+    gets = {}
+    for o in np.ndindex(*spec.output_shape[2:]):
+        winner = tuple(int(v) for v in routing.winners[lead + o])
+        gets.setdefault(winner[2:], []).append(o)
+    for spatial, outputs in gets.items():
+        r, c = _cell(spatial)
+        # A cell receiving several dy shows each one's colour as a stripe.
+        for k, o in enumerate(outputs):
+            ax.add_patch(Rectangle((c - 0.5 + k / len(outputs), r - 0.5), 1 / len(outputs), 1,
+                                   facecolor=colours[o], edgecolor="none", zorder=1))
+    if not _overlapping(spec):  # windows tile x: outline each one
+        for o in np.ndindex(*spec.output_shape[2:]):
+            starts = [spec.windows(axis)[i][1] for axis, i in enumerate(o)]
+            (top, bottom), (left, right) = [(0, 0)] * (2 - len(o)) + [(s[0], s[-1]) for s in starts]
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1,
+                                   fill=False, edgecolor="0.3", linewidth=1.4, zorder=2))
+    for o, taps in routing.maxima.items():
+        if tuple(o[:2]) != lead:
+            continue
+        for k, tap in enumerate(taps):
+            r, c = _cell(tap[2:])
+            inset = 0.42 if k == 0 else 0.34
+            ax.add_patch(Rectangle((c - inset, r - inset), 2 * inset, 2 * inset, fill=False, edgecolor=_TIE,
+                                   linestyle="-" if k == 0 else "--", linewidth=1.6, zorder=3))
+    if labelled:
+        for spatial in np.ndindex(*spec.input[2:]):
+            r, c = _cell(spatial)
+            names = [f"${_cell_tex('dy', o, base)}$" for o in gets.get(spatial, [])]
+            text = "\n".join([f"{x[lead + spatial]:.3g}"] + names[:2] + (["..."] if len(names) > 2 else []))
+            ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, zorder=4)
+    _grid_lines(ax, rows, columns, colour="white", width=1.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _draw_dy(ax, spec, x, routing, lead, colours, base, labelled, fontsize):
+    out = spec.output_shape[2:]
+    rows, columns = _grid(out)
+    image = np.empty((rows, columns, 3))
+    for o in np.ndindex(*out):
+        image[_cell(o)] = colours[o]
+    ax.imshow(image, interpolation="nearest", aspect="equal")
+    if labelled:
+        for o in np.ndindex(*out):
+            tied = routing.ties[lead + o]
+            winner = _cell_tex("x", tuple(int(v) for v in routing.winners[lead + o][2:]), base)
+            label = f"${_cell_tex('dy', o, base)}$\n$\\to {winner}$"
+            if tied:
+                others = routing.maxima[lead + o][1:]
+                label += f"\ntie: ${_cell_tex('x', others[0][2:], base)}$" + (f" +{len(others) - 1}" if len(others) > 1 else "")
+            r, c = _cell(o)
+            ax.text(c, r, label, ha="center", va="center", fontsize=fontsize, color=_TIE if tied else "black")
+    _grid_lines(ax, rows, columns, colour="white", width=1.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _values_title(spec, routing, note):
+    from symconv.present import describe
+
+    tied = int(routing.ties.sum())
+    title = f"{describe(spec)}\n{tied} of {routing.ties.size} windows tied"
+    return title + (f"; x: {note}" if note else "")
+
+
+def plot_pool_routing(derivation, x_values, path, index_base: int = 0, note: str | None = None) -> MaxPoolRouting:
+    """Draw, per (n, c) slice, x with the dy each input receives and dy with where each goes.
+
+    The receivers are read off the derived dx at the values
+    (:func:`derived_routing`), and returned. Tied windows' maxima are
+    outlined in red: solid for the one that receives dy, dashed for the
+    others. ``note`` (say, ``"ties, seed 0"``) is added to the title.
+
+    >>> import tempfile, os
+    >>> from symconv.spec_pool import pool_spec
+    >>> from symconv.engine import derive
+    >>> d = derive(pool_spec("maxpool2d", (1, 1, 4, 4), kernel=2))
+    >>> r = plot_pool_routing(d, np.ones((1, 1, 4, 4)), os.path.join(tempfile.mkdtemp(), "p.png"))
+    >>> int(r.received.sum()), int(r.ties.sum())
+    (4, 4)
+    """
+    fmt = picture_format(path)
+    spec = derivation.spec
+    routing = derived_routing(derivation, x_values)
+    x = as_values(spec, x_values)
+    (rows, columns), (out_rows, out_columns) = _grid(spec.input[2:]), _grid(spec.output_shape[2:])
+    chosen, hidden = _chosen_slices(spec)
+    tallest = max(rows, out_rows)
+    cell = min(0.75, 10.0 / (columns + out_columns), 11.0 / (len(chosen) * tallest))
+    labelled = cell >= _TEXT_CELL
+    fontsize = min(8.0, 8.0 * cell / 0.6)
+    title_room = 0.5  # inches above each slice
+    figure = _figure(max(7.5, cell * (columns + out_columns) + 1.5), len(chosen) * (cell * tallest + title_room) + 1.6)
+    grid = figure.add_gridspec(len(chosen), 2, width_ratios=[columns, out_columns])
+    palette = _palette(9)
+    colours = {o: palette[_tile(o)] for o in np.ndindex(*spec.output_shape[2:])}
+    trivial = spec.input[:2] == (1, 1)
+    axes = []
+    for row, lead in enumerate(chosen):
+        where = "" if trivial else f"[n={lead[0] + index_base}, c={lead[1] + index_base}]"
+        pair = []
+        for column, (height, draw, title) in enumerate((  # x, then dy
+            (rows, _draw_x, f"x{where}: the dy each input receives"),
+            (out_rows, _draw_dy, f"dy{where}: where each entry goes"),
+        )):
+            # The shorter grid sits on a blank filler, so cells are the same size in both.
+            place = grid[row, column]
+            if height < tallest:
+                place = place.subgridspec(2, 1, height_ratios=[height, tallest - height])[0, 0]
+            ax = figure.add_subplot(place)
+            draw(ax, spec, x, routing, lead, colours, index_base, labelled, fontsize)
+            ax.set_title(title, fontsize=10)
+            pair.append(ax)
+        axes.append(pair)
+    if hidden > 0:
+        axes[-1][0].set_title(axes[-1][0].get_title() + f" (+{hidden} more slices)", fontsize=10)
+    figure.suptitle(_values_title(spec, routing, note), fontsize=11)
+    figure.supxlabel(
+        "each dy goes to the first maximum of its window in row-major order (PyTorch's rule);\n"
+        "one colour per window, striped where an input receives several;\n"
+        "red: the maxima of a tied window (solid: the one that receives dy, dashed: the others)",
+        fontsize=9,
+    )
+    _save(figure, path, fmt)
+    return routing
+
+
+def plot_maxpool_routing(x_values, kernel, stride=None, path=None, index_base: int = 0,
+                         padding=0, dilation=1, ceil_mode=False) -> MaxPoolRouting:
+    """:func:`plot_pool_routing` for a bare 1-D or 2-D array; indices ``(i, j)``.
 
     >>> import tempfile, os
     >>> r = plot_maxpool_routing(np.ones((4, 4)), 2, 2, os.path.join(tempfile.mkdtemp(), "p.png"))
     >>> int(r.received.sum())
     4
     """
-    from matplotlib.patches import Rectangle
+    from symconv.engine import derive
+
+    if path is None:
+        raise SymconvError("path: got nothing, expected a .png or .svg file name")
+    picture_format(path)
+    spec, x = _array_spec(x_values, kernel, stride, padding, dilation, ceil_mode)
+    return _spatial(plot_pool_routing(derive(spec), x, path, index_base))
+
+
+# -- the Jacobian at the values ---------------------------------------------------
+
+
+def check_pool_jacobian_size(spec) -> None:
+    """Refuse, before deriving, a dy/dx too large to draw."""
+    rows, columns = math.prod(spec.output_shape), math.prod(spec.input)
+    if max(rows, columns) > MAX_JACOBIAN_SIDE:
+        raise SymconvError(
+            f"plot: got a Jacobian dy/dx of {rows}x{columns}, expected at most "
+            f"{MAX_JACOBIAN_SIDE} rows and columns; expected a smaller layer"
+        )
+
+
+def plot_pool_jacobian(derivation, x_values, path, index_base: int = 0, note: str | None = None) -> dict:
+    r"""Draw :math:`\partial y / \partial x` of a max pool at the values; return its matrices.
+
+    ``"x"``: where the derivative is not 0 (one input per output, read off
+    the derived dx); ``"window"``: which x each y contains, the structure of
+    the derived forward whatever the values. Rows are y and columns x,
+    row-major flat indices.
+    """
+    from symconv.latex import SymconvLatexPrinter
+    from symconv.plot import jacobian_sparsity
+    from symconv.present import choose_style
 
     fmt = picture_format(path)
-    routing = maxpool_routing(x_values, kernel, stride)
-    x = np.asarray(x_values, dtype=float).reshape(routing.received.shape)
-    out, kernel, stride = routing.ties.shape, routing.kernel, routing.stride
-    palette = _palette(math.prod(out))
-    cell = 0.7
-    figure = _figure(max(7.0, cell * (x.shape[1] + out[1]) + 1.5), cell * max(x.shape[0], out[0]) + 1.6)
-    ax_x, ax_dy = figure.subplots(1, 2, width_ratios=[x.shape[1], out[1]])
-
-    image = np.empty(x.shape + (3,))
-    image[...] = _IDLE
-    gets = {}
-    for k, (i, j) in enumerate(np.ndindex(*out)):
-        winner = tuple(int(v) for v in routing.winners[i, j])
-        image[winner] = palette[k]
-        gets.setdefault(winner, []).append(_cell_tex("dy", (i, j), index_base))
-    ax_x.imshow(image, interpolation="nearest", aspect="equal")
-    for r, c in np.ndindex(*x.shape):
-        text = f"{x[r, c]:.3g}"
-        if (r, c) in gets:
-            text += "\n" + "\n".join(f"${g}$" for g in gets[(r, c)][:2]) + ("\n..." if len(gets[(r, c)]) > 2 else "")
-        ax_x.text(c, r, text, ha="center", va="center", fontsize=8)
-    for k, (i, j) in enumerate(np.ndindex(*out)):
-        if routing.ties[i, j]:
-            # Each tied window in its own (darker) colour; overlapping windows
-            # are inset by different amounts so their outlines stay apart.
-            overlap = any(s < k_ for s, k_ in zip(stride, kernel))
-            inset = 0.42 - (0.06 * (k % 4) if overlap else 0)
-            ax_x.add_patch(Rectangle(
-                (j * stride[1] - inset, i * stride[0] - inset), kernel[1] - 1 + 2 * inset, kernel[0] - 1 + 2 * inset,
-                fill=False, edgecolor=[c - 0.45 for c in palette[k]], linestyle="--", linewidth=1.6,
-            ))
-    ax_x.set_title("x: each dy goes to the first maximum of its window", fontsize=10)
-
-    image = np.array(palette).reshape(out + (3,))
-    ax_dy.imshow(image, interpolation="nearest", aspect="equal")
-    for i, j in np.ndindex(*out):
-        winner = _cell_tex("x", tuple(int(v) for v in routing.winners[i, j]), index_base)
-        label = f"${_cell_tex('dy', (i, j), index_base)}$\n$\\to {winner}$" + ("\ntie" if routing.ties[i, j] else "")
-        ax_dy.text(j, i, label, ha="center", va="center", fontsize=8,
-                   color="crimson" if routing.ties[i, j] else "black")
-    ax_dy.set_title("dy: where each entry goes", fontsize=10)
-    for ax, (rows, columns) in ((ax_x, x.shape), (ax_dy, out)):
-        _grid_lines(ax, rows, columns, colour="white", width=2.0)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    figure.suptitle(
-        f"max pooling, kernel {kernel[0]}x{kernel[1]}, stride {stride[0]}x{stride[1]}: "
-        f"{int(routing.ties.sum())} of {routing.ties.size} windows tied (dashed outlines)",
-        fontsize=11,
+    spec = derivation.spec
+    check_pool_jacobian_size(spec)
+    x = as_values(spec, x_values)
+    routing = derived_routing(derivation, x)
+    window = jacobian_sparsity(derivation, "x")
+    outputs = list(np.ndindex(*spec.output_shape))
+    nonzero = np.zeros_like(window)
+    tied = np.zeros_like(window)
+    for row, o in enumerate(outputs):
+        nonzero[row, np.ravel_multi_index(tuple(routing.winners[o]), spec.input)] = True
+        for tap in routing.maxima.get(o, ())[1:]:
+            tied[row, np.ravel_multi_index(tap, spec.input)] = True
+    image = np.full(window.shape + (3,), 1.0)
+    image[window] = (0.86, 0.86, 0.86)
+    image[tied] = _pale((0.86, 0.08, 0.24), 0.6)
+    image[nonzero] = _FILLED
+    small = max(window.shape) <= LABEL_LIMIT
+    cell = min(0.4, 11.0 / window.shape[1], 7.0 / window.shape[0]) if small else 0.0
+    size = ((max(7.5, cell * window.shape[1] + 2.8), cell * window.shape[0] + 2.4) if small
+            else (10.0, min(9.0, max(4.0, 10.0 * window.shape[0] / window.shape[1] + 2.5))))
+    figure = _figure(*size)
+    ax = figure.subplots()
+    ax.imshow(image, interpolation="nearest", aspect="equal")
+    ax.set_title(rf"$\partial y / \partial x$ at these values: {window.shape[0]}$\times${window.shape[1]}, "
+                 f"{int(nonzero.sum())} nonzero\nwithin {int(window.sum())} window entries", fontsize=10)
+    if small:
+        printer = SymconvLatexPrinter(choose_style(spec, index_base))
+        ticks = min(8.0, 8.0 * cell / 0.3)
+        _grid_lines(ax, *window.shape, colour="0.8", width=0.6)
+        for row, column in zip(*np.nonzero(nonzero)):
+            ax.text(column, row, "1", ha="center", va="center", color="white", fontsize=ticks)
+        ax.set_yticks(range(len(outputs)), [f"${printer.element_tex('y', o)}$" for o in outputs], fontsize=ticks)
+        ax.set_xticks(range(window.shape[1]),
+                      [f"${printer.element_tex('x', a)}$ = {x[a]:.3g}" for a in np.ndindex(*spec.input)],
+                      fontsize=ticks, rotation=90)
+    else:
+        ax.set_xlabel("element of x\n(row-major flat index)")
+        ax.set_ylabel("output y (row-major flat index)")
+    figure.suptitle(_values_title(spec, routing, note), fontsize=11)
+    figure.supxlabel(
+        "dark: the derivative is 1 (x is the first maximum of the window of y); "
+        "grey: x is in the window, derivative 0;\nred: tied with the first maximum, derivative 0 "
+        "(PyTorch's rule); blank: x is outside the window",
+        fontsize=9,
     )
     _save(figure, path, fmt)
-    return routing
+    return {"x": nonzero, "window": window}
+
+
+__all__ = [
+    "MaxPoolRouting", "VALUE_KINDS", "pool_values", "route_values", "derived_receivers", "derived_routing",
+    "maxpool_routing", "plot_pool_routing", "plot_maxpool_routing", "check_pool_jacobian_size",
+    "plot_pool_jacobian",
+]

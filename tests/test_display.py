@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from symconv.display import MAX_EQUATIONS, derivation_latex, report_html
+from symconv.display import MAX_EQUATIONS, derivation_latex, report_html, text_tex
 from symconv.engine import derive
 from symconv.formats import render
 from symconv.spec import conv_spec
@@ -89,15 +89,94 @@ def test_mean_reduction_shows_the_factor():
     assert r"\frac{1}{2}" in derivation_latex(d)
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (Debian: texlive-latex-base)")
-def test_the_block_is_valid_latex():
+# -- every kind of layer, in MathJax, KaTeX and LaTeX alike -------------------------
+
+
+def layer_derivation(name):
+    """The derivation of a KINDS entry, built from its option text as the CLI builds it."""
+    from symconv.cli import _derive, _spec_from_options
+
+    kind, reduction, options = KINDS[name]
+    return _derive(_spec_from_options(kind, reduction=reduction, **options), 10**6, reduction)
+
+
+KINDS = {
+    "conv1d-cut": ("conv1d", "sum", {"input_shape": "1,1,60", "weight": "1,1,3"}),
+    "maxpool2d-ceil-mean": ("maxpool2d", "mean", {"input_shape": "2,1,5,5", "kernel": "2", "ceil_mode": True}),
+    "avgpool1d-no-pad-count": ("avgpool1d", "sum", {"input_shape": "1,1,5", "kernel": "2", "padding": "1",
+                                                    "no_count_include_pad": True}),
+    "relu": ("relu", "sum", {"input_shape": "1,2,3"}),
+    "leaky_relu": ("leaky_relu", "sum", {"input_shape": "1,1,2,2", "negative_slope": "1/10"}),
+    "stack": ("stack", "sum", {"input_shape": "1,1,4,4",
+                               "layers": "conv2d(weight=1,1,3,3, padding=1) | leaky_relu | maxpool2d(kernel=2)"}),
+}
+
+
+def text_groups(tex):
+    r"""The contents of every ``\text{...}`` and ``\textbf{...}``, braces matched."""
+    groups = []
+    for match in re.finditer(r"\\text(?:bf)?\{", tex):
+        depth, start = 1, match.end()
+        for end in range(start, len(tex)):
+            depth += {"{": 1, "}": -1}.get(tex[end], 0)
+            if depth == 0:
+                groups.append(tex[start:end])
+                break
+    return groups
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_no_text_holds_what_katex_or_latex_refuses(name):
+    # KaTeX and LaTeX refuse a bare _ in \text, MathJax prints \_ there with its
+    # backslash, and a $ inside would end the $$ block early in a notebook.
+    text = derivation_latex(layer_derivation(name), index_base=1)
+    groups = text_groups(text)
+    assert groups, "no text at all?"
+    for group in groups:
+        assert not set(group) & set("_$&%#\\^"), group
+    assert text.count("$$") == 2
+
+
+def test_underscores_are_set_in_math_between_texts():
+    assert text_tex("leaky_relu") == r"\text{leaky}\_\text{relu}"
+    assert text_tex("Layer 2 (leaky_relu): forward", "textbf") == r"\textbf{Layer 2 (leaky}\_\textbf{relu): forward}"
+    assert text_tex("conv2d: x 1x1x4x4") == r"\text{conv2d: x 1x1x4x4}"
+
+
+def test_the_header_says_what_the_symbols_stand_for():
+    text = derivation_latex(layer_derivation("maxpool2d-ceil-mean"), index_base=1)
+    head = text.split(r"\textbf{Forward}")[0]
+    assert r"dy_{n,f,i,j} \text{ stands for } \partial L / \partial y_{n,f,i,j}" in head
+    assert r"m_{n,f,i,j} \text{ is the winner of the window" in head  # [x = m] in dx uses it
+    assert r"every gradient is divided by } N = 2" in head
+    assert r"= m_{" in text
+
+
+def test_a_stack_shows_its_chain_first():
+    text = derivation_latex(layer_derivation("stack"), index_base=1)
+    chain = text.index(r"\textbf{The chain}")
+    assert chain < text.index(r"\textbf{Layer 1 (conv2d): forward, h1 from x}")
+    assert r"\partial h^{(2)} &= \operatorname{maxunpool}(\partial y)" in text
+    assert r"\partial x &= \operatorname{rot180}(w^{(1)}) \,\hat{*}\, \partial h^{(1)}" in text
+    assert r"m_{ij} \text{ is the winner" in text  # the max pool inside the stack
+
+
+def test_derivations_show_themselves_in_jupyter():
+    for name in ("conv1d-cut", "stack"):
+        derivation = layer_derivation(name)
+        assert derivation._repr_latex_() == derivation_latex(derivation)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="pdflatex is not installed (Debian: texlive-latex-base texlive-latex-recommended)")
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_the_block_is_valid_latex(name):
     from symconv.pdf import latex_to_pdf
 
-    d = derive(conv_spec("conv1d", (1, 1, 60), (1, 1, 3)))  # cut sections included
-    body = derivation_latex(d, index_base=1).replace("$$", "", 1).rsplit("$$", 1)[0]
+    body = derivation_latex(layer_derivation(name), index_base=1).replace("$$", "", 1).rsplit("$$", 1)[0]
     document = (
-        "\\documentclass{article}\n\\usepackage{amsmath}\n\\allowdisplaybreaks\n\\begin{document}\n"
-        "\\[" + body + "\\]\n\\end{document}\n"
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{amssymb}\n\\allowdisplaybreaks\n"
+        "\\begin{document}\n\\[" + body + "\\]\n\\end{document}\n"
     )
     assert latex_to_pdf(document).startswith(b"%PDF")
 
@@ -166,3 +245,15 @@ def test_a_failing_check_shows_in_red_and_the_verdict_says_so():
 def test_exact_not_run_is_said():
     page = report_html(Report("t", 0, (Check("dw", 0.0, 0.0, 4, None),)))
     assert parse(page).rows[1] == ["dw", "0.0e+00", "0.0e+00 (4)", "not run", "ok"]
+
+
+def test_reports_show_themselves_in_jupyter():
+    from symconv.stack import derive_stack, parse_layers, stack_spec
+    from symconv.verify_stack import verify_stack
+
+    report = verify_stack(derive_stack(stack_spec((1, 1, 4, 4), parse_layers("conv2d(weight=1,1,2,2) | relu"))))
+    page = report._repr_html_()
+    assert page == report_html(report)
+    rows = parse(page).rows
+    assert [row[0] for row in rows[1:]] == [check.name for check in report.checks]
+    assert parse(page).caption.startswith("stack: conv2d | relu")

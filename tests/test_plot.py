@@ -8,6 +8,7 @@ against the SymPy expressions themselves, on a table of small layers.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -208,14 +209,240 @@ def test_maxpool_routing_sends_dy_where_the_reference_backward_does():
     np.testing.assert_array_equal(dx, max_pool_backward(dy[None, None], x[None, None], 3, stride=2)[0, 0])
 
 
-@pytest.mark.parametrize("x, kernel, stride, message", [
-    (np.ones((2, 2, 2)), 2, 2, "expected a 1-D or 2-D input"),
-    (np.ones((3, 3)), 4, 1, "kernel: got (4, 4), expected at most"),
-    (np.ones((3, 3)), 2, 0, "stride: got 0, expected a positive integer"),
-])
-def test_maxpool_routing_refuses_bad_input(x, kernel, stride, message):
-    with pytest.raises(SymconvError, match=message.replace("(", r"\(").replace(")", r"\)")):
+@pytest.mark.parametrize("x, kernel, stride, pattern", [
+    (np.ones((2, 2, 2)), 2, 2, r"expected a 1-D or 2-D input"),
+    # The layer's own checks (symconv.spec_pool) word these.
+    (np.ones((3, 3)), 4, 1, r"kernel: got '?4'?, whose extent 4 .*larger than the padded input 3"),
+    (np.ones((3, 3)), 2, 0, r"stride: got '?0'?, expected positive integers"),
+    (np.ones((3, 3)), 1.5, 1, r"kernel: got '?1\.5'?, expected an integer"),
+], ids=["3-d", "kernel-too-big", "stride-0", "kernel-not-int"])
+def test_maxpool_routing_refuses_bad_input(x, kernel, stride, pattern):
+    with pytest.raises(SymconvError, match=pattern):
         maxpool_routing(x, kernel, stride)
+
+
+# -- max pooling on a layer's x: the picture is the derived gradient at the values ----
+
+POOLS = {
+    "1d-overlap": ("maxpool1d", (1, 1, 6), {"kernel": 3, "stride": 1}),
+    "2d-seed-4x4": ("maxpool2d", (1, 1, 4, 4), {"kernel": 2}),
+    "2d-overlap": ("maxpool2d", (1, 1, 5, 5), {"kernel": 3, "stride": 1}),
+    "padding-channels": ("maxpool2d", (2, 3, 5, 5), {"kernel": 3, "stride": 2, "padding": 1}),
+    "dilation": ("maxpool2d", (1, 1, 6, 6), {"kernel": 2, "stride": 1, "dilation": 2}),
+    "ceil-mode": ("maxpool2d", (1, 2, 5, 5), {"kernel": 2, "ceil_mode": True}),
+    "uncovered-inputs": ("maxpool2d", (1, 1, 5, 5), {"kernel": 2}),
+    "1d-padding": ("maxpool1d", (2, 1, 7), {"kernel": 2, "padding": 1}),
+}
+
+
+def pool_layer(name):
+    from symconv.spec_pool import pool_spec
+
+    kind, shape, options = POOLS[name]
+    return pool_spec(kind, shape, **options)
+
+
+@pytest.fixture(params=sorted(POOLS), scope="module")
+def pool(request):
+    spec = pool_layer(request.param)
+    return spec, derive(spec)
+
+
+VALUES = ["ties", "distinct", "constant", "random-floats"]
+
+
+def values_of(spec, kind, seed=0):
+    from symconv.plot_pool import pool_values
+
+    if kind == "constant":  # every window tied
+        return np.full(spec.input, 2.0)
+    if kind == "random-floats":
+        return np.random.default_rng(seed).standard_normal(spec.input)
+    return pool_values(spec, kind, seed)
+
+
+def reference_receivers(spec, x):
+    """Each output's receiver by the reference kernel: its backward of a one-hot dy."""
+    from symconv.reference_pool import max_pool_backward
+
+    receivers = {}
+    for o in np.ndindex(*spec.output_shape):
+        dy = np.zeros(spec.output_shape)
+        dy[o] = 1.0
+        dx = max_pool_backward(dy, x, spec.kernel, spec.stride, spec.padding, spec.dilation, spec.ceil_mode)
+        receivers[o] = [tuple(int(i) for i in index) for index in np.argwhere(dx)]
+    return receivers
+
+
+@pytest.mark.parametrize("kind", VALUES)
+def test_derived_routing_is_the_reference_backward_ties_included(pool, kind):
+    from symconv.plot_pool import derived_receivers, derived_routing, route_values
+
+    spec, derivation = pool
+    x = values_of(spec, kind)
+    expected = reference_receivers(spec, x)
+    assert derived_receivers(derivation, x) == expected
+    routing = derived_routing(derivation, x)
+    assert {o: [tuple(map(int, routing.winners[o]))] for o in expected} == expected
+    numbers = route_values(spec, x)  # PyTorch's rule on the numbers alone agrees
+    np.testing.assert_array_equal(numbers.winners, routing.winners)
+    np.testing.assert_array_equal(numbers.ties, routing.ties)
+    np.testing.assert_array_equal(routing.received.sum(), math.prod(spec.output_shape))
+
+
+def test_ties_are_the_windows_whose_maximum_repeats(pool):
+    from symconv.plot_pool import derived_routing
+
+    spec, derivation = pool
+    x = values_of(spec, "ties")
+    routing = derived_routing(derivation, x)
+    windows = dict(windows_of(spec))
+    for o, taps in windows.items():
+        top = max(x[t] for t in taps)
+        best = [t for t in taps if x[t] == top]
+        assert routing.ties[o] == (len(best) > 1)
+        if len(best) > 1:
+            assert routing.maxima[o] == tuple(best)  # the winner first: the first in scan order
+
+
+def windows_of(spec):
+    from symconv.plot_pool import _windows
+
+    return _windows(spec)
+
+
+def test_values_ties_tie_a_window_of_the_first_slice_and_distinct_none(pool):
+    from symconv.plot_pool import route_values
+
+    spec, _ = pool
+    ties = route_values(spec, values_of(spec, "ties")).ties
+    assert ties[0, 0].any()
+    assert not route_values(spec, values_of(spec, "distinct")).ties.any()
+    np.testing.assert_array_equal(values_of(spec, "ties", seed=3), values_of(spec, "ties", seed=3))
+    assert sorted(values_of(spec, "distinct").ravel()) == list(range(1, math.prod(spec.input) + 1))
+
+
+@pytest.mark.parametrize("name", ["ties-in-no-window-by-chance"] + [f"seed-{seed}" for seed in range(8)])
+def test_values_ties_force_a_tie_when_the_draw_has_none(name):
+    from symconv.plot_pool import pool_values, route_values
+    from symconv.spec_pool import pool_spec
+
+    spec = pool_spec("maxpool1d", (1, 1, 4), kernel=2)  # two windows of two: often no tie
+    seed = 0 if name.startswith("ties") else int(name.split("-")[1])
+    assert route_values(spec, pool_values(spec, "ties", seed)).ties.any()
+
+
+def test_a_window_of_one_tap_cannot_tie():
+    from symconv.plot_pool import pool_values, route_values
+    from symconv.spec_pool import pool_spec
+
+    spec = pool_spec("maxpool2d", (1, 1, 3, 3), kernel=1)
+    assert not route_values(spec, pool_values(spec, "ties")).ties.any()
+
+
+def test_plot_pool_routing_draws_the_derived_receivers(tmp_path, pool):
+    check_pool_routing_picture(tmp_path, pool, "pool.png")
+
+
+def test_plot_pool_routing_writes_svg(tmp_path):
+    spec = pool_layer("2d-overlap")
+    check_pool_routing_picture(tmp_path, (spec, derive(spec)), "pool.svg")
+
+
+def check_pool_routing_picture(tmp_path, pool, name):
+    from symconv.plot_pool import plot_pool_routing
+
+    spec, derivation = pool
+    x = values_of(spec, "ties")
+    routing = plot_pool_routing(derivation, x, tmp_path / name, index_base=1, note="ties, seed 0")
+    expected = reference_receivers(spec, x)
+    assert {o: [tuple(map(int, routing.winners[o]))] for o in expected} == expected
+    data = (tmp_path / name).read_bytes()
+    assert data.startswith(PNG_MAGIC) if name.endswith(".png") else b"<svg" in data
+
+
+def test_plot_pool_jacobian_is_dy_dx_at_the_values(tmp_path, pool):
+    from symconv.plot_pool import plot_pool_jacobian
+
+    spec, derivation = pool
+    x = values_of(spec, "ties")
+    matrices = plot_pool_jacobian(derivation, x, tmp_path / "j.png")
+    expected = reference_receivers(spec, x)
+    for row, o in enumerate(np.ndindex(*spec.output_shape)):
+        assert {np.unravel_index(c, spec.input) for c in np.flatnonzero(matrices["x"][row])} == set(expected[o])
+        assert ({np.unravel_index(c, spec.input) for c in np.flatnonzero(matrices["window"][row])}
+                == atoms_of(derivation.forward[o], "x"))
+    assert (matrices["x"] <= matrices["window"]).all()
+    assert (tmp_path / "j.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_derived_routing_refuses_values_of_the_wrong_size():
+    from symconv.plot_pool import derived_routing
+
+    spec = pool_layer("2d-seed-4x4")
+    with pytest.raises(SymconvError, match="values: got 15 numbers from values, expected 16, the input 1x1x4x4"):
+        derived_routing(derive(spec), np.ones(15))
+    with pytest.raises(SymconvError, match="not finite"):
+        derived_routing(derive(spec), np.full((1, 1, 4, 4), np.nan))
+
+
+def test_pool_pictures_refuse_other_layers(tmp_path):
+    from symconv.plot_pool import plot_pool_routing
+    from symconv.spec_pool import pool_spec
+
+    d = derive(pool_spec("avgpool2d", (1, 1, 4, 4), kernel=2))
+    with pytest.raises(SymconvError, match="layer: got 'avgpool2d', expected maxpool1d or maxpool2d"):
+        plot_pool_routing(d, np.ones((1, 1, 4, 4)), tmp_path / "p.png")
+
+
+# -- the layout: every text inside the picture ------------------------------------
+
+
+def drawn_figures(monkeypatch):
+    """Collect each figure symconv saves, saved as it would be without the tight box."""
+    import symconv.plot
+    import symconv.plot_pool
+
+    figures = []
+
+    def save(figure, path, fmt):
+        figures.append(figure)
+        figure.savefig(path, format=fmt, dpi=symconv.plot.DPI)
+
+    monkeypatch.setattr(symconv.plot, "_save", save)
+    monkeypatch.setattr(symconv.plot_pool, "_save", save)
+    return figures
+
+
+PICTURES = {
+    "jacobian-big": lambda p: plot_jacobian(derive(conv_spec("conv2d", (2, 3, 8, 8), (4, 3, 3, 3))), p),
+    "jacobian-seed": lambda p: plot_jacobian(derive(conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2))), p, 1),
+    "jacobian-channels": lambda p: plot_jacobian(derive(conv_spec("conv2d", (2, 2, 3, 3), (3, 2, 2, 2))), p),
+    "jacobian-full-names": lambda p: plot_jacobian(derive(conv_spec("conv2d", (1, 2, 3, 3), (2, 2, 2, 2))), p),
+    "routing-dx": lambda p: plot_routing(derive(conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2))), p, (0, 0, 1, 1)),
+    "routing-dw": lambda p: plot_routing(derive(conv_spec("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), padding=1)), p,
+                                         (1, 2, 1, 1), of="dw"),
+    "maxpool-routing": lambda p: plot_maxpool_routing(np.array([[1.0, 3, 3], [2, 0, 3]]), 2, 1, p),
+    "maxpool-channels": lambda p: __import__("symconv.plot_pool").plot_pool.plot_pool_routing(
+        derive(pool_layer("padding-channels")), values_of(pool_layer("padding-channels"), "ties"), p),
+    "maxpool-jacobian-big": lambda p: __import__("symconv.plot_pool").plot_pool.plot_pool_jacobian(
+        derive(pool_layer("ceil-mode")), values_of(pool_layer("ceil-mode"), "ties"), p),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PICTURES))
+def test_every_text_lies_inside_the_picture(tmp_path, monkeypatch, name):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figures = drawn_figures(monkeypatch)
+    PICTURES[name](tmp_path / "p.png")
+    (figure,) = figures
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    box = figure.get_tightbbox(canvas.get_renderer())  # inches, every artist drawn
+    width, height = figure.get_size_inches()
+    assert box.x0 >= -0.01 and box.y0 >= -0.01, (box, width, height)
+    assert box.x1 <= width + 0.01 and box.y1 <= height + 0.01, (box, width, height)
 
 
 # -- matplotlib stays optional and out of pyplot's global state ------------------
@@ -304,3 +531,179 @@ def test_plot_command_in_the_main_group_prints_one_line(tmp_path):
     result = CliRunner().invoke(group, ["plot"] + SEED + ["--kind", "routing", "--at", "9,9", "-o", str(tmp_path / "p.png")])
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and result.output.startswith("Error: Invalid value for '--at'")
+
+
+# -- the plot command for max pooling ---------------------------------------------
+
+POOL_SEED = ["maxpool2d", "--input", "1,1,4,4", "--kernel", "2"]
+
+
+@pytest.mark.parametrize("extra, name", [
+    (["--kind", "routing"], "r.png"),
+    (["--kind", "routing", "--values", "distinct", "--seed", "2", "--index-base", "1"], "r.svg"),
+    (["--kind", "jacobian", "--values", "ties", "--seed", "5"], "j.png"),
+    ([], "j.svg"),
+], ids=["routing-ties", "routing-distinct", "jacobian", "default-kind"])
+def test_plot_command_draws_max_pooling(tmp_path, extra, name):
+    result = run_plot(POOL_SEED + extra + ["-o", str(tmp_path / name)])
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / name).read_bytes()
+    assert data.startswith(PNG_MAGIC) if name.endswith(".png") else b"<svg" in data
+
+
+def capture_pool_pictures(monkeypatch):
+    """Record what the plot command passes to the max-pool pictures, and what they return."""
+    import symconv.plot_pool
+
+    calls = []
+    for name in ("plot_pool_routing", "plot_pool_jacobian"):
+        original = getattr(symconv.plot_pool, name)
+
+        def wrapped(derivation, x, path, _original=original, **options):
+            result = _original(derivation, x, path, **options)
+            calls.append((derivation.spec, np.asarray(x), options["note"], result))
+            return result
+
+        monkeypatch.setattr(symconv.plot_pool, name, wrapped)
+    return calls
+
+
+X_1D = [1.0, 3.0, 3.0, 2.0, 0.0, 2.0]
+
+
+@pytest.mark.parametrize("source, note", [
+    ("1,3,3,2,0,2", "as given"),
+    ("1 3 3 2 0 2", "as given"),
+    ("txt", "from x.txt"),
+    ("npy", "from x.npy"),
+])
+def test_plot_command_reads_values_and_draws_their_receivers(tmp_path, monkeypatch, source, note):
+    calls = capture_pool_pictures(monkeypatch)
+    if source == "txt":
+        (tmp_path / "x.txt").write_text("# x of the layer\n1, 3, 3\n2 0 2  # the second half\n")
+        source = str(tmp_path / "x.txt")
+    elif source == "npy":
+        np.save(tmp_path / "x.npy", np.array(X_1D).reshape(1, 1, 6))
+        source = str(tmp_path / "x.npy")
+    args = ["maxpool1d", "--input", "1,1,6", "--kernel", "3", "--stride", "1", "--kind", "routing",
+            "--values", source, "-o", str(tmp_path / "r.png")]
+    result = run_plot(args)
+    assert result.exit_code == 0, result.output
+    ((spec, x, told, routing),) = calls
+    assert x.ravel().tolist() == X_1D and told == note
+    # 1 3 3 2 0 2, windows of three: the first 3 wins both tied windows, then 3, then the first 2.
+    assert routing.winners[0, 0, :, 2].tolist() == [1, 1, 2, 3]
+    assert routing.ties[0, 0].tolist() == [True, True, False, True]
+    assert {o: [tuple(map(int, routing.winners[o]))] for o in np.ndindex(*spec.output_shape)} == \
+        reference_receivers(spec, x)
+
+
+def test_plot_command_draws_the_default_values_with_a_tie(tmp_path, monkeypatch):
+    calls = capture_pool_pictures(monkeypatch)
+    result = run_plot(POOL_SEED + ["--kind", "routing", "-o", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    ((spec, x, note, routing),) = calls
+    assert note == "ties, seed 0" and routing.ties.any()
+    assert {o: [tuple(map(int, routing.winners[o]))] for o in np.ndindex(*spec.output_shape)} == \
+        reference_receivers(spec, x)
+
+
+def bad_npy(tmp_path, kind):
+    path = tmp_path / f"{kind}.npy"
+    if kind == "strings":
+        np.save(path, np.array(["a"] * 16))
+    else:  # an object array needs pickles, which are never loaded
+        np.save(path, np.array([{"a": 1}] * 16, dtype=object), allow_pickle=True)
+    return str(path)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--values", "foo"], "got 'foo', expected ties, distinct, numbers such as 1,5,2,2 (row-major), "
+                          "or an existing .npy or text file"),
+    (["--values", "1,2,3"], "values: got 3 numbers from --values, expected 16, the input 1x1x4x4 in row-major order"),
+    (["--values", "1,2,3,1/0"], "values: got '1/0' in --values, expected numbers such as 2, -0.5 or 1/3"),
+    (["--values", "1,2,3,4", "--seed", "1"], "got --seed with --values '1,2,3,4', expected it only with ties or distinct"),
+    (["--values", "strings.npy"], "holding <U1, expected real numbers"),
+    (["--values", "objects.npy"], "expected a .npy file of plain numbers (read without pickles"),
+    (["--values", "latin1.txt"], "expected a text file of numbers ('utf-8' codec can't decode"),
+    (["--values", "nan.txt"], "values: got 'nan' in"),
+    (["--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0"),
+    (["--kind", "routing", "--at", "1,1"], "got --at for maxpool2d, expected it only for conv1d and conv2d"),
+    (["--kind", "routing", "--of", "dw"], "got --of for maxpool2d, expected it only for conv1d and conv2d"),
+], ids=["word", "too-few", "division-by-zero", "seed-with-numbers", "npy-strings", "npy-pickle", "not-utf8",
+        "nan", "negative-seed", "at", "of"])
+def test_plot_command_refuses_bad_pool_options_with_exit_2(tmp_path, extra, fragment):
+    extra = list(extra)
+    for position, word in enumerate(extra):
+        if word.endswith(".npy"):
+            extra[position] = bad_npy(tmp_path, word[:-4])
+        elif word == "nan.txt":
+            (tmp_path / word).write_text(" ".join(["nan"] * 16))
+            extra[position] = str(tmp_path / word)
+        elif word == "latin1.txt":
+            (tmp_path / word).write_bytes("1 2 3 \u00b0".encode("latin-1"))
+            extra[position] = str(tmp_path / word)
+    result = run_plot(POOL_SEED + extra + ["-o", str(tmp_path / "p.png")])
+    assert result.exit_code == 2
+    assert fragment in " ".join(result.output.split())
+    assert not (tmp_path / "p.png").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (SEED + ["--values", "ties"], "got --values for conv2d, expected it only for maxpool1d and maxpool2d"),
+    (SEED + ["--seed", "1"], "got --seed for conv2d, expected it only for maxpool1d and maxpool2d"),
+    (["avgpool2d", "--input", "1,1,4,4", "--kernel", "2"], "'avgpool2d' is not one of"),
+    (["maxpool1d", "--input", "1,1,5000", "--kernel", "1"], "plot: got a Jacobian dy/dx of 5000x5000"),
+    (POOL_SEED + ["--weight", "1,1,2,2"], "expected no weight for maxpool2d"),
+    (["maxpool2d", "--input", "1,3,256,256", "--kernel", "7"], "max-terms: this layer needs about"),
+], ids=["conv-values", "conv-seed", "avgpool", "too-large", "weight", "over-max-terms"])
+def test_plot_command_refuses_options_a_layer_does_not_take(tmp_path, args, fragment):
+    result = run_plot(args + ["-o", str(tmp_path / "p.png")])
+    assert result.exit_code == 2
+    assert fragment in " ".join(result.output.split())
+
+
+def test_explore_notebook_draws_a_max_pool():
+    """The notebook's parameter cell set to a max pool (its default, a convolution, runs in test_notebooks)."""
+    from pathlib import Path
+
+    nbformat = pytest.importorskip("nbformat", reason="notebooks need nbformat (comes with nbmake, the 'test' extra)")
+    nbclient = pytest.importorskip("nbclient", reason="notebooks need nbclient (comes with nbmake, the 'test' extra)")
+    folder = Path(__file__).resolve().parent.parent / "notebooks"
+    notebook = nbformat.read(folder / "explore.ipynb", as_version=4)
+    (parameters,) = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    for old, new in (('kind = "conv2d"', 'kind = "maxpool2d"'), ("stride = 1 ", "stride = None "),
+                     ("padding = 1 ", "padding = 0 ")):
+        assert old in parameters.source
+        parameters.source = parameters.source.replace(old, new)
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}}).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    assert sum("image/png" in output.get("data", {}) for output in outputs) == 2  # routing and dy/dx
+    assert any("all checks passed" in output.get("data", {}).get("text/html", "") for output in outputs)
+
+
+def test_the_picture_suffixes_are_the_plot_modules():
+    from symconv.cli_extra import PICTURE_SUFFIXES
+    from symconv.plot import PICTURE_FORMATS
+
+    assert PICTURE_SUFFIXES == tuple(PICTURE_FORMATS)
+
+
+@pytest.mark.parametrize("args", [
+    ["maxpool2d", "--input", "1,3,256,256", "--kernel", "7", "-o", "p.png"],
+    ["conv2d", "--input", "1,3,256,256", "--weight", "64,3,7,7", "-o", "p.png"],
+    ["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "-o", "p.gif"],
+], ids=["maxpool-over-max-terms", "conv-over-max-terms", "bad-suffix"])
+def test_plot_refusals_never_import_sympy(args):
+    code = (
+        "import sys\n"
+        "from symconv.cli_extra import plot\n"
+        "try:\n"
+        f"    plot.main({args!r})\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 2, exit.code\n"
+        "assert 'sympy' not in sys.modules, 'SymPy imported before the refusal'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

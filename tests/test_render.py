@@ -1,8 +1,9 @@
 """Tests for symconv.pdf and the ``render`` command: LaTeX to PDF and PNG.
 
-Compiling needs pdflatex (Debian: texlive-latex-base) and PNG also pdftoppm
-(poppler-utils); without them those tests are skipped with the reason. The
-"not installed" messages are tested everywhere, by hiding the tools.
+Compiling needs pdflatex (Debian: texlive-latex-base and
+texlive-latex-recommended) and PNG also pdftoppm (poppler-utils); without
+them those tests are skipped with the reason. The "not installed" messages
+are tested everywhere, by hiding the tools.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ SEED = ["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2"]
 
 needs_pdflatex = pytest.mark.skipif(
     shutil.which("pdflatex") is None,
-    reason="pdflatex is not installed (Debian: apt-get install texlive-latex-base)",
+    reason="pdflatex is not installed (Debian: apt-get install texlive-latex-base texlive-latex-recommended)",
 )
 needs_pdftoppm = pytest.mark.skipif(
     shutil.which("pdftoppm") is None,
@@ -154,3 +155,127 @@ def test_render_command_refuses_bad_options_with_exit_2(args, fragment):
     result = run_render(args)
     assert result.exit_code == 2
     assert fragment in " ".join(result.output.split())
+
+
+# -- every form, every layer, and the index formulas ---------------------------------
+
+
+def run_in_group(args):
+    from symconv.cli import SymconvGroup
+    from symconv.cli_extra import render
+
+    return CliRunner().invoke(SymconvGroup(commands={"render": render}), ["render"] + args)
+
+
+FORMS = {
+    "element": SEED,
+    "operator": SEED + ["--form", "operator"],
+    "matrix": SEED + ["--form", "matrix", "--index-base", "1"],
+    "derive-said": ["derive"] + SEED + ["--form", "matrix"],
+    "options-first": ["-o", "{out}", "--form", "operator"] + SEED,
+    "formula-conv1d": ["formula", "conv1d"],
+    "formula-conv2d": ["formula", "conv2d"],
+    "formula-maxpool2d": ["formula", "maxpool2d"],
+    "formula-avgpool2d": ["formula", "avgpool2d"],
+}
+
+
+def with_output(args, path):
+    args = [str(path) if a == "{out}" else a for a in args]
+    return args if str(path) in args else args + ["-o", str(path)]
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_render_command_typesets_each_form_to_pdf(tmp_path, name):
+    result = run_in_group(with_output(FORMS[name], tmp_path / "d.pdf"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "d.pdf").read_bytes().startswith(PDF_MAGIC)
+
+
+@needs_pdflatex
+@needs_pdftoppm
+@pytest.mark.parametrize("name", ["element", "operator", "matrix", "formula-conv2d"])
+def test_render_command_typesets_each_form_to_png(tmp_path, name):
+    result = run_in_group(with_output(FORMS[name], tmp_path / "d.png"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "d.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_render_formula_typesets_what_formula_prints(monkeypatch, tmp_path):
+    from symconv.cli_forms import formula_document
+
+    typeset = []
+    monkeypatch.setattr(pdf, "compile_latex", lambda text: typeset.append(text) or pdf.Pdf(b"%PDF-1.5", 1))
+    hide(monkeypatch)  # every tool "present"; nothing runs
+    result = run_in_group(["formula", "maxpool2d", "-o", str(tmp_path / "f.pdf")])
+    assert result.exit_code == 0, result.output
+    assert typeset == [formula_document("maxpool2d", "latex", standalone=True)]
+
+
+@pytest.mark.parametrize("form, module", [("operator", "symconv.operators"), ("matrix", "symconv.matrix")])
+def test_render_form_typesets_what_derive_form_prints(monkeypatch, tmp_path, form, module):
+    from symconv.cli import cli
+
+    expected = CliRunner().invoke(cli, ["derive"] + SEED + ["--form", form, "--standalone"]).output
+    typeset = []
+    monkeypatch.setattr(pdf, "compile_latex", lambda text: typeset.append(text) or pdf.Pdf(b"%PDF-1.5", 1))
+    hide(monkeypatch)
+    result = run_in_group(SEED + ["--form", form, "-o", str(tmp_path / "f.pdf")])
+    assert result.exit_code == 0, result.output
+    assert typeset == [expected]
+
+
+LAYERS = {
+    "maxpool2d-ceil": ["maxpool2d", "--input", "1,1,5,5", "--kernel", "2", "--ceil-mode", "--index-base", "1"],
+    "maxpool1d": ["maxpool1d", "--input", "1,2,5", "--kernel", "3", "--stride", "1", "--padding", "1"],
+    "avgpool1d": ["avgpool1d", "--input", "1,1,5", "--kernel", "2", "--no-count-include-pad"],
+    "avgpool2d": ["avgpool2d", "--input", "1,1,4,4", "--kernel", "2"],
+    "relu": ["relu", "--input", "1,1,3,3"],
+    "leaky_relu": ["leaky_relu", "--input", "1,1,4", "--negative-slope", "1/10"],
+    "stack": ["stack", "--input", "1,1,4,4", "--layers",
+              "conv2d(weight=1,1,3,3, padding=1) | leaky_relu | maxpool2d(kernel=2)"],
+}
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_render_command_typesets_every_kind_of_layer(tmp_path, name):
+    result = run_in_group(LAYERS[name] + ["-o", str(tmp_path / "g.pdf")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "g.pdf").read_bytes().startswith(PDF_MAGIC)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["maxpool2d", "--input", "1,1,4,4", "--kernel", "2", "--form", "matrix", "-o", "g.pdf"],
+     "Invalid value for '--form': got 'matrix' for maxpool2d, expected it only for conv1d and conv2d"),
+    (["formula", "relu", "-o", "f.pdf"], "Invalid value for 'LAYER': 'relu' is not one of 'conv1d', 'conv2d', "
+                                        "'maxpool2d', 'avgpool2d'"),
+    (["formula", "conv2d", "-o", "f.tex"], "got 'f.tex', expected a file name ending in .pdf or .png"),
+    (["formula", "conv2d"], "Missing option '-o'"),
+    (SEED + ["--form", "formula", "-o", "g.pdf"], "'formula' is not one of 'element', 'operator', 'matrix'"),
+    ([], "Missing argument 'LAYER'"),
+], ids=["form-for-a-pool", "formula-layer", "formula-suffix", "formula-no-output", "form-formula", "nothing"])
+def test_render_command_refuses_with_one_line_and_exit_2(args, fragment):
+    result = run_in_group(args)
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    assert fragment in result.output
+
+
+@pytest.mark.parametrize("args", [["formula", "conv2d"], SEED + ["--form", "matrix"]], ids=["formula", "matrix"])
+def test_render_without_pdflatex_names_both_packages(monkeypatch, tmp_path, args):
+    hide(monkeypatch, "pdflatex")
+    result = run_in_group(args + ["-o", str(tmp_path / "f.pdf")])
+    assert result.exit_code == 2
+    assert result.output == ("Error: render: pdflatex is not installed; expected it on PATH "
+                             "(Debian/Ubuntu: apt-get install texlive-latex-base texlive-latex-recommended)\n")
+
+
+def test_render_help_names_both_commands_and_the_packages():
+    result = run_in_group(["--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "derive Typeset the equations derive prints for LAYER." in text
+    assert "formula Typeset the index formulas of LAYER, every size a symbol." in text
+    assert "apt-get install texlive-latex-base texlive-latex-recommended" in text
