@@ -18,7 +18,8 @@ from pathlib import Path
 
 from symconv.engine import derive
 from symconv.plot import plot_jacobian, plot_routing
-from symconv.plot_pool import plot_pool_routing, pool_values
+from symconv.pool_routing import pool_values
+from symconv.plot_pool import plot_pool_routing
 from symconv.spec import conv_spec
 from symconv.spec_pool import pool_spec
 

@@ -112,7 +112,7 @@ def read_values(source: str, spec, seed: int | None):
     """``--values`` as an array of x and a note for the picture's title.
 
     ``ties`` or ``distinct`` are generated with ``seed`` (0 when not given;
-    :func:`symconv.plot_pool.pool_values`); otherwise ``source`` is numbers
+    :func:`symconv.pool_routing.pool_values`); otherwise ``source`` is numbers
     separated by commas or spaces (decimals or ``p/q``), or the name of a
     ``.npy`` file (read without pickles) or a text file of numbers (``#``
     starts a comment). Numbers fill x in row-major order; each is read by
@@ -125,7 +125,7 @@ def read_values(source: str, spec, seed: int | None):
     """
     import numpy as np
 
-    from symconv.plot_pool import VALUE_KINDS, as_values, pool_values
+    from symconv.pool_routing import VALUE_KINDS, as_values, pool_values
 
     if source in VALUE_KINDS:
         seed = 0 if seed is None else seed

@@ -29,7 +29,8 @@ from symconv.plot import (  # noqa: E402
     plot_jacobian,
     plot_routing,
 )
-from symconv.plot_pool import maxpool_routing, plot_maxpool_routing  # noqa: E402
+from symconv.pool_routing import maxpool_routing  # noqa: E402
+from symconv.plot_pool import plot_maxpool_routing  # noqa: E402
 from symconv.spec import conv_spec  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -252,7 +253,7 @@ VALUES = ["ties", "distinct", "constant", "random-floats"]
 
 
 def values_of(spec, kind, seed=0):
-    from symconv.plot_pool import pool_values
+    from symconv.pool_routing import pool_values
 
     if kind == "constant":  # every window tied
         return np.full(spec.input, 2.0)
@@ -276,7 +277,7 @@ def reference_receivers(spec, x):
 
 @pytest.mark.parametrize("kind", VALUES)
 def test_derived_routing_is_the_reference_backward_ties_included(pool, kind):
-    from symconv.plot_pool import derived_receivers, derived_routing, route_values
+    from symconv.pool_routing import derived_receivers, derived_routing, route_values
 
     spec, derivation = pool
     x = values_of(spec, kind)
@@ -291,7 +292,7 @@ def test_derived_routing_is_the_reference_backward_ties_included(pool, kind):
 
 
 def test_ties_are_the_windows_whose_maximum_repeats(pool):
-    from symconv.plot_pool import derived_routing
+    from symconv.pool_routing import derived_routing
 
     spec, derivation = pool
     x = values_of(spec, "ties")
@@ -306,13 +307,13 @@ def test_ties_are_the_windows_whose_maximum_repeats(pool):
 
 
 def windows_of(spec):
-    from symconv.plot_pool import _windows
+    from symconv.pool_routing import _windows
 
     return _windows(spec)
 
 
 def test_values_ties_tie_a_window_of_the_first_slice_and_distinct_none(pool):
-    from symconv.plot_pool import route_values
+    from symconv.pool_routing import route_values
 
     spec, _ = pool
     ties = route_values(spec, values_of(spec, "ties")).ties
@@ -324,7 +325,7 @@ def test_values_ties_tie_a_window_of_the_first_slice_and_distinct_none(pool):
 
 @pytest.mark.parametrize("name", ["ties-in-no-window-by-chance"] + [f"seed-{seed}" for seed in range(8)])
 def test_values_ties_force_a_tie_when_the_draw_has_none(name):
-    from symconv.plot_pool import pool_values, route_values
+    from symconv.pool_routing import pool_values, route_values
     from symconv.spec_pool import pool_spec
 
     spec = pool_spec("maxpool1d", (1, 1, 4), kernel=2)  # two windows of two: often no tie
@@ -333,7 +334,7 @@ def test_values_ties_force_a_tie_when_the_draw_has_none(name):
 
 
 def test_a_window_of_one_tap_cannot_tie():
-    from symconv.plot_pool import pool_values, route_values
+    from symconv.pool_routing import pool_values, route_values
     from symconv.spec_pool import pool_spec
 
     spec = pool_spec("maxpool2d", (1, 1, 3, 3), kernel=1)
@@ -377,7 +378,7 @@ def test_plot_pool_jacobian_is_dy_dx_at_the_values(tmp_path, pool):
 
 
 def test_derived_routing_refuses_values_of_the_wrong_size():
-    from symconv.plot_pool import derived_routing
+    from symconv.pool_routing import derived_routing
 
     spec = pool_layer("2d-seed-4x4")
     with pytest.raises(SymconvError, match="values: got 15 numbers from values, expected 16, the input 1x1x4x4"):
