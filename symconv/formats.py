@@ -63,6 +63,8 @@ def text_document(derivation, style: IndexStyle, progress=None) -> str:
     lines = [describe(derivation.spec), f"indices are {style.base}-based; dy = dL/dy"]
     if getattr(derivation.spec, "is_max", False):
         lines.append("m = the winner of a window: its first maximum in row-major order (PyTorch's tie rule)")
+    if any(getattr(layer, "is_max", False) for layer in getattr(derivation.spec, "layers", ())):
+        lines.append("m, m1, m2, ... = the winner of a window of y, h1, h2, ...: its first maximum in row-major order (PyTorch's tie rule)")
     if derivation.reduction == "mean":
         lines.append(f"loss = mean over the batch: every gradient is divided by N = {derivation.spec.input[0]}")
     for section in element_sections(derivation, progress):

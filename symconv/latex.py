@@ -41,6 +41,9 @@ DOCUMENT_HEAD = r"""\documentclass{article}
 \addtolength{\textwidth}{4cm}
 \addtolength{\oddsidemargin}{-2cm}
 \allowdisplaybreaks
+% amsmath's matrices stop at 10 columns unless told; matrix pictures reach 12
+% per side, a 1-D Jacobian more.
+\setcounter{MaxMatrixCols}{64}
 \begin{document}
 """
 
@@ -134,6 +137,12 @@ def _intro(derivation, style):
         + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
         + f"$\\partial L / \\partial y_{{{sub}}}$."
     )
+    if any(getattr(layer, "is_max", False) for layer in getattr(spec, "layers", ())):
+        text += (
+            " $m_{...}$ is the winner of the window of $y_{...}$, and $m^{(l)}_{...}$ that of"
+            " $h^{(l)}_{...}$: the window's first maximum in row-major order (PyTorch's rule for"
+            " ties), so exactly one element per window receives its gradient."
+        )
     if getattr(spec, "is_max", False):
         text += (
             f" $m_{{{sub}}}$ is the winner of the window of $y_{{{sub}}}$: its first maximum in"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sympy import Add, Mul, Rational
 
-from symconv.present import display_key, indicator_parts, relu_input, upstream_element, window_maximum
+from symconv.present import display_key, indicator_parts, relu_input, split_name, upstream_element, window_maximum
 
 
 class ReadableNotation:
@@ -35,7 +35,10 @@ class ReadableNotation:
         rest = [f for f in factors if f is not factor]
         upstream = upstream_element(rest)
         if winner is not None and upstream is not None:
-            inside = self._print(winner) + " = " + self.element_text("m", upstream.indices)
+            # The winner is named after the output whose gradient it takes:
+            # m for y, m3 for a stack's h3 (whose gradient is dh3).
+            _, layer = split_name(upstream.base.name)
+            inside = self._print(winner) + " = " + self.element_text("m" + layer, upstream.indices)
         else:
             inside = self._print(condition)
         return self._print(Mul(*rest)) + self.SPELLING["bracket"] % inside

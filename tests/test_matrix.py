@@ -104,10 +104,15 @@ def test_matrix_document_formats(fmt):
         assert r"\begin{bmatrix}" in text and "\\mathbb" not in text
 
 
-def test_matrix_document_compiles(tmp_path):
+@pytest.mark.parametrize("shape, weight, options", [
+    ((1, 2, 5, 5), (2, 2, 3, 2), dict(stride=2, padding=1, dilation=(1, 2))),
+    # Pictures of 12 columns, past amsmath's default limit of 10 (MaxMatrixCols).
+    ((1, 1, 10, 10), (1, 1, 3, 3), dict(padding=1)),
+], ids=["strided", "12-columns"])
+def test_matrix_document_compiles(tmp_path, shape, weight, options):
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
-    d = derive(conv_spec("conv2d", (1, 2, 5, 5), (2, 2, 3, 2), stride=2, padding=1, dilation=(1, 2)))
+    d = derive(conv_spec("conv2d", shape, weight, **options))
     (tmp_path / "m.tex").write_text(matrix_document(d, "latex", 1, True))
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "m.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)

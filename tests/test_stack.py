@@ -311,7 +311,7 @@ def test_the_max_pool_inside_a_stack_prints_max_and_brackets():
     latex = render(derived((1, 1, 4, 4), FOUR_LAYERS), "latex", standalone=True)
     section = latex[latex.index("Layer 3 (maxpool2d): gradient"):]
     section = section[:section.index(r"\end{align*}")]
-    assert r"\,[h^{(2)}" in section and "= m_{" in section
+    assert r"\,[h^{(2)}" in section and "= m^{(3)}_{" in section  # the winner of h3's window
     for banned in (">", r"\geq", r"\mathbb{1}", "Piecewise"):
         assert banned not in section
 
@@ -574,3 +574,19 @@ def test_stack_kinks_are_found_along_the_chain():
     assert _kink_distance(derivation, values) == (1.0, "relu input h1[0, 0, 1, 1]")
     values["x"][0, 0, 1, 0] = 2.75  # window 1: 6 leads 5.5 by 0.5
     assert _kink_distance(derivation, values) == (0.5, "maxpool2d window of y[0, 0, 0, 0]")
+
+
+def test_stacked_max_pools_name_each_winner_after_its_own_output():
+    # The last pool's winner is m (the window of y); an inner pool's is m^{(1)}
+    # (the window of h1), and the introduction says so.
+    from symconv.formats import render
+    from symconv.stack import derive_stack, parse_layers, stack_spec
+
+    d = derive_stack(stack_spec((1, 1, 4, 4), parse_layers("maxpool2d(kernel=2, stride=1) | maxpool2d(kernel=2)")))
+    latex = render(d, "latex")
+    assert r"[h^{(1)}_{00} = m_{00}]" in latex
+    assert r"[x_{01} = m^{(1)}_{00}]" in latex
+    assert r"m^{(l)}_{...} that of h^{(l)}_{...}" in latex.splitlines()[0]
+    text = render(d, "text")
+    assert "dx[0,1] = dh1[0,0]*[x[0,1] = m1[0,0]] + dh1[0,1]*[x[0,1] = m1[0,1]]" in text
+    assert text.splitlines()[2].startswith("m, m1, m2, ... = the winner of a window of y, h1, h2")
