@@ -61,7 +61,10 @@ def test_readme_layer_examples_are_real_output():
 def test_readme_formula_and_matrix_blocks_are_real_output():
     blocks = _blocks("latex")
     formula = [b for b in blocks if r"\partial x_{n,c,h,q}" in b][0]
-    assert formula.strip() in _cli_output(["formula", "conv2d"])
+    printed = _cli_output(["formula", "conv2d"])
+    assert formula.strip() in printed and r"\text{where } k = " in formula  # with its tightened bounds
+    size = [b for b in blocks if b.startswith("\\begin{align*}\nH_{o} &= ")][0]
+    assert size.strip() in printed
     matrix = [b for b in blocks if b.startswith("dw &= \\begin{bmatrix}")][0]
     output = _cli_output("derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix --index-base 1".split())
     for line in matrix.strip().splitlines():
