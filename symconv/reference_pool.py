@@ -1,6 +1,7 @@
-"""Independent NumPy reference for 1-D and 2-D max and average pooling.
+"""Independent NumPy reference for 1-D and 2-D max pooling, and the window
+geometry that average pooling (:mod:`symconv.reference_avgpool`) shares.
 
-The pooling half of :mod:`symconv.reference` (which re-exports these names).
+The pooling half of :mod:`symconv.reference` (which re-exports the kernels).
 Like the convolution kernels it depends on nothing but NumPy and the standard
 library, and it follows PyTorch's ``max_pool1d/2d`` and ``avg_pool1d/2d``:
 inputs are (N, C, L) or (N, C, H, W), and every channel is pooled on its own.
@@ -24,55 +25,49 @@ ties (so an input that is itself ``-inf`` still takes the gradient, never the
 padding). Overlapping windows add their gradients. A window that covers no
 input at all (possible with dilation) yields ``-inf`` and passes no gradient
 on; PyTorch's backward writes that gradient to an address outside the window.
+(A window holding a NaN yields NaN; NaN compares false with everything, so
+which of its inputs gets the gradient is left unspecified. PyTorch's is a NaN.)
 
-Average pooling sums the window and divides by
+How it is computed. A 2-D window is a box, so its maximum is taken one axis
+at a time: first along W (each row's maxima over ``K_w`` taps), then along H
+over those row maxima. That is ``K_h + K_w`` passes over arrays rather than
+``K_h * K_w``, and every pass reads plain strided slices of its input, with
+neither a padded copy nor a mask (see :func:`_window_groups`). The backward
+repeats these passes and remembers, per pass, which tap gave the maximum
+first: along W the first maximum of each row, then along H the first row
+whose maximum is the window's. Reducing the *last* axis first is what makes
+that the first maximum in row-major order: the earliest row holding the
+maximum wins, and within it the earliest column. Those choices give every
+window's chosen input as a flat index, and ``np.bincount`` adds ``dy`` there.
 
-* ``count_include_pad=True`` (default): the window clipped to the *padded*
-  input, ``prod(min(start + K, H + P) - start)`` with ``start = o*S - P``, so
-  only a ceil-mode window hanging past the padding is cut short;
-* ``count_include_pad=False``: the number of real (unpadded) inputs it covers;
-* ``divisor_override``: that integer, whatever the window.
+The work is cut along the flattened (N, C) axis, which pooling never mixes:
+into one part per core for large float arrays, run on threads, and each part
+into chunks of a few channels that the caches hold (see :func:`_by_channel`).
+Every channel goes through the same operations either way, so the result is
+the same, bit for bit.
 
-Its backward spreads ``dy / divisor`` evenly over the real inputs of each
-window and adds up the overlaps.
-
-How it is computed: Python loops run over kernel taps only. Max: for one
-tap, the windows that read a real input form a contiguous run along every
-axis, and the inputs they read are a block of one stride phase ``x[r::S]``
-of ``x``, so there is neither a padded copy nor a mask, and padding can be
-neither selected nor compared. ``y`` is the running ``np.maximum`` of the
-blocks, from ``-inf``. The backward sweeps the taps again in row-major order
-to find, per window, the first tap whose input equals ``y`` -- what
-``np.argmax`` over the flattened window would return, without copying every
-window (``prod(K)`` times ``x``) -- and scatter-adds ``dy`` there with
-``np.add.at``. Average: the window is a box and its divisor a product, so
-the sums are taken one axis at a time (``K_h + K_w`` strided additions rather
-than ``K_h * K_w``), and the backward spreads ``dy / divisor`` back the same
-way. Large float arrays are cut along the flattened (N, C) axis into one
-part per core, pooled on threads (see :func:`_by_channel`); channels never
-interact, so that changes nothing in the result.
-
-Only comparisons, additions and divisions by integers are used, so arrays of
-:class:`fractions.Fraction` (``dtype=object``) pool exactly:
+Only comparisons (and, for the average, additions and divisions by integers)
+touch the values, so arrays of :class:`fractions.Fraction` (``dtype=object``)
+pool exactly:
 
 >>> from fractions import Fraction
 >>> x = np.array([[[Fraction(1, 3), Fraction(1, 2), Fraction(1, 4)]]], dtype=object)
->>> avg_pool_forward(x, 2, stride=1)
-array([[[Fraction(5, 12), Fraction(3, 8)]]], dtype=object)
+>>> max_pool_forward(x, 2, stride=1)
+array([[[Fraction(1, 2), Fraction(1, 2)]]], dtype=object)
 """
 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+import threading
 from typing import NamedTuple
 
 import numpy as np
 
-from symconv.reference_args import as_bool, as_int, per_axis
+from symconv.reference_args import as_bool, per_axis
 from symconv.reference_threads import cores, run_parts, split
 
-__all__ = ["max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward"]
+__all__ = ["max_pool_forward", "max_pool_backward"]
 
 
 class _PoolGeometry(NamedTuple):
@@ -82,9 +77,6 @@ class _PoolGeometry(NamedTuple):
     padding: tuple[int, ...]
     dilation: tuple[int, ...]
     out: tuple[int, ...]
-
-
-
 
 
 def _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode):
@@ -115,42 +107,127 @@ def _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode):
     return _PoolGeometry(tuple(x.shape[2:]), kernel, stride, padding, dilation, tuple(out))
 
 
-#: Float arrays with fewer elements than this are pooled on the calling thread:
-#: below it, handing the work to threads costs more than it saves.
-_PARALLEL_ELEMENTS = 2**18
-
-
-def _by_channel(pool, *arrays):
-    """``pool(*arrays)`` for arrays shaped (N, C, ...) whose channels are pooled
-    independently, one part per core for large float arrays.
-
-    Like PyTorch's CPU pooling, the flattened (N, C) axis is cut into
-    contiguous parts that run on threads (NumPy releases the GIL in the
-    element-wise loops that do all the work here); each part is a complete
-    call on its own channels, so the result is the same as one call's, bit
-    for bit. On the (8, 64, 56, 56) benchmark input, two threads took the
-    forward + backward from about 17 to 10 ms (max, 3x3 stride 2) and from
-    12 to 7 ms (average).
-    """
-    lead = arrays[0].shape[:2]
-    channels = math.prod(lead)
-    if any(a.dtype.kind != "f" or a.size < _PARALLEL_ELEMENTS for a in arrays):
-        return pool(*arrays)
-    parts = split(channels, cores())
-    if len(parts) < 2:
-        return pool(*arrays)
-    flat = [a.reshape((channels, 1) + a.shape[2:]) for a in arrays]
-    results = run_parts(lambda part: pool(*(a[part] for a in flat)), parts)
-    out = np.empty((channels,) + results[0].shape[1:], dtype=results[0].dtype)
-    for part, result in zip(parts, results):
-        out[part] = result
-    return out.reshape(lead + out.shape[2:])
-
-
 def _check_dy(dy, x, geo):
     expected = x.shape[:2] + geo.out
     if dy.shape != expected:
         raise ValueError(f"dy: expected shape {expected}, got {dy.shape}")
+
+
+#: Float arrays with fewer elements than this are pooled on the calling thread:
+#: below it, handing the work to threads costs more than it saves.
+_PARALLEL_ELEMENTS = 2**18
+
+#: Bytes of the largest array (input or result) pooled per call. Each
+#: window pass reads the output of the one before, so a chunk that stays in
+#: the L2/L3 caches saves main-memory traffic on every pass. On the
+#: (8, 64, 56, 56) benchmark input, single-thread, 3x3 stride 2: the max
+#: pool's forward + backward took 22 ms in 2 MB chunks (64 channels of x),
+#: 25 ms in 0.5 MB ones, 42-45 ms in 8 MB chunks or all at once; the
+#: average pool's 15, 16 and 37-42 ms.
+_CHUNK_BYTES = 2**21
+
+
+def _by_channel(pool, *arrays, output_like=None):
+    """``pool(*arrays)`` for arrays shaped (N, C, ...) whose channels are
+    pooled independently, a few channels per call, on one thread per core
+    for large float arrays. ``output_like``, an array with as many elements
+    per channel as the result, sizes the chunks when the result is larger
+    than every input (an average pool's dx is as large as x, not dy).
+
+    Like PyTorch's CPU pooling, the flattened (N, C) axis is cut into
+    contiguous parts that run on threads (NumPy releases the GIL in the
+    element-wise loops that do all the work here), and each part is pooled
+    in chunks of about ``_CHUNK_BYTES``. Each call is complete on its own
+    channels, so the result is the same as one call's, bit for bit.
+    """
+    lead = arrays[0].shape[:2]
+    channels = math.prod(lead)
+    flat = [a.reshape((channels, 1) + a.shape[2:]) for a in arrays]
+    sizes = [a.nbytes for a in arrays + (() if output_like is None else (output_like,))]
+    per_channel = max(sizes) // max(1, channels)
+    step = max(1, _CHUNK_BYTES // max(1, per_channel))
+    threaded = all(a.dtype.kind == "f" and a.size >= _PARALLEL_ELEMENTS for a in arrays)
+    parts = split(channels, cores()) if threaded else [slice(0, channels)]
+    # The output is allocated by whichever chunk finishes first: only then
+    # are its dtype and trailing shape known. Each chunk writes its result
+    # straight into place, so no thread waits to copy at the end.
+    out, allocating = [], threading.Lock()
+
+    def pool_part(part):
+        length = part.stop - part.start
+        for chunk in split(length, -(-length // step)):  # equal chunks, as few as fit
+            chunk = slice(part.start + chunk.start, part.start + chunk.stop)
+            result = pool(*(a[chunk] for a in flat))
+            with allocating:
+                if not out:
+                    out.append(np.empty((channels,) + result.shape[1:], dtype=result.dtype))
+            out[0][chunk] = result
+
+    run_parts(pool_part, parts)
+    return out[0].reshape(lead + out[0].shape[2:])
+
+
+# --------------------------------------------------------------------------
+# Windows along one axis, shared with average pooling.
+# --------------------------------------------------------------------------
+
+
+def _axis_taps(geo, axis):
+    """``(tap, offset, lo, hi)`` for every kernel tap along one axis that lands
+    on a real input at all: window ``o`` reads input ``o*S + offset``, which
+    is a real input (not padding) exactly for ``lo <= o < hi``."""
+    h, k, s, p, d, o = (v[axis] for v in (geo.size, geo.kernel, geo.stride, geo.padding, geo.dilation, geo.out))
+    taps = []
+    for tap in range(k):
+        offset = tap * d - p
+        lo, hi = max(0, -(offset // s)), min(o, (h - 1 - offset) // s + 1)
+        if lo < hi:
+            taps.append((tap, offset, lo, hi))
+    return taps
+
+
+def _window_groups(x, outs, geo, axis):
+    """The windows along ``axis``, grouped by the taps that land on real inputs.
+
+    Yields ``(dsts, taps)``: views ``dsts`` of the windows of the group in
+    each array of ``outs`` (shaped like ``x`` but with ``geo.out[axis]``
+    along ``axis``), and ``taps``, a list in kernel order of ``(tap, view of
+    x)`` with what that tap reads for those windows. Padding never appears.
+
+    The first group is the *interior*, the windows where every tap lands
+    inside; what a tap reads there is one strided slice of ``x``. The others
+    are the *edge* windows, one at a time, each with the taps that land.
+
+    When ``S`` divides the input exactly (``H == out * S``), window ``o`` of
+    one row is followed, at the same stride, by window 0 of the next: with
+    the rows laid end to end, the interior of every row is then covered by a
+    single long slice, which NumPy runs through several times faster than
+    many short ones. Such a slice also runs across the edge windows between
+    rows and reads garbage there, which is why the edge windows come after
+    the interior: what they write overwrites it.
+    """
+    k, s, o = geo.kernel[axis], geo.stride[axis], geo.out[axis]
+    h = x.shape[2 + axis]
+    taps = _axis_taps(geo, axis)
+    lead, inner = math.prod(x.shape[: 2 + axis]), math.prod(x.shape[3 + axis :])
+    # Views (rows before the axis, the axis, everything after it); for the
+    # arrays of ``outs``, which are ours and contiguous, always views.
+    source = x.reshape(lead, h, inner)
+    frames = [a.reshape(lead, o, inner) for a in outs]
+    lo, hi = 0, 0
+    if len(taps) == k:
+        lo, hi = max(t[2] for t in taps), min(t[3] for t in taps)
+    if lo < hi and h == o * s:
+        stop = lead * o - (o - hi)  # the last row's last interior window, plus one
+        long_source = source.reshape(lead * h, inner)
+        reads = [(tap, long_source[lo * s + offset : (stop - 1) * s + offset + 1 : s]) for tap, offset, _, _ in taps]
+        yield [f.reshape(lead * o, inner)[lo:stop] for f in frames], reads
+    elif lo < hi:
+        reads = [(tap, source[:, lo * s + offset : (hi - 1) * s + offset + 1 : s]) for tap, offset, _, _ in taps]
+        yield [f[:, lo:hi] for f in frames], reads
+    for window in (w for w in range(o) if not lo <= w < hi):
+        reads = [(tap, source[:, window * s + offset]) for tap, offset, a, b in taps if a <= window < b]
+        yield [f[:, window] for f in frames], reads
 
 
 # --------------------------------------------------------------------------
@@ -158,105 +235,42 @@ def _check_dy(dy, x, geo):
 # --------------------------------------------------------------------------
 
 
-def _taps(geo):
-    """List ``(number, phase, src, dst)`` for every kernel tap, in row-major
-    order: the windows ``dst`` for which the tap lands on a real input rather
-    than on padding, and the contiguous block ``src`` of the stride phase
-    ``phase`` of the input (see :func:`_phases`) that they read there.
-
-    Window ``o`` reads input ``i = o*S - P + t*D`` at tap ``t``. Writing
-    ``t*D - P = shift*S + r`` with ``0 <= r < S``, that is position ``o + shift``
-    of the phase ``x[r::S]``: consecutive windows read consecutive elements.
-    The windows that land inside the phase form one run per axis, so no padded
-    copy and no mask is ever needed. A tap that never lands inside is left
-    out (its number is still used up)."""
-    taps = []
-    for number, tap in enumerate(np.ndindex(*geo.kernel)):
-        phase, src, dst = [], [Ellipsis], [Ellipsis]
-        for t, h, s, p, d, o in zip(tap, geo.size, geo.stride, geo.padding, geo.dilation, geo.out):
-            shift, r = divmod(t * d - p, s)
-            lo, hi = max(0, -shift), min(o, len(range(r, h, s)) - shift)
-            if hi <= lo:
-                break
-            phase.append(r)
-            src.append(slice(lo + shift, hi + shift))
-            dst.append(slice(lo, hi))
-        else:
-            taps.append((number, tuple(phase), tuple(src), tuple(dst)))
-    return taps
-
-
-def _phase_slice(phase, geo):
-    return (Ellipsis,) + tuple(slice(r, None, s) for r, s in zip(phase, geo.stride))
-
-
-def _phases(x, geo, taps, copy=False):
-    """The stride phases ``x[..., r::S, q::S']`` that the taps read, by phase:
-    views of ``x``, or with ``copy`` contiguous copies of them.
-
-    A tap's block of a phase is contiguous in the window index, but as a view
-    of ``x`` it is strided (unless S = 1), and NumPy works through short
-    strided rows about twice as slowly as contiguous ones; a copy costs one
-    pass over ``x``, so it pays when the taps read every phase several times.
-    The copies share one buffer: that is faster than separate arrays, which
-    glibc returns to the OS after every call, so that the next call pays page
-    faults on all that memory again (expensive on small virtual machines)."""
-    phases = {phase: x[_phase_slice(phase, geo)] for _, phase, _, _ in taps}
-    if not copy or all(s == 1 for s in geo.stride):
-        return phases
-    buffer = np.empty(sum(view.size for view in phases.values()), dtype=x.dtype)
-    copies, start = {}, 0
-    for phase, view in phases.items():
-        copies[phase] = buffer[start:start + view.size].reshape(view.shape)
-        copies[phase][...] = view
-        start += view.size
-    return copies
-
-
-def _worth_copying(taps):
-    # Measured on (8, 64, 56, 56) at stride 2: copying paid off for 3x3
-    # kernels (9 taps over 4 phases), not for 2x2 ones (one tap per phase).
-    return len(taps) > 2 * len({phase for _, phase, _, _ in taps})
-
-
-def _max(phases, x, geo, taps):
-    # -inf where no tap lands: a window of padding only. (float('-inf') rather
-    # than np.inf's negation keeps object arrays free of NumPy scalars.)
-    y = np.full(x.shape[:2] + geo.out, float("-inf"), dtype=x.dtype)
-    for _, phase, src, dst in taps:
-        np.maximum(y[dst], phases[phase][src], out=y[dst])
-    return y
-
-
-def _first_maximum(x, geo, taps):
-    """Flat index into ``x`` of each window's first maximum, and a mask of the
-    windows that have one (all but windows of padding only)."""
-    phases = _phases(x, geo, taps, copy=_worth_copying(taps))
-    y = _max(phases, x, geo, taps)
-    # Sweep the taps in row-major order. ``found`` becomes True at the first
-    # tap equal to the window's maximum and stays True, so afterwards
-    # ``count`` says how many taps from that one on were swept. Plain
-    # comparisons and additions: np.copyto(..., where=) and np.where are
-    # several times slower than these on large arrays.
-    found = np.zeros(y.shape, dtype=bool)
-    count = np.zeros(y.shape, dtype=np.min_scalar_type(len(taps)))
-    for _, phase, src, dst in taps:
-        found[dst] |= phases[phase][src] == y[dst]
-        count += found
-    # Flat (N, C, *spatial) index of every window's origin, o*S - P per axis
-    # (it may lie in the padding), plus the offset of the chosen tap from it.
-    # The offsets are listed from the last swept tap back to the first, after
-    # a 0 for ``count == 0``, so that ``count`` indexes them directly.
-    place = np.cumprod((1,) + geo.size[:0:-1])[::-1]  # flat stride of each spatial axis
-    nd = len(geo.out)
-    steps = np.array([np.unravel_index(number, geo.kernel) for number, _, _, _ in taps], dtype=np.intp)
-    offsets = steps.reshape(len(taps), nd) @ (np.array(geo.dilation) * place)
-    index = np.append(0, offsets[::-1])[count]
-    # In place, broadcasting one axis at a time: no full-size temporaries.
-    index += (np.arange(math.prod(x.shape[:2])) * math.prod(geo.size)).reshape(x.shape[:2] + (1,) * nd)
-    for axis, (s, p, o) in enumerate(zip(geo.stride, geo.padding, geo.out)):
-        index += ((np.arange(o) * s - p) * place[axis]).reshape((o,) + (1,) * (nd - axis - 1))
-    return index, count > 0
+def _max_along(x, geo, axis, track=False):
+    """Maximum over the kernel taps along ``axis``: an array like ``x`` with
+    ``geo.out[axis]`` along it; with ``track``, also the tap that gave each
+    window's first maximum (``K``, one past the last tap, where none lands).
+    """
+    k = geo.kernel[axis]
+    shape = x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :]
+    best = np.empty(shape, dtype=x.dtype)
+    first = np.empty(shape, dtype=np.min_scalar_type(k)) if track else None
+    for dsts, taps in _window_groups(x, [best, first] if track else [best], geo, axis):
+        if not taps:  # padding only: -inf, and no tap to pass the gradient to.
+            # (float('-inf') rather than np.inf's negation keeps object
+            # arrays free of NumPy scalars.)
+            dsts[0][...] = float("-inf")
+            if track:
+                dsts[1][...] = k
+            continue
+        (tap, values), later_taps = taps[0], taps[1:]
+        if track:
+            dsts[1][...] = tap
+        if not later_taps:
+            np.copyto(dsts[0], values)
+        # A later tap takes over only where it is *strictly* greater than the
+        # maximum so far, so the first maximum stays chosen. Taps come in
+        # increasing order, so ``maximum(first, greater * tap)`` sets ``tap``
+        # exactly where ``greater`` holds (np.where, or a masked copy, takes
+        # several times longer). The first two taps are compared directly,
+        # which saves copying the first one.
+        so_far = values
+        for tap, values in later_taps:
+            if track:
+                greater = values > so_far
+                np.maximum(dsts[1], np.multiply(greater, tap, dtype=first.dtype), out=dsts[1])
+            np.maximum(so_far, values, out=dsts[0])
+            so_far = dsts[0]
+    return (best, first) if track else best
 
 
 def max_pool_forward(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -276,8 +290,13 @@ def max_pool_forward(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=Fa
     """
     x = np.asarray(x)
     geo = _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode)
-    taps = _taps(geo)
-    return _by_channel(lambda x: _max(_phases(x, geo, taps, copy=_worth_copying(taps)), x, geo, taps), x)
+    return _by_channel(lambda x: _max(x, geo), x)
+
+
+def _max(x, geo):
+    for axis in reversed(range(len(geo.out))):  # the last axis first, as in the backward
+        x = _max_along(x, geo, axis)
+    return x
 
 
 def max_pool_backward(dy, x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -293,15 +312,47 @@ def max_pool_backward(dy, x, kernel, stride=None, padding=0, dilation=1, ceil_mo
     dy, x = np.asarray(dy), np.asarray(x)
     geo = _pool_geometry(x, kernel, stride, padding, dilation, ceil_mode)
     _check_dy(dy, x, geo)
-    taps = _taps(geo)
-    return _by_channel(lambda dy, x: _max_backward(dy, x, geo, taps), dy, x)
+    return _by_channel(lambda dy, x: _max_backward(dy, x, geo), dy, x)
 
 
-def _max_backward(dy, x, geo, taps):
-    # (The phase copies are gone once _first_maximum returns, before dx takes
-    # their place.)
-    index, chosen = _first_maximum(x, geo, taps)
-    if not chosen.all():
+def _first_maxima(x, geo):
+    """Flat index into ``x`` of each window's first maximum, and a mask of
+    the windows that have one (None when all do)."""
+    nd = len(geo.out)
+    firsts, partial = [None] * nd, x
+    for axis in reversed(range(nd)):
+        partial, firsts[axis] = _max_along(partial, geo, axis, track=True)
+    # Follow the choices from the first axis to the last. ``index`` is the
+    # flat position of the chosen input over (n*c, axes done so far); at
+    # each later axis it picks the element of that axis's pass whose choice
+    # applies (a row's first maximum, for the W pass).
+    index = np.arange(math.prod(x.shape[:2])).reshape(x.shape[:2] + (1,) * nd)
+    for axis in range(nd):
+        s, p, d, o = geo.stride[axis], geo.padding[axis], geo.dilation[axis], geo.out[axis]
+        window = np.arange(o).reshape((o,) + (1,) * (nd - 1 - axis))
+        tap = firsts[axis]
+        if axis:
+            # mode="clip": windows without a maximum point anywhere; they are
+            # masked out below.
+            tap = np.take(tap.reshape(-1), index * o + window, mode="clip")
+        position = np.multiply(tap, d, dtype=np.intp)
+        position += window * s - p
+        position += index * geo.size[axis]
+        index = position
+    # Windows where no tap lands along some axis have no maximum.
+    reached = [np.zeros(o, dtype=bool) for o in geo.out]
+    for axis in range(nd):
+        for _, _, lo, hi in _axis_taps(geo, axis):
+            reached[axis][lo:hi] = True
+    if all(r.all() for r in reached):
+        return index, None
+    chosen = reached[0] if nd == 1 else np.logical_and.outer(*reached)
+    return index, np.broadcast_to(chosen, index.shape)
+
+
+def _max_backward(dy, x, geo):
+    index, chosen = _first_maxima(x, geo)
+    if chosen is not None:
         index, dy = index[chosen], dy[chosen]
     # Overlapping windows may pick the same input, so repeated indices must
     # accumulate (a fancy-indexed += would keep only one of them). For
@@ -316,118 +367,40 @@ def _max_backward(dy, x, geo, taps):
 
 
 # --------------------------------------------------------------------------
-# Average pooling.
+# The same windows as taps over stride phases, for verify_stack's search for
+# the nearest max-pool kink (it lists every window's candidates).
 # --------------------------------------------------------------------------
 
 
-# The window is a box and its divisor a product over the axes, so the sums
-# are taken one axis at a time: K_h + K_w strided additions per 2-D window
-# instead of K_h * K_w, and the first pass (along H) runs over whole,
-# contiguous rows. The backward spreads dy / divisor back the same way, axis
-# by axis in reverse order. Padding is never materialised: a tap only touches
-# the windows for which it lands on a real input.
+def _taps(geo):
+    """List ``(number, phase, src, dst)`` for every kernel tap, in row-major
+    order: the windows ``dst`` for which the tap lands on a real input rather
+    than on padding, and the contiguous block ``src`` of the stride phase
+    ``phase`` of the input (see :func:`_phases`) that they read there.
 
-
-def _axis_taps(geo, axis):
-    """``(src, dst)`` for each kernel tap along one axis: the windows ``dst``
-    for which that tap lands on a real input, and the inputs ``src`` they read."""
-    h, k, s, p, o = geo.size[axis], geo.kernel[axis], geo.stride[axis], geo.padding[axis], geo.out[axis]
+    Window ``o`` reads input ``i = o*S - P + t*D`` at tap ``t``. Writing
+    ``t*D - P = shift*S + r`` with ``0 <= r < S``, that is position ``o + shift``
+    of the phase ``x[r::S]``: consecutive windows read consecutive elements.
+    A tap that never lands inside is left out (its number is still used up)."""
     taps = []
-    for t in range(k):
-        offset = t - p  # window o reads input o*S + offset
-        lo, hi = max(0, -(offset // s)), min(o, (h - 1 - offset) // s + 1)
-        if lo < hi:
-            taps.append((slice(lo * s + offset, (hi - 1) * s + offset + 1, s), slice(lo, hi)))
+    for number, tap in enumerate(np.ndindex(*geo.kernel)):
+        phase, src, dst = [], [Ellipsis], [Ellipsis]
+        for t, h, s, p, d, o in zip(tap, geo.size, geo.stride, geo.padding, geo.dilation, geo.out):
+            shift, r = divmod(t * d - p, s)
+            lo, hi = max(0, -shift), min(o, len(range(r, h, s)) - shift)
+            if hi <= lo:
+                break
+            phase.append(r)
+            src.append(slice(lo + shift, hi + shift))
+            dst.append(slice(lo, hi))
+        else:
+            taps.append((number, tuple(phase), tuple(src), tuple(dst)))
     return taps
 
 
-def _along(axis, nd, index):
-    return (Ellipsis, index) + (slice(None),) * (nd - 1 - axis)
-
-
-def _window_sums(x, geo):
-    nd, total = len(geo.out), x
-    for axis in range(nd):
-        # np.zeros: for object arrays a plain Python 0, which adds exactly.
-        partial = np.zeros(total.shape[: 2 + axis] + (geo.out[axis],) + total.shape[3 + axis :], dtype=x.dtype)
-        for src, dst in _axis_taps(geo, axis):
-            partial[_along(axis, nd, dst)] += total[_along(axis, nd, src)]
-        total = partial
-    return total
-
-
-def _spread(share, geo):
-    nd, spread = len(geo.out), share
-    for axis in reversed(range(nd)):
-        partial = np.zeros(spread.shape[: 2 + axis] + (geo.size[axis],) + spread.shape[3 + axis :], dtype=share.dtype)
-        for src, dst in _axis_taps(geo, axis):
-            partial[_along(axis, nd, src)] += spread[_along(axis, nd, dst)]
-        spread = partial
-    return spread
-
-
-def _divisor(geo, count_include_pad, divisor_override, dtype):
-    # For object arrays the divisors are Fractions, so that the quotient is a
-    # Fraction even where a window holds only Python ints (int / int would
-    # give a float) and never goes through np.int64 (Fraction / np.int64 is
-    # not exact either).
-    exact = dtype == object
-    if divisor_override is not None:
-        return Fraction(divisor_override) if exact else divisor_override
-    divisor = np.ones((), dtype=np.int64)
-    for h, k, s, p, o in zip(geo.size, geo.kernel, geo.stride, geo.padding, geo.out):
-        start = np.arange(o) * s - p
-        stop = np.minimum(start + k, h + p)
-        if not count_include_pad:
-            start, stop = np.maximum(start, 0), np.minimum(stop, h)
-        divisor = np.multiply.outer(divisor, stop - start)
-    return np.frompyfunc(Fraction, 1, 1)(divisor.astype(object)) if exact else divisor
-
-
-def _avg_options(count_include_pad, divisor_override):
-    count_include_pad = as_bool("count_include_pad", count_include_pad)
-    if divisor_override is not None:
-        divisor_override = as_int("divisor_override", divisor_override)
-        if divisor_override == 0:
-            raise ValueError("divisor_override: must be a non-zero int, got 0")
-    return count_include_pad, divisor_override
-
-
-def avg_pool_forward(x, kernel, stride=None, padding=0, ceil_mode=False,
-                     count_include_pad=True, divisor_override=None):
-    """Average-pool ``x`` (N, C, *spatial) over windows of shape ``kernel``.
-
-    >>> x = np.arange(1.0, 6.0).reshape(1, 1, 5)
-    >>> avg_pool_forward(x, 2, padding=1)
-    array([[[0.5, 2.5, 4.5]]])
-    >>> avg_pool_forward(x, 2, padding=1, count_include_pad=False)
-    array([[[1. , 2.5, 4.5]]])
-    """
-    x = np.asarray(x)
-    geo = _pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
-    count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
-    return _by_channel(lambda x: _average(x, geo, count_include_pad, divisor_override), x)
-
-
-def _average(x, geo, count_include_pad, divisor_override):
-    total = _window_sums(x, geo)
-    divisor = _divisor(geo, count_include_pad, divisor_override, total.dtype)
-    if total.dtype.kind in "fcO":  # in place: one large temporary fewer
-        return np.divide(total, divisor, out=total)
-    return total / divisor
-
-
-def avg_pool_backward(dy, x, kernel, stride=None, padding=0, ceil_mode=False,
-                      count_include_pad=True, divisor_override=None):
-    """Gradient ``dx`` of ``L = sum(dy * avg_pool_forward(x, ...))``.
-
-    >>> x = np.zeros((1, 1, 4))
-    >>> avg_pool_backward(np.array([[[6.0, 12.0]]]), x, 3, stride=1)
-    array([[[2., 6., 6., 4.]]])
-    """
-    dy, x = np.asarray(dy), np.asarray(x)
-    geo = _pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
-    count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
-    _check_dy(dy, x, geo)
-    divisor = _divisor(geo, count_include_pad, divisor_override, dy.dtype)
-    return _by_channel(lambda dy: _spread(dy / divisor, geo), dy)
+def _phases(x, geo, taps):
+    """The stride phases ``x[..., r::S, q::S']`` that the taps read, by phase."""
+    return {
+        phase: x[(Ellipsis,) + tuple(slice(r, None, s) for r, s in zip(phase, geo.stride))]
+        for _, phase, _, _ in taps
+    }

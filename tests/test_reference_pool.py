@@ -407,18 +407,21 @@ def test_boundary_geometry_is_accepted():
 
 
 # --------------------------------------------------------------------------
-# Large float inputs are pooled on threads, one part of the channels each
-# (reference_pool._by_channel). The tests above are too small for that, so
-# here the threshold is lowered to zero and the results must be identical,
-# bit for bit, to one call on the whole array: ties, ceil-mode windows and
-# overlaps included, with the channels cut between samples (N > 1) and
-# within one sample (N = 1).
+# Large float inputs are pooled on threads, one part of the channels each,
+# and every part in chunks of a few channels (reference_pool._by_channel).
+# The tests above are too small for either, so here the thresholds are
+# lowered until every chunk holds one or two channels, and the results must
+# be identical, bit for bit, to one call on the whole array: ties, ceil-mode
+# windows and overlaps included, with the channels cut between samples
+# (N > 1) and within one sample (N = 1).
 # --------------------------------------------------------------------------
 
 THREAD_CASES = {
     "max-k3s2p1-ceil": ("max", (3, 5, 7, 6), dict(kernel=3, stride=2, padding=1, ceil_mode=True)),
+    "max-k3s2p1-even": ("max", (2, 5, 8, 6), dict(kernel=3, stride=2, padding=1)),
     "max-k2-d2-1d": ("max", (1, 7, 11), dict(kernel=2, stride=1, dilation=2)),
     "avg-k3s2p1": ("avg", (2, 3, 7, 7), dict(kernel=3, stride=2, padding=1)),
+    "avg-k3s2p1-even": ("avg", (2, 5, 8, 6), dict(kernel=3, stride=2, padding=1)),
     "avg-no-pad-count": ("avg", (1, 5, 6, 5), dict(kernel=(3, 2), stride=1, padding=1, count_include_pad=False)),
 }
 
@@ -426,23 +429,26 @@ THREAD_CASES = {
 @pytest.mark.parametrize("values", ["random", "ties"])
 @pytest.mark.parametrize("kind, xs, kwargs", THREAD_CASES.values(), ids=list(THREAD_CASES))
 def test_pooling_results_do_not_depend_on_threads(kind, xs, kwargs, values, monkeypatch):
-    from symconv import reference_pool
+    from symconv import reference_avgpool, reference_pool
 
     rng = np.random.default_rng(zlib.crc32(f"threads/{xs}/{values}".encode()))
     x = rng.standard_normal(xs) if values == "random" else rng.integers(0, 2, size=xs).astype(float)
     forward, backward = forward_backward(kind)
+    monkeypatch.setattr(reference_pool, "_CHUNK_BYTES", 2**40)  # the whole array in one call
     y = forward(x, **kwargs)
     dy = rng.standard_normal(y.shape)
     dx = backward(dy, x, **kwargs)
     calls = []
     real = reference_pool._by_channel
 
-    def counted(pool, *arrays):
+    def counted(pool, *arrays, **options):
         calls.append(arrays[0].shape)
-        return real(pool, *arrays)
+        return real(pool, *arrays, **options)
 
+    module = reference_pool if kind == "max" else reference_avgpool
     monkeypatch.setattr(reference_pool, "_PARALLEL_ELEMENTS", 0)
-    monkeypatch.setattr(reference_pool, "_by_channel", counted)
+    monkeypatch.setattr(reference_pool, "_CHUNK_BYTES", 2 * x[0, 0].nbytes)  # chunks of 1 or 2 channels
+    monkeypatch.setattr(module, "_by_channel", counted)
     monkeypatch.setattr(reference_pool, "cores", lambda: 3)  # three uneven parts
     threaded_y = forward(x, **kwargs)
     threaded_dx = backward(dy, x, **kwargs)
