@@ -50,6 +50,8 @@ def run_parts(work, parts):
     """``[work(part) for part in parts]``, the parts run on threads.
 
     The last part runs on the calling thread, which would otherwise only wait.
+    One call runs at a time (the BLAS setting is process-wide), so ``work``
+    must not itself call :func:`run_parts`: it would wait for itself.
     """
     global _pool
     if len(parts) < 2:
