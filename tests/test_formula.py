@@ -593,8 +593,8 @@ def _markdown_section(document, title):
 def test_a_formula_shows_in_jupyter_as_its_section_of_the_document(layer):
     """Its _repr_latex_ is the Markdown document's block for it, plus the output sizes it uses."""
     document = formula_document(layer, "markdown")
-    for name, formula in derive_formulas(layer).items():
-        shown, section = formula._repr_latex_(), _markdown_section(document, TITLES[name])
+    for name, one in derive_formulas(layer).items():
+        shown, section = one._repr_latex_(), _markdown_section(document, TITLES[name])
         if "_{o}" not in section:
             assert shown == section
             continue
