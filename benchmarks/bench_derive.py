@@ -31,9 +31,9 @@ import tracemalloc
 
 import numpy as np
 
-from symconv.engine import derive
-from symconv.formats import render
-from symconv.spec import conv_spec
+from symconv.engine.derive import derive
+from symconv.printing.formats import render
+from symconv.spec.conv import conv_spec
 
 SIZES = (4, 8, 16, 32)
 
@@ -75,7 +75,7 @@ def in_process(size: int, repeat: int) -> tuple[float, int, float]:
 def forward_as_plain_symbols(size: int, module):
     """y = conv(x, w) + b output by output, with one plain Symbol per element."""
     spec = conv_spec("conv2d", (1, 3, size, size), (8, 3, 3, 3), padding=1)
-    from symconv.forward import conv_forward
+    from symconv.layers.conv import conv_forward
 
     table = conv_forward(spec)
     symbols = [module.Symbol(name.replace("[", "_").replace("]", "").replace(", ", "_"))

@@ -75,7 +75,7 @@ def theirs(kind, kwargs, x, dy):
 
 
 def main():
-    print(f"symconv.reference pooling benchmark: forward + backward (dx), float64, x {X_SHAPE}")
+    print(f"symconv.reference.conv pooling benchmark: forward + backward (dx), float64, x {X_SHAPE}")
     print(machine_line())
     print()
     rng = np.random.default_rng(0)

@@ -120,7 +120,7 @@ def seed_backward(dout, x, w, pad, stride):
 
 
 def main():
-    print("symconv.reference convolution benchmark: forward + backward (dx, dw, db), float64")
+    print("symconv.reference.conv convolution benchmark: forward + backward (dx, dw, db), float64")
     print(machine_line())
     print()
 

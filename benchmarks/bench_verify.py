@@ -26,10 +26,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from symconv.engine import derive
-from symconv.evaluate import evaluate_table
-from symconv.spec import conv_spec
-from symconv.verify import verify
+from symconv.engine.derive import derive
+from symconv.engine.evaluate import evaluate_table
+from symconv.spec.conv import conv_spec
+from symconv.verify.layer import verify
 
 ARGS = ["verify", "conv2d", "--input", "1,3,32,32", "--weight", "8,3,3,3", "--padding", "1"]
 

@@ -16,12 +16,12 @@ Run from anywhere: python scripts/make_pictures.py
 
 from pathlib import Path
 
-from symconv.engine import derive
-from symconv.plot import plot_jacobian, plot_routing
-from symconv.pool_routing import pool_values
-from symconv.plot_pool import plot_pool_routing
-from symconv.spec import conv_spec
-from symconv.spec_pool import pool_spec
+from symconv.engine.derive import derive
+from symconv.plot.jacobian import plot_jacobian, plot_routing
+from symconv.plot.routing import pool_values
+from symconv.plot.pool import plot_pool_routing
+from symconv.spec.conv import conv_spec
+from symconv.spec.pool import pool_spec
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

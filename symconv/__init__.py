@@ -5,8 +5,8 @@ The data flows one way::
     spec (ConvSpec) -> symbolic tensors -> forward -> gradients (engine)
                     -> presentation -> printer (latex / markdown / text / json)
 
-and verification (``symconv.verify``) reads a derivation and checks it against
-the NumPy reference kernels (``symconv.reference``), finite differences and
+and verification (``symconv.verify.layer``) reads a derivation and checks it against
+the NumPy reference kernels (``symconv.reference.conv``), finite differences and
 exact rational arithmetic.
 
 Heavy modules (SymPy, NumPy) are imported by the submodules that need them,

@@ -1,5 +1,5 @@
 """``python -m symconv`` runs the command line."""
 
-from symconv.cli import main
+from symconv.cli.app import main
 
 main()

@@ -2,9 +2,9 @@
 
 import pytest
 
-from symconv.engine import derive
-from symconv.spec import conv_spec
-from symconv.tensors import element
+from symconv.engine.derive import derive
+from symconv.spec.conv import conv_spec
+from symconv.engine.tensors import element
 
 
 def layer(kind="conv2d", input=(1, 1, 4, 4), weight=(1, 1, 2, 2), **options):

@@ -17,12 +17,12 @@ import pytest
 from sympy import Indexed, IndexedBase, Rational
 from sympy.parsing.sympy_parser import parse_expr
 
-from symconv.engine import derive
+from symconv.engine.derive import derive
 from symconv.errors import SymconvError
-from symconv.formats import render
-from symconv.options import build_spec
-from symconv.spec_pool import activation_spec
-from symconv.verify import verify
+from symconv.printing.formats import render
+from symconv.spec.options import build_spec
+from symconv.spec.pool import activation_spec
+from symconv.verify.layer import verify
 
 NAMES = {name: IndexedBase(name) for name in ("x", "dy", "y", "dx")}
 X, DY = NAMES["x"], NAMES["dy"]

@@ -1,4 +1,4 @@
-"""Tests for the ``symconv`` command line (symconv.cli): the CLI contract.
+"""Tests for the ``symconv`` command line (symconv.cli.app): the CLI contract.
 
 Every refusal: exit status 2, exactly one line on stderr naming the parameter
 and the value received, nothing on stdout, no traceback. Every option: its
@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 import symconv
-from symconv.cli import cli
-from symconv.spec import DEFAULT_MAX_TERMS, conv_spec
+from symconv.cli.app import cli
+from symconv.spec.conv import DEFAULT_MAX_TERMS, conv_spec
 
 EXAMPLE = "derive conv2d --input 1,1,4,4 --weight 1,1,2,2"  # the seeds' 4x4 input, 2x2 filter
 
@@ -471,9 +471,9 @@ def test_verify_accepts_seed(seed):
 
 
 def test_verify_exits_1_on_mismatch(monkeypatch):
-    import symconv.engine
+    import symconv.engine.derive
 
-    real_derive = symconv.engine.derive
+    real_derive = symconv.engine.derive.derive
 
     def wrong_derive(spec, **kwargs):
         derivation = real_derive(spec, **kwargs)
@@ -483,7 +483,7 @@ def test_verify_exits_1_on_mismatch(monkeypatch):
         derivation.gradients["dx"] = dx
         return derivation
 
-    monkeypatch.setattr(symconv.engine, "derive", wrong_derive)
+    monkeypatch.setattr(symconv.engine.derive, "derive", wrong_derive)
     result = invoke("verify conv2d --input 1,1,4,4 --weight 1,1,2,2")
     assert result.exit_code == 1
     assert "FAIL" in result.stdout
@@ -570,7 +570,7 @@ def test_console_script_help_names_the_program():
 
 def test_importing_the_cli_does_not_load_sympy():
     completed = subprocess.run(
-        [sys.executable, "-c", "import sys, symconv.cli; print('sympy' in sys.modules, 'numpy' in sys.modules)"],
+        [sys.executable, "-c", "import sys, symconv.cli.app; print('sympy' in sys.modules, 'numpy' in sys.modules)"],
         capture_output=True, text=True, timeout=30,
     )
     assert completed.returncode == 0, completed.stderr

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sympy import IndexedBase, Rational
 from sympy.parsing.sympy_parser import parse_expr
 
-from symconv.cli import cli
+from symconv.cli.app import cli
 
 NAMES = {name: IndexedBase(name) for name in ("x", "dy", "y", "dx")}
 KEY = re.compile(r"^([a-z]+)\[([0-9, ]+)\]$")

@@ -1,4 +1,4 @@
-"""Tests for symconv.display: derivations as MathJax LaTeX, reports as HTML tables."""
+"""Tests for symconv.printing.jupyter: derivations as MathJax LaTeX, reports as HTML tables."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from symconv.display import MAX_EQUATIONS, derivation_latex, report_html, text_tex
-from symconv.engine import derive
-from symconv.formats import render
-from symconv.spec import conv_spec
-from symconv.verify import Check, Report, verify
+from symconv.printing.jupyter import MAX_EQUATIONS, derivation_latex, report_html, text_tex
+from symconv.engine.derive import derive
+from symconv.printing.formats import render
+from symconv.spec.conv import conv_spec
+from symconv.verify.layer import Check, Report, verify
 
 
 def equations(text):
@@ -68,7 +68,7 @@ def test_big_sections_are_cut_with_a_note():
     rows = equations(text)
     forward = [r for r in rows if r.startswith("y_")]
     assert len(forward) == MAX_EQUATIONS and forward[-1].startswith("y_{0,0,39}")
-    assert r"\vdots \quad \text{(first 40 of 98 equations; symconv.formats.render prints them all)}" in text
+    assert r"\vdots \quad \text{(first 40 of 98 equations; symconv.printing.formats.render prints them all)}" in text
     assert r"\text{(first 40 of 100 equations;" in text  # dx
     assert r"first 3 of" not in text  # dw has 3 entries: all shown
     # dw_0 has 98 terms: the first 24, then a count.
@@ -94,7 +94,7 @@ def test_mean_reduction_shows_the_factor():
 
 def layer_derivation(name):
     """The derivation of a KINDS entry, built from its option text as the CLI builds it."""
-    from symconv.cli import _derive, _spec_from_options
+    from symconv.cli.app import _derive, _spec_from_options
 
     kind, reduction, options = KINDS[name]
     return _derive(_spec_from_options(kind, reduction=reduction, **options), 10**6, reduction)
@@ -171,7 +171,7 @@ def test_derivations_show_themselves_in_jupyter():
                     reason="pdflatex is not installed (Debian: texlive-latex-base texlive-latex-recommended)")
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_the_block_is_valid_latex(name):
-    from symconv.pdf import latex_to_pdf
+    from symconv.plot.pdf import latex_to_pdf
 
     body = derivation_latex(layer_derivation(name), index_base=1).replace("$$", "", 1).rsplit("$$", 1)[0]
     document = (
@@ -248,8 +248,8 @@ def test_exact_not_run_is_said():
 
 
 def test_reports_show_themselves_in_jupyter():
-    from symconv.stack import derive_stack, parse_layers, stack_spec
-    from symconv.verify_stack import verify_stack
+    from symconv.spec.stack import derive_stack, parse_layers, stack_spec
+    from symconv.verify.stack import verify_stack
 
     report = verify_stack(derive_stack(stack_spec((1, 1, 4, 4), parse_layers("conv2d(weight=1,1,2,2) | relu"))))
     page = report._repr_html_()

@@ -4,8 +4,8 @@ import pytest
 from sympy import Add, Indexed, diff, sin
 
 from conftest import layer
-from symconv.engine import differentiate
-from symconv.tensors import element
+from symconv.engine.derive import differentiate
+from symconv.engine.tensors import element
 
 GRID = {
     "1d": dict(kind="conv1d", input=(2, 2, 7), weight=(3, 2, 3), stride=2, padding=1),

@@ -10,9 +10,9 @@ from sympy import IndexedBase
 from sympy.parsing.sympy_parser import parse_expr
 
 from conftest import layer
-from symconv.formats import FORMATS, render
-from symconv.present import IndexStyle, choose_style
-from symconv.spec import conv_spec
+from symconv.printing.formats import FORMATS, render
+from symconv.printing.present import IndexStyle, choose_style
+from symconv.spec.conv import conv_spec
 
 NAMES = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
 KEY = re.compile(r"^(y|dx|dw|db)\[(\d+(, \d+)*)\]$")
@@ -130,7 +130,7 @@ def test_standalone_latex_compiles_with_pdflatex(tmp_path, config):
 
 
 def _pool(kind, shape, **options):
-    from symconv.spec_pool import pool_spec
+    from symconv.spec.pool import pool_spec
 
     return pool_spec(kind, shape, **options)
 
@@ -138,13 +138,13 @@ def _pool(kind, shape, **options):
 def _activation(kind, shape, slope=None):
     from fractions import Fraction
 
-    from symconv.spec_pool import activation_spec
+    from symconv.spec.pool import activation_spec
 
     return activation_spec(kind, shape, negative_slope=None if slope is None else Fraction(slope))
 
 
 def _stack(shape, layers):
-    from symconv.stack import parse_layers, stack_spec
+    from symconv.spec.stack import parse_layers, stack_spec
 
     return stack_spec(shape, parse_layers(layers))
 
@@ -193,10 +193,10 @@ LAYER_KINDS = {  # id: (CLI arguments after "derive", the same layer built by th
 def test_cli_json_of_every_layer_kind_round_trips_structurally(arguments, build):
     from click.testing import CliRunner
 
-    from symconv.cli import cli
-    from symconv.engine import derive
-    from symconv.present import element_sections
-    from symconv.stack import derive_stack
+    from symconv.cli.app import cli
+    from symconv.engine.derive import derive
+    from symconv.printing.present import element_sections
+    from symconv.spec.stack import derive_stack
 
     result = CliRunner().invoke(cli, ["derive", *arguments, "--format", "json"])
     assert result.exit_code == 0, result.output

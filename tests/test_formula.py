@@ -2,7 +2,7 @@
 
 The proof instantiates each general formula at concrete sizes, through the
 JSON contract (``parse_expr``, substitution, ``.doit()``), and compares it
-exactly with the element-wise derivation of :func:`symconv.engine.derive`,
+exactly with the element-wise derivation of :func:`symconv.engine.derive.derive`,
 on grids that hold every stride 1-3, padding 0-2 (as far as it is legal),
 dilation 1-2 and kernel 1-4, with odd, even and non-divisible sizes.
 Convolutions and average pools are compared symbolically; max pools at
@@ -33,15 +33,15 @@ from sympy import (
 )
 from sympy.parsing.sympy_parser import parse_expr
 
-from symconv.cli_forms import formula, formula_document
-from symconv.engine import derive
+from symconv.cli.formula import formula, formula_document
+from symconv.engine.derive import derive
 from symconv.errors import SymconvError
-from symconv.formula import AXES_1D, derive_formulas, spec_sizes
-from symconv.formula_document import TITLES
-from symconv.formula_print import FormulaLatexPrinter, FormulaTextPrinter
-from symconv.latex import DOCUMENT_HEAD
-from symconv.spec import conv_spec
-from symconv.spec_pool import pool_spec
+from symconv.formula.index import AXES_1D, derive_formulas, spec_sizes
+from symconv.printing.formula_document import TITLES
+from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter
+from symconv.printing.latex import DOCUMENT_HEAD
+from symconv.spec.conv import conv_spec
+from symconv.spec.pool import pool_spec
 
 TENSORS = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
 SIZES = "N C H W F KH KW SH SW PH PW DH DW L K S P D".split()
@@ -372,7 +372,7 @@ def test_pool_grid_covers_every_legal_axis_case_on_both_axes(kind):
 
 
 def pool_sizes(spec):
-    """The size symbols' values for a :class:`~symconv.spec_pool.PoolSpec` (an average pool has no D)."""
+    """The size symbols' values for a :class:`~symconv.spec.pool.PoolSpec` (an average pool has no D)."""
     names = ("N", "C", "H", "W", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")
     values = spec.input + spec.kernel + spec.stride + spec.padding + spec.dilation
     return {k: v for k, v in zip(names, values) if spec.is_max or not k.startswith("D")}
@@ -663,7 +663,7 @@ def test_command_writes_a_file_and_has_an_example(tmp_path):
 
 
 def test_importing_the_forms_command_does_not_load_sympy():
-    code = "import sys, symconv.cli_forms; print('sympy' in sys.modules, 'numpy' in sys.modules)"
+    code = "import sys, symconv.cli.formula; print('sympy' in sys.modules, 'numpy' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.split() == ["False", "False"]
 

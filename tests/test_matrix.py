@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from sympy import Matrix, expand
 
-from symconv.cli_forms import matrix_document
-from symconv.engine import derive
+from symconv.cli.formula import matrix_document
+from symconv.engine.derive import derive
 from symconv.errors import SymconvError
-from symconv.matrix import jacobian, pictures
-from symconv.operators import correlate
-from symconv.spec import conv_spec
-from symconv.tensors import element
+from symconv.formula.matrix import jacobian, pictures
+from symconv.formula.operators import correlate
+from symconv.spec.conv import conv_spec
+from symconv.engine.tensors import element
 
 SEED_DW = (
     r"dw &= \begin{bmatrix}x_{11} & x_{12} & x_{13} & x_{14}\\x_{21} & x_{22} & x_{23} & x_{24}"

@@ -9,14 +9,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from symconv.cli_forms import operator_document
-from symconv.engine import derive
+from symconv.cli.formula import operator_document
+from symconv.engine.derive import derive
 from symconv.errors import SymconvError
-from symconv.operators import (
+from symconv.formula.operators import (
     check_identities, dy_placement, operator_gradients, output_padding, rotate_w, spread_dy,
 )
 from symconv.reference import conv_backward
-from symconv.spec import conv_spec
+from symconv.spec.conv import conv_spec
 
 LAYERS = [  # (kind, input, weight, options): strides that do not divide, padding wider than D(K-1), groups
     ("conv1d", (1, 1, 4), (1, 1, 2), {}),

@@ -1,4 +1,4 @@
-"""Tests for symconv.plot and the ``plot`` command: the pictures show the derived expressions.
+"""Tests for symconv.plot.jacobian and the ``plot`` command: the pictures show the derived expressions.
 
 The sparsity a Jacobian picture draws must be the dependency structure of the
 derived forward (which elements each y contains), and a routing picture must
@@ -20,18 +20,18 @@ from sympy import Indexed
 
 pytest.importorskip("matplotlib", reason="pictures need matplotlib (the 'plot' or 'test' extra)")
 
-from symconv.engine import derive  # noqa: E402
+from symconv.engine.derive import derive  # noqa: E402
 from symconv.errors import SymconvError  # noqa: E402
-from symconv.plot import (  # noqa: E402
+from symconv.plot.jacobian import (  # noqa: E402
     gradient_routing,
     gradient_terms,
     jacobian_sparsity,
     plot_jacobian,
     plot_routing,
 )
-from symconv.pool_routing import maxpool_routing  # noqa: E402
-from symconv.plot_pool import plot_maxpool_routing  # noqa: E402
-from symconv.spec import conv_spec  # noqa: E402
+from symconv.plot.routing import maxpool_routing  # noqa: E402
+from symconv.plot.pool import plot_maxpool_routing  # noqa: E402
+from symconv.spec.conv import conv_spec  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -198,7 +198,7 @@ def test_maxpool_routing_of_overlapping_windows_adds_up():
 
 
 def test_maxpool_routing_sends_dy_where_the_reference_backward_does():
-    from symconv.reference_pool import max_pool_backward
+    from symconv.reference.maxpool import max_pool_backward
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 3, size=(7, 7)).astype(float)  # small integers: many ties
@@ -212,7 +212,7 @@ def test_maxpool_routing_sends_dy_where_the_reference_backward_does():
 
 @pytest.mark.parametrize("x, kernel, stride, pattern", [
     (np.ones((2, 2, 2)), 2, 2, r"expected a 1-D or 2-D input"),
-    # The layer's own checks (symconv.spec_pool) word these.
+    # The layer's own checks (symconv.spec.pool) word these.
     (np.ones((3, 3)), 4, 1, r"kernel: got '?4'?, whose extent 4 .*larger than the padded input 3"),
     (np.ones((3, 3)), 2, 0, r"stride: got '?0'?, expected positive integers"),
     (np.ones((3, 3)), 1.5, 1, r"kernel: got '?1\.5'?, expected an integer"),
@@ -237,7 +237,7 @@ POOLS = {
 
 
 def pool_layer(name):
-    from symconv.spec_pool import pool_spec
+    from symconv.spec.pool import pool_spec
 
     kind, shape, options = POOLS[name]
     return pool_spec(kind, shape, **options)
@@ -253,7 +253,7 @@ VALUES = ["ties", "distinct", "constant", "random-floats"]
 
 
 def values_of(spec, kind, seed=0):
-    from symconv.pool_routing import pool_values
+    from symconv.plot.routing import pool_values
 
     if kind == "constant":  # every window tied
         return np.full(spec.input, 2.0)
@@ -264,7 +264,7 @@ def values_of(spec, kind, seed=0):
 
 def reference_receivers(spec, x):
     """Each output's receiver by the reference kernel: its backward of a one-hot dy."""
-    from symconv.reference_pool import max_pool_backward
+    from symconv.reference.maxpool import max_pool_backward
 
     receivers = {}
     for o in np.ndindex(*spec.output_shape):
@@ -277,7 +277,7 @@ def reference_receivers(spec, x):
 
 @pytest.mark.parametrize("kind", VALUES)
 def test_derived_routing_is_the_reference_backward_ties_included(pool, kind):
-    from symconv.pool_routing import derived_receivers, derived_routing, route_values
+    from symconv.plot.routing import derived_receivers, derived_routing, route_values
 
     spec, derivation = pool
     x = values_of(spec, kind)
@@ -292,7 +292,7 @@ def test_derived_routing_is_the_reference_backward_ties_included(pool, kind):
 
 
 def test_ties_are_the_windows_whose_maximum_repeats(pool):
-    from symconv.pool_routing import derived_routing
+    from symconv.plot.routing import derived_routing
 
     spec, derivation = pool
     x = values_of(spec, "ties")
@@ -307,13 +307,13 @@ def test_ties_are_the_windows_whose_maximum_repeats(pool):
 
 
 def windows_of(spec):
-    from symconv.pool_routing import _windows
+    from symconv.plot.routing import _windows
 
     return _windows(spec)
 
 
 def test_values_ties_tie_a_window_of_the_first_slice_and_distinct_none(pool):
-    from symconv.pool_routing import route_values
+    from symconv.plot.routing import route_values
 
     spec, _ = pool
     ties = route_values(spec, values_of(spec, "ties")).ties
@@ -325,8 +325,8 @@ def test_values_ties_tie_a_window_of_the_first_slice_and_distinct_none(pool):
 
 @pytest.mark.parametrize("name", ["ties-in-no-window-by-chance"] + [f"seed-{seed}" for seed in range(8)])
 def test_values_ties_force_a_tie_when_the_draw_has_none(name):
-    from symconv.pool_routing import pool_values, route_values
-    from symconv.spec_pool import pool_spec
+    from symconv.plot.routing import pool_values, route_values
+    from symconv.spec.pool import pool_spec
 
     spec = pool_spec("maxpool1d", (1, 1, 4), kernel=2)  # two windows of two: often no tie
     seed = 0 if name.startswith("ties") else int(name.split("-")[1])
@@ -334,8 +334,8 @@ def test_values_ties_force_a_tie_when_the_draw_has_none(name):
 
 
 def test_a_window_of_one_tap_cannot_tie():
-    from symconv.pool_routing import pool_values, route_values
-    from symconv.spec_pool import pool_spec
+    from symconv.plot.routing import pool_values, route_values
+    from symconv.spec.pool import pool_spec
 
     spec = pool_spec("maxpool2d", (1, 1, 3, 3), kernel=1)
     assert not route_values(spec, pool_values(spec, "ties")).ties.any()
@@ -351,7 +351,7 @@ def test_plot_pool_routing_writes_svg(tmp_path):
 
 
 def check_pool_routing_picture(tmp_path, pool, name):
-    from symconv.plot_pool import plot_pool_routing
+    from symconv.plot.pool import plot_pool_routing
 
     spec, derivation = pool
     x = values_of(spec, "ties")
@@ -363,7 +363,7 @@ def check_pool_routing_picture(tmp_path, pool, name):
 
 
 def test_plot_pool_jacobian_is_dy_dx_at_the_values(tmp_path, pool):
-    from symconv.plot_pool import plot_pool_jacobian
+    from symconv.plot.pool import plot_pool_jacobian
 
     spec, derivation = pool
     x = values_of(spec, "ties")
@@ -378,7 +378,7 @@ def test_plot_pool_jacobian_is_dy_dx_at_the_values(tmp_path, pool):
 
 
 def test_derived_routing_refuses_values_of_the_wrong_size():
-    from symconv.pool_routing import derived_routing
+    from symconv.plot.routing import derived_routing
 
     spec = pool_layer("2d-seed-4x4")
     with pytest.raises(SymconvError, match="values: got 15 numbers from values, expected 16, the input 1x1x4x4"):
@@ -388,8 +388,8 @@ def test_derived_routing_refuses_values_of_the_wrong_size():
 
 
 def test_pool_pictures_refuse_other_layers(tmp_path):
-    from symconv.plot_pool import plot_pool_routing
-    from symconv.spec_pool import pool_spec
+    from symconv.plot.pool import plot_pool_routing
+    from symconv.spec.pool import pool_spec
 
     d = derive(pool_spec("avgpool2d", (1, 1, 4, 4), kernel=2))
     with pytest.raises(SymconvError, match="layer: got 'avgpool2d', expected maxpool1d or maxpool2d"):
@@ -401,17 +401,17 @@ def test_pool_pictures_refuse_other_layers(tmp_path):
 
 def drawn_figures(monkeypatch):
     """Collect each figure symconv saves, saved as it would be without the tight box."""
-    import symconv.plot
-    import symconv.plot_pool
+    import symconv.plot.jacobian
+    import symconv.plot.pool
 
     figures = []
 
     def save(figure, path, fmt):
         figures.append(figure)
-        figure.savefig(path, format=fmt, dpi=symconv.plot.DPI)
+        figure.savefig(path, format=fmt, dpi=symconv.plot.jacobian.DPI)
 
-    monkeypatch.setattr(symconv.plot, "_save", save)
-    monkeypatch.setattr(symconv.plot_pool, "_save", save)
+    monkeypatch.setattr(symconv.plot.jacobian, "_save", save)
+    monkeypatch.setattr(symconv.plot.pool, "_save", save)
     return figures
 
 
@@ -424,9 +424,9 @@ PICTURES = {
     "routing-dw": lambda p: plot_routing(derive(conv_spec("conv2d", (2, 3, 5, 5), (4, 3, 3, 3), padding=1)), p,
                                          (1, 2, 1, 1), of="dw"),
     "maxpool-routing": lambda p: plot_maxpool_routing(np.array([[1.0, 3, 3], [2, 0, 3]]), 2, 1, p),
-    "maxpool-channels": lambda p: __import__("symconv.plot_pool").plot_pool.plot_pool_routing(
+    "maxpool-channels": lambda p: __import__("symconv.plot.pool").plot.pool.plot_pool_routing(
         derive(pool_layer("padding-channels")), values_of(pool_layer("padding-channels"), "ties"), p),
-    "maxpool-jacobian-big": lambda p: __import__("symconv.plot_pool").plot_pool.plot_pool_jacobian(
+    "maxpool-jacobian-big": lambda p: __import__("symconv.plot.pool").plot.pool.plot_pool_jacobian(
         derive(pool_layer("ceil-mode")), values_of(pool_layer("ceil-mode"), "ties"), p),
 }
 
@@ -452,11 +452,11 @@ def test_every_text_lies_inside_the_picture(tmp_path, monkeypatch, name):
 def test_symconv_imports_no_matplotlib_and_plots_without_pyplot(tmp_path):
     code = (
         "import sys\n"
-        "import symconv, symconv.plot, symconv.cli_extra, symconv.display, symconv.pdf\n"
+        "import symconv, symconv.plot.jacobian, symconv.cli.extra, symconv.printing.jupyter, symconv.plot.pdf\n"
         "assert 'matplotlib' not in sys.modules, 'imported at symconv import time'\n"
-        "from symconv.spec import conv_spec\n"
-        "from symconv.engine import derive\n"
-        f"symconv.plot.plot_jacobian(derive(conv_spec('conv1d', (1, 1, 4), (1, 1, 2))), r'{tmp_path / 'j.png'}')\n"
+        "from symconv.spec.conv import conv_spec\n"
+        "from symconv.engine.derive import derive\n"
+        f"symconv.plot.jacobian.plot_jacobian(derive(conv_spec('conv1d', (1, 1, 4), (1, 1, 2))), r'{tmp_path / 'j.png'}')\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot state touched'\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # matplotlib's own default
@@ -467,7 +467,7 @@ def test_symconv_imports_no_matplotlib_and_plots_without_pyplot(tmp_path):
 
 
 def run_plot(args):
-    from symconv.cli_extra import plot
+    from symconv.cli.extra import plot
 
     return CliRunner().invoke(plot, args)
 
@@ -525,8 +525,8 @@ def test_plot_command_refuses_bad_options_with_exit_2(args, fragment):
 
 
 def test_plot_command_in_the_main_group_prints_one_line(tmp_path):
-    from symconv.cli import SymconvGroup
-    from symconv.cli_extra import plot
+    from symconv.cli.app import SymconvGroup
+    from symconv.cli.extra import plot
 
     group = SymconvGroup(commands={"plot": plot})
     result = CliRunner().invoke(group, ["plot"] + SEED + ["--kind", "routing", "--at", "9,9", "-o", str(tmp_path / "p.png")])
@@ -554,18 +554,18 @@ def test_plot_command_draws_max_pooling(tmp_path, extra, name):
 
 def capture_pool_pictures(monkeypatch):
     """Record what the plot command passes to the max-pool pictures, and what they return."""
-    import symconv.plot_pool
+    import symconv.plot.pool
 
     calls = []
     for name in ("plot_pool_routing", "plot_pool_jacobian"):
-        original = getattr(symconv.plot_pool, name)
+        original = getattr(symconv.plot.pool, name)
 
         def wrapped(derivation, x, path, _original=original, **options):
             result = _original(derivation, x, path, **options)
             calls.append((derivation.spec, np.asarray(x), options["note"], result))
             return result
 
-        monkeypatch.setattr(symconv.plot_pool, name, wrapped)
+        monkeypatch.setattr(symconv.plot.pool, name, wrapped)
     return calls
 
 
@@ -686,8 +686,8 @@ def test_explore_notebook_draws_a_max_pool():
 
 
 def test_the_picture_suffixes_are_the_plot_modules():
-    from symconv.cli_extra import PICTURE_SUFFIXES
-    from symconv.plot import PICTURE_FORMATS
+    from symconv.cli.extra import PICTURE_SUFFIXES
+    from symconv.plot.jacobian import PICTURE_FORMATS
 
     assert PICTURE_SUFFIXES == tuple(PICTURE_FORMATS)
 
@@ -700,7 +700,7 @@ def test_the_picture_suffixes_are_the_plot_modules():
 def test_plot_refusals_never_import_sympy(args):
     code = (
         "import sys\n"
-        "from symconv.cli_extra import plot\n"
+        "from symconv.cli.extra import plot\n"
         "try:\n"
         f"    plot.main({args!r})\n"
         "except SystemExit as exit:\n"

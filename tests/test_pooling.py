@@ -2,7 +2,7 @@
 reference and seed 004's unpooling / spreading rules.
 
 The expectations never come from symconv itself: they are PyTorch's autograd
-(float64), :mod:`symconv.reference` evaluated on ``Fraction`` arrays, or a
+(float64), :mod:`symconv.reference.conv` evaluated on ``Fraction`` arrays, or a
 rule written out by hand. The derived expressions are read back from the JSON
 output with ``parse_expr`` and evaluated exactly with ``xreplace``.
 """
@@ -21,17 +21,17 @@ import pytest
 from sympy import IndexedBase, Rational
 from sympy.parsing.sympy_parser import parse_expr
 
-from symconv.engine import derive
+from symconv.engine.derive import derive
 from symconv.errors import SymconvError
-from symconv.formats import render
-from symconv.options import build_spec
+from symconv.printing.formats import render
+from symconv.spec.options import build_spec
 from symconv.reference import (
     avg_pool_backward,
     avg_pool_forward,
     max_pool_backward,
     max_pool_forward,
 )
-from symconv.spec_pool import pool_spec
+from symconv.spec.pool import pool_spec
 
 NAMES = {name: IndexedBase(name) for name in ("x", "dy", "y", "dx")}
 X, DY = NAMES["x"], NAMES["dy"]
@@ -124,7 +124,7 @@ def torch_pool(torch, kind, x, dy, options, reduction="sum"):
 
 
 def reference_pool(kind, x, dy, options, scale=1):
-    """symconv.reference on Fraction arrays: exact y and dx."""
+    """symconv.reference.conv on Fraction arrays: exact y and dx."""
     kernel = options["kernel"]
     common = {"stride": options.get("stride"), "padding": options.get("padding", 0),
               "ceil_mode": options.get("ceil_mode", False)}

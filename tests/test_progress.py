@@ -4,8 +4,8 @@ import io
 
 from click.testing import CliRunner
 
-from symconv import cli
-from symconv.spec import conv_spec
+import symconv.cli.app as cli
+from symconv.spec.conv import conv_spec
 
 BIG = conv_spec("conv2d", (1, 3, 48, 48), (8, 3, 3, 3), padding=1)  # ~1.6 M terms
 SMALL = conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2))

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from conftest import layer
-from symconv.formats import render
+from symconv.printing.formats import render
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -27,7 +27,7 @@ def test_readme_quick_start_is_the_ci_test_command():
 def _cli_output(args):
     from click.testing import CliRunner
 
-    from symconv.cli import cli
+    from symconv.cli.app import cli
 
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.stderr

@@ -1,4 +1,4 @@
-"""Tests for symconv.reference: a loop oracle, finite differences and PyTorch."""
+"""Tests for symconv.reference.conv: a loop oracle, finite differences and PyTorch."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from symconv import reference
+from symconv.reference import conv as reference_conv
 from symconv.reference import conv_backward, conv_forward
 
 
@@ -361,7 +362,7 @@ def test_bad_input_names_parameter(param, overrides):
 
 # --------------------------------------------------------------------------
 # conv_forward and conv_backward build their im2col columns a few samples at a
-# time into one reused buffer (reference._CHUNK_BYTES). The other tests are too
+# time into one reused buffer (reference_conv._CHUNK_BYTES). The other tests are too
 # small to need a second chunk, so here every sample gets its own, and the
 # results must not move.
 # --------------------------------------------------------------------------
@@ -381,7 +382,7 @@ def test_conv_results_do_not_depend_on_chunking(xs, ws, kwargs, dtype, monkeypat
     y = conv_forward(x, w, **kwargs)
     dy = make(y.shape, dtype, rng)
     whole = (y,) + conv_backward(dy, x, w, **kwargs)
-    monkeypatch.setattr(reference, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(reference_conv, "_CHUNK_BYTES", 1)
     chunked = (conv_forward(x, w, **kwargs),) + conv_backward(dy, x, w, **kwargs)
     for a, e in zip(chunked, whole):
         assert_same(a, e, dtype)
@@ -389,7 +390,7 @@ def test_conv_results_do_not_depend_on_chunking(xs, ws, kwargs, dtype, monkeypat
 
 @pytest.mark.parametrize("xs, ws, kwargs", CHUNK_CASES.values(), ids=list(CHUNK_CASES))
 def test_conv_results_do_not_depend_on_threads(xs, ws, kwargs, monkeypatch):
-    # Large float batches are cut into one part per core (reference._sample_parts);
+    # Large float batches are cut into one part per core (reference_conv._sample_parts);
     # here every batch is, into three uneven parts. y and dx are per-sample and
     # must not move at all; dw adds the parts' partial sums in another order.
     rng = np.random.default_rng(zlib.crc32(f"threads/{xs}".encode()))
@@ -398,10 +399,10 @@ def test_conv_results_do_not_depend_on_threads(xs, ws, kwargs, monkeypatch):
     dy = rng.standard_normal(y.shape)
     dx, dw, db = conv_backward(dy, x, w, **kwargs)
     parts = []
-    real = reference._sample_parts
-    monkeypatch.setattr(reference, "_PARALLEL_MACS", 0)
-    monkeypatch.setattr(reference, "cores", lambda: 3)
-    monkeypatch.setattr(reference, "_sample_parts", lambda *a: parts.append(real(*a)) or parts[-1])
+    real = reference_conv._sample_parts
+    monkeypatch.setattr(reference_conv, "_PARALLEL_MACS", 0)
+    monkeypatch.setattr(reference_conv, "cores", lambda: 3)
+    monkeypatch.setattr(reference_conv, "_sample_parts", lambda *a: parts.append(real(*a)) or parts[-1])
     threaded_y = conv_forward(x, w, **kwargs)
     threaded_dx, threaded_dw, threaded_db = conv_backward(dy, x, w, **kwargs)
     assert all(len(p) == 3 for p in parts) and len(parts) >= 2
@@ -412,7 +413,7 @@ def test_conv_results_do_not_depend_on_threads(xs, ws, kwargs, monkeypatch):
 
 
 def test_blas_held_to_one_thread_while_parts_run():
-    from symconv import reference_threads
+    from symconv.reference import threads as reference_threads
 
     controls = reference_threads._openblas_threads()
     if controls is None:

@@ -1,4 +1,4 @@
-"""Tests for symconv.pdf and the ``render`` command: LaTeX to PDF and PNG.
+"""Tests for symconv.plot.pdf and the ``render`` command: LaTeX to PDF and PNG.
 
 Compiling needs pdflatex (Debian: texlive-latex-base and
 texlive-latex-recommended) and PNG also pdftoppm (poppler-utils); without
@@ -13,11 +13,11 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from symconv import pdf
-from symconv.engine import derive
+from symconv.plot import pdf
+from symconv.engine.derive import derive
 from symconv.errors import SymconvError
-from symconv.formats import render as render_text
-from symconv.spec import conv_spec
+from symconv.printing.formats import render as render_text
+from symconv.spec.conv import conv_spec
 
 PDF_MAGIC, PNG_MAGIC = b"%PDF", b"\x89PNG\r\n\x1a\n"
 SEED = ["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2"]
@@ -38,7 +38,7 @@ def seed_document(index_base=1):
 
 
 def hide(monkeypatch, *tools):
-    """Make shutil.which (as symconv.pdf sees it) report these tools missing and the others present.
+    """Make shutil.which (as symconv.plot.pdf sees it) report these tools missing and the others present.
 
     The tests using it fail before any tool would run, so a made-up path is never executed.
     """
@@ -46,12 +46,12 @@ def hide(monkeypatch, *tools):
 
 
 def run_render(args):
-    from symconv.cli_extra import render
+    from symconv.cli.extra import render
 
     return CliRunner().invoke(render, args)
 
 
-# -- symconv.pdf ----------------------------------------------------------------
+# -- symconv.plot.pdf ----------------------------------------------------------------
 
 
 @needs_pdflatex
@@ -117,8 +117,8 @@ def test_render_command_typesets_any_layer(tmp_path):
 @needs_pdflatex
 @needs_pdftoppm
 def test_render_command_writes_a_png_of_the_first_page(tmp_path):
-    from symconv.cli import SymconvGroup
-    from symconv.cli_extra import render
+    from symconv.cli.app import SymconvGroup
+    from symconv.cli.extra import render
 
     result = CliRunner().invoke(SymconvGroup(commands={"render": render}),
                                 ["render"] + SEED + ["-o", str(tmp_path / "grads.png")])
@@ -134,8 +134,8 @@ def test_render_command_writes_a_png_of_the_first_page(tmp_path):
                              "(Debian/Ubuntu: apt-get install poppler-utils)"),
 ])
 def test_render_command_without_the_tools_fails_in_one_line(monkeypatch, tmp_path, output, tools, fragment):
-    from symconv.cli import SymconvGroup
-    from symconv.cli_extra import render
+    from symconv.cli.app import SymconvGroup
+    from symconv.cli.extra import render
 
     hide(monkeypatch, *tools)
     result = CliRunner().invoke(SymconvGroup(commands={"render": render}),
@@ -161,8 +161,8 @@ def test_render_command_refuses_bad_options_with_exit_2(args, fragment):
 
 
 def run_in_group(args):
-    from symconv.cli import SymconvGroup
-    from symconv.cli_extra import render
+    from symconv.cli.app import SymconvGroup
+    from symconv.cli.extra import render
 
     return CliRunner().invoke(SymconvGroup(commands={"render": render}), ["render"] + args)
 
@@ -203,7 +203,7 @@ def test_render_command_typesets_each_form_to_png(tmp_path, name):
 
 
 def test_render_formula_typesets_what_formula_prints(monkeypatch, tmp_path):
-    from symconv.cli_forms import formula_document
+    from symconv.cli.formula import formula_document
 
     typeset = []
     monkeypatch.setattr(pdf, "compile_latex", lambda text: typeset.append(text) or pdf.Pdf(b"%PDF-1.5", 1))
@@ -213,9 +213,9 @@ def test_render_formula_typesets_what_formula_prints(monkeypatch, tmp_path):
     assert typeset == [formula_document("maxpool2d", "latex", standalone=True)]
 
 
-@pytest.mark.parametrize("form, module", [("operator", "symconv.operators"), ("matrix", "symconv.matrix")])
+@pytest.mark.parametrize("form, module", [("operator", "symconv.formula.operators"), ("matrix", "symconv.formula.matrix")])
 def test_render_form_typesets_what_derive_form_prints(monkeypatch, tmp_path, form, module):
-    from symconv.cli import cli
+    from symconv.cli.app import cli
 
     expected = CliRunner().invoke(cli, ["derive"] + SEED + ["--form", form, "--standalone"]).output
     typeset = []

@@ -1,4 +1,4 @@
-"""Tests for symconv.spec: parsing, validation, normalization, size estimate."""
+"""Tests for symconv.spec.conv: parsing, validation, normalization, size estimate."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import math
 import pytest
 import sympy
 
-from symconv.engine import derive
+from symconv.engine.derive import derive
 from symconv.errors import SymconvError
-from symconv.spec import (
+from symconv.spec.conv import (
     DEFAULT_MAX_TERMS,
     MAX_INTEGER,
     ConvSpec,
@@ -21,8 +21,8 @@ from symconv.spec import (
     parse_ints,
     read_ints,
 )
-from symconv.spec_pool import activation_spec, pool_spec
-from symconv.counting import floor_sum, window_counts
+from symconv.spec.pool import activation_spec, pool_spec
+from symconv.spec.counting import floor_sum, window_counts
 
 
 def torch_out(size, kernel, stride, pad_total, dilation):

@@ -16,12 +16,12 @@ from sympy import IndexedBase, Rational
 from sympy.parsing.sympy_parser import parse_expr
 
 from symconv.errors import SymconvError
-from symconv.evaluate import evaluate_table
-from symconv.formats import render
-from symconv.spec import ConvSpec
-from symconv.spec_pool import PoolSpec
-from symconv.stack import derive_stack, parse_layers, stack_spec
-from symconv.verify_stack import verify_stack
+from symconv.engine.evaluate import evaluate_table
+from symconv.printing.formats import render
+from symconv.spec.conv import ConvSpec
+from symconv.spec.pool import PoolSpec
+from symconv.spec.stack import derive_stack, parse_layers, stack_spec
+from symconv.verify.stack import verify_stack
 
 # --------------------------------------------------------------------------
 # The parser: good inputs.
@@ -484,7 +484,7 @@ CONV_RELU = "conv2d(weight=1,1,2,2) | relu"
 
 def _near_kink_first(monkeypatch, fix, times=1):
     """Make the first ``times`` draws go through ``fix(values)``; count all draws."""
-    import symconv.verify_stack as module
+    import symconv.verify.stack as module
 
     plain, calls = module.draw_values, []
 
@@ -504,7 +504,7 @@ def _relu_input_at(values, distance):
 
 
 def test_verify_stack_draws_again_when_a_relu_input_lands_near_0(monkeypatch):
-    from symconv.verify_stack import FD_STEP, KINK_STEPS
+    from symconv.verify.stack import FD_STEP, KINK_STEPS
 
     calls = _near_kink_first(monkeypatch, lambda v: _relu_input_at(v, 3 * FD_STEP))
     report = verify_stack(derived((1, 1, 3, 3), CONV_RELU))
@@ -524,7 +524,7 @@ def test_verify_stack_draws_again_when_a_max_pool_window_ties(monkeypatch):
 
 
 def test_verify_stack_fails_and_says_so_when_no_draw_gets_clear(monkeypatch):
-    from symconv.verify_stack import MAX_DRAWS
+    from symconv.verify.stack import MAX_DRAWS
 
     calls = _near_kink_first(monkeypatch, lambda v: _relu_input_at(v, 0.0), times=10**6)
     report = verify_stack(derived((1, 1, 3, 3), CONV_RELU))
@@ -565,7 +565,7 @@ def test_ties_after_leaky_relu_are_kinks(monkeypatch):
 
 
 def test_stack_kinks_are_found_along_the_chain():
-    from symconv.verify_stack import _kink_distance
+    from symconv.verify.stack import _kink_distance
 
     derivation = derived((1, 1, 2, 4), "conv2d(weight=1,1,1,1, bias=false) | relu | maxpool2d(kernel=2)")
     values = {"x": np.array([[[[1.0, 3.0, -2.0, -4.0], [2.5, 0.5, -3.0, -1.0]]]]), "w1": np.array([[[[2.0]]]])}
@@ -579,8 +579,8 @@ def test_stack_kinks_are_found_along_the_chain():
 def test_stacked_max_pools_name_each_winner_after_its_own_output():
     # The last pool's winner is m (the window of y); an inner pool's is m^{(1)}
     # (the window of h1), and the introduction says so.
-    from symconv.formats import render
-    from symconv.stack import derive_stack, parse_layers, stack_spec
+    from symconv.printing.formats import render
+    from symconv.spec.stack import derive_stack, parse_layers, stack_spec
 
     d = derive_stack(stack_spec((1, 1, 4, 4), parse_layers("maxpool2d(kernel=2, stride=1) | maxpool2d(kernel=2)")))
     latex = render(d, "latex")

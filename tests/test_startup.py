@@ -55,7 +55,7 @@ CASES = [
 
 _RUN = r"""
 import contextlib, io, json, sys
-from symconv.cli import main
+from symconv.cli.app import main
 
 for args in json.loads(sys.argv[1]):
     sys.argv = ["symconv"] + args
@@ -95,7 +95,7 @@ def test_command_ends_without_importing_sympy_or_numpy(outcomes, name, args, cod
 
 
 def test_the_spec_modules_import_neither_sympy_nor_numpy():
-    code = ("import sys, symconv.spec, symconv.spec_pool, symconv.options, symconv.stack; "
+    code = ("import sys, symconv.spec.conv, symconv.spec.pool, symconv.spec.options, symconv.spec.stack; "
             "print('sympy' in sys.modules, 'numpy' in sys.modules)")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert completed.returncode == 0, completed.stderr

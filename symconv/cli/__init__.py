@@ -1,0 +1,3 @@
+from symconv.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,268 @@
+r"""Operator identities: dx, dw and db of a convolution as whole-tensor operations.
+
+For a layer with, per axis, input size :math:`H`, kernel :math:`K`, stride
+:math:`S`, padding :math:`P_b, P_a` (before, after), dilation :math:`D` and
+output size :math:`H_o`, the element-wise gradients are three operations:
+
+.. math::
+
+    dx = \operatorname{conv\_transpose}(dy, w;\ S, P, D, \mathit{op})
+       = \widetilde{dy} \star_D w^{\mathrm{rot}}, \qquad
+    dw = x^{\mathrm{pad}} \star^{D}_{S} dy, \qquad
+    db_f = \sum_{n,i} dy_{n,f,i}.
+
+* :math:`\widetilde{dy}` is dy with :math:`S-1` zeros between neighbours,
+  placed :math:`D(K-1)-P_b` from the start of a zero array of length
+  :math:`H + D(K-1)` (entries before the start are dropped when
+  :math:`P_b > D(K-1)`); its tail holds the
+  :math:`\mathit{op} = (H + P_b + P_a - D(K-1) - 1) \bmod S` rows the last
+  window never read, PyTorch's ``output_padding``, without which several
+  input sizes give the same output size.
+* :math:`w^{\mathrm{rot}}_{c,f,k} = w_{f,c,K-1-k}`: rotated by 180 degrees,
+  channel axes swapped; :math:`\star_D` correlates with the taps :math:`D` apart.
+* :math:`x^{\mathrm{pad}}` is x with :math:`P_b` zeros in front, cut to the
+  :math:`(H_o-1)S + D(K-1) + 1` positions the windows read; dy acts as its
+  kernel with taps :math:`S` apart and the result is read every :math:`D`
+  positions: stride and dilation swap roles.
+
+The functions take arrays of any dtype: with SymPy elements they give the
+sides as expressions, checked equal to the derivation entry by entry; with
+floats, numbers to compare with the reference kernels and PyTorch.
+
+>>> from symconv.spec.conv import conv_spec
+>>> spec = conv_spec("conv1d", (1, 1, 5), (1, 1, 2), stride=2)
+>>> output_padding(spec)
+(1,)
+>>> dx, dw, db = operator_gradients(spec, *symbolic_tensors(spec))
+>>> dx[0, 0, 1], dx[0, 0, 4]
+(dy[0, 0, 0]*w[0, 0, 1], 0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sympy import expand
+
+from symconv.errors import SymconvError
+from symconv.printing.present import choose_style, describe
+from symconv.engine.tensors import element
+
+
+def output_padding(spec) -> tuple[int, ...]:
+    """Per axis, the input rows after the last window: ``(H + P_b + P_a - D(K-1) - 1) mod S``."""
+    return tuple(
+        (h + lo + hi - d * (k - 1) - 1) % s
+        for h, k, s, d, (lo, hi) in zip(spec.input[2:], spec.weight[2:], spec.stride, spec.dilation, spec.padding)
+    )
+
+
+def symbolic_tensors(spec):
+    """``(dy, x, w)`` as object arrays of SymPy elements ``dy[n, f, i]``..."""
+    return tuple(
+        np.array([element(name, i) for i in np.ndindex(*shape)] + [None], dtype=object)[:-1].reshape(shape)
+        for name, shape in (("dy", spec.output_shape), ("x", spec.input), ("w", spec.weight))
+    )
+
+
+def _zeros(shape, like):
+    return np.zeros(shape, dtype=like.dtype) if like.dtype != object else np.full(shape, 0, dtype=object)
+
+
+def spread_dy(spec, dy):
+    r""":math:`\widetilde{dy}`: zeros between the entries (stride), shifted by :math:`D(K-1) - P_b`."""
+    reach = [d * (k - 1) for d, k in zip(spec.dilation, spec.weight[2:])]
+    out = _zeros(dy.shape[:2] + tuple(h + r for h, r in zip(spec.input[2:], reach)), dy)
+    source, target = [slice(None)] * 2, [slice(None)] * 2
+    for o, s, r, (lo, _), size in zip(spec.output_shape[2:], spec.stride, reach, spec.padding, out.shape[2:]):
+        start = r - lo
+        first = max(0, -(start // s))  # ceil(-start/s): the first output inside the array
+        last = min(o - 1, (size - 1 - start) // s)
+        source.append(slice(first, last + 1))
+        target.append(slice(start + first * s, start + last * s + 1, s))
+    out[tuple(target)] = dy[tuple(source)]
+    return out
+
+
+def rotate_w(spec, w):
+    r""":math:`w^{\mathrm{rot}}`, shape ``(C, F/groups, *K)``: every spatial axis reversed, f and c swapped per group."""
+    g = spec.groups
+    f, cg = w.shape[:2]
+    flipped = w[(slice(None), slice(None)) + (slice(None, None, -1),) * spec.ndim]
+    grouped = flipped.reshape((g, f // g, cg) + w.shape[2:]).swapaxes(1, 2)
+    return grouped.reshape((g * cg, f // g) + w.shape[2:])
+
+
+def pad_x(spec, x):
+    r""":math:`x^{\mathrm{pad}}`: ``P_b`` zeros in front, cut to the positions windows read."""
+    read = [(o - 1) * s + d * (k - 1) + 1
+            for o, s, d, k in zip(spec.output_shape[2:], spec.stride, spec.dilation, spec.weight[2:])]
+    out = _zeros(x.shape[:2] + tuple(read), x)
+    source, target = [slice(None)] * 2, [slice(None)] * 2
+    for size, (lo, _), length in zip(x.shape[2:], spec.padding, read):
+        source.append(slice(0, min(size, length - lo)))
+        target.append(slice(lo, lo + min(size, length - lo)))
+    out[tuple(target)] = x[tuple(source)]
+    return out
+
+
+def correlate(a, kernel, dilation, stride, out):
+    """``r[b, o, p] = sum_{i, k} a[b, i, p*stride + k*dilation] * kernel[o, i, k]`` for every ``p < out``.
+
+    One tensordot per kernel tap; works for float and for object (SymPy) arrays.
+    """
+    result = _zeros((a.shape[0], kernel.shape[0]) + tuple(out), a)
+    for tap in np.ndindex(*kernel.shape[2:]):
+        where = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out, stride))
+        window = a[(slice(None), slice(None)) + where]
+        product = np.tensordot(window, kernel[(slice(None), slice(None)) + tap], axes=([1], [1]))
+        result = result + np.moveaxis(product, -1, 1)
+    return result
+
+
+def operator_gradients(spec, dy, x, w):
+    """``(dx, dw, db)`` computed by the three operator identities, group by group."""
+    g, c, f = spec.groups, spec.input[1], spec.weight[0]
+    cg, fg = c // g, f // g
+    tilde, rot, padded = spread_dy(spec, dy), rotate_w(spec, w), pad_x(spec, x)
+    ones = (1,) * spec.ndim
+    dx_parts, dw_parts = [], []
+    for group in range(g):
+        fs, cs = slice(group * fg, (group + 1) * fg), slice(group * cg, (group + 1) * cg)
+        dx_parts.append(correlate(tilde[:, fs], rot[cs], spec.dilation, ones, spec.input[2:]))
+        # dw: the batch is the contracted channel; dy, taps S apart, is the kernel; read every D.
+        dw_parts.append(correlate(padded[:, cs].swapaxes(0, 1), dy[:, fs].swapaxes(0, 1),
+                                  spec.stride, spec.dilation, spec.weight[2:]).swapaxes(0, 1))
+    db = dy.sum(axis=(0,) + tuple(range(2, 2 + spec.ndim)))
+    return np.concatenate(dx_parts, axis=1), np.concatenate(dw_parts, axis=0), db
+
+
+def check_identities(derivation) -> dict[str, bool]:
+    """Whether each operator side equals the derivation's gradient, entry by entry, exactly."""
+    spec = derivation.spec
+    sides = dict(zip(("dx", "dw", "db"), operator_gradients(spec, *symbolic_tensors(spec))))
+    return {
+        name: all(expand(sides[name][index]) == expand(table[index]) for index in table)
+        for name, table in derivation.gradients.items()
+    }
+
+
+def _axes(values):
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else "(" + ", ".join(values) + ")"
+
+
+def dy_placement(spec, index_base: int = 0) -> tuple[tuple[int, int], ...]:
+    r"""Per axis ``(S, offset)``: entry :math:`i` of dy sits at :math:`S i + \text{offset}` in :math:`\widetilde{dy}`.
+
+    Both counted from ``index_base``: 0-based the offset is :math:`D(K-1) - P_b`;
+    counting from 1 shifts both positions by one, which adds :math:`1 - S`.
+
+    >>> from symconv.spec.conv import conv_spec
+    >>> spec = conv_spec("conv1d", (1, 1, 5), (1, 1, 2), stride=2)
+    >>> dy_placement(spec), dy_placement(spec, 1)
+    (((2, 1),), ((2, 0),))
+    """
+    return tuple((s, d * (k - 1) - lo + index_base * (1 - s))
+                 for s, d, k, (lo, _) in zip(spec.stride, spec.dilation, spec.weight[2:], spec.padding))
+
+
+def _affine(slope, var, offset, times):
+    """``2 i + 1``, ``i - 1``, ``3 i``: a position, ``times`` between the slope and the variable."""
+    term = var if slope == 1 else f"{slope}{times}{var}"
+    return term if offset == 0 else f"{term} {'+' if offset > 0 else '-'} {abs(offset)}"
+
+
+#: Per number of spatial axes: the index letters, and the kernel sizes as LaTeX and as text.
+_LETTERS = {1: (("i",), ("k",), ("K",), ("K",)), 2: (("i", "j"), ("k", "l"), ("K_H", "K_W"), ("KH", "KW"))}
+
+
+def _identity_lines(spec, index_base: int = 0):
+    """``(LaTeX, text)`` of each identity with this layer's numbers, one row each, indices from ``index_base``."""
+    outs, taps, kernels_tex, kernels_text = _LETTERS[spec.ndim]
+    reach = [d * (k - 1) for d, k in zip(spec.dilation, spec.weight[2:])]
+    pads = _axes(lo for lo, _ in spec.padding) if all(lo == hi for lo, hi in spec.padding) \
+        else _axes(f"{lo}/{hi}" for lo, hi in spec.padding)
+    s, d, op = _axes(spec.stride), _axes(spec.dilation), _axes(output_padding(spec))
+    tilde = "x".join(str(h + r) for h, r in zip(spec.input[2:], reach))
+    padded = "x".join(str((o - 1) * st + r + 1) for o, st, r in zip(spec.output_shape[2:], spec.stride, reach))
+    placement = list(zip(dy_placement(spec, index_base), outs))
+    where_tex = _axes(_affine(slope, v, offset, r"\,") for (slope, offset), v in placement)
+    where_text = _axes(_affine(slope, v, offset, "*") for (slope, offset), v in placement)
+    # w_rot[c, f, k] = w[f, c, K-1-k] counted from 0; from 1, K+1-k.
+    flip = "-1-" if index_base == 0 else "+1-"
+    rot_tex = ",".join(kernel + flip + tap for kernel, tap in zip(kernels_tex, taps))
+    rot_text = ", ".join(kernel + flip + tap for kernel, tap in zip(kernels_text, taps))
+    outs_tex, taps_tex = ",".join(outs), ",".join(taps)
+    return [
+        (r"dx = \operatorname{conv\_transpose}(dy, w;\ \text{stride } %s,\ \text{padding } %s,\ "
+         r"\text{dilation } %s,\ \text{output\_padding } %s)" % (s, pads, d, op),
+         f"dx = conv_transpose(dy, w; stride {s}, padding {pads}, dilation {d}, output_padding {op})"),
+        (r"\phantom{dx} = \widetilde{dy} \star_{%s} w^{\mathrm{rot}}" % d, f"   = dy~ (*)_{d} w_rot"),
+        (r"\widetilde{dy}: \text{ %s per slice, } dy_{\dots,%s} \text{ at } %s,\ "
+         r"\text{zero elsewhere};\quad w^{\mathrm{rot}}_{c,f,%s} = w_{f,c,%s}"
+         % (tilde, outs_tex, where_tex, taps_tex, rot_tex),
+         f"dy~: {tilde} per slice, dy[..., {', '.join(outs)}] at {where_text}, zero elsewhere; "
+         f"w_rot[c, f, {', '.join(taps)}] = w[f, c, {rot_text}]"),
+        (r"dw = x^{\mathrm{pad}} \star^{%s}_{%s} dy:\ x \text{ padded to %s, } dy \text{ taps %s apart, "
+         r"read every %s}" % (d, s, padded, s, d),
+         f"dw = x_pad (*)^{d}_{s} dy: x padded to {padded}, dy taps {s} apart, read every {d}"),
+        (r"db_f = \sum_{n,%s} dy_{n,f,%s}" % (outs_tex, outs_tex),
+         f"db[f] = sum_{{n, {', '.join(outs)}}} dy[n, f, {', '.join(outs)}]"),
+    ]
+
+
+def operator_document(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False) -> str:
+    """The identities with this layer's numbers, then each gradient entry computed by them.
+
+    Every entry printed comes from the operator side, and the document says
+    whether it equals the chain-rule derivation (it does; the tests prove it).
+    """
+    from symconv.printing.formats import TextPrinter, json_text
+    from symconv.printing.latex import DOCUMENT_HEAD, SymconvLatexPrinter, align_block, table_rows
+
+    spec = derivation.spec
+    if getattr(spec, "kind", None) not in ("conv1d", "conv2d"):
+        raise SymconvError(f"layer: got {getattr(spec, 'kind', spec)}, expected conv1d or conv2d for --form operator")
+    if fmt not in ("latex", "markdown", "text", "json"):
+        raise SymconvError(f"format: got {fmt!r}, expected one of latex, markdown, text, json")
+    tensors = symbolic_tensors(spec)
+    sides = dict(zip(("dx", "dw", "db"), operator_gradients(spec, *tensors)))
+    sides = {name: {i: sides[name][i] for i in table} for name, table in derivation.gradients.items()}
+    equal = {name: all(expand(sides[name][i]) == expand(derivation.gradients[name][i]) for i in sides[name])
+             for name in sides}
+    verdict = "; ".join(f"{name} {'equal' if ok else 'DIFFERENT'}" for name, ok in equal.items())
+    check = f"Entries computed by the identities, compared with the chain-rule derivation: {verdict}."
+    if fmt == "json":  # its keys count from 0, and so do its identities
+        return json_text({
+            "layer": spec.to_dict(),
+            "output_padding": list(output_padding(spec)),
+            "identities": [text for _, text in _identity_lines(spec)],
+            "equal_to_derivation": equal,
+            "gradients": {name: {f"{name}[{', '.join(map(str, i))}]": str(e) for i, e in t.items()}
+                          for name, t in sides.items()},
+        })
+    identities = _identity_lines(spec, index_base)
+    style = choose_style(spec, index_base)
+    header = describe(spec) + f", indices from {index_base}"
+    if fmt == "text":
+        printer = TextPrinter(style)
+        lines = [header, "(*) is cross-correlation. " + check, ""]
+        lines += ["  " + text for _, text in identities]
+        for name, table in sides.items():
+            rows = table_rows(name, table, printer, "*")
+            lines += ["", name] + [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
+        return "\n".join(lines) + "\n"
+    printer = SymconvLatexPrinter(style)
+    environment = "align*" if fmt == "latex" else "aligned"
+    block = "\\begin{%s}\n%s\n\\end{%s}" % (
+        environment, " \\\\\n".join("&" + tex for tex, _ in identities), environment)
+    blocks = [align_block(table_rows(name, table, printer, " "), 6, environment)
+              for name, table in sides.items()]
+    intro = (header + r". $\star$ is cross-correlation (PyTorch's convolution); subscripts give the "
+             r"spacing of the kernel's taps, superscripts how often the result is read. " + check)
+    if fmt == "markdown":
+        return "\n\n".join(["# " + describe(spec), intro] + ["$$\n" + b + "\n$$" for b in [block] + blocks]) + "\n"
+    if not standalone:
+        return "\n\n".join(["% " + intro.replace("$", ""), block] + blocks) + "\n"
+    body = "\n\n".join([r"\section*{symconv: operator identities}", intro, block] + blocks)
+    return DOCUMENT_HEAD + body + "\n\\end{document}\n"

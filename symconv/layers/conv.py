@@ -1,0 +1,93 @@
+"""Forward definitions: the layer's outputs y as SymPy expressions of x, w, b.
+
+This is the only place that knows what a layer computes; the engine
+differentiates whatever is built here and never sees a gradient formula.
+
+For a convolution (cross-correlation, PyTorch's convention), with ``g`` the
+group of filter ``f`` and ``C_g`` the channels per group,
+
+.. math::
+
+    y_{n,f,o} = b_f + \\sum_{c'=0}^{C_g-1} \\sum_{k}
+        w_{f,c',k}\\, x_{n,\\, gC_g + c',\\, oS - P + kD}
+
+where the sum runs over kernel taps ``k`` whose input position lies inside x:
+the zero padding contributes nothing, so it never appears.
+
+>>> from symconv.spec.conv import conv_spec
+>>> y = conv_forward(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))
+>>> y[(0, 0, 0)]
+b[0] + w[0, 0, 0]*x[0, 0, 0] + w[0, 0, 1]*x[0, 0, 1]
+>>> y.terms  # 3 outputs of 2 products each, and 3 bias terms
+9
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from symconv.spec.conv import ConvSpec
+from symconv.engine.terms import NO_FACTOR, ElementSpace, TermTable
+
+
+#: The tensor names of a lone layer; a stack renames them per layer (h1, w2, dh3...).
+DEFAULT_NAMES = {"x": "x", "w": "w", "b": "b", "dy": "dy"}
+
+
+def conv_space(spec: ConvSpec, names=DEFAULT_NAMES) -> ElementSpace:
+    """The elements a convolution's derivation speaks of: x, w, b and dy (by their ``names``)."""
+    shapes = {names["x"]: spec.input, names["w"]: spec.weight}
+    if spec.bias:
+        shapes[names["b"]] = spec.bias_shape
+    shapes[names["dy"]] = spec.output_shape
+    return ElementSpace(shapes)
+
+
+def _axis_pairs(out, size, kernel, stride, dilation, before):
+    """For one spatial axis, the (output, tap, input position) triples inside x."""
+    o = np.arange(out)[:, None]
+    k = np.arange(kernel)[None, :]
+    position = o * stride - before + k * dilation
+    inside = (position >= 0) & (position < size)
+    o, k = np.broadcast_arrays(o, k)
+    return o[inside], k[inside], position[inside]
+
+
+def conv_forward(spec: ConvSpec, names=DEFAULT_NAMES) -> TermTable:
+    """Every output element of a convolution as a sum of products ``w * x`` (+ ``b``).
+
+    Built with array operations: the terms are the Cartesian product of the
+    batch, the filters, the channels of the filter's group and, per spatial
+    axis, the (output, tap) pairs that land inside the input.
+    """
+    space = conv_space(spec, names)
+    out = spec.output_shape
+    n_batch, filters, per_group = spec.input[0], spec.weight[0], spec.weight[1]
+    axes = [
+        _axis_pairs(o, h, k, s, d, lo)
+        for o, h, k, s, d, (lo, _) in zip(
+            out[2:], spec.input[2:], spec.weight[2:], spec.stride, spec.dilation, spec.padding
+        )
+    ]
+    # Cartesian product of the axes' pairs: one row per spatial (o, k, p).
+    grids = np.meshgrid(*(np.arange(len(a[0])) for a in axes), indexing="ij")
+    picks = [g.reshape(-1) for g in grids]
+    o = [a[0][i] for a, i in zip(axes, picks)]
+    k = [a[1][i] for a, i in zip(axes, picks)]
+    p = [a[2][i] for a, i in zip(axes, picks)]
+    n, f, cw, t = np.meshgrid(
+        np.arange(n_batch), np.arange(filters), np.arange(per_group), np.arange(len(picks[0])),
+        indexing="ij",
+    )
+    n, f, cw, t = (a.reshape(-1) for a in (n, f, cw, t))
+    c = (f // (filters // spec.groups)) * per_group + cw
+    entry = np.ravel_multi_index((n, f) + tuple(a[t] for a in o), out)
+    w_ids = space.ids(names["w"], f, cw, *(a[t] for a in k))
+    x_ids = space.ids(names["x"], n, c, *(a[t] for a in p))
+    entries, factors = [entry], [np.stack([w_ids, x_ids], axis=1)]
+    if spec.bias:
+        all_outputs = np.arange(int(np.prod(out)))
+        filter_of = np.unravel_index(all_outputs, out)[1]
+        entries.append(all_outputs)
+        factors.append(np.stack([space.ids(names["b"], filter_of), np.full_like(all_outputs, NO_FACTOR)], axis=1))
+    return TermTable(space, out, np.concatenate(entries), np.concatenate(factors))

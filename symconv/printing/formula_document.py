@@ -1,0 +1,192 @@
+"""Documents of index formulas: what ``symconv formula`` writes and Jupyter shows.
+
+:func:`write_formulas` assembles a layer's formulas (printed by
+:mod:`symconv.printing.formula_print`) into LaTeX, Markdown, text or JSON; what
+Jupyter shows of a formula and of a layer's formulas (:func:`formula_latex`,
+:func:`formulas_latex`) comes from the same section builder, so a notebook
+shows the same text the document holds.
+"""
+
+from __future__ import annotations
+
+import json
+
+from symconv.formula.index import Formula, Formulas, json_formulas
+from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter
+
+# -- documents: the sections of a layer's formulas, in each format ---------
+
+FORMATS = ("latex", "markdown", "text", "json")
+
+TITLES = {
+    "size": "Output size",
+    "forward": "Forward",
+    "dx": "Gradient with respect to the input x",
+    "dw": "Gradient with respect to the weights w",
+    "db": "Gradient with respect to the bias b",
+}
+
+#: What each layer's formulas assume, in one paragraph; ``$...$`` is math.
+SCOPE = {
+    "conv1d": "x has shape $(N, C, L)$, w $(F, C, K)$, b $(F)$; stride $S$, zero padding $P$ "
+              "on both sides, dilation $D$, groups 1 (grouped convolutions are not covered). "
+              "The convolution is PyTorch's cross-correlation.",
+    "conv2d": "x has shape $(N, C, H, W)$, w $(F, C, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, "
+              "zero padding $(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, groups 1 "
+              "(grouped convolutions are not covered). The convolution is PyTorch's cross-correlation.",
+    "maxpool2d": "x has shape $(N, C, H, W)$; window $K_H \\times K_W$, stride $(S_H, S_W)$, "
+                 "padding $(P_H, P_W)$ holding $-\\infty$, dilation $(D_H, D_W)$, `ceil_mode` off. "
+                 "arg max is the first maximum in row-major order among the window's taps inside x "
+                 "(PyTorch's rule for ties); its bracket is piecewise constant, so its derivative is "
+                 "taken as 0, as PyTorch does.",
+    "avgpool2d": "x has shape $(N, C, H, W)$; window $K_H \\times K_W$, stride $(S_H, S_W)$, "
+                 "zero padding $(P_H, P_W)$, with `count_include_pad` on, `ceil_mode` off and no "
+                 "`divisor_override`: every window lies inside the padded input, so the divisor is "
+                 "always $K_H K_W$. PyTorch's `avg_pool2d` has no dilation.",
+}
+
+CONVENTIONS = (
+    "Indices are 0-based. $[\\cdot]$ is 1 when the condition inside holds and 0 otherwise; "
+    "$a \\mid b$ reads a divides b. A sum whose lower bound exceeds its upper bound is empty. "
+    "The gradients are derived from the forward: the chain rule over $L = \\sum_i dy_i y_i$ gives "
+    "Kronecker deltas, each solved for the innermost summation variable it holds (for dx, the "
+    "kernel tap), and the ranges of the solved variables become summation bounds, which turns "
+    "the scatter into a gather."
+)
+
+_PLAIN = (("$", ""), ("\\mid", "|"), ("\\times", "x"), ("-\\infty", "-inf"), ("\\cdot", "."),
+          ("\\sum", "sum"), ("_H", "H"), ("_W", "W"), ("K_H", "KH"), ("`", ""))
+
+
+def _plain(text: str) -> str:
+    """A note's ``$...$`` math and backquoted names as plain text."""
+    for tex, plain in _PLAIN:
+        text = text.replace(tex, plain)
+    return text
+
+
+def _tex_prose(text: str) -> str:
+    """A note for a LaTeX document: backquoted names in typewriter type, breakable after an underscore."""
+    parts = text.split("`")
+    parts[1::2] = [r"\texttt{%s}" % p.replace("_", r"\_\allowbreak{}") for p in parts[1::2]]
+    return "".join(parts)
+
+
+def formula_rows(formula: Formula, printer) -> tuple[list, list]:
+    """``(rows, definitions)`` of one formula in the printer's language.
+
+    ``rows`` are ``(lhs, relation, rhs)``: the chain rule's terms (a
+    gradient's), then the reduced terms, a row with an empty lhs continuing
+    the equation above (with an empty relation, the same product);
+    ``definitions`` are rows of ``(name, value)``.
+    """
+    rows, definitions = [], []
+    for position, term in enumerate(formula.chain):
+        lines, _ = printer.index_sum(term)
+        rows.append(("", "=" if position == 0 else "+", lines[0]))
+        rows += [("", "", line) for line in lines[1:]]
+    texts = []
+    for term in formula.terms:
+        lines, rows_of_term = printer.index_sum(term)
+        texts.append(lines)
+        definitions += rows_of_term
+    rows.append(("", "=", " + ".join(lines[0] for lines in texts)))
+    rows += [("", "", line) for lines in texts for line in lines[1:]]
+    return [(printer._print(formula.lhs),) + rows[0][1:]] + rows[1:], definitions
+
+
+def size_rows(axes, printer) -> list:
+    """``(H_o, "=", floor(...) + 1)`` rows, one per spatial axis."""
+    return [(printer._print(a.out), "=", printer._print(a.out_size())) for a in axes]
+
+
+def _sections(formulas, printer):
+    """``(name, rows, definitions)``: the output sizes, then each formula."""
+    yield "size", size_rows(next(iter(formulas.values())).axes, printer), []
+    for name, formula in formulas.items():
+        yield (name,) + formula_rows(formula, printer)
+
+
+def latex_block(rows, definitions, environment: str) -> str:
+    """Rows and "where" definitions in one ``align*`` or ``aligned`` environment."""
+    lines = [f"{lhs} &{relation} {rhs}" if relation else r"&\qquad " + rhs for lhs, relation, rhs in rows]
+    for position, row in enumerate(definitions):
+        lead = r"\text{where } " if position == 0 else r"\phantom{\text{where }}"
+        lines.append(r"&\qquad " + lead + r", \quad ".join(f"{a} = {b}" for a, b in row))
+    return "\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(lines), environment)
+
+
+def _text_block(rows, definitions):
+    lines, pad = [], ""
+    for lhs, relation, rhs in rows:
+        if lhs:
+            pad = " " * (len(lhs) + 3)
+            lines.append(f"  {lhs} {relation} {rhs}")
+        else:
+            lines.append(pad + (f"{relation} {rhs}" if relation else f"    {rhs}"))
+    for position, row in enumerate(definitions):
+        lead = "    where " if position == 0 else "          "
+        lines.append(lead + ", ".join(f"{a} = {b}" for a, b in row))
+    return lines
+
+
+def write_formulas(formulas: Formulas, fmt: str = "latex", standalone: bool = False) -> str:
+    """A layer's formulas (from :func:`~symconv.formula.index.derive_formulas`) as a document in one of :data:`FORMATS`."""
+    from symconv.printing.latex import DOCUMENT_HEAD
+
+    layer = formulas.layer
+    if fmt == "json":
+        return json.dumps(json_formulas(formulas), indent=1) + "\n"
+    title = f"{layer}: index formulas for every size"
+    notes = [SCOPE[layer], CONVENTIONS]
+    if fmt == "text":
+        printer, lines = FormulaTextPrinter(), [title, ""] + [_plain(n) for n in notes]
+        for name, rows, definitions in _sections(formulas, printer):
+            lines += ["", TITLES[name]] + _text_block(rows, definitions)
+        return "\n".join(lines) + "\n"
+    if fmt not in FORMATS:
+        raise ValueError(f"format: got {fmt!r}, expected one of {', '.join(FORMATS)}")
+    sections = list(_sections(formulas, FormulaLatexPrinter()))
+    if fmt == "markdown":
+        parts = ["# " + title] + notes
+        for name, rows, definitions in sections:
+            parts += ["## " + TITLES[name], "$$\n" + latex_block(rows, definitions, "aligned") + "\n$$"]
+        return "\n\n".join(parts) + "\n"
+    if standalone:
+        parts = [r"\section*{symconv: %s index formulas}" % layer] + [_tex_prose(n) for n in notes]
+        parts += [r"\subsection*{%s}" % TITLES[name] + "\n" + latex_block(rows, defs, "align*")
+                  for name, rows, defs in sections]
+        return DOCUMENT_HEAD + "\n\n".join(parts) + "\n\\end{document}\n"
+    parts = ["% " + title] + ["% " + _plain(n) for n in notes]
+    parts += ["% " + TITLES[name] + "\n" + latex_block(rows, defs, "align*") for name, rows, defs in sections]
+    return "\n\n".join(parts) + "\n"
+
+
+# -- Jupyter: what Formula._repr_latex_ and Formulas._repr_markdown_ show ----
+
+def formula_latex(formula: Formula) -> str:
+    r"""One formula as a MathJax ``$$`` block: its section of the document, then the output sizes it uses.
+
+    >>> from symconv.formula.index import derive_formulas
+    >>> print(formula_latex(derive_formulas("conv1d")["db"]))
+    $$
+    \begin{aligned}
+    \frac{\partial L}{\partial b_{f}} &= \sum_{n',f',i'} dy_{n',f',i'} \delta_{f,f'} \\
+     &= \sum_{n=0}^{N - 1} \sum_{i=0}^{L_{o} - 1} dy_{n,f,i} \\
+    &\qquad \text{where } L_{o} = \left\lfloor{\frac{L + 2 P - D \left(K - 1\right) - 1}{S}}\right\rfloor + 1
+    \end{aligned}
+    $$
+    """
+    printer = FormulaLatexPrinter()
+    rows, definitions = formula_rows(formula, printer)
+    used = [a for a in formula.axes if any(t.expression().has(a.out) for t in formula.terms)]
+    sizes = [(lhs, rhs) for lhs, _, rhs in size_rows(used, printer)]
+    return "$$\n" + latex_block(rows, definitions + ([sizes] if sizes else []), "aligned") + "\n$$"
+
+
+def formulas_latex(formulas: Formulas) -> str:
+    """A layer's formulas as one MathJax ``$$`` block, a bold title over each section's ``aligned``."""
+    lines = [r"&\text{%s: index formulas for every size, indices from 0}" % formulas.layer]
+    for name, rows, definitions in _sections(formulas, FormulaLatexPrinter()):
+        lines += [r"&\textbf{%s}" % TITLES[name], "&" + latex_block(rows, definitions, "aligned")]
+    return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"

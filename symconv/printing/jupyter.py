@@ -1,0 +1,185 @@
+r"""Rich display in Jupyter: derivations as MathJax, verification reports as HTML.
+
+The functions are meant to become methods::
+
+    Derivation._repr_latex_ = derivation_latex
+    Report._repr_html_ = report_html
+
+:func:`derivation_latex` writes one ``$$\begin{aligned} ... \end{aligned}$$``
+block (MathJax and KaTeX both render ``aligned``) with a titled, aligned
+block per section. A notebook would choke on a layer with a hundred thousand
+equations, so each section shows its first :data:`MAX_EQUATIONS` equations
+and each equation its first :data:`MAX_TERMS` terms, then a ``\vdots`` row
+saying how many there are; :func:`symconv.printing.formats.render` prints them all.
+
+>>> from symconv.spec.conv import conv_spec
+>>> from symconv.engine.derive import derive
+>>> text = derivation_latex(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2))))
+>>> print(text.splitlines()[6])
+y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
+"""
+
+from __future__ import annotations
+
+import html
+
+#: Equations shown per section (forward, dx, dw, db) before a \vdots row.
+MAX_EQUATIONS = 40
+#: Terms shown per equation before ``+ \cdots``.
+MAX_TERMS = 24
+
+
+def _first_rows(section, printer, count):
+    """``(lhs, [terms])`` of the first ``count`` equations of a section, row-major.
+
+    A TermTable keeps only the terms of those entries and is printed from its
+    arrays, so a huge layer costs about what its first equations do.
+    """
+    import itertools
+
+    from symconv.printing.latex import table_rows
+    from symconv.engine.terms import TermTable
+
+    table = section.table
+    if isinstance(table, TermTable):
+        keep = table.entry < count
+        table = TermTable(table.space, table.shape, table.entry[keep], table.factors[keep])
+    else:
+        table = dict(itertools.islice(table.items(), count))
+    rows = table_rows(section.lhs, table, printer, " ")
+    return rows[:count]
+
+
+def _section_block(section, printer, per_line, max_equations, max_terms):
+    from symconv.printing.latex import align_block
+
+    total = len(section.table)
+    rows = []
+    for lhs, terms in _first_rows(section, printer, max_equations):
+        if len(terms) > max_terms:
+            terms = terms[:max_terms] + [rf"+ \cdots \text{{ ({len(terms)} terms)}}"]
+        rows.append((lhs, terms))
+    lines = ["&" + text_tex(section.title, "textbf"), "&" + align_block(rows, per_line, "aligned")]
+    if total > len(rows):
+        lines.append(rf"&\vdots \quad \text{{(first {len(rows)} of {total} equations; "
+                     rf"symconv.printing.formats.render prints them all)}}")
+    return lines
+
+
+def text_tex(words: str, command: str = "text") -> str:
+    r"""Words in math mode, as ``\text{...}``, safe for MathJax, KaTeX and LaTeX alike.
+
+    An underscore (leaky_relu, ceil_mode) cannot stay inside ``\text``:
+    LaTeX and KaTeX refuse a bare one, and MathJax prints an escaped one
+    with its backslash. Outside, in math mode, ``\_`` is an underscore in
+    all three.
+
+    >>> text_tex("leaky_relu, ceil_mode")
+    '\\text{leaky}\\_\\text{relu, ceil}\\_\\text{mode}'
+    """
+    return r"\_".join(rf"\{command}{{{part}}}" for part in words.split("_"))
+
+
+def _subscript(derivation, style):
+    spec = derivation.spec
+    letters = ("i", "j")[: spec.ndim]
+    return "".join(letters) if style.compact else ",".join(("n", "f") + letters)
+
+
+def _notes(derivation, style):
+    """What the symbols mean, as math-mode lines: dy, the max-pool winner m, the mean."""
+    spec = derivation.spec
+    sub = _subscript(derivation, style)
+    notes = [rf"dy_{{{sub}}} \text{{ stands for }} \partial L / \partial y_{{{sub}}}"]
+    if any(getattr(layer, "is_max", False) for layer in getattr(spec, "layers", (spec,))):
+        notes.append(
+            rf"m_{{{sub}}} \text{{ is the winner of the window of max-pool output {sub}: its first maximum "
+            r"in row-major order (PyTorch's rule for ties)}"
+        )
+    if derivation.reduction == "mean":
+        notes.append(rf"\text{{the loss is the mean over the batch: every gradient is divided by }} N = {spec.input[0]}")
+    return ["&" + note for note in notes]
+
+
+#: What a stack's chain writes, as the LaTeX document says it (two lines).
+_CHAIN_NOTES = (
+    r"&\text{Last layer first: } \hat{*} \text{ is the transposed convolution, } \star"
+    r"\text{ the correlation that gives a filter's gradient, } \odot \text{ the element-wise product;}",
+    r"&\text{maxunpool sends each gradient to its window's first maximum, avgunpool spreads it evenly}",
+)
+
+
+def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_EQUATIONS,
+                     max_terms: int = MAX_TERMS) -> str:
+    """The element-wise equations of a derivation as one MathJax ``$$`` block.
+
+    Suitable for ``Derivation._repr_latex_`` and ``StackDerivation._repr_latex_``;
+    subscripts, term order and line wrapping are those of
+    :func:`symconv.printing.formats.render` (``latex``). A header says which layer,
+    how indices count and what dy (and a max pool's m) stand for; a
+    stack's chain comes first, as in the LaTeX document.
+    """
+    from symconv.printing.latex import TERMS_PER_LINE, SymconvLatexPrinter, align_block
+    from symconv.printing.present import choose_style, describe, element_sections
+
+    style = choose_style(derivation.spec, index_base)
+    printer = SymconvLatexPrinter(style)
+    lines = ["&" + text_tex(f"{describe(derivation.spec)}; indices {style.base}-based")]
+    lines += _notes(derivation, style)
+    if hasattr(derivation, "names"):  # a stack
+        from symconv.printing.latex import _chain_rows  # the LaTeX document's own chain, not a second copy
+
+        lines += [r"&\textbf{The chain}", *_CHAIN_NOTES, "&" + align_block(_chain_rows(derivation), 1, "aligned")]
+    for section in element_sections(derivation):
+        lines += _section_block(section, printer, TERMS_PER_LINE[style.compact], max_equations, max_terms)
+    return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
+
+
+def _error_cell(value: float) -> str:
+    return f"{value:.1e}"
+
+
+def report_html(report) -> str:
+    """A verification report as an HTML table (for ``Report._repr_html_``).
+
+    Same columns and numbers as :meth:`symconv.verify.layer.Report.table`: tensor,
+    vs reference, vs finite diff (entries checked), exact, result.
+
+    >>> from symconv.spec.conv import conv_spec
+    >>> from symconv.engine.derive import derive
+    >>> from symconv.verify.layer import verify
+    >>> page = report_html(verify(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))))
+    >>> page.count("<tr>"), "all checks passed" in page
+    (5, True)
+    """
+    from symconv.verify.layer import FD_TOLERANCE, REFERENCE_TOLERANCE
+
+    head = ("tensor", "vs reference", "vs finite diff", "exact", "result")
+    rows = []
+    for check in report.checks:
+        fd = (
+            "-" if check.vs_finite_differences is None
+            else f"{_error_cell(check.vs_finite_differences)} ({check.fd_entries})"
+        )
+        exact = {True: "equal", False: "DIFFERENT", None: "not run"}[check.exact]
+        colour = "#1a7f37" if check.passed else "#cf222e"
+        result = f'<td style="color:{colour};font-weight:bold">{"ok" if check.passed else "FAIL"}</td>'
+        cells = "".join(
+            f"<td>{html.escape(text)}</td>"
+            for text in (check.name, _error_cell(check.vs_reference), fd, exact)
+        )
+        rows.append(f"<tr>{cells}{result}</tr>")
+    verdict = "all checks passed" if report.passed else "MISMATCH: some checks failed"
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return (
+        '<table class="symconv-report">'
+        f"<caption>{html.escape(report.title)} (seed {report.seed})</caption>"
+        f"<thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody>"
+        "</table>"
+        f"<p>tolerances: reference {REFERENCE_TOLERANCE:g}, finite differences "
+        f"{FD_TOLERANCE:g}; <b>{verdict}</b></p>"
+    )
+
+
+__all__ = ["derivation_latex", "report_html", "text_tex", "MAX_EQUATIONS", "MAX_TERMS"]

@@ -1,0 +1,219 @@
+r"""LaTeX for derivations: a SymPy ``LatexPrinter`` that writes like the seeds.
+
+What it changes from SymPy's printer:
+
+* element subscripts follow an :class:`~symconv.printing.present.IndexStyle`:
+  ``x_{11}`` (compact, 1-based) or ``x_{0,0,1,1}``;
+* gradient entries on the left are written ``\frac{\partial L}{\partial x_{11}}``;
+* a sum's terms come in reading order (the forward by weight index, gradients
+  by dy index), not SymPy's canonical order;
+* long sums wrap inside ``align*`` so a page never overflows.
+
+Sums of products held in a :class:`~symconv.engine.terms.TermTable` are written
+from the table's arrays, each element printed once, in exactly the text the
+printer gives the same expression; tests hold the two paths equal.
+
+>>> from symconv.engine.tensors import element
+>>> from symconv.printing.present import IndexStyle
+>>> printer = SymconvLatexPrinter(IndexStyle(base=1, compact=True))
+>>> printer.doprint(element("w", (0, 0, 0, 1)) * element("x", (0, 0, 1, 1)))
+'w_{12} x_{22}'
+>>> printer.lhs_tex("dx", (0, 0, 2, 0))
+'\\frac{\\partial L}{\\partial x_{31}}'
+"""
+
+from __future__ import annotations
+
+from sympy.printing.latex import LatexPrinter
+
+from symconv.printing.notation import ReadableNotation
+from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, split_name
+from symconv.engine.terms import TermTable
+
+#: Terms per line before an ``align*`` row wraps: compact subscripts are
+#: narrow; ``dy_{0,1,2,3} x_{0,1,4,5}`` is about twice as wide.
+TERMS_PER_LINE = {True: 6, False: 4}
+
+DOCUMENT_HEAD = r"""\documentclass{article}
+\usepackage{amsmath}
+\usepackage{amssymb}
+% Wider text without the geometry package: only amsmath and amssymb are needed.
+\addtolength{\textwidth}{4cm}
+\addtolength{\oddsidemargin}{-2cm}
+\allowdisplaybreaks
+% amsmath's matrices stop at 10 columns unless told; matrix pictures reach 12
+% per side, a 1-D Jacobian more.
+\setcounter{MaxMatrixCols}{64}
+\begin{document}
+"""
+
+
+class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
+    """LaTeX printer for symconv's element-wise equations."""
+
+    SPELLING = {
+        "max": r"\max(%s)",
+        "bracket": r"\,[%s]",
+        "factor": r"\frac{{{p}}}{{{q}}}\,",
+        "open": r"\left(",
+        "close": r"\right)",
+    }
+
+    def __init__(self, style: IndexStyle = IndexStyle(), settings=None):
+        super().__init__(settings or {})
+        self.style = style
+
+    def element_tex(self, name, indices) -> str:
+        """``x_{11}``, ``b`` or ``\\frac{\\partial L}{\\partial x_{0,0,1,1}}``."""
+        shown = self.style.shown(name, indices)
+        separator = "" if self.style.compact else ","
+        subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
+        stem, layer = split_name(name)
+        # A stack's h2, w1, dh3 read h^{(2)}, w^{(1)}, dh^{(3)}, as in the seeds' Z^l.
+        return stem + ("^{(%s)}" % layer if layer else "") + subscript
+
+    def lhs_tex(self, name, indices) -> str:
+        """The left side of an equation: ``y_{11}``, or ``\\frac{\\partial L}{\\partial x_{11}}`` for a gradient."""
+        if name.startswith("d"):
+            return r"\frac{\partial L}{\partial %s}" % self.element_tex(name[1:], indices)
+        return self.element_tex(name, indices)
+
+    element_text, lhs_text = element_tex, lhs_tex  # the names ReadableNotation and table_rows use
+
+    def _print_Indexed(self, expr):
+        return self.element_tex(expr.base.name, expr.indices)
+
+
+def table_rows(lhs: str, table, printer, joiner: str):
+    """``(lhs text, [signed term texts])`` for every entry of ``table``, row-major.
+
+    A :class:`TermTable` is printed from its arrays (each element printed
+    once); any other mapping expression by expression.
+    """
+    print_element, print_lhs = printer.element_text, printer.lhs_text
+    if not isinstance(table, TermTable):
+        return [(print_lhs(lhs, index), printer.signed_terms(expr)) for index, expr in table.items()]
+    space = table.space
+    names = [print_element(name, index) for _, name, index in space.each()]
+    texts, bounds = table.term_strings(names, display_rank(space), joiner)
+    rows = []
+    for index, start, stop in zip(table, bounds[:-1].tolist(), bounds[1:].tolist()):
+        terms = texts[start:stop]
+        rows.append((print_lhs(lhs, index), [terms[0]] + ["+ " + t for t in terms[1:]] if terms else ["0"]))
+    return rows
+
+
+def align_block(rows, per_line: int, environment: str = "align*") -> str:
+    """``lhs &= rhs`` rows in one ``align*`` (or ``aligned``) environment."""
+    body = []
+    for lhs, terms in rows:
+        lines = [" ".join(terms[i:i + per_line]) for i in range(0, len(terms), per_line)]
+        body.append(lhs + " &= " + lines[0])
+        body.extend(r"&\quad " + line for line in lines[1:])
+    return "\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(body), environment)
+
+
+def _blocks(derivation, style, environment, progress=None):
+    printer = SymconvLatexPrinter(style)
+    for section in element_sections(derivation, progress):
+        rows = table_rows(section.lhs, section.table, printer, " ")
+        yield section, align_block(rows, TERMS_PER_LINE[style.compact], environment)
+
+
+def tex_text(text: str) -> str:
+    """Plain words (layer names such as leaky_relu, ceil_mode) made safe for LaTeX text."""
+    for char in "\\&%#_":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _intro(derivation, style):
+    spec = derivation.spec
+    letters = ("i", "j")[: spec.ndim]
+    sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
+    text = (
+        tex_text(describe(spec))
+        + f". Output y has shape {tuple(spec.output_shape)}; "
+        + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
+        + f"$\\partial L / \\partial y_{{{sub}}}$."
+    )
+    if any(getattr(layer, "is_max", False) for layer in getattr(spec, "layers", ())):
+        text += (
+            " $m_{...}$ is the winner of the window of $y_{...}$, and $m^{(l)}_{...}$ that of"
+            " $h^{(l)}_{...}$: the window's first maximum in row-major order (PyTorch's rule for"
+            " ties), so exactly one element per window receives its gradient."
+        )
+    if getattr(spec, "is_max", False):
+        text += (
+            f" $m_{{{sub}}}$ is the winner of the window of $y_{{{sub}}}$: its first maximum in"
+            " row-major order (PyTorch's rule for ties), so exactly one $x$ per window receives"
+            f" $dy_{{{sub}}}$."
+        )
+    if derivation.reduction == "mean":
+        text += f" The loss is the mean over the batch: every gradient is divided by N = {spec.input[0]}."
+    return text
+
+
+def _chain_rows(derivation):
+    """A stack's backward pass in operator form, one row per step (seed 004's chain)."""
+    from symconv.spec.conv import ConvSpec
+
+    def tensor(name):
+        stem, layer = split_name(name)
+        return stem + ("^{(%s)}" % layer if layer else "")
+
+    rows = []
+    for layer, names in zip(reversed(derivation.spec.layers), reversed(derivation.names)):
+        x, up = tensor(names["x"]), r"\partial " + tensor(names["y"])
+        if isinstance(layer, ConvSpec):
+            w, b = tensor(names["w"]), tensor(names["b"])
+            rows.append((r"\partial " + x, r"\operatorname{rot180}(%s) \,\hat{*}\, %s" % (w, up)))
+            rows.append((r"\partial " + w, r"%s \star %s" % (x, up)))
+            if layer.bias:
+                rows.append((r"\partial " + b, r"\textstyle\sum_{n,i,j} %s" % up))
+        elif layer.kind == "relu":
+            rows.append((r"\partial " + x, r"%s \odot [%s > 0]" % (up, x)))
+        elif layer.kind == "leaky_relu":
+            slope = layer.negative_slope
+            rows.append((r"\partial " + x, r"%s \odot ([%s > 0] + \tfrac{%d}{%d}[%s \le 0])"
+                         % (up, x, slope.numerator, slope.denominator, x)))
+        elif layer.is_max:
+            rows.append((r"\partial " + x, r"\operatorname{maxunpool}(%s)" % up))
+        else:
+            rows.append((r"\partial " + x, r"\operatorname{avgunpool}(%s)" % up))
+    return [(lhs, [rhs]) for lhs, rhs in rows]
+
+
+_CHAIN_NOTE = (
+    "The chain, last layer first: $\\hat{*}$ is the transposed convolution, $\\star$ the"
+    " correlation that gives a filter's gradient, $\\odot$ the element-wise product;"
+    " maxunpool sends each gradient to its window's first maximum, avgunpool spreads it evenly."
+)
+
+
+def latex_document(derivation, style: IndexStyle, standalone: bool = False, progress=None) -> str:
+    """Element-wise equations as a LaTeX fragment or a complete document."""
+    parts = []
+    if hasattr(derivation, "names"):
+        heading = r"\subsection*{The chain}" if standalone else "% The chain"
+        note = _CHAIN_NOTE if standalone else "% " + _CHAIN_NOTE.replace("$", "")
+        parts.append(heading + "\n" + note + "\n" + align_block(_chain_rows(derivation), 1))
+    for section, block in _blocks(derivation, style, "align*", progress):
+        heading = r"\subsection*{%s}" % tex_text(section.title) if standalone else "% " + section.title
+        parts.append(heading + "\n" + block)
+    body = "\n\n".join(parts) + "\n"
+    intro = _intro(derivation, style)
+    if not standalone:
+        return "% " + intro.replace("$", "") + "\n\n" + body
+    return DOCUMENT_HEAD + r"\section*{symconv}" + "\n" + intro + "\n\n" + body + "\\end{document}\n"
+
+
+def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
+    """Markdown with ``$$`` blocks (``aligned`` inside) for MathJax and KaTeX."""
+    parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
+    if hasattr(derivation, "names"):
+        parts += ["## The chain", _CHAIN_NOTE, "$$\n" + align_block(_chain_rows(derivation), 1, "aligned") + "\n$$"]
+    for section, block in _blocks(derivation, style, "aligned", progress):
+        parts.append("## " + section.title)
+        parts.append("$$\n" + block + "\n$$")
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,93 @@
+"""How layer-specific constructs read, shared by the LaTeX and text printers.
+
+SymPy would print max pooling's first-maximum indicators as walls of
+comparisons and ReLU as a ``Piecewise``; a reader of the seeds expects
+``max(...)``, Iverson brackets and a common factor taken out. A printer that
+mixes in :class:`ReadableNotation` gets those, and supplies only its own
+spelling of each construct (``SPELLING``) and of an element
+(``element_text``).
+"""
+
+from __future__ import annotations
+
+from sympy import Add, Mul, Rational
+
+from symconv.printing.present import display_key, indicator_parts, relu_input, split_name, upstream_element, window_maximum
+
+
+class ReadableNotation:
+    """Mixin for SymPy printers: max, Iverson brackets, common factors, term order."""
+
+    #: {"max": "...%s...", "bracket": "...%s...", "factor": "...{p}...{q}...", "open": "(", "close": ")"}
+    SPELLING: dict = {}
+
+    def _as_ordered_terms(self, expr, order=None):
+        return sorted(Add.make_args(expr), key=display_key)
+
+    def _print_Mul(self, expr):
+        # A 0/1 Piecewise factor is an Iverson bracket: [x_12 = m_11] for max
+        # pooling's winner (named after the dy it multiplies), else [cond].
+        factors = Mul.make_args(expr)
+        brackets = [(f, indicator_parts(f)) for f in factors if indicator_parts(f) is not None]
+        if len(brackets) != 1:
+            return super()._print_Mul(expr)
+        factor, (condition, winner) = brackets[0]
+        rest = [f for f in factors if f is not factor]
+        upstream = upstream_element(rest)
+        if winner is not None and upstream is not None:
+            # The winner is named after the output whose gradient it takes:
+            # m for y, m3 for a stack's h3 (whose gradient is dh3).
+            _, layer = split_name(upstream.base.name)
+            inside = self._print(winner) + " = " + self.element_text("m" + layer, upstream.indices)
+        else:
+            inside = self._print(condition)
+        return self._print(Mul(*rest)) + self.SPELLING["bracket"] % inside
+
+    def _print_Piecewise(self, expr):
+        z = relu_input(expr)
+        if z is not None:
+            return self.SPELLING["max"] % (self._print(z) + ", 0")
+        print_cases = getattr(super(), "_print_Piecewise", None)
+        if print_cases is not None:
+            return print_cases(expr)
+        # Plain text: (a if cond else b), the way the pieces are tried.
+        *pieces, (last, _) = expr.args
+        text = self._print(last)
+        for value, condition in reversed(pieces):
+            text = f"{self._print(value)} if {self._print(condition)} else {text}"
+        return "(" + text + ")"
+
+    def signed_terms(self, expr) -> list[str]:
+        """The terms of ``expr`` in reading order, each after its sign but the first's."""
+        window = window_maximum(expr)
+        if window is not None:
+            return [self.SPELLING["max"] % ", ".join(self._print(e) for e in window)]
+        terms = self._as_ordered_terms(expr)
+        common = _common_coefficient(terms)
+        if common is not None:
+            terms = [term / common for term in terms]
+        texts = []
+        for position, term in enumerate(terms):
+            if term.could_extract_minus_sign():
+                sign, term = "- ", -term
+            else:
+                sign = "+ " if position else ""
+            text = self._print(term)
+            if getattr(self, "_needs_add_brackets", lambda t: False)(term):
+                text = self.SPELLING["open"] + text + self.SPELLING["close"]
+            texts.append(sign + text)
+        if common is not None and len(texts) > 1:
+            texts[0] = self.SPELLING["factor"].format(p=common.p, q=common.q) + "(" + texts[0]
+            texts[-1] += ")"
+        elif common is not None:
+            texts[0] = self.SPELLING["factor"].format(p=common.p, q=common.q) + texts[0]
+        return texts
+
+
+def _common_coefficient(terms):
+    """The rational coefficient (not 1) shared by all terms, as average pooling has."""
+    coefficients = {term.as_coeff_Mul()[0] for term in terms}
+    if len(coefficients) != 1:
+        return None
+    (common,) = coefficients
+    return common if isinstance(common, Rational) and common not in (1, -1) and len(terms) > 1 else None

@@ -1,0 +1,252 @@
+"""Presentation: turn a derivation into titled sections of equations.
+
+A presentation decides *what* is shown (which equations, in which order,
+under which titles); the printers in :mod:`symconv.printing.latex` and
+:mod:`symconv.printing.formats` decide *how* it is written.
+
+The element-wise presentation lists the forward ``y = ...`` and then one
+equation per entry of dx, dw and db, zeros included, in row-major order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Leading axes that are batch/channel/filter axes, per tensor name: these are
+#: dropped from compact subscripts when they are all of size 1.
+LEADING_AXES = {"x": 2, "y": 2, "dy": 2, "dx": 2, "w": 2, "dw": 2, "b": 1, "db": 1, "m": 2, "h": 2, "dh": 2}
+
+#: Order in which factors drive the sorting of a sum's terms for display:
+#: gradients read by dy index (as the seeds write them), the forward by w.
+DISPLAY_PRIORITY = {"dy": 0, "w": 1, "x": 2, "b": 3}
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``'dw12'`` -> ``('dw', '12')``: a stack numbers its layers' tensors."""
+    stem = name.rstrip("0123456789")
+    return stem, name[len(stem):]
+
+
+@dataclass(frozen=True)
+class IndexStyle:
+    """How element subscripts are shown: 0- or 1-based, compact or with commas.
+
+    Compact subscripts (``x_{11}``) drop the trivial batch/channel axes and
+    concatenate the rest; they are used only when that is unambiguous.
+    """
+
+    base: int = 0
+    compact: bool = False
+
+    def shown(self, name: str, index) -> tuple[int, ...]:
+        shifted = tuple(int(i) + self.base for i in index)
+        if self.compact:
+            return shifted[LEADING_AXES.get(split_name(name)[0], 0):]
+        return shifted
+
+
+def choose_style(spec, index_base: int = 0) -> IndexStyle:
+    """Compact subscripts when N = C (= F) = 1 and every index is one digit."""
+    layers = getattr(spec, "layers", (spec,))
+    trivial, sizes = True, ()
+    for layer in layers:
+        weight = getattr(layer, "weight", (1, 1))
+        trivial &= layer.input[0] == 1 and layer.input[1] == 1 and weight[0] == 1
+        sizes += layer.input[2:] + weight[2:] + layer.output_shape[2:]
+    single_digit = max(sizes) - 1 + index_base <= 9
+    return IndexStyle(base=index_base, compact=trivial and single_digit)
+
+
+def _priority(name: str) -> int:
+    stem = split_name(name)[0]
+    if stem.startswith("d"):
+        return DISPLAY_PRIORITY["dy"]  # any upstream gradient: dy, dh3
+    return DISPLAY_PRIORITY.get(stem, DISPLAY_PRIORITY["x"] if stem == "h" else 9)
+
+
+def display_key(term):
+    """Sort key putting a sum's terms in the order a person writes them."""
+    from sympy import Indexed, Mul
+
+    key = []
+    for factor in Mul.make_args(term):
+        if isinstance(factor, Indexed):
+            name = factor.base.name
+            key.append((_priority(name), name, tuple(int(i) for i in factor.indices)))
+    return tuple(sorted(key)) or ((99, "", ()),)
+
+
+def indicator_parts(factor):
+    """``(condition, winner)`` if ``factor`` is ``Piecewise((1, cond), (0, True))``.
+
+    ``winner`` is the element on the greater side of every comparison in the
+    condition (max pooling's first-maximum indicator), or None (e.g. ReLU's
+    ``x > 0``, where the other side is a number).
+    """
+    from sympy import And, Indexed, Piecewise, true
+    from sympy.core.relational import GreaterThan, LessThan, StrictGreaterThan, StrictLessThan
+
+    if not isinstance(factor, Piecewise) or len(factor.args) != 2:
+        return None
+    (one, condition), (zero, otherwise) = factor.args
+    if one != 1 or zero != 0 or otherwise is not true:
+        return None
+    greater = set()
+    for comparison in And.make_args(condition):
+        if not (isinstance(comparison.lhs, Indexed) and isinstance(comparison.rhs, Indexed)):
+            return condition, None  # e.g. ReLU's x > 0: not a contest between elements
+        if isinstance(comparison, (StrictGreaterThan, GreaterThan)):
+            greater.add(comparison.lhs)
+        elif isinstance(comparison, (StrictLessThan, LessThan)):
+            greater.add(comparison.rhs)
+        else:
+            return condition, None
+    winner = greater.pop() if len(greater) == 1 else None
+    return condition, (winner if isinstance(winner, Indexed) and winner.base.name != "y" else None)
+
+
+def upstream_element(factors):
+    """The one upstream-gradient element (``dy[...]``, ``dh2[...]``) among factors, or None."""
+    from sympy import Indexed
+
+    found = [f for f in factors if isinstance(f, Indexed) and f.base.name.startswith("d")]
+    return found[0] if len(found) == 1 else None
+
+
+def relu_input(expr):
+    """``z`` if ``expr`` is ReLU's ``Piecewise((z, z > 0), (0, True))``."""
+    from sympy import Piecewise, StrictGreaterThan, true
+
+    if isinstance(expr, Piecewise) and len(expr.args) == 2:
+        (value, condition), (zero, otherwise) = expr.args
+        if zero == 0 and otherwise is true and condition == StrictGreaterThan(value, 0):
+            return value
+    return None
+
+
+def window_maximum(expr):
+    """The window's elements if ``expr`` is max pooling's ``sum_a x_a [x_a wins]``."""
+    from sympy import Add, Indexed, Mul
+
+    elements = []
+    for term in Add.make_args(expr):
+        factors = Mul.make_args(term)
+        plain = [f for f in factors if isinstance(f, Indexed)]
+        rest = [f for f in factors if not isinstance(f, Indexed)]
+        if len(plain) != 1 or len(rest) != 1:
+            return None
+        parts = indicator_parts(rest[0])
+        if parts is None or parts[1] != plain[0]:
+            return None
+        elements.append(plain[0])
+    return sorted(elements, key=lambda e: tuple(int(i) for i in e.indices)) if len(elements) > 1 else None
+
+
+def display_rank(space):
+    """Rank of each element of a TermTable's space in :func:`display_key` order."""
+    import numpy as np
+
+    priority = np.array([_priority(name) for name in space.names])
+    owners = space.owner(np.arange(space.size))
+    return priority[owners] * space.size + np.arange(space.size)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled block of equations: ``lhs[index] = table[index]`` for every index.
+
+    ``table`` maps each index to its right-hand side (a TermTable or a dict of
+    SymPy expressions); ``lhs`` names the left-hand tensor ('y', 'dx', ...).
+    """
+
+    name: str  # 'forward', 'dx', 'dw', 'db'
+    title: str
+    lhs: str
+    table: object
+
+
+def _axes(values) -> str:
+    """``(2, 2)`` -> ``'2'``; ``(2, 1)`` -> ``'2,1'``."""
+    values = [str(v) for v in values]
+    return values[0] if len(set(values)) == 1 else ",".join(values)
+
+
+def describe(spec) -> str:
+    """One line saying which layer this is, for titles and headers."""
+    shape = "x " + "x".join(map(str, spec.input))
+    if hasattr(spec, "layers"):
+        parts = []
+        for layer in spec.layers:
+            details = describe(layer).split(": ", 1)[1].split(", ")[1:]  # drop "x NxCxHxW"
+            parts.append(layer.kind + (" (" + ", ".join(details) + ")" if details else ""))
+        return f"stack on {shape}: " + " | ".join(parts)
+    if hasattr(spec, "weight"):
+        pads = [f"{lo}" if lo == hi else f"{lo}/{hi}" for lo, hi in spec.padding]
+        parts = [
+            shape, "w " + "x".join(map(str, spec.weight)),
+            f"stride {_axes(spec.stride)}",
+            f"padding {spec.padding_mode or _axes(pads)}",
+            f"dilation {_axes(spec.dilation)}",
+        ]
+        if spec.groups != 1:
+            parts.append(f"groups {spec.groups}")
+        if not spec.bias:
+            parts.append("no bias")
+    elif hasattr(spec, "kernel"):
+        parts = [shape, f"kernel {_axes(spec.kernel)}", f"stride {_axes(spec.stride)}",
+                 f"padding {_axes(spec.padding)}"]
+        if spec.is_max and any(d != 1 for d in spec.dilation):
+            parts.append(f"dilation {_axes(spec.dilation)}")
+        if spec.ceil_mode:
+            parts.append("ceil_mode")
+        if not spec.is_max and not spec.count_include_pad:
+            parts.append("count_include_pad off")
+        if not spec.is_max and spec.divisor_override is not None:
+            parts.append(f"divisor {spec.divisor_override}")
+    else:
+        parts = [shape]
+        if spec.kind == "leaky_relu":
+            parts.append(f"negative slope {spec.negative_slope}")
+    return f"{spec.kind}: " + ", ".join(parts)
+
+
+_TITLES = {
+    "forward": "Forward",
+    "dx": "Gradient with respect to the input x",
+    "dw": "Gradient with respect to the weights w",
+    "db": "Gradient with respect to the bias b",
+}
+
+
+def _stack_sections(derivation):
+    """Forward layer by layer, then the gradients from the last layer back (seed 004's chain)."""
+    sections = []
+    for position, (layer, names, table) in enumerate(
+        zip(derivation.spec.layers, derivation.names, derivation.forward), start=1
+    ):
+        title = f"Layer {position} ({layer.kind}): forward, {names['y']} from {names['x']}"
+        sections.append(Section("forward", title, names["y"], table))
+    for position in range(len(derivation.names), 0, -1):
+        layer, names = derivation.spec.layers[position - 1], derivation.names[position - 1]
+        for name, table in derivation.gradients[position - 1].items():
+            title = f"Layer {position} ({layer.kind}): gradient with respect to {name[1:]}, from d{names['y']}"
+            sections.append(Section(name, title, name, table))
+    return sections
+
+
+def element_sections(derivation, progress=None):
+    """Forward and every gradient entry, element by element, section by section.
+
+    ``progress``, if given, is called once after each section has been used,
+    so a caller can show how far a long printing job has come.
+    """
+    if hasattr(derivation, "names"):  # a stack
+        sections = _stack_sections(derivation)
+    else:
+        sections = [Section("forward", _TITLES["forward"], "y", derivation.forward)]
+        for name, table in derivation.gradients.items():
+            sections.append(Section(name, _TITLES[name], name, table))
+    for section in sections:
+        yield section
+        if progress is not None:
+            progress()

@@ -1,0 +1,148 @@
+"""Independent NumPy reference for 1-D and 2-D average pooling.
+
+Re-exported by :mod:`symconv.reference.conv`. It follows PyTorch's ``avg_pool1d/2d``
+and shares its window geometry (kernel, stride, padding, ``ceil_mode``) with
+max pooling in :mod:`symconv.reference.maxpool`, whose docstring sets it out.
+Each window's sum is divided by
+
+* ``count_include_pad=True`` (default): the window clipped to the *padded*
+  input, ``prod(min(start + K, H + P) - start)`` with ``start = o*S - P``, so
+  only a ceil-mode window hanging past the padding is cut short;
+* ``count_include_pad=False``: the number of real (unpadded) inputs it covers;
+* ``divisor_override``: that integer, whatever the window.
+
+Its backward spreads ``dy / divisor`` evenly over the real inputs of each
+window and adds up the overlaps.
+
+How it is computed: the window is a box and its divisor a product over the
+axes, so the sums are taken one axis at a time -- ``K_h + K_w`` passes rather
+than ``K_h * K_w`` -- along W first, where the kernel taps are long strided
+slices (:func:`symconv.reference.maxpool._window_groups`), then along H over the
+row sums; the division comes once, at the end, as in PyTorch. The backward
+spreads ``dy / divisor`` back the same way, axis by axis in reverse order.
+Padding is never materialised: a tap only touches the windows for which it
+lands on a real input. The work is cut into chunks of channels, and into one
+part per core for large float arrays, as for max pooling.
+
+Only additions and divisions by integers are used, so arrays of
+:class:`fractions.Fraction` (``dtype=object``) pool exactly:
+
+>>> from fractions import Fraction
+>>> x = np.array([[[Fraction(1, 3), Fraction(1, 2), Fraction(1, 4)]]], dtype=object)
+>>> avg_pool_forward(x, 2, stride=1)
+array([[[Fraction(5, 12), Fraction(3, 8)]]], dtype=object)
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from symconv.reference.args import as_bool, as_int
+from symconv.reference.maxpool import _axis_taps, _by_channel, _check_dy, _pool_geometry, _window_groups
+
+__all__ = ["avg_pool_forward", "avg_pool_backward"]
+
+
+def _sum_along(x, geo, axis):
+    """Sum over the kernel taps along ``axis`` that land on real inputs."""
+    total = np.empty(x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :], dtype=x.dtype)
+    for (dst,), taps in _window_groups(x, [total], geo, axis):
+        if not taps:  # cannot happen with padding <= K // 2, but costs nothing
+            dst[...] = 0  # a plain Python 0 in object arrays, which adds exactly
+        elif len(taps) == 1:
+            np.copyto(dst, taps[0][1])
+        else:  # the first two taps in one call, which saves copying the first
+            np.add(taps[0][1], taps[1][1], out=dst)
+            for _, values in taps[2:]:
+                dst += values
+    return total
+
+
+def _spread(share, geo):
+    """Add each window's ``share`` to every real input it covers."""
+    nd, spread = len(geo.out), share
+    for axis in reversed(range(nd)):
+        s = geo.stride[axis]
+        # np.zeros: for object arrays a plain Python 0, which adds exactly.
+        partial = np.zeros(spread.shape[: 2 + axis] + (geo.size[axis],) + spread.shape[3 + axis :], dtype=share.dtype)
+        for _, offset, lo, hi in _axis_taps(geo, axis):
+            # Windows lo..hi-1 read inputs lo*S + offset, ... at stride S.
+            src = slice(lo * s + offset, (hi - 1) * s + offset + 1, s)
+            partial[_along(axis, nd, src)] += spread[_along(axis, nd, slice(lo, hi))]
+        spread = partial
+    return spread
+
+
+def _along(axis, nd, index):
+    return (Ellipsis, index) + (slice(None),) * (nd - 1 - axis)
+
+
+def _divisor(geo, count_include_pad, divisor_override, dtype):
+    # For object arrays the divisors are Fractions, so that the quotient is a
+    # Fraction even where a window holds only Python ints (int / int would
+    # give a float) and never goes through np.int64 (Fraction / np.int64 is
+    # not exact either).
+    exact = dtype == object
+    if divisor_override is not None:
+        return Fraction(divisor_override) if exact else divisor_override
+    divisor = np.ones((), dtype=np.int64)
+    for h, k, s, p, o in zip(geo.size, geo.kernel, geo.stride, geo.padding, geo.out):
+        start = np.arange(o) * s - p
+        stop = np.minimum(start + k, h + p)
+        if not count_include_pad:
+            start, stop = np.maximum(start, 0), np.minimum(stop, h)
+        divisor = np.multiply.outer(divisor, stop - start)
+    return np.frompyfunc(Fraction, 1, 1)(divisor.astype(object)) if exact else divisor
+
+
+def _avg_options(count_include_pad, divisor_override):
+    count_include_pad = as_bool("count_include_pad", count_include_pad)
+    if divisor_override is not None:
+        divisor_override = as_int("divisor_override", divisor_override)
+        if divisor_override == 0:
+            raise ValueError("divisor_override: must be a non-zero int, got 0")
+    return count_include_pad, divisor_override
+
+
+def avg_pool_forward(x, kernel, stride=None, padding=0, ceil_mode=False,
+                     count_include_pad=True, divisor_override=None):
+    """Average-pool ``x`` (N, C, *spatial) over windows of shape ``kernel``.
+
+    >>> x = np.arange(1.0, 6.0).reshape(1, 1, 5)
+    >>> avg_pool_forward(x, 2, padding=1)
+    array([[[0.5, 2.5, 4.5]]])
+    >>> avg_pool_forward(x, 2, padding=1, count_include_pad=False)
+    array([[[1. , 2.5, 4.5]]])
+    """
+    x = np.asarray(x)
+    geo = _pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
+    count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
+    divisor = _divisor(geo, count_include_pad, divisor_override, x.dtype)
+    return _by_channel(lambda x: _average(x, geo, divisor), x)
+
+
+def _average(x, geo, divisor):
+    total = x
+    for axis in reversed(range(len(geo.out))):
+        total = _sum_along(total, geo, axis)
+    if total.dtype.kind in "fcO":  # in place: one large temporary fewer
+        return np.divide(total, divisor, out=total)
+    return total / divisor
+
+
+def avg_pool_backward(dy, x, kernel, stride=None, padding=0, ceil_mode=False,
+                      count_include_pad=True, divisor_override=None):
+    """Gradient ``dx`` of ``L = sum(dy * avg_pool_forward(x, ...))``.
+
+    >>> x = np.zeros((1, 1, 4))
+    >>> avg_pool_backward(np.array([[[6.0, 12.0]]]), x, 3, stride=1)
+    array([[[2., 6., 6., 4.]]])
+    """
+    dy, x = np.asarray(dy), np.asarray(x)
+    geo = _pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
+    count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
+    _check_dy(dy, x, geo)
+    divisor = _divisor(geo, count_include_pad, divisor_override, dy.dtype)
+    return _by_channel(lambda dy: _spread(dy / divisor, geo), dy, output_like=x)

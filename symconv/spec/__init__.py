@@ -1,0 +1,11 @@
+"""Validated, frozen layer specs: the first stage, and the only one that reads user numbers.
+
+Nothing here imports SymPy or NumPy, so the size guard answers at once.
+"""
+
+from symconv.spec.conv import ConvSpec, conv_spec
+from symconv.spec.pool import ActivationSpec, PoolSpec, activation_spec, pool_spec
+from symconv.spec.conv import DEFAULT_MAX_TERMS, check_size
+
+__all__ = ["ConvSpec", "PoolSpec", "ActivationSpec", "conv_spec", "pool_spec", "activation_spec",
+           "DEFAULT_MAX_TERMS", "check_size"]

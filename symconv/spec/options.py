@@ -1,0 +1,115 @@
+"""From user text to a layer spec: the one reader of option values.
+
+The CLI (``--stride 2,1``) and the stack syntax (``conv2d(weight=4,3,3,3,
+stride=2)``) both hand this module option *text*; it decides which options a
+layer accepts, reads each value strictly (integers, the words it knows, and
+decimal or ``p/q`` numbers as :class:`fractions.Fraction` - nothing is
+ever evaluated as code) and builds the spec. Every message says what the
+option may be, in words: ``stride: got '1.5', expected an integer or 2
+comma-separated integers (one per axis H,W)``.
+
+>>> build_spec("maxpool2d", "1,1,5,5", kernel="2", ceil_mode=True).output_shape
+(1, 1, 3, 3)
+>>> build_spec("relu", "1,1,4", weight="1,1,2")
+Traceback (most recent call last):
+...
+symconv.errors.SymconvError: weight: got '1,1,2', expected no weight for relu (it takes: no options)
+"""
+
+from __future__ import annotations
+
+from symconv.errors import SymconvError
+from symconv.spec.conv import CONV_KINDS, conv_spec, padding_expected, parse_ints, per_axis_expected, read_ints
+from symconv.spec.pool import ACTIVATION_KINDS, POOL_KINDS, activation_spec, pool_spec
+
+LAYER_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS
+
+#: The options each kind of layer takes (the CLI's names, with _ for -).
+ACCEPTS = {
+    **{kind: ("weight", "stride", "padding", "dilation", "groups", "no_bias") for kind in CONV_KINDS},
+    "maxpool1d": ("kernel", "stride", "padding", "dilation", "ceil_mode"),
+    "maxpool2d": ("kernel", "stride", "padding", "dilation", "ceil_mode"),
+    "avgpool1d": ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override"),
+    "avgpool2d": ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override"),
+    "relu": (),
+    "leaky_relu": ("negative_slope",),
+}
+
+
+def _ints(text, name, expected):
+    """One integer, or one per axis, from text (or an int / tuple already read).
+
+    ``expected`` is the whole phrase for the message: ``"an integer"``, or
+    what :func:`symconv.spec.conv.per_axis_expected` says for the layer.
+    """
+    if isinstance(text, (int, tuple)):
+        return text
+    values = read_ints(text, name, expected)
+    return values[0] if len(values) == 1 else values
+
+
+def _int(text, name):
+    """One integer (groups, divisor-override) from text, or a value already read."""
+    if isinstance(text, (int, tuple)):
+        return text
+    values = read_ints(text, name, "a positive integer")
+    if len(values) != 1:
+        raise SymconvError(f"{name}: got {text!r}, expected a positive integer")
+    return values[0]
+
+
+def build_spec(kind: str, input, /, **options):
+    """A validated spec for ``kind`` from option text; ``None`` means "not given".
+
+    Flags (``no_bias``, ``ceil_mode``, ``no_count_include_pad``) are booleans.
+    ``kind`` and ``input`` are positional only, so that an option of either
+    name (a stack layer's ``input=...``) is refused like any unknown option.
+    """
+    if kind not in LAYER_KINDS:
+        raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(LAYER_KINDS)}")
+    given = {name: value for name, value in options.items() if value not in (None, False)}
+    for name, value in given.items():
+        if name not in ACCEPTS[kind]:
+            takes = ", ".join(n.replace("_", "-") for n in ACCEPTS[kind]) or "no options"
+            shown = name.replace("_", "-")
+            raise SymconvError(f"{shown}: got {value!r}, expected no {shown} for {kind} (it takes: {takes})")
+    ndim = CONV_KINDS.get(kind) or POOL_KINDS.get(kind) or None
+    axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,L or N,C,H,W"
+    shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
+    per_axis = per_axis_expected(ndim or 1)
+    if kind in CONV_KINDS:
+        kernel_axes = "F,C/groups,K" if ndim == 1 else "F,C/groups,KH,KW"
+        if "weight" not in given:
+            raise SymconvError(f"weight: got nothing, expected --weight {kernel_axes} for {kind}")
+        padding = given.get("padding", 0)
+        if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
+            padding = padding.strip().lower()
+        else:
+            padding = _ints(padding, "padding", padding_expected(ndim))
+        weight = given["weight"]
+        return conv_spec(
+            kind, shape,
+            weight if isinstance(weight, tuple) else parse_ints(weight, "weight", kernel_axes),
+            stride=_ints(given.get("stride", 1), "stride", per_axis),
+            padding=padding,
+            dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
+            groups=_int(given.get("groups", 1), "groups"),
+            bias=not given.get("no_bias", False),
+        )
+    if kind in POOL_KINDS:
+        if "kernel" not in given:
+            raise SymconvError(f"kernel: got nothing, expected --kernel {'K' if ndim == 1 else 'K or KH,KW'} for {kind}")
+        stride = given.get("stride")
+        divisor = given.get("divisor_override")
+        return pool_spec(
+            kind, shape,
+            kernel=_ints(given["kernel"], "kernel", per_axis),
+            stride=None if stride is None else _ints(stride, "stride", per_axis),
+            padding=_ints(given.get("padding", 0), "padding", per_axis),
+            dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
+            ceil_mode=bool(given.get("ceil_mode", False)),
+            count_include_pad=not given.get("no_count_include_pad", False),
+            divisor_override=None if divisor is None else _int(divisor, "divisor-override"),
+        )
+    # The slope's text is read (strictly, as a decimal or p/q) by activation_spec.
+    return activation_spec(kind, shape, given.get("negative_slope"))

@@ -1,0 +1,307 @@
+r"""Stacks of layers: parse them, chain their shapes, derive them layer by layer.
+
+A stack is written ``conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)``
+(the CLI's option names, ``_`` or ``-``; flags as ``ceil_mode=true``,
+``bias=false``), or as JSON: ``{"layers": [{"kind": "conv2d", "weight": [4, 3, 3, 3],
+"padding": 1}, {"kind": "relu"}]}``, where a convolution's padding may also be
+``[[before, after], ...]`` per axis, as the JSON output prints it, and ``null``
+means not given. The text is read by a small tokenizer and a recursive-descent
+parser; values go to :func:`symconv.spec.options.build_spec`. Nothing is evaluated.
+
+Tensors are named per layer: the input is ``x``, layer k's output ``h{k}``
+(the last one ``y``), the j-th convolution's parameters ``w{j}``, ``b{j}``.
+Each layer is derived on its own, with its output's gradient (``dy``, or
+``dh{k}``) as upstream, so the gradients read as seed 004's chain:
+
+.. math::  \partial h^{(k-1)} = \operatorname{rot180}(W) \,\hat{*}\, \partial h^{(k)}
+           \quad\text{(convolution)}, \qquad
+           \partial h^{(k-1)} = \partial h^{(k)} \odot [h^{(k-1)} > 0] \quad\text{(ReLU)}.
+
+>>> stack = parse_layers("conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)")
+>>> [kind for kind, _ in stack]
+['conv2d', 'relu', 'maxpool2d']
+>>> stack_spec((1, 1, 4, 4), stack).output_shape
+(1, 2, 2, 2)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from symconv.errors import SymconvError
+from symconv.spec.options import LAYER_KINDS, build_spec
+from symconv.spec.conv import ConvSpec, check_size, DEFAULT_MAX_TERMS
+
+_TOKEN = re.compile(r"\s*(?:(?P<number>-?\d+(?:\.\d+)?(?:/\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<symbol>[(),=|]))")
+#: Flags as the stack syntax writes them -> (build_spec's flag, whether "true" sets it).
+_FLAGS = {
+    "bias": ("no_bias", False), "no_bias": ("no_bias", True),
+    "count_include_pad": ("no_count_include_pad", False),
+    "no_count_include_pad": ("no_count_include_pad", True),
+    "ceil_mode": ("ceil_mode", True),
+}
+
+
+def _tokens(text: str):
+    position, tokens = 0, []
+    text = text.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise SymconvError(
+                f"layers: got {text!r}, expected layer(option=value, ...) | ... ; "
+                f"cannot read {text[position:position + 12]!r} at character {position + 1}"
+            )
+        kind = match.lastgroup
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+        while position < len(text) and text[position].isspace():
+            position += 1
+    return tokens
+
+
+class _Parser:
+    """stack := layer ('|' layer)* ; layer := NAME ['(' [arg (',' arg)*] ')'] ;
+    arg := NAME '=' value ; value := atom (',' atom)* (an atom followed by '=' starts the next arg)."""
+
+    def __init__(self, text):
+        self.text, self.tokens, self.at = text, _tokens(text), 0
+
+    def peek(self, offset=0):
+        index = self.at + offset
+        return self.tokens[index] if index < len(self.tokens) else (None, None)
+
+    def take(self, kind=None, value=None):
+        token = self.peek()
+        if token[0] is None or (kind and token[0] != kind) or (value and token[1] != value):
+            wanted = value or kind
+            got = "the end" if token[0] is None else repr(token[1])
+            raise SymconvError(f"layers: got {self.text!r}, expected {wanted} but found {got}")
+        self.at += 1
+        return token[1]
+
+    def stack(self):
+        layers = [self.layer()]
+        while self.peek()[1] == "|":
+            self.take("symbol", "|")
+            layers.append(self.layer())
+        if self.peek()[0] is not None:
+            self.take("symbol", "|")  # raises: something after a layer that is not '|'
+        return layers
+
+    def layer(self):
+        kind = self.take("name")
+        options = {}
+        if self.peek()[1] == "(":
+            self.take("symbol", "(")
+            while self.peek()[1] != ")":
+                name = self.take("name").replace("-", "_")
+                self.take("symbol", "=")
+                atoms = [self.atom()]
+                while self.peek()[1] == "," and self.peek(2)[1] != "=":
+                    self.take("symbol", ",")
+                    atoms.append(self.atom())
+                if name in options:
+                    raise SymconvError(f"layers: got {name} twice in {kind}(...), expected each option once")
+                options[name] = ",".join(atoms)
+                if self.peek()[1] == ",":
+                    self.take("symbol", ",")
+            self.take("symbol", ")")
+        return kind, options
+
+    def atom(self):
+        kind, value = self.peek()
+        if kind not in ("number", "name"):
+            return self.take("number")  # raises with the right message
+        self.at += 1
+        return value
+
+
+def parse_layers(text: str) -> list[tuple[str, dict]]:
+    """``[(kind, {option: text})]`` from the stack syntax or a ``.json`` file's path."""
+    text = str(text).strip()
+    if text.endswith(".json"):
+        return _json_layers(text)
+    return _Parser(text).stack()
+
+
+def _json_layers(path: str):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        raise SymconvError(f"layers: got {path!r}, expected a readable JSON file ({error})") from None
+    items = data.get("layers") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(i, dict) and "kind" in i for i in items):
+        raise SymconvError(f"layers: got {path!r}, expected {{\"layers\": [{{\"kind\": ...}}, ...]}}")
+    layers = []
+    for position, item in enumerate(items, start=1):
+        options = {}
+        for name, value in item.items():
+            if name != "kind" and value is not None:  # null: not given
+                options[name.replace("-", "_")] = _json_option(value, name, position, item["kind"])
+        layers.append((str(item["kind"]), options))
+    return layers
+
+
+def _json_option(value, name, position, kind):
+    """A JSON value as build_spec reads it: flags and numbers as text, as on the
+    command line; a list of integers as ``"2,1"``; a list holding lists (the
+    ``[[before, after], ...]`` padding the JSON output prints) as tuples, which
+    the spec validates pair by pair."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return ",".join(map(str, value))
+    if isinstance(value, list) and all(isinstance(v, (int, list)) and not isinstance(v, bool) for v in value):
+        items = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if all(isinstance(x, int) and not isinstance(x, bool) for v in items if isinstance(v, tuple) for x in v):
+            return items
+    raise SymconvError(
+        f"layers: layer {position} ({kind}): {name}: got {json.dumps(value)[:60]}, expected a number, "
+        f"a string, true / false, a list of integers or, for padding, [before, after] pairs"
+    )
+
+
+def _options_for(kind, options, position):
+    """Stack option text -> build_spec keywords (flags to booleans)."""
+    keywords = {}
+    for name, value in options.items():
+        if name in _FLAGS:
+            if value.lower() not in ("true", "false"):
+                raise SymconvError(f"layers: layer {position} ({kind}): {name}: got {value!r}, expected true or false")
+            flag, when_true = _FLAGS[name]
+            if flag in keywords:
+                raise SymconvError(f"layers: layer {position} ({kind}): got {name} and its opposite, expected one of them")
+            keywords[flag] = (value.lower() == "true") == when_true
+        else:
+            keywords[name] = value
+    return keywords
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Layers whose shapes chain: each layer's input is the previous output."""
+
+    input: tuple[int, ...]
+    layers: tuple
+
+    kind = "stack"
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input) - 2
+
+    @property
+    def output_shape(self):
+        return self.layers[-1].output_shape
+
+    def estimate_terms(self) -> int:
+        return sum(layer.estimate_terms() for layer in self.layers)
+
+    def count_entries(self) -> int:
+        return sum(layer.count_entries() for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        return {"kind": "stack", "input": list(self.input), "layers": [l.to_dict() for l in self.layers],
+                "output": list(self.output_shape)}
+
+
+def stack_spec(input, layers) -> StackSpec:
+    """Validate a stack: every layer, and that each output fits the next input."""
+    if not layers:
+        raise SymconvError("layers: got nothing, expected at least one layer")
+    shape, specs = tuple(input), []
+    for position, (kind, options) in enumerate(layers, start=1):
+        if kind == "stack" or kind not in LAYER_KINDS:
+            raise SymconvError(
+                f"layers: layer {position}: got {kind!r}, expected one of {', '.join(LAYER_KINDS)}"
+            )
+        keywords = _options_for(kind, options, position)
+        try:
+            spec = build_spec(kind, shape, **keywords)
+        except SymconvError as error:
+            source = "the input" if position == 1 else f"the output of layer {position - 1} ({specs[-1].kind})"
+            raise SymconvError(
+                f"layers: layer {position} ({kind}), applied to {source} of shape "
+                f"{','.join(map(str, shape))}: {error}"
+            ) from None
+        specs.append(spec)
+        shape = spec.output_shape
+    return StackSpec(tuple(input), tuple(specs))
+
+
+def tensor_names(stack: StackSpec):
+    """Per layer: ``{"x": input name, "y": output name, "w"/"b": parameter names}``."""
+    names, convs = [], 0
+    for position, layer in enumerate(stack.layers, start=1):
+        entry = {"x": "x" if position == 1 else f"h{position - 1}",
+                 "y": "y" if position == len(stack.layers) else f"h{position}"}
+        if isinstance(layer, ConvSpec):
+            convs += 1
+            entry.update(w=f"w{convs}", b=f"b{convs}")
+        names.append(entry)
+    return names
+
+
+@dataclass(frozen=True)
+class StackDerivation:
+    """Each layer's forward and gradients, with per-layer tensor names.
+
+    ``forward[k]`` and ``gradients[k]`` are layer k's (0-based) tables;
+    ``shapes`` names every tensor of the stack.
+    """
+
+    spec: StackSpec
+    names: list = field(repr=False)
+    forward: list = field(repr=False)
+    gradients: list = field(repr=False)
+    shapes: dict = field(repr=False)
+    reduction: str = "sum"
+
+    def _repr_latex_(self) -> str:  # Jupyter shows the equations
+        from symconv.printing.jupyter import derivation_latex
+
+        return derivation_latex(self)
+
+
+def derive_stack(spec: StackSpec, max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum") -> StackDerivation:
+    """Derive every layer with its own names; the last layer's upstream is dy.
+
+    With the mean reduction only the last layer's gradients carry 1/N: the
+    layers below inherit it through their upstream gradients.
+    """
+    check_size(spec, max_terms)  # before SymPy loads: a refusal stays instant
+    from sympy import Rational
+
+    from symconv.engine.derive import REDUCTIONS, _scaled, differentiate, differentiate_terms
+    from symconv.layers.conv import conv_forward
+    from symconv.layers.pool import activation_forward, pool_forward
+    from symconv.spec.pool import PoolSpec
+
+    if reduction not in REDUCTIONS:
+        raise SymconvError(f"reduction: got {reduction!r}, expected one of {', '.join(REDUCTIONS)}")
+    names = tensor_names(spec)
+    forwards, gradients, shapes = [], [], {"x": spec.input}
+    for layer, name in zip(spec.layers, names):
+        upstream = "d" + name["y"]
+        if isinstance(layer, ConvSpec):
+            table = conv_forward(layer, {"x": name["x"], "w": name["w"], "b": name["b"], "dy": upstream})
+            wrt = [name["x"], name["w"]] + ([name["b"]] if layer.bias else [])
+            grads = differentiate_terms(table, wrt, upstream)
+            shapes.update({name["w"]: layer.weight, name["b"]: layer.bias_shape})
+        else:
+            build = pool_forward if isinstance(layer, PoolSpec) else activation_forward
+            table = build(layer, name["x"])
+            grads = differentiate(table, {name["x"]: layer.input}, upstream=upstream, method="structural")
+        shapes[name["y"]] = layer.output_shape
+        forwards.append(table)
+        gradients.append(grads)
+    if reduction == "mean":
+        factor = Rational(1, spec.input[0])
+        gradients[-1] = {n: _scaled(t, factor) for n, t in gradients[-1].items()}
+    return StackDerivation(spec, names, forwards, gradients, shapes, reduction)
