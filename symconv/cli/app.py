@@ -18,7 +18,7 @@ import click
 
 from symconv import __version__
 from symconv.errors import SymconvError
-from symconv.spec.options import LAYER_KINDS
+from symconv.names import LAYER_KINDS
 from symconv.spec.conv import DEFAULT_MAX_TERMS, MAX_INTEGER, check_size, parse_ints
 
 FORMATS = ("latex", "markdown", "text", "json")  # symconv.printing.formats.FORMATS, without importing SymPy
@@ -133,7 +133,7 @@ def _derive(spec, max_terms, reduction):
     The size guard runs first, so that refusing a layer never waits for SymPy.
     """
     check_size(spec, max_terms)
-    if spec.kind == "stack":
+    if spec.is_stack:
         from symconv.spec.stack import derive_stack
 
         return derive_stack(spec, max_terms=max_terms, reduction=reduction)
@@ -271,7 +271,7 @@ def verify(layer, seed, max_terms, reduction, **options):
     """
     spec = _spec_from_options(layer, **options)
     derivation = _derive(spec, max_terms, reduction)
-    if spec.kind == "stack":
+    if spec.is_stack:
         from symconv.verify.stack import verify_stack as check
     else:
         from symconv.verify.layer import verify as check

@@ -32,8 +32,9 @@ import click
 from symconv.cli.app import _layer_options, _spec_from_options
 from symconv.cli.formula import LAYERS as FORMULA_LAYERS
 from symconv.errors import SymconvError
-from symconv.spec.options import LAYER_KINDS
-from symconv.spec.conv import CONV_KINDS, check_size, parse_ints
+from symconv.names import LAYER_KINDS
+from symconv.names import CONV_KINDS
+from symconv.spec.conv import check_size, parse_ints
 
 # Pictures are drawn for convolutions and max pooling; any layer can be typeset.
 _PICTURE_LAYER = click.argument(

@@ -207,6 +207,9 @@ class Derivation:
     shapes: dict = field(default=None, repr=False)
     reduction: str = "sum"
 
+    #: Printers and verifiers show a stack's chain; a single layer has none.
+    is_stack = False
+
     def _repr_latex_(self) -> str:  # Jupyter shows the equations
         from symconv.printing.jupyter import derivation_latex
 

@@ -51,7 +51,7 @@ from sympy import (
 from symconv.errors import SymconvError
 from symconv.engine.tensors import base
 
-LAYERS = ("conv1d", "conv2d", "maxpool2d", "avgpool2d")
+from symconv.names import FORMULA_LAYERS as LAYERS  # noqa: E402
 
 
 def size_symbol(name: str) -> Symbol:

@@ -126,7 +126,7 @@ def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_E
     printer = SymconvLatexPrinter(style)
     lines = ["&" + text_tex(f"{describe(derivation.spec)}; indices {style.base}-based")]
     lines += _notes(derivation, style)
-    if hasattr(derivation, "names"):  # a stack
+    if derivation.is_stack:
         from symconv.printing.latex import _chain_rows  # the LaTeX document's own chain, not a second copy
 
         lines += [r"&\textbf{The chain}", *_CHAIN_NOTES, "&" + align_block(_chain_rows(derivation), 1, "aligned")]

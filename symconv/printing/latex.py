@@ -194,7 +194,7 @@ _CHAIN_NOTE = (
 def latex_document(derivation, style: IndexStyle, standalone: bool = False, progress=None) -> str:
     """Element-wise equations as a LaTeX fragment or a complete document."""
     parts = []
-    if hasattr(derivation, "names"):
+    if derivation.is_stack:
         heading = r"\subsection*{The chain}" if standalone else "% The chain"
         note = _CHAIN_NOTE if standalone else "% " + _CHAIN_NOTE.replace("$", "")
         parts.append(heading + "\n" + note + "\n" + align_block(_chain_rows(derivation), 1))
@@ -211,7 +211,7 @@ def latex_document(derivation, style: IndexStyle, standalone: bool = False, prog
 def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
     """Markdown with ``$$`` blocks (``aligned`` inside) for MathJax and KaTeX."""
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
-    if hasattr(derivation, "names"):
+    if derivation.is_stack:
         parts += ["## The chain", _CHAIN_NOTE, "$$\n" + align_block(_chain_rows(derivation), 1, "aligned") + "\n$$"]
     for section, block in _blocks(derivation, style, "aligned", progress):
         parts.append("## " + section.title)

@@ -174,7 +174,7 @@ def _axes(values) -> str:
 def describe(spec) -> str:
     """One line saying which layer this is, for titles and headers."""
     shape = "x " + "x".join(map(str, spec.input))
-    if hasattr(spec, "layers"):
+    if spec.is_stack:
         parts = []
         for layer in spec.layers:
             details = describe(layer).split(": ", 1)[1].split(", ")[1:]  # drop "x NxCxHxW"
@@ -240,7 +240,7 @@ def element_sections(derivation, progress=None):
     ``progress``, if given, is called once after each section has been used,
     so a caller can show how far a long printing job has come.
     """
-    if hasattr(derivation, "names"):  # a stack
+    if derivation.is_stack:
         sections = _stack_sections(derivation)
     else:
         sections = [Section("forward", _TITLES["forward"], "y", derivation.forward)]

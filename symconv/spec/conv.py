@@ -27,6 +27,7 @@ from typing import Iterable
 
 from symconv.spec.counting import window_counts
 from symconv.errors import SymconvError
+from symconv.names import CONV_KINDS
 
 #: Default for the size guard: the number of forward and gradient terms above
 #: which a derivation is refused before anything is built.
@@ -39,7 +40,6 @@ DEFAULT_MAX_TERMS = 2_000_000
 #: them. cuDNN and TensorFlow keep sizes in int32 too.
 MAX_INTEGER = 2**31 - 1
 
-CONV_KINDS = {"conv1d": 1, "conv2d": 2}
 
 _SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
 _KERNEL_NAMES = {1: ("K",), 2: ("KH", "KW")}
@@ -213,6 +213,8 @@ class ConvSpec:
     groups: int = 1
     bias: bool = True
     padding_mode: str | None = None
+
+    is_stack = False
 
     @property
     def ndim(self) -> int:

@@ -19,10 +19,9 @@ symconv.errors.SymconvError: weight: got '1,1,2', expected no weight for relu (i
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.spec.conv import CONV_KINDS, conv_spec, padding_expected, parse_ints, per_axis_expected, read_ints
-from symconv.spec.pool import ACTIVATION_KINDS, POOL_KINDS, activation_spec, pool_spec
-
-LAYER_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS
+from symconv.names import ACTIVATION_KINDS, CONV_KINDS, LAYER_KINDS, POOL_KINDS
+from symconv.spec.conv import conv_spec, padding_expected, parse_ints, per_axis_expected, read_ints
+from symconv.spec.pool import activation_spec, pool_spec
 
 #: The options each kind of layer takes (the CLI's names, with _ for -).
 ACCEPTS = {

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from symconv.errors import SymconvError
+from symconv.names import ACTIVATION_KINDS, POOL_KINDS
 from symconv.spec.conv import MAX_INTEGER, _is_int, _per_axis, _shape, _shown, axis_names, check_kernel_fits
 
 #: A slope as text: a decimal (with an exponent of at most three digits, so that
 #: reading it cannot build a number of a billion digits) or a ratio p/q.
 _SLOPE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?|[+-]?[0-9]+/[0-9]+")
 
-POOL_KINDS = {"maxpool1d": 1, "maxpool2d": 2, "avgpool1d": 1, "avgpool2d": 2}
-ACTIVATION_KINDS = ("relu", "leaky_relu")
 
 
 def _out_size(size, kernel, stride, padding, dilation, ceil_mode):
@@ -58,6 +57,8 @@ class PoolSpec:
     ceil_mode: bool = False
     count_include_pad: bool = True
     divisor_override: int | None = None
+
+    is_stack = False
 
     @property
     def ndim(self) -> int:
@@ -138,6 +139,8 @@ class ActivationSpec:
     kind: str
     input: tuple[int, ...]
     negative_slope: Fraction = Fraction(0)
+
+    is_stack = False
 
     @property
     def output_shape(self) -> tuple[int, ...]:

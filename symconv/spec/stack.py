@@ -31,7 +31,8 @@ import re
 from dataclasses import dataclass, field
 
 from symconv.errors import SymconvError
-from symconv.spec.options import LAYER_KINDS, build_spec
+from symconv.names import LAYER_KINDS
+from symconv.spec.options import build_spec
 from symconv.spec.conv import ConvSpec, check_size, DEFAULT_MAX_TERMS
 
 _TOKEN = re.compile(r"\s*(?:(?P<number>-?\d+(?:\.\d+)?(?:/\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<symbol>[(),=|]))")
@@ -191,6 +192,7 @@ class StackSpec:
     layers: tuple
 
     kind = "stack"
+    is_stack = True
 
     @property
     def ndim(self) -> int:
@@ -262,6 +264,8 @@ class StackDerivation:
     gradients: list = field(repr=False)
     shapes: dict = field(repr=False)
     reduction: str = "sum"
+
+    is_stack = True
 
     def _repr_latex_(self) -> str:  # Jupyter shows the equations
         from symconv.printing.jupyter import derivation_latex
