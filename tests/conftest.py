@@ -4,7 +4,7 @@ import pytest
 
 from symconv.engine.derive import derive
 from symconv.spec.conv import conv_spec
-from symconv.engine.tensors import element
+from symconv.symbolic.tensors import element
 
 
 def layer(kind="conv2d", input=(1, 1, 4, 4), weight=(1, 1, 2, 2), **options):

@@ -13,7 +13,8 @@ from symconv.printing.jupyter import MAX_EQUATIONS, derivation_latex, report_htm
 from symconv.engine.derive import derive
 from symconv.printing.formats import render
 from symconv.spec.conv import conv_spec
-from symconv.verify.layer import Check, Report, verify
+from symconv.verify.checks import Check, Report
+from symconv.verify.layer import verify
 
 
 def equations(text):
@@ -248,7 +249,8 @@ def test_exact_not_run_is_said():
 
 
 def test_reports_show_themselves_in_jupyter():
-    from symconv.spec.stack import derive_stack, parse_layers, stack_spec
+    from symconv.engine.derive import derive_stack
+    from symconv.spec.stack import parse_layers, stack_spec
     from symconv.verify.stack import verify_stack
 
     report = verify_stack(derive_stack(stack_spec((1, 1, 4, 4), parse_layers("conv2d(weight=1,1,2,2) | relu"))))

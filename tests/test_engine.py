@@ -5,7 +5,7 @@ from sympy import Add, Indexed, diff, sin
 
 from conftest import layer
 from symconv.engine.derive import differentiate
-from symconv.engine.tensors import element
+from symconv.symbolic.tensors import element
 
 GRID = {
     "1d": dict(kind="conv1d", input=(2, 2, 7), weight=(3, 2, 3), stride=2, padding=1),

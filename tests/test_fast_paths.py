@@ -14,7 +14,7 @@ from symconv.engine.derive import derive
 from symconv.engine.evaluate import evaluate
 from symconv.printing.formats import json_data, render
 from symconv.spec.conv import conv_spec
-from symconv.engine.terms import ElementSpace, TermTable
+from symconv.symbolic.terms import ElementSpace, TermTable
 
 CONFIGS = {
     "seed-4x4": ("conv2d", (1, 1, 4, 4), (1, 1, 2, 2), {}),
@@ -137,8 +137,8 @@ def test_indicators_are_what_sympys_piecewise_builds(window):
     """Same object, args, str and hash as SymPy's evaluated Piecewise(And(...))."""
     from sympy import And, Piecewise
 
-    from symconv.layers.pool import first_maximum_indicator
-    from symconv.engine.tensors import element
+    from symconv.layers.piecewise import first_maximum_indicator
+    from symconv.symbolic.tensors import element
 
     window = [element(name, index) for name, index in window]
     for j, candidate in enumerate(window):
@@ -153,8 +153,8 @@ def test_indicators_are_what_sympys_piecewise_builds(window):
 def test_single_comparison_indicator_is_sympys():
     from sympy import Piecewise
 
-    from symconv.layers.pool import first_maximum_indicator
-    from symconv.engine.tensors import element
+    from symconv.layers.piecewise import first_maximum_indicator
+    from symconv.symbolic.tensors import element
 
     a, b = element("x", (0, 0, 1)), element("x", (0, 0, 0))
     assert first_maximum_indicator([b, a], 1) == Piecewise((1, a > b), (0, True))
@@ -167,7 +167,7 @@ def test_activation_pieces_are_what_sympys_piecewise_builds(slope):
     from sympy import Piecewise, Rational
 
     from symconv.spec.pool import activation_spec
-    from symconv.engine.tensors import element
+    from symconv.symbolic.tensors import element
 
     d = derive(activation_spec("leaky_relu", (1, 1, 2), negative_slope=Fraction(slope)))
     s = Rational(slope)

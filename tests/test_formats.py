@@ -196,7 +196,7 @@ def test_cli_json_of_every_layer_kind_round_trips_structurally(arguments, build)
     from symconv.cli.app import cli
     from symconv.engine.derive import derive
     from symconv.printing.present import element_sections
-    from symconv.spec.stack import derive_stack
+    from symconv.engine.derive import derive_stack
 
     result = CliRunner().invoke(cli, ["derive", *arguments, "--format", "json"])
     assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ from symconv.errors import SymconvError
 from symconv.formula.matrix import jacobian, pictures
 from symconv.formula.operators import correlate
 from symconv.spec.conv import conv_spec
-from symconv.engine.tensors import element
+from symconv.symbolic.tensors import element
 
 SEED_DW = (
     r"dw &= \begin{bmatrix}x_{11} & x_{12} & x_{13} & x_{14}\\x_{21} & x_{22} & x_{23} & x_{24}"

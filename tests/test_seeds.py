@@ -7,7 +7,7 @@ shared/seeds/ (1-based where the seed is 1-based), never produced by symconv.
 from sympy import Add, KroneckerDelta, S
 
 from conftest import layer, one_based as e
-from symconv.engine.tensors import element
+from symconv.symbolic.tensors import element
 
 
 def test_1d_x4_w2_forward_and_gradients():

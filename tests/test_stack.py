@@ -20,7 +20,8 @@ from symconv.engine.evaluate import evaluate_table
 from symconv.printing.formats import render
 from symconv.spec.conv import ConvSpec
 from symconv.spec.pool import PoolSpec
-from symconv.spec.stack import derive_stack, parse_layers, stack_spec
+from symconv.engine.derive import derive_stack
+from symconv.spec.stack import parse_layers, stack_spec
 from symconv.verify.stack import verify_stack
 
 # --------------------------------------------------------------------------
@@ -580,7 +581,8 @@ def test_stacked_max_pools_name_each_winner_after_its_own_output():
     # The last pool's winner is m (the window of y); an inner pool's is m^{(1)}
     # (the window of h1), and the introduction says so.
     from symconv.printing.formats import render
-    from symconv.spec.stack import derive_stack, parse_layers, stack_spec
+    from symconv.engine.derive import derive_stack
+    from symconv.spec.stack import parse_layers, stack_spec
 
     d = derive_stack(stack_spec((1, 1, 4, 4), parse_layers("maxpool2d(kernel=2, stride=1) | maxpool2d(kernel=2)")))
     latex = render(d, "latex")

@@ -10,7 +10,8 @@ from sympy import Indexed, S
 
 from conftest import layer
 from symconv.engine.evaluate import evaluate_table
-from symconv.verify.layer import rel_error, verify
+from symconv.verify.checks import rel_error
+from symconv.verify.layer import verify
 
 # (id, kind, input, weight, options): strides 1-3, paddings 0-2 / same / valid,
 # dilations 1-2, groups 1 / 2 / depthwise, rectangular, N, C, F > 1, and sizes

@@ -134,7 +134,7 @@ def _derive(spec, max_terms, reduction):
     """
     check_size(spec, max_terms)
     if spec.is_stack:
-        from symconv.spec.stack import derive_stack
+        from symconv.engine.derive import derive_stack
 
         return derive_stack(spec, max_terms=max_terms, reduction=reduction)
     from symconv.engine.derive import derive as derive_layer

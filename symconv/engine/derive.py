@@ -1,29 +1,10 @@
-"""The differentiation engine: gradients of a forward, by the chain rule.
+"""Derive a layer or a stack: one loop over layers, each differentiated by its own rule.
 
-Given outputs ``y_i`` as expressions and the upstream gradient ``dy``, the
-loss is ``L = sum_i dy_i y_i`` and for every input element ``a``
-
-.. math::  \\frac{\\partial L}{\\partial a} = \\sum_i dy_i \\frac{\\partial y_i}{\\partial a}.
-
-Sparsity is used from the start: each ``y_i`` is visited once and only the
-elements it actually contains receive a term, so the cost is linear in the
-number of terms (differentiating L itself w.r.t. every input is quadratic).
-
-The rule that gives ``dy_i/da`` is the product rule. A forward held as a
-:class:`~symconv.engine.terms.TermTable` (a sum of products per output, which is
-what a convolution is) is differentiated all at once with arrays: for every
-term and every factor slot, the term's derivative with respect to that
-factor is the product of the other factors (its co-factor), so the whole
-chain rule is one pass over the forward's terms,
-:func:`differentiate_terms`. Forwards given as SymPy expressions (anything
-that is not a plain sum of products) go through :func:`differentiate`, with
-
-* ``"structural"``: the same co-factor rule on each product term, and
-  SymPy's ``diff`` for anything else (powers, functions);
-* ``"sympy"``: ``sympy.diff(y_i, a)`` for each element ``a`` of ``y_i``.
-
-Tests show all of them equal to SymPy's ``diff``, entry by entry, on a grid
-of layers.
+A single layer is a chain of one. Each layer's forward comes from its rule
+(:mod:`symconv.layers`), with the layer's tensor names; its gradients are
+those of ``L = sum(d{y} * y)`` (:mod:`symconv.engine.differentiate`), so
+in a stack each layer's upstream gradient is the one the layer above
+derived for its input, as in a hand derivation's chain.
 
 >>> from symconv.spec.conv import conv_spec
 >>> d = derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))
@@ -33,162 +14,21 @@ dy[0, 0, 0]*w[0, 0, 1] + dy[0, 0, 1]*w[0, 0, 0]
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Mapping
 
-import numpy as np
-from sympy import Add, Indexed, Mul, Piecewise, Rational, S, diff
+from sympy import Mul, Rational
 
+from symconv.engine.differentiate import differentiate, differentiate_terms
 from symconv.errors import SymconvError
-from symconv.layers.conv import conv_forward
-from symconv.layers.pool import activation_forward, piecewise, pool_forward
-from symconv.spec.conv import DEFAULT_MAX_TERMS, ConvSpec, check_size
-from symconv.spec.pool import PoolSpec
-from symconv.engine.tensors import element, gradient_name, indices
-from symconv.engine.terms import NO_FACTOR, TermTable
+from symconv.layers import rule_for
+from symconv.spec.conv import DEFAULT_MAX_TERMS, check_size
+from symconv.spec.stack import tensor_names
+from symconv.symbolic.terms import TermTable
 
-METHODS = ("structural", "sympy")
-
-
-def _is_piecewise_constant(factor) -> bool:
-    """An indicator-like ``Piecewise`` whose every value is a number.
-
-    Its derivative is 0 wherever it is differentiable (its conditions only
-    decide which constant applies), which is the convention PyTorch follows
-    for comparisons (max pooling's argmax, ReLU's mask).
-    """
-    return isinstance(factor, Piecewise) and all(value.is_Number for value, _ in factor.args)
-
-
-def _piecewise_partial(factor, atom):
-    """``d/da Piecewise((e_i, c_i), ...) = Piecewise((d e_i/da, c_i), ...)``.
-
-    The conditions are constant wherever the function is differentiable;
-    this is SymPy's own rule, built without re-simplifying the conditions
-    (the forward wrote them canonical already), but with neighbouring pieces
-    of equal value merged as SymPy merges them (see
-    :func:`~symconv.layers.pool.piecewise`).
-    """
-    return piecewise(*((diff(value, atom), condition) for value, condition in factor.args))
-
-
-def _structural_partials(term, wanted):
-    """Yield ``(a, d term / d a)`` for each element ``a`` of ``term`` in ``wanted``.
-
-    The product rule, factor by factor: a factor equal to ``a`` contributes
-    the product of the other factors (its co-factor), a piecewise-constant
-    factor (an indicator) contributes 0, a lone ``Piecewise`` its piecewise
-    derivative, and any other factor holding ``a`` (a power, a function)
-    sends the whole term to SymPy's ``diff``.
-    """
-    factors = Mul.make_args(term)
-    if all(f.is_Number or isinstance(f, Indexed) or _is_piecewise_constant(f) for f in factors):
-        # The common case (conv, pooling): numbers, elements and indicators.
-        # Only the elements standing as factors have a nonzero derivative, so
-        # the rule below needs no search of the indicators' conditions, which
-        # mention every element of a pooling window.
-        plain = [f for f in factors if isinstance(f, Indexed) and f.base.name in wanted]
-        for atom in sorted(set(plain), key=str):
-            if plain.count(atom) == 1:
-                i = factors.index(atom)
-                yield atom, Mul(*(factors[:i] + factors[i + 1:]))
-            else:
-                yield atom, diff(term, atom)
-        return
-    atoms = {a for a in term.atoms(Indexed) if a.base.name in wanted}
-    for atom in sorted(atoms, key=str):
-        plain = [i for i, f in enumerate(factors) if f == atom]
-        other = [f for f in factors if f != atom and f.has(atom)]
-        if all(_is_piecewise_constant(f) for f in other):
-            if len(plain) == 1:
-                i = plain[0]
-                yield atom, Mul(*(factors[:i] + factors[i + 1:]))
-            elif plain:
-                yield atom, diff(term, atom)
-            # no plain occurrence: only indicators hold the atom, derivative 0
-        elif not plain and len(other) == 1 and isinstance(other[0], Piecewise):
-            rest = [f for f in factors if f is not other[0]]
-            yield atom, Mul(*rest, _piecewise_partial(other[0], atom))
-        else:
-            yield atom, diff(term, atom)
-
-
-def _partials(expr, wanted, method):
-    """All nonzero ``(a, dy_i/da)`` of one output expression."""
-    if method == "sympy":
-        for atom in sorted(expr.atoms(Indexed), key=str):
-            if atom.base.name in wanted:
-                yield atom, diff(expr, atom)
-        return
-    for term in Add.make_args(expr):
-        yield from _structural_partials(term, wanted)
-
-
-def differentiate(
-    forward: Mapping[tuple, object],
-    shapes: Mapping[str, tuple[int, ...]],
-    upstream: str = "dy",
-    method: str = "structural",
-) -> dict[str, dict[tuple, object]]:
-    """Gradients of ``L = sum_i upstream_i * forward_i`` w.r.t. each tensor.
-
-    ``shapes`` names the tensors to differentiate by and their shapes; every
-    element of each appears in the result, those no output touches as 0.
-    """
-    if method not in METHODS:
-        raise ValueError(f"method: got {method!r}, expected one of {METHODS}")
-    wanted = set(shapes)
-    collected = defaultdict(list)
-    for index, expr in forward.items():
-        upstream_element = element(upstream, index)
-        for atom, partial in _partials(expr, wanted, method):
-            if partial != 0:
-                collected[atom].append(Mul(upstream_element, partial))
-    gradients = {}
-    for name, shape in shapes.items():
-        table = {}
-        for index in indices(shape):
-            terms = collected.get(element(name, index))
-            table[index] = Add(*terms) if terms else S.Zero
-        gradients[gradient_name(name)] = table
-    return gradients
-
-
-def differentiate_terms(forward: TermTable, wrt, upstream: str = "dy") -> dict[str, TermTable]:
-    """Gradients of ``L = sum_i upstream_i * forward_i`` by the product rule, vectorized.
-
-    For a term ``t = f_1 f_2 ... f_k`` of output ``i`` and each slot ``j``,
-    ``d t / d f_j`` is the product of the other factors, so the gradient of
-    the tensor owning ``f_j`` receives the term ``upstream_i * prod_{l != j} f_l``
-    at ``f_j``'s entry. A factor repeated in a term contributes once per slot,
-    which is the product rule for powers. The upstream tensor must be in the
-    forward's element space, with the forward's shape.
-    """
-    space = forward.space
-    upstream_ids = space.offsets[upstream] + forward.entry
-    width = forward.factors.shape[1]
-    owners = space.owner(np.where(forward.factors == NO_FACTOR, 0, forward.factors))
-    pieces = {name: ([], []) for name in wrt}
-    for slot in range(width):
-        ids = forward.factors[:, slot]
-        others = [forward.factors[:, j] for j in range(width) if j != slot]
-        for name in wrt:
-            mine = (ids != NO_FACTOR) & (owners[:, slot] == space.names.index(name))
-            if not mine.any():
-                continue
-            entries, factors = pieces[name]
-            entries.append(ids[mine] - space.offsets[name])
-            factors.append(np.stack([upstream_ids[mine]] + [o[mine] for o in others], axis=1))
-    gradients = {}
-    for name in wrt:
-        entries, factors = pieces[name]
-        if not entries:
-            entries, factors = [np.zeros(0, np.int64)], [np.zeros((0, width), np.int64)]
-        gradients[gradient_name(name)] = TermTable(
-            space, space.shapes[name], np.concatenate(entries), np.concatenate(factors)
-        )
-    return gradients
+METHODS = ("terms", "structural", "sympy")
+REDUCTIONS = ("sum", "mean")
+#: A lone layer's tensor names (a stack's are numbered, see :func:`symconv.spec.stack.tensor_names`).
+LAYER_NAMES = {"x": "x", "y": "y", "w": "w", "b": "b"}
 
 
 @dataclass(frozen=True)
@@ -196,73 +36,95 @@ class Derivation:
     """A layer, its forward and the gradients derived from it.
 
     ``forward`` and each ``gradients[name]`` map an index to a SymPy
-    expression (a :class:`~symconv.engine.terms.TermTable` or a dict). ``shapes``
-    names every tensor involved (``None`` for an absent bias); ``reduction``
-    is ``"sum"`` (``L = sum dy*y``) or ``"mean"`` (divided by the batch N).
+    expression (a :class:`~symconv.symbolic.terms.TermTable` or a dict).
+    ``shapes`` names every tensor involved (``None`` for an absent bias);
+    ``reduction`` is ``"sum"`` (``L = sum dy*y``) or ``"mean"`` (divided by the batch N).
     """
 
     spec: object
     forward: dict = field(repr=False)
     gradients: dict = field(repr=False)
-    shapes: dict = field(default=None, repr=False)
+    shapes: dict = field(repr=False)
     reduction: str = "sum"
 
     #: Printers and verifiers show a stack's chain; a single layer has none.
     is_stack = False
 
-    def _repr_latex_(self) -> str:  # Jupyter shows the equations
-        from symconv.printing.jupyter import derivation_latex
 
-        return derivation_latex(self)
+@dataclass(frozen=True)
+class StackDerivation:
+    """Each layer's forward and gradients, with per-layer tensor names.
 
-    def __post_init__(self):
-        if self.shapes is None:  # a convolution's tensors, from its spec
-            spec = self.spec
-            object.__setattr__(self, "shapes", {
-                "x": spec.input, "w": spec.weight, "b": spec.bias_shape, "y": spec.output_shape,
-            })
+    ``names[k]``, ``forward[k]`` and ``gradients[k]`` are layer k's (0-based);
+    ``shapes`` names every tensor of the stack.
+    """
 
+    spec: object
+    names: list = field(repr=False)
+    forward: list = field(repr=False)
+    gradients: list = field(repr=False)
+    shapes: dict = field(repr=False)
+    reduction: str = "sum"
 
-REDUCTIONS = ("sum", "mean")
+    is_stack = True
 
 
 def _scaled(table, factor):
-    """A gradient table times a number, as SymPy expressions (for mean reduction)."""
+    """A gradient table times a number, as SymPy expressions (for the mean reduction)."""
     return {index: Mul(factor, expr) for index, expr in table.items()}
 
 
-def derive(spec, method: str = "terms", max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum") -> Derivation:
-    """Build the forward of ``spec`` and differentiate it into its gradients.
+def derive_layer(spec, names=LAYER_NAMES, method: str = "terms"):
+    """``(forward, gradients, tensors)`` of one layer, its tensors named by ``names``.
 
-    A convolution gives dx, dw (and db); a pooling or activation layer dx.
-    ``method`` is ``"terms"`` (the vectorized product rule for a convolution,
-    default), or ``"structural"`` / ``"sympy"`` to differentiate SymPy
-    expressions one output at a time (slow; kept to prove the fast path).
-    With ``reduction="mean"`` the loss is divided by the batch size N, and so
-    is every gradient.
+    A forward held as a TermTable is differentiated by the vectorized
+    product rule (``method="terms"``) or, as SymPy expressions, one output
+    at a time (``"structural"`` / ``"sympy"``, slow; kept to prove the fast
+    path); other forwards always one output at a time.
+    """
+    rule = rule_for(spec)
+    upstream = "d" + names["y"]
+    forward = rule.forward(spec, {**names, "dy": upstream})
+    tensors = rule.tensors(spec, names)
+    wrt = {name: shape for name, shape in tensors.items() if shape is not None}
+    if isinstance(forward, TermTable) and method == "terms":
+        return forward, differentiate_terms(forward, list(wrt), upstream), tensors
+    if isinstance(forward, TermTable):
+        forward = dict(forward.items())
+    one_at_a_time = "structural" if method == "terms" else method
+    return forward, differentiate(forward, wrt, upstream=upstream, method=one_at_a_time), tensors
+
+
+def derive(spec, method: str = "terms", max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum"):
+    """Build the forward of ``spec`` (a layer or a stack) and differentiate it into its gradients.
+
+    A convolution gives dx, dw (and db); a pooling or activation layer dx; a
+    stack every tensor, layer by layer, the last layer's upstream being dy.
+    With ``reduction="mean"`` the loss is divided by the batch size N: the
+    last layer's gradients carry 1/N, and the layers below inherit it
+    through their upstream gradients.
     """
     if reduction not in REDUCTIONS:
         raise SymconvError(f"reduction: got {reduction!r}, expected one of {', '.join(REDUCTIONS)}")
+    if method not in METHODS:
+        raise SymconvError(f"method: got {method!r}, expected one of {', '.join(METHODS)}")
     check_size(spec, max_terms)
-    if isinstance(spec, ConvSpec):
-        derivation = _derive_conv(spec, method)
-    else:
-        forward = (pool_forward if isinstance(spec, PoolSpec) else activation_forward)(spec)
-        structural = "structural" if method == "terms" else method
-        gradients = differentiate(forward, {"x": spec.input}, method=structural)
-        derivation = Derivation(spec, forward, gradients, {"x": spec.input, "y": spec.output_shape})
+    layers, names = (spec.layers, tensor_names(spec)) if spec.is_stack else ((spec,), [LAYER_NAMES])
+    forwards, gradients, shapes = [], [], {names[0]["x"]: spec.input}
+    for layer, name in zip(layers, names):
+        forward, grads, tensors = derive_layer(layer, name, method)
+        shapes.update(tensors)
+        shapes[name["y"]] = layer.output_shape
+        forwards.append(forward)
+        gradients.append(grads)
     if reduction == "mean":
         factor = Rational(1, spec.input[0])
-        gradients = {name: _scaled(table, factor) for name, table in derivation.gradients.items()}
-        derivation = Derivation(spec, derivation.forward, gradients, derivation.shapes, reduction)
-    return derivation
+        gradients[-1] = {name: _scaled(table, factor) for name, table in gradients[-1].items()}
+    if spec.is_stack:
+        return StackDerivation(spec, names, forwards, gradients, shapes, reduction)
+    return Derivation(spec, forwards[0], gradients[0], shapes, reduction)
 
 
-def _derive_conv(spec: ConvSpec, method: str) -> Derivation:
-    forward = conv_forward(spec)
-    wrt = ["x", "w"] + (["b"] if spec.bias else [])
-    if method == "terms":
-        return Derivation(spec, forward, differentiate_terms(forward, wrt))
-    expressions = dict(forward.items())
-    shapes = {name: forward.space.shapes[name] for name in wrt}
-    return Derivation(spec, expressions, differentiate(expressions, shapes, method=method))
+def derive_stack(spec, max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum") -> StackDerivation:
+    """:func:`derive` for a stack spec (the name reads better where only stacks are meant)."""
+    return derive(spec, max_terms=max_terms, reduction=reduction)

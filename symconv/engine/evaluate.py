@@ -8,7 +8,7 @@ exact.
 
 >>> from fractions import Fraction
 >>> import numpy as np
->>> from symconv.engine.tensors import element
+>>> from symconv.symbolic.tensors import element
 >>> expr = element("x", (0,)) * element("w", (1,)) + 2
 >>> values = {"x": np.array([Fraction(1, 3)], dtype=object), "w": np.array([0, Fraction(3, 4)], dtype=object)}
 >>> evaluate(expr, values)
@@ -26,7 +26,7 @@ from sympy import Add, And, Indexed, Integer, Mul, Not, Or, Piecewise, Pow, Rati
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
-from symconv.engine.terms import TermTable
+from symconv.symbolic.terms import TermTable
 
 
 def evaluate(expr, values):
@@ -88,7 +88,7 @@ def holds(condition, values) -> bool:
 def evaluate_table(table, shape, values, dtype=float) -> np.ndarray:
     """An array of ``shape`` holding the value of each ``table[index]``.
 
-    A :class:`~symconv.engine.terms.TermTable` evaluates itself with array
+    A :class:`~symconv.symbolic.terms.TermTable` evaluates itself with array
     operations; other tables are walked expression by expression.
     """
     if isinstance(table, TermTable):

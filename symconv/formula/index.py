@@ -49,7 +49,7 @@ from sympy import (
 )
 
 from symconv.errors import SymconvError
-from symconv.engine.tensors import base
+from symconv.symbolic.tensors import base
 
 from symconv.names import FORMULA_LAYERS as LAYERS  # noqa: E402
 

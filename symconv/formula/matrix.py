@@ -38,7 +38,7 @@ from sympy import Matrix, diff
 from symconv.errors import SymconvError
 from symconv.formula.operators import pad_x, rotate_w, spread_dy, symbolic_tensors
 from symconv.printing.present import choose_style, describe
-from symconv.engine.tensors import element
+from symconv.symbolic.tensors import element
 
 #: The largest matrix drawn, per slice and per axis, and the most slices drawn.
 MAX_SIDE = 12

@@ -45,7 +45,7 @@ from sympy import expand
 
 from symconv.errors import SymconvError
 from symconv.printing.present import choose_style, describe
-from symconv.engine.tensors import element
+from symconv.symbolic.tensors import element
 
 
 def output_padding(spec) -> tuple[int, ...]:

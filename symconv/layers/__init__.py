@@ -1,1 +1,37 @@
-"""symconv.layers."""
+"""The layer rule table: one module per kind family, one :class:`LayerRule` each.
+
+* :mod:`symconv.layers.conv`: conv1d, conv2d
+* :mod:`symconv.layers.maxpool`: maxpool1d, maxpool2d
+* :mod:`symconv.layers.avgpool`: avgpool1d, avgpool2d
+* :mod:`symconv.layers.activation`: relu, leaky_relu
+
+:func:`rule_for` is the only place in symconv that asks which kind a spec
+is; a kind without a rule is refused by name.
+
+>>> from symconv.spec import pool_spec
+>>> rule_for(pool_spec("maxpool2d", (1, 1, 4, 4), kernel=2)).winner
+True
+"""
+
+from __future__ import annotations
+
+from symconv.errors import SymconvError
+from symconv.layers import activation, avgpool, conv, maxpool
+from symconv.layers.rule import LayerRule
+
+#: Every layer kind's rule, keyed by the kind's name.
+RULES: dict[str, LayerRule] = {kind: module.RULE for module in (conv, maxpool, avgpool, activation)
+                               for kind in module.RULE.kinds}
+
+
+def rule_for(spec) -> LayerRule:
+    """The rule of ``spec``'s kind; a :class:`SymconvError` naming the kind for one symconv does not know."""
+    rule = RULES.get(getattr(spec, "kind", None))
+    if rule is None:
+        raise SymconvError(
+            f"layer: got {getattr(spec, 'kind', type(spec).__name__)!r}, expected one of {', '.join(RULES)}"
+        )
+    return rule
+
+
+__all__ = ["LayerRule", "RULES", "rule_for"]

@@ -1,7 +1,7 @@
-"""Forward definitions: the layer's outputs y as SymPy expressions of x, w, b.
+"""Convolution (1-D and 2-D): its forward as a table of products, reference, and words.
 
-This is the only place that knows what a layer computes; the engine
-differentiates whatever is built here and never sees a gradient formula.
+The engine differentiates the forward built here and never sees a gradient
+formula.
 
 For a convolution (cross-correlation, PyTorch's convention), with ``g`` the
 group of filter ``f`` and ``C_g`` the channels per group,
@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from symconv import reference
+from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
+from symconv.layers.rule import LayerRule, axes_text
+from symconv.names import CONV_KINDS
 from symconv.spec.conv import ConvSpec
-from symconv.engine.terms import NO_FACTOR, ElementSpace, TermTable
 
 
 #: The tensor names of a lone layer; a stack renames them per layer (h1, w2, dh3...).
@@ -91,3 +94,67 @@ def conv_forward(spec: ConvSpec, names=DEFAULT_NAMES) -> TermTable:
         entries.append(all_outputs)
         factors.append(np.stack([space.ids(names["b"], filter_of), np.full_like(all_outputs, NO_FACTOR)], axis=1))
     return TermTable(space, out, np.concatenate(entries), np.concatenate(factors))
+
+
+def _tensors(spec, names) -> dict:
+    return {names["x"]: spec.input, names["w"]: spec.weight, names["b"]: spec.bias_shape}
+
+
+def _scaled(array, scale):
+    return array * scale if array.dtype == object else array * float(scale)
+
+
+def _reference(spec, names, scale):
+    options = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups)
+    x, w, b, up = names["x"], names["w"], names["b"], "d" + names["y"]
+
+    def forward(values):
+        return reference.conv_forward(values[x], values[w], values[b] if spec.bias else None, **options)
+
+    def backward(values):
+        dx, dw, db = reference.conv_backward(values[up], values[x], values[w], **options)
+        grads = {"d" + x: dx, "d" + w: dw, "d" + b: db} if spec.bias else {"d" + x: dx, "d" + w: dw}
+        return {name: _scaled(g, scale) for name, g in grads.items()}
+
+    return forward, backward
+
+
+def _details(spec) -> list[str]:
+    pads = [f"{lo}" if lo == hi else f"{lo}/{hi}" for lo, hi in spec.padding]
+    parts = [
+        "w " + "x".join(map(str, spec.weight)),
+        f"stride {axes_text(spec.stride)}",
+        f"padding {spec.padding_mode or axes_text(pads)}",
+        f"dilation {axes_text(spec.dilation)}",
+    ]
+    if spec.groups != 1:
+        parts.append(f"groups {spec.groups}")
+    if not spec.bias:
+        parts.append("no bias")
+    return parts
+
+
+def _chain(spec, tex):
+    x, w, b, up = tex["x"], tex["w"], tex["b"], tex["dy"]
+    rows = [(r"\partial " + x, r"\operatorname{rot180}(%s) \,\hat{*}\, %s" % (w, up)),
+            (r"\partial " + w, r"%s \star %s" % (x, up))]
+    if spec.bias:
+        rows.append((r"\partial " + b, r"\textstyle\sum_{n,i,j} %s" % up))
+    return rows
+
+
+def _kinks(spec, x, constant):
+    """Linear in x and in w: every output moves (the weights are perturbed too)."""
+    return None, np.zeros(spec.output_shape, dtype=bool)
+
+
+RULE = LayerRule(
+    kinds=tuple(CONV_KINDS),
+    forward=conv_forward,
+    tensors=_tensors,
+    reference=_reference,
+    smooth=True,
+    details=_details,
+    chain=_chain,
+    kinks=_kinks,
+)

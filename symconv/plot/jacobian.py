@@ -99,7 +99,7 @@ def jacobian_sparsity(derivation, wrt: str) -> np.ndarray:
     Read from the forward's term table, or from the atoms of each expression
     when the forward is a mapping of SymPy expressions.
     """
-    from symconv.engine.terms import TermTable
+    from symconv.symbolic.terms import TermTable
 
     shape = derivation.shapes[wrt]
     matrix = np.zeros((math.prod(derivation.spec.output_shape), math.prod(shape)), dtype=bool)
@@ -254,7 +254,7 @@ def _jacobian_labels(derivation, wrt, sparsity, printer):
     """``{(row, column): LaTeX of dy_i/da_j}``, differentiated from the derived forward."""
     from sympy import diff
 
-    from symconv.engine.tensors import element
+    from symconv.symbolic.tensors import element
 
     outputs = list(np.ndindex(*derivation.spec.output_shape))
     shape = derivation.shapes[wrt]

@@ -30,7 +30,7 @@ from sympy.printing.str import StrPrinter
 from symconv.printing.latex import latex_document, markdown_document, table_rows
 from symconv.printing.notation import ReadableNotation
 from symconv.printing.present import IndexStyle, choose_style, describe, element_sections
-from symconv.engine.terms import TermTable
+from symconv.symbolic.terms import TermTable
 
 FORMATS = ("latex", "markdown", "text", "json")
 

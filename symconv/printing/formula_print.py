@@ -21,7 +21,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from symconv.formula.index import AXES_2D, FirstArgmax, IndexSum, idx
-from symconv.engine.tensors import base
+from symconv.symbolic.tensors import base
 from symconv.printing.latex import SymconvLatexPrinter
 from symconv.printing.present import DISPLAY_PRIORITY, IndexStyle
 

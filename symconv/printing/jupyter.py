@@ -38,7 +38,7 @@ def _first_rows(section, printer, count):
     import itertools
 
     from symconv.printing.latex import table_rows
-    from symconv.engine.terms import TermTable
+    from symconv.symbolic.terms import TermTable
 
     table = section.table
     if isinstance(table, TermTable):
@@ -152,7 +152,7 @@ def report_html(report) -> str:
     >>> page.count("<tr>"), "all checks passed" in page
     (5, True)
     """
-    from symconv.verify.layer import FD_TOLERANCE, REFERENCE_TOLERANCE
+    from symconv.verify.checks import FD_TOLERANCE, REFERENCE_TOLERANCE
 
     head = ("tensor", "vs reference", "vs finite diff", "exact", "result")
     rows = []

@@ -9,11 +9,11 @@ What it changes from SymPy's printer:
   by dy index), not SymPy's canonical order;
 * long sums wrap inside ``align*`` so a page never overflows.
 
-Sums of products held in a :class:`~symconv.engine.terms.TermTable` are written
+Sums of products held in a :class:`~symconv.symbolic.terms.TermTable` are written
 from the table's arrays, each element printed once, in exactly the text the
 printer gives the same expression; tests hold the two paths equal.
 
->>> from symconv.engine.tensors import element
+>>> from symconv.symbolic.tensors import element
 >>> from symconv.printing.present import IndexStyle
 >>> printer = SymconvLatexPrinter(IndexStyle(base=1, compact=True))
 >>> printer.doprint(element("w", (0, 0, 0, 1)) * element("x", (0, 0, 1, 1)))
@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from sympy.printing.latex import LatexPrinter
 
+from symconv.layers import rule_for
+
 from symconv.printing.notation import ReadableNotation
 from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, split_name
-from symconv.engine.terms import TermTable
+from symconv.symbolic.terms import TermTable
 
 #: Terms per line before an ``align*`` row wraps: compact subscripts are
 #: narrow; ``dy_{0,1,2,3} x_{0,1,4,5}`` is about twice as wide.
@@ -137,13 +139,13 @@ def _intro(derivation, style):
         + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
         + f"$\\partial L / \\partial y_{{{sub}}}$."
     )
-    if any(getattr(layer, "is_max", False) for layer in getattr(spec, "layers", ())):
+    if spec.is_stack and any(rule_for(layer).winner for layer in spec.layers):
         text += (
             " $m_{...}$ is the winner of the window of $y_{...}$, and $m^{(l)}_{...}$ that of"
             " $h^{(l)}_{...}$: the window's first maximum in row-major order (PyTorch's rule for"
             " ties), so exactly one element per window receives its gradient."
         )
-    if getattr(spec, "is_max", False):
+    if not spec.is_stack and rule_for(spec).winner:
         text += (
             f" $m_{{{sub}}}$ is the winner of the window of $y_{{{sub}}}$: its first maximum in"
             " row-major order (PyTorch's rule for ties), so exactly one $x$ per window receives"
@@ -156,31 +158,15 @@ def _intro(derivation, style):
 
 def _chain_rows(derivation):
     """A stack's backward pass in operator form, one row per step (seed 004's chain)."""
-    from symconv.spec.conv import ConvSpec
-
     def tensor(name):
         stem, layer = split_name(name)
         return stem + ("^{(%s)}" % layer if layer else "")
 
     rows = []
     for layer, names in zip(reversed(derivation.spec.layers), reversed(derivation.names)):
-        x, up = tensor(names["x"]), r"\partial " + tensor(names["y"])
-        if isinstance(layer, ConvSpec):
-            w, b = tensor(names["w"]), tensor(names["b"])
-            rows.append((r"\partial " + x, r"\operatorname{rot180}(%s) \,\hat{*}\, %s" % (w, up)))
-            rows.append((r"\partial " + w, r"%s \star %s" % (x, up)))
-            if layer.bias:
-                rows.append((r"\partial " + b, r"\textstyle\sum_{n,i,j} %s" % up))
-        elif layer.kind == "relu":
-            rows.append((r"\partial " + x, r"%s \odot [%s > 0]" % (up, x)))
-        elif layer.kind == "leaky_relu":
-            slope = layer.negative_slope
-            rows.append((r"\partial " + x, r"%s \odot ([%s > 0] + \tfrac{%d}{%d}[%s \le 0])"
-                         % (up, x, slope.numerator, slope.denominator, x)))
-        elif layer.is_max:
-            rows.append((r"\partial " + x, r"\operatorname{maxunpool}(%s)" % up))
-        else:
-            rows.append((r"\partial " + x, r"\operatorname{avgunpool}(%s)" % up))
+        tex = {role: tensor(name) for role, name in names.items()}
+        tex["dy"] = r"\partial " + tensor(names["y"])
+        rows += rule_for(layer).chain(layer, tex)
     return [(lhs, [rhs]) for lhs, rhs in rows]
 
 

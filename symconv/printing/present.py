@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from symconv.layers import rule_for
+
 #: Leading axes that are batch/channel/filter axes, per tensor name: these are
 #: dropped from compact subscripts when they are all of size 1.
 LEADING_AXES = {"x": 2, "y": 2, "dy": 2, "dx": 2, "w": 2, "dw": 2, "b": 1, "db": 1, "m": 2, "h": 2, "dh": 2}
@@ -165,12 +167,6 @@ class Section:
     table: object
 
 
-def _axes(values) -> str:
-    """``(2, 2)`` -> ``'2'``; ``(2, 1)`` -> ``'2,1'``."""
-    values = [str(v) for v in values]
-    return values[0] if len(set(values)) == 1 else ",".join(values)
-
-
 def describe(spec) -> str:
     """One line saying which layer this is, for titles and headers."""
     shape = "x " + "x".join(map(str, spec.input))
@@ -180,34 +176,7 @@ def describe(spec) -> str:
             details = describe(layer).split(": ", 1)[1].split(", ")[1:]  # drop "x NxCxHxW"
             parts.append(layer.kind + (" (" + ", ".join(details) + ")" if details else ""))
         return f"stack on {shape}: " + " | ".join(parts)
-    if hasattr(spec, "weight"):
-        pads = [f"{lo}" if lo == hi else f"{lo}/{hi}" for lo, hi in spec.padding]
-        parts = [
-            shape, "w " + "x".join(map(str, spec.weight)),
-            f"stride {_axes(spec.stride)}",
-            f"padding {spec.padding_mode or _axes(pads)}",
-            f"dilation {_axes(spec.dilation)}",
-        ]
-        if spec.groups != 1:
-            parts.append(f"groups {spec.groups}")
-        if not spec.bias:
-            parts.append("no bias")
-    elif hasattr(spec, "kernel"):
-        parts = [shape, f"kernel {_axes(spec.kernel)}", f"stride {_axes(spec.stride)}",
-                 f"padding {_axes(spec.padding)}"]
-        if spec.is_max and any(d != 1 for d in spec.dilation):
-            parts.append(f"dilation {_axes(spec.dilation)}")
-        if spec.ceil_mode:
-            parts.append("ceil_mode")
-        if not spec.is_max and not spec.count_include_pad:
-            parts.append("count_include_pad off")
-        if not spec.is_max and spec.divisor_override is not None:
-            parts.append(f"divisor {spec.divisor_override}")
-    else:
-        parts = [shape]
-        if spec.kind == "leaky_relu":
-            parts.append(f"negative slope {spec.negative_slope}")
-    return f"{spec.kind}: " + ", ".join(parts)
+    return f"{spec.kind}: " + ", ".join([shape] + rule_for(spec).details(spec))
 
 
 _TITLES = {

@@ -215,6 +215,8 @@ class ConvSpec:
     padding_mode: str | None = None
 
     is_stack = False
+    #: The tensors a layer learns, beside its input (a stack numbers them w1, b1, ...).
+    parameters = ("w", "b")
 
     @property
     def ndim(self) -> int:

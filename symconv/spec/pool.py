@@ -59,6 +59,7 @@ class PoolSpec:
     divisor_override: int | None = None
 
     is_stack = False
+    parameters = ()
 
     @property
     def ndim(self) -> int:
@@ -141,6 +142,7 @@ class ActivationSpec:
     negative_slope: Fraction = Fraction(0)
 
     is_stack = False
+    parameters = ()
 
     @property
     def output_shape(self) -> tuple[int, ...]:

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from symconv.errors import SymconvError
 from symconv.names import LAYER_KINDS
 from symconv.spec.options import build_spec
-from symconv.spec.conv import ConvSpec, check_size, DEFAULT_MAX_TERMS
 
 _TOKEN = re.compile(r"\s*(?:(?P<number>-?\d+(?:\.\d+)?(?:/\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<symbol>[(),=|]))")
 #: Flags as the stack syntax writes them -> (build_spec's flag, whether "true" sets it).
@@ -243,69 +242,8 @@ def tensor_names(stack: StackSpec):
     for position, layer in enumerate(stack.layers, start=1):
         entry = {"x": "x" if position == 1 else f"h{position - 1}",
                  "y": "y" if position == len(stack.layers) else f"h{position}"}
-        if isinstance(layer, ConvSpec):
+        if layer.parameters:
             convs += 1
-            entry.update(w=f"w{convs}", b=f"b{convs}")
+            entry.update({role: f"{role}{convs}" for role in layer.parameters})
         names.append(entry)
     return names
-
-
-@dataclass(frozen=True)
-class StackDerivation:
-    """Each layer's forward and gradients, with per-layer tensor names.
-
-    ``forward[k]`` and ``gradients[k]`` are layer k's (0-based) tables;
-    ``shapes`` names every tensor of the stack.
-    """
-
-    spec: StackSpec
-    names: list = field(repr=False)
-    forward: list = field(repr=False)
-    gradients: list = field(repr=False)
-    shapes: dict = field(repr=False)
-    reduction: str = "sum"
-
-    is_stack = True
-
-    def _repr_latex_(self) -> str:  # Jupyter shows the equations
-        from symconv.printing.jupyter import derivation_latex
-
-        return derivation_latex(self)
-
-
-def derive_stack(spec: StackSpec, max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum") -> StackDerivation:
-    """Derive every layer with its own names; the last layer's upstream is dy.
-
-    With the mean reduction only the last layer's gradients carry 1/N: the
-    layers below inherit it through their upstream gradients.
-    """
-    check_size(spec, max_terms)  # before SymPy loads: a refusal stays instant
-    from sympy import Rational
-
-    from symconv.engine.derive import REDUCTIONS, _scaled, differentiate, differentiate_terms
-    from symconv.layers.conv import conv_forward
-    from symconv.layers.pool import activation_forward, pool_forward
-    from symconv.spec.pool import PoolSpec
-
-    if reduction not in REDUCTIONS:
-        raise SymconvError(f"reduction: got {reduction!r}, expected one of {', '.join(REDUCTIONS)}")
-    names = tensor_names(spec)
-    forwards, gradients, shapes = [], [], {"x": spec.input}
-    for layer, name in zip(spec.layers, names):
-        upstream = "d" + name["y"]
-        if isinstance(layer, ConvSpec):
-            table = conv_forward(layer, {"x": name["x"], "w": name["w"], "b": name["b"], "dy": upstream})
-            wrt = [name["x"], name["w"]] + ([name["b"]] if layer.bias else [])
-            grads = differentiate_terms(table, wrt, upstream)
-            shapes.update({name["w"]: layer.weight, name["b"]: layer.bias_shape})
-        else:
-            build = pool_forward if isinstance(layer, PoolSpec) else activation_forward
-            table = build(layer, name["x"])
-            grads = differentiate(table, {name["x"]: layer.input}, upstream=upstream, method="structural")
-        shapes[name["y"]] = layer.output_shape
-        forwards.append(table)
-        gradients.append(grads)
-    if reduction == "mean":
-        factor = Rational(1, spec.input[0])
-        gradients[-1] = {n: _scaled(t, factor) for n, t in gradients[-1].items()}
-    return StackDerivation(spec, names, forwards, gradients, shapes, reduction)

@@ -1,37 +1,19 @@
-r"""Forward definitions of pooling and activation layers, as SymPy expressions.
+r"""Comparisons and ``Piecewise`` built exactly as SymPy's constructors would build them.
 
-Max pooling is written so that differentiating it gives PyTorch's gradient
-for every input, ties included. Each output is
+Max pooling and the ReLUs are written with ``Piecewise`` indicators; SymPy's
+``Piecewise`` and ``And`` put every comparison in a canonical form when they
+are built, so the JSON contract's strings read back with ``parse_expr`` to
+expressions equal to the derived ones only if the derivation writes them in
+that form from the start. This module builds them so, without running the
+constructors' checks (which cost seconds on a 32x32 max pool).
 
-.. math::  y_o = \sum_{a \in W_o} x_a \, [x_a \text{ is the first maximum of } W_o]
-
-where the indicator is a ``Piecewise`` whose condition says that ``x_a`` is
-greater than every element before it in the window (row-major scan order)
-and at least every element after it. Exactly one indicator per window is 1,
-so ``y_o`` equals the maximum, and since an indicator is constant wherever it
-is differentiable, ``d y_o / d x_a`` is the indicator itself: ``dy_o`` goes to
-the first maximum, as PyTorch's CPU kernels send it. Padding is -inf and
-never selected, so padded positions simply do not appear.
-
-Every ``Piecewise`` is built in the form SymPy's own constructor gives it
-(each comparison canonical: ``x[0, 0, 0] < x[0, 0, 1]`` rather than
-``x[0, 0, 1] > x[0, 0, 0]``), without running that constructor's checks, so
-the JSON contract's strings read back with ``parse_expr`` to expressions
-equal to these.
-
-Average pooling is ``y_o = (1/divisor) * sum of the window's in-bounds x``;
-ReLU is ``Piecewise((x, x > 0), (0, True))`` (derivative 0 at 0, as PyTorch)
-and leaky ReLU ``Piecewise((x, x > 0), (slope*x, True))`` (slope at 0).
-
->>> from symconv.spec.pool import pool_spec
->>> y = pool_forward(pool_spec("maxpool1d", (1, 1, 2), kernel=2))
->>> y[(0, 0, 0)]
-Piecewise((1, x[0, 0, 0] >= x[0, 0, 1]), (0, True))*x[0, 0, 0] + Piecewise((1, x[0, 0, 0] < x[0, 0, 1]), (0, True))*x[0, 0, 1]
+>>> from sympy import IndexedBase
+>>> x = IndexedBase("x")
+>>> first_maximum_indicator([x[0], x[1]], 0)
+Piecewise((1, x[0] >= x[1]), (0, True))
 """
 
 from __future__ import annotations
-
-import itertools
 
 from sympy import (
     Add, And, Basic, GreaterThan, LessThan, Mul, Piecewise, Rational, S, StrictGreaterThan, StrictLessThan,
@@ -40,8 +22,6 @@ from sympy import (
 from sympy.core.sympify import _sympify
 from sympy.functions.elementary.piecewise import ExprCondPair
 
-from symconv.spec.pool import ActivationSpec, PoolSpec
-from symconv.engine.tensors import element, indices
 
 
 def canonical_ranks(elements) -> dict:
@@ -133,34 +113,3 @@ def first_maximum_indicator(window, j, ranks=None):
     candidate, mine = window[j], ranks[j]
     keyed = [beats(candidate, window[i], i < j, (mine, ranks[i])) for i in range(len(window)) if i != j]
     return piecewise((S.One, all_of(keyed)), (S.Zero, S.true))
-
-
-def _window_elements(spec: PoolSpec, index, input_name):
-    """The in-bounds elements of one output's window, in row-major scan order."""
-    n, c, position = index[0], index[1], index[2:]
-    per_axis = [spec.windows(axis)[o][1] for axis, o in enumerate(position)]
-    return [element(input_name, (n, c) + where) for where in itertools.product(*per_axis)]
-
-
-def pool_forward(spec: PoolSpec, input_name: str = "x") -> dict:
-    """Every output of a max or average pooling layer, keyed by index."""
-    forward = {}
-    if spec.is_max:  # ranked once: an element recurs in many windows
-        rank = canonical_ranks(element(input_name, i) for i in indices(spec.input))
-    for index in indices(spec.output_shape):
-        window = _window_elements(spec, index, input_name)
-        if spec.is_max:
-            ranks = [rank[a] for a in window]
-            forward[index] = Add(*(Mul(a, first_maximum_indicator(window, j, ranks)) for j, a in enumerate(window)))
-        else:
-            forward[index] = Mul(Rational(1, spec.divisor(index)), Add(*window))
-    return forward
-
-
-def activation_forward(spec: ActivationSpec, input_name: str = "x") -> dict:
-    """Every output of ReLU or leaky ReLU, keyed by index."""
-    forward = {}
-    for index in indices(spec.input):
-        z = element(input_name, index)
-        forward[index] = piecewise((z, z > 0), (Rational(spec.negative_slope) * z, True))
-    return forward

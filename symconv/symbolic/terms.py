@@ -86,7 +86,7 @@ class ElementSpace:
 
     @cached_property
     def sympy_elements(self) -> list:
-        from symconv.engine.tensors import element
+        from symconv.symbolic.tensors import element
 
         return [element(name, index) for _, name, index in self.each()]
 

@@ -1,0 +1,69 @@
+r"""ReLU and leaky ReLU: forward, reference, kinks and words.
+
+ReLU is ``Piecewise((x, x > 0), (0, True))`` (derivative 0 at 0, as PyTorch)
+and leaky ReLU ``Piecewise((x, x > 0), (slope*x, True))`` (slope at 0).
+
+>>> from symconv.spec.pool import activation_spec
+>>> activation_forward(activation_spec("relu", (1, 1, 2)))[(0, 0, 1)]
+Piecewise((x[0, 0, 1], x[0, 0, 1] > 0), (0, True))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sympy import Rational
+
+from symconv.symbolic.tensors import element, indices
+from symconv.layers.piecewise import piecewise
+from symconv.layers.rule import LayerRule, input_only
+from symconv.reference.activation import relu_backward, relu_forward
+
+
+def activation_forward(spec, input_name: str = "x") -> dict:
+    """Every output of ReLU or leaky ReLU, keyed by index."""
+    forward = {}
+    for index in indices(spec.input):
+        z = element(input_name, index)
+        forward[index] = piecewise((z, z > 0), (Rational(spec.negative_slope) * z, True))
+    return forward
+
+
+def _reference(spec, names, scale):
+    x, up, slope = names["x"], "d" + names["y"], spec.negative_slope
+
+    def backward(values):
+        gradient = relu_backward(values[up], values[x], slope)
+        return {"d" + x: gradient * scale if gradient.dtype == object else gradient * float(scale)}
+
+    return (lambda values: relu_forward(values[x], slope)), backward
+
+
+def _details(spec) -> list[str]:
+    return [f"negative slope {spec.negative_slope}"] if spec.kind == "leaky_relu" else []
+
+
+def _chain(spec, tex):
+    x, up, slope = tex["x"], tex["dy"], spec.negative_slope
+    if spec.kind == "relu":
+        return [(r"\partial " + x, r"%s \odot [%s > 0]" % (up, x))]
+    return [(r"\partial " + x, r"%s \odot ([%s > 0] + \tfrac{%d}{%d}[%s \le 0])"
+             % (up, x, slope.numerator, slope.denominator, x))]
+
+
+def _kinks(spec, x, constant):
+    """Every input's distance from 0; a plain ReLU's clamped inputs stay constant."""
+    distance = np.where(constant, np.inf, np.abs(x))
+    return distance, (constant | (x < 0)) if spec.negative_slope == 0 else constant
+
+
+RULE = LayerRule(
+    kinds=("relu", "leaky_relu"),
+    forward=lambda spec, names: activation_forward(spec, names["x"]),
+    tensors=input_only,
+    reference=_reference,
+    smooth=False,
+    details=_details,
+    chain=_chain,
+    kinks=_kinks,
+    kink_site="input {x}",
+)

@@ -1,0 +1,115 @@
+r"""Max pooling, written so that differentiating it gives PyTorch's gradient, ties included.
+
+Each output is
+
+.. math::  y_o = \sum_{a \in W_o} x_a \, [x_a \text{ is the first maximum of } W_o]
+
+where the indicator is a ``Piecewise`` whose condition says that ``x_a`` is
+greater than every element before it in the window (row-major scan order)
+and at least every element after it. Exactly one indicator per window is 1,
+so ``y_o`` equals the maximum, and since an indicator is constant wherever it
+is differentiable, ``d y_o / d x_a`` is the indicator itself: ``dy_o`` goes to
+the first maximum, as PyTorch's CPU kernels send it. Padding is -inf and
+never selected, so padded positions simply do not appear.
+
+>>> from symconv.spec.pool import pool_spec
+>>> y = maxpool_forward(pool_spec("maxpool1d", (1, 1, 2), kernel=2))
+>>> y[(0, 0, 0)]
+Piecewise((1, x[0, 0, 0] >= x[0, 0, 1]), (0, True))*x[0, 0, 0] + Piecewise((1, x[0, 0, 0] < x[0, 0, 1]), (0, True))*x[0, 0, 1]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sympy import Add, Mul
+
+from symconv import reference
+from symconv.symbolic.tensors import element, indices
+from symconv.layers.piecewise import canonical_ranks, first_maximum_indicator
+from symconv.layers.rule import LayerRule, axes_text, input_only
+from symconv.layers.windows import pool_details, pool_options, scaled, window_elements
+from symconv.reference.maxpool import _phases, _pool_geometry, _taps
+
+
+def maxpool_forward(spec, input_name: str = "x") -> dict:
+    """Every output of a max pooling layer, keyed by index."""
+    forward = {}
+    rank = canonical_ranks(element(input_name, i) for i in indices(spec.input))  # once: windows overlap
+    for index in indices(spec.output_shape):
+        window = window_elements(spec, index, input_name)
+        ranks = [rank[a] for a in window]
+        forward[index] = Add(*(Mul(a, first_maximum_indicator(window, j, ranks)) for j, a in enumerate(window)))
+    return forward
+
+
+def _options(spec) -> dict:
+    return dict(pool_options(spec), dilation=spec.dilation)
+
+
+def _reference(spec, names, scale):
+    x, up, options = names["x"], "d" + names["y"], _options(spec)
+    return (
+        lambda values: reference.max_pool_forward(values[x], spec.kernel, **options),
+        lambda values: {"d" + x: scaled(reference.max_pool_backward(values[up], values[x], spec.kernel, **options),
+                                        scale)},
+    )
+
+
+def _details(spec) -> list[str]:
+    parts = pool_details(spec)
+    if any(d != 1 for d in spec.dilation):
+        parts.append(f"dilation {axes_text(spec.dilation)}")
+    if spec.ceil_mode:
+        parts.append("ceil_mode")
+    return parts
+
+
+def window_candidates(x, spec):
+    """Every window's candidates in scan order: ``y.shape + (taps,)``, -inf in the padding.
+
+    The reference's own geometry (one tap's windows read a block of one
+    stride phase of x).
+    """
+    geo = _pool_geometry(x, spec.kernel, spec.stride, spec.padding, spec.dilation, spec.ceil_mode)
+    taps = _taps(geo)
+    phases = _phases(x, geo, taps)
+    candidates = np.full(x.shape[:2] + geo.out + (len(taps),), -np.inf)
+    for column, (_, phase, src, dst) in enumerate(taps):
+        candidates[dst + (column,)] = phases[phase][src]
+    return candidates
+
+
+def _kinks(spec, x, constant):
+    """Per window: the winner's lead, and whether the winner is constant.
+
+    The lead is the winner (first maximum) minus the best other candidate
+    that could overtake it or be overtaken: any other, if the winner moves;
+    only those that move, if it is constant (ties among constants never
+    change the winner).
+    """
+    positions = window_candidates(np.arange(x.size, dtype=float).reshape(x.shape), spec)
+    real = positions > -np.inf
+    flat = np.where(real, positions, 0).astype(np.intp)
+    values = np.where(real, x.ravel()[flat], -np.inf)
+    fixed = np.where(real, constant.ravel()[flat], True)
+    winner = np.argmax(values, axis=-1)[..., None]  # the first maximum, as PyTorch picks it
+    best = np.take_along_axis(values, winner, -1)
+    winner_fixed = np.take_along_axis(fixed, winner, -1)
+    rivals = real & (~fixed | ~winner_fixed)
+    np.put_along_axis(rivals, winner, False, -1)
+    runner_up = np.where(rivals, values, -np.inf).max(axis=-1, initial=-np.inf)
+    return best[..., 0] - runner_up, winner_fixed[..., 0]
+
+
+RULE = LayerRule(
+    kinds=("maxpool1d", "maxpool2d"),
+    forward=lambda spec, names: maxpool_forward(spec, names["x"]),
+    tensors=input_only,
+    reference=_reference,
+    smooth=False,
+    details=_details,
+    chain=lambda spec, tex: [(r"\partial " + tex["x"], r"\operatorname{maxunpool}(%s)" % tex["dy"])],
+    kinks=_kinks,
+    kink_site="window of {y}",
+    winner=True,
+)

@@ -1,0 +1,75 @@
+"""The shape of one entry of the rule table: what symconv knows of a family of layer kinds.
+
+Every stage that must treat a convolution differently from a max pool asks
+the layer's :class:`LayerRule` (through :func:`symconv.layers.rule_for`)
+instead of testing the spec's kind: the engine builds the forward and picks
+the tensors to differentiate, the verifier takes the reference kernels and
+the places where finite differences are meaningless, the printers take the
+words and the operator form of the backward.
+
+Names: a rule speaks of a layer's tensors by role (``x``, ``w``, ``b``, ``y``,
+``dy``); ``names`` maps each role to the name it has in this derivation
+(``x``/``y`` for a lone layer, ``h1``/``w2``/``dh3`` ... in a stack).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """One family of layer kinds (``conv1d`` and ``conv2d`` share one rule).
+
+    * ``forward(spec, names)``: every output as a TermTable (sums of
+      products) or a dict of SymPy expressions, keyed by index; names hold
+      ``x``, ``w``, ``b`` and the upstream ``dy``.
+    * ``tensors(spec, names)``: ``{name: shape}`` of the inputs the loss is
+      differentiated by, in the order their gradients are listed (``None``
+      for an absent tensor, such as a convolution without bias).
+    * ``reference(spec, names, scale)``: ``(forward, backward)`` NumPy
+      callables on a dict of named arrays; backward reads ``"d" + y`` and
+      returns every ``"d" + tensor`` times ``scale``.
+    * ``smooth``: the layer is linear in each single input (no ties, no kinks).
+    * ``details(spec)``: the words that describe the layer after its input shape.
+    * ``chain(spec, tex)``: the backward as operator identities, one
+      ``(lhs, rhs)`` LaTeX pair per gradient; ``tex`` maps each role to its
+      LaTeX name and ``dy`` to the upstream gradient's.
+    * ``kinks(spec, x, constant)``: where finite differences break down at the
+      layer's input values ``x``: ``(distance, moves)``, the distance of every
+      site from its kink (``None`` if the layer has none) and the mask of the
+      layer's outputs that stay constant when the inputs move (``constant``
+      is that mask for ``x``).
+    * ``kink_site``: what a site of ``distance`` is, for messages, with the
+      layer's tensor names to fill in (``"window of {y}"``).
+    * ``winner``: each gradient goes to a window's first maximum, which
+      the printers define as ``m``.
+    """
+
+    kinds: tuple[str, ...]
+    forward: Callable
+    tensors: Callable
+    reference: Callable
+    smooth: bool
+    details: Callable
+    chain: Callable
+    kinks: Callable
+    kink_site: str = ""
+    winner: bool = False
+
+
+def axes_text(values) -> str:
+    """``(2, 2)`` -> ``'2'``; ``(2, 1)`` -> ``'2,1'``: one value when every axis agrees."""
+    values = [str(v) for v in values]
+    return values[0] if len(set(values)) == 1 else ",".join(values)
+
+
+def input_only(spec, names) -> dict:
+    """The tensors of a weightless layer: its input alone."""
+    return {names["x"]: spec.input}
+
+
+def no_kinks(spec, x, constant):
+    """A layer linear in its inputs: no kink; its outputs move wherever an input does."""
+    return None, constant

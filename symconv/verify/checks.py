@@ -1,0 +1,142 @@
+"""The verifier's vocabulary: relative error, finite differences, one check, one report.
+
+Errors use cs231n's ``rel_error``: ``max |a-b| / max(1e-8, |a|+|b|)``,
+element-wise. A failing check names the entry where it failed, so a wrong
+term is found by its index, not just by its tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+#: Largest rel_error accepted against the reference (both are float64 sums).
+REFERENCE_TOLERANCE = 1e-9
+#: Largest rel_error accepted against central finite differences.
+FD_TOLERANCE = 1e-6
+#: Exact arithmetic on object arrays is slow; above this many terms it is
+#: reported as not run rather than silently taking minutes.
+EXACT_TERM_LIMIT = 1_000_000
+
+
+def rel_error(a, b) -> float:
+    """cs231n's relative error: ``max |a-b| / max(1e-8, |a|+|b|)``."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def worst_entry(a, b) -> tuple:
+    """The index of the entry where ``a`` and ``b`` differ most (relatively)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    errors = np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))
+    return tuple(int(i) for i in np.unravel_index(np.argmax(errors), errors.shape))
+
+
+def first_difference(a, b) -> tuple | None:
+    """The first index (row-major) where two exact arrays differ, or None."""
+    for index in np.ndindex(*np.shape(a)):
+        if a[index] != b[index]:
+            return tuple(int(i) for i in index)
+    return None
+
+
+def fractions(integers, denominators=None):
+    """An object array of ``Fraction(integers, denominators)``, entry by entry."""
+    array = np.empty(integers.shape, dtype=object)
+    for index in np.ndindex(*integers.shape):
+        q = 1 if denominators is None else int(denominators[index])
+        array[index] = Fraction(int(integers[index]), q)
+    return array
+
+
+def finite_differences(forward, values, name, entries, h, divisor=1):
+    """Central differences of ``L = sum(dy * forward(values)) / divisor``.
+
+    The outputs are subtracted *before* the sum, ``sum(dy * (y+ - y-))``:
+    outputs the perturbed entry does not reach cancel exactly, so round-off
+    scales with the few outputs it does reach, not with the whole of L.
+    """
+    estimates = []
+    for index in entries:
+        shifted = dict(values)
+        tensor = values[name].copy()
+        shifted[name] = tensor
+        tensor[index] = values[name][index] + h
+        up = forward(shifted)
+        tensor[index] = values[name][index] - h
+        down = forward(shifted)
+        estimates.append(float(np.sum(values["dy"] * (up - down))) / (2 * h) / divisor)
+    return np.array(estimates)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the verification table.
+
+    ``where`` says, for a failing row, which entry failed and how:
+    ``"dx[0, 0, 1]: derived 0.5, reference 0.25"``.
+    """
+
+    name: str
+    vs_reference: float
+    vs_finite_differences: float | None  # None for the forward itself
+    fd_entries: int
+    exact: bool | None  # None when not run (layer too large)
+    reference_tolerance: float = REFERENCE_TOLERANCE
+    fd_tolerance: float = FD_TOLERANCE
+    where: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.vs_reference <= self.reference_tolerance
+            and (self.vs_finite_differences is None or self.vs_finite_differences <= self.fd_tolerance)
+            and self.exact is not False
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """All checks of one derivation; ``passed`` only if every row passed."""
+
+    title: str
+    seed: int
+    checks: tuple[Check, ...]
+    reference_tolerance: float = REFERENCE_TOLERANCE
+    fd_tolerance: float = FD_TOLERANCE
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def notes(self) -> list[str]:
+        """Lines under the table: where each failing check failed."""
+        return [f"{c.name}: {c.where}" for c in self.checks if not c.passed and c.where]
+
+    def table(self) -> str:
+        """A plain-text table, one row per checked tensor."""
+        head = ("tensor", "vs reference", "vs finite diff", "exact", "result")
+        rows = [head]
+        for c in self.checks:
+            fd = "-" if c.vs_finite_differences is None else f"{c.vs_finite_differences:.1e} ({c.fd_entries})"
+            exact = {True: "equal", False: "DIFFERENT", None: "not run"}[c.exact]
+            rows.append((c.name, f"{c.vs_reference:.1e}", fd, exact, "ok" if c.passed else "FAIL"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines += self.notes()
+        verdict = "all checks passed" if self.passed else "MISMATCH: some checks failed"
+        return (
+            f"{self.title} (seed {self.seed})\n" + "\n".join(lines) + "\n"
+            f"tolerances: reference {self.reference_tolerance:g}, finite differences "
+            f"{self.fd_tolerance:g}; {verdict}\n"
+        )
+
+    def _repr_html_(self) -> str:  # Jupyter shows the table
+        from symconv.printing.jupyter import report_html
+
+        return report_html(self)

@@ -1,0 +1,92 @@
+"""The one verification loop, for a layer and for a stack alike.
+
+At values drawn by a :class:`Plan`, every tensor the chain computes is
+compared with the composed reference kernels (:mod:`symconv.verify.chain`);
+each leaf's gradient with central finite differences of the reference loss;
+and, at exact rational values, derived and reference tensors must be equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from symconv.verify.chain import compared, derived_chain, leaf_shapes, reference_chain, reference_loss_output
+from symconv.verify.checks import (
+    FD_TOLERANCE,
+    REFERENCE_TOLERANCE,
+    Check,
+    finite_differences,
+    first_difference,
+    rel_error,
+    worst_entry,
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one kind of derivation is checked.
+
+    ``draw(rng)`` gives the float64 values the finite differences start
+    from; ``trials(rng)`` the exact rational ones; ``step`` and
+    ``fd_samples`` (entries per tensor, at most) set the finite differences.
+    """
+
+    draw: Callable
+    trials: Callable
+    step: float
+    fd_samples: int
+    reference_tolerance: float = REFERENCE_TOLERANCE
+    fd_tolerance: float = FD_TOLERANCE
+
+
+def _shown(name, index) -> str:
+    return f"{name}[{', '.join(map(str, index))}]"
+
+
+def run_checks(derivation, plan: Plan, rng, exact: bool):
+    """``(values, checks)``: the drawn values and one :class:`Check` per computed tensor."""
+    shapes = leaf_shapes(derivation)
+    values = plan.draw(rng)
+    derived = derived_chain(derivation, values, float)
+    expected = reference_chain(derivation, values)
+    names = compared(derivation)
+    exact_equal, mismatch = {name: True for name in names}, {}
+    if exact:
+        for trial in plan.trials(rng):
+            got, want = derived_chain(derivation, trial, object), reference_chain(derivation, trial)
+            for name in names:
+                equal = bool(np.array_equal(got[name], want[name]))
+                if not equal and name not in mismatch:
+                    index = first_difference(got[name], want[name])
+                    mismatch[name] = (f"{_shown(name, index)}: derived {got[name][index]}, reference "
+                                      f"{want[name][index]} (exact)")
+                exact_equal[name] &= equal
+    divisor = derivation.spec.input[0] if derivation.reduction == "mean" else 1
+    checks = []
+    for name in names:
+        fd_error, count, where = None, 0, ""
+        leaf = name[1:]
+        vs_reference = rel_error(derived[name], expected[name])
+        if vs_reference > plan.reference_tolerance:
+            index = worst_entry(derived[name], expected[name])
+            where = f"{_shown(name, index)}: derived {derived[name][index]:.6g}, reference {expected[name][index]:.6g}"
+        if name.startswith("d") and leaf in shapes:
+            entries = list(np.ndindex(*shapes[leaf]))
+            if len(entries) > plan.fd_samples:
+                picks = rng.choice(len(entries), size=plan.fd_samples, replace=False)
+                entries = [entries[i] for i in sorted(picks)]
+            estimates = finite_differences(lambda v: reference_loss_output(derivation, v),
+                                           values, leaf, entries, plan.step, divisor)
+            at = np.array([derived[name][i] for i in entries])
+            fd_error, count = rel_error(at, estimates), len(entries)
+            if fd_error > plan.fd_tolerance and not where:
+                worst = entries[worst_entry(at, estimates)[0]]
+                where = (f"{_shown(name, worst)}: derived {derived[name][worst]:.6g}, finite differences "
+                         f"{estimates[entries.index(worst)]:.6g}")
+        where = where or mismatch.get(name, "")
+        checks.append(Check(name, vs_reference, fd_error, count, exact_equal[name] if exact else None,
+                            plan.reference_tolerance, plan.fd_tolerance, where))
+    return values, checks
