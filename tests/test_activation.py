@@ -21,7 +21,7 @@ from symconv.engine.derive import derive
 from symconv.errors import SymconvError
 from symconv.printing.formats import render
 from symconv.spec.options import build_spec
-from symconv.spec.pool import activation_spec
+from symconv.spec.activation import activation_spec
 from symconv.verify.layer import verify
 
 NAMES = {name: IndexedBase(name) for name in ("x", "dy", "y", "dx")}

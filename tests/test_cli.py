@@ -21,7 +21,8 @@ from click.testing import CliRunner
 
 import symconv
 from symconv.cli.app import cli
-from symconv.spec.conv import DEFAULT_MAX_TERMS, conv_spec
+from symconv.spec.conv import conv_spec
+from symconv.spec.size import DEFAULT_MAX_TERMS
 
 EXAMPLE = "derive conv2d --input 1,1,4,4 --weight 1,1,2,2"  # the seeds' 4x4 input, 2x2 filter
 

@@ -166,7 +166,7 @@ def test_single_comparison_indicator_is_sympys():
 def test_activation_pieces_are_what_sympys_piecewise_builds(slope):
     from sympy import Piecewise, Rational
 
-    from symconv.spec.pool import activation_spec
+    from symconv.spec.activation import activation_spec
     from symconv.symbolic.tensors import element
 
     d = derive(activation_spec("leaky_relu", (1, 1, 2), negative_slope=Fraction(slope)))

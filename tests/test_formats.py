@@ -138,7 +138,7 @@ def _pool(kind, shape, **options):
 def _activation(kind, shape, slope=None):
     from fractions import Fraction
 
-    from symconv.spec.pool import activation_spec
+    from symconv.spec.activation import activation_spec
 
     return activation_spec(kind, shape, negative_slope=None if slope is None else Fraction(slope))
 

@@ -12,16 +12,11 @@ import sympy
 
 from symconv.engine.derive import derive
 from symconv.errors import SymconvError
-from symconv.spec.conv import (
-    DEFAULT_MAX_TERMS,
-    MAX_INTEGER,
-    ConvSpec,
-    check_size,
-    conv_spec,
-    parse_ints,
-    read_ints,
-)
-from symconv.spec.pool import activation_spec, pool_spec
+from symconv.spec.conv import ConvSpec, conv_spec
+from symconv.spec.size import DEFAULT_MAX_TERMS, check_size
+from symconv.spec.values import MAX_INTEGER, parse_ints, read_ints
+from symconv.spec.activation import activation_spec
+from symconv.spec.pool import pool_spec
 from symconv.spec.counting import floor_sum, window_counts
 
 

@@ -5,7 +5,7 @@ expected <what>``, with exit status 2 and no traceback. User strings are
 only ever split and read as integers: nothing is evaluated as code.
 
 SymPy is imported inside the commands that need it, and only after the size
-guard (:func:`symconv.spec.conv.check_size`), so ``--help``, ``--version`` and
+guard (:func:`symconv.spec.size.check_size`), so ``--help``, ``--version`` and
 every refusal return at once.
 """
 
@@ -19,7 +19,8 @@ import click
 from symconv import __version__
 from symconv.errors import SymconvError
 from symconv.names import LAYER_KINDS
-from symconv.spec.conv import DEFAULT_MAX_TERMS, MAX_INTEGER, check_size, parse_ints
+from symconv.spec.size import DEFAULT_MAX_TERMS, check_size
+from symconv.spec.values import MAX_INTEGER, parse_ints
 
 FORMATS = ("latex", "markdown", "text", "json")  # symconv.printing.formats.FORMATS, without importing SymPy
 

@@ -34,7 +34,8 @@ from symconv.cli.formula import LAYERS as FORMULA_LAYERS
 from symconv.errors import SymconvError
 from symconv.names import LAYER_KINDS
 from symconv.names import CONV_KINDS
-from symconv.spec.conv import check_size, parse_ints
+from symconv.spec.size import check_size
+from symconv.spec.values import parse_ints
 
 # Pictures are drawn for convolutions and max pooling; any layer can be typeset.
 _PICTURE_LAYER = click.argument(

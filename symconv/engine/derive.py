@@ -21,7 +21,7 @@ from sympy import Mul, Rational
 from symconv.engine.differentiate import differentiate, differentiate_terms
 from symconv.errors import SymconvError
 from symconv.layers import rule_for
-from symconv.spec.conv import DEFAULT_MAX_TERMS, check_size
+from symconv.spec.size import DEFAULT_MAX_TERMS, check_size
 from symconv.spec.stack import tensor_names
 from symconv.symbolic.terms import TermTable
 

@@ -3,7 +3,7 @@ r"""ReLU and leaky ReLU: forward, reference, kinks and words.
 ReLU is ``Piecewise((x, x > 0), (0, True))`` (derivative 0 at 0, as PyTorch)
 and leaky ReLU ``Piecewise((x, x > 0), (slope*x, True))`` (slope at 0).
 
->>> from symconv.spec.pool import activation_spec
+>>> from symconv.spec.activation import activation_spec
 >>> activation_forward(activation_spec("relu", (1, 1, 2)))[(0, 0, 1)]
 Piecewise((x[0, 0, 1], x[0, 0, 1] > 0), (0, True))
 """

@@ -16,7 +16,7 @@ Piecewise((1, x[0] >= x[1]), (0, True))
 from __future__ import annotations
 
 from sympy import (
-    Add, And, Basic, GreaterThan, LessThan, Mul, Piecewise, Rational, S, StrictGreaterThan, StrictLessThan,
+    And, Basic, GreaterThan, LessThan, Piecewise, S, StrictGreaterThan, StrictLessThan,
     default_sort_key,
 )
 from sympy.core.sympify import _sympify

@@ -1,6 +1,6 @@
 """Counting, in closed form, the (output, tap) pairs of an axis that read the input.
 
-The size guard (:func:`symconv.spec.conv.check_size`) must answer at once however
+The size guard (:func:`symconv.spec.size.check_size`) must answer at once however
 large the layer it is refusing, so it cannot loop over taps or windows.
 
 >>> window_counts(size=4, kernel=2, stride=1, dilation=1, before=0, out=3)

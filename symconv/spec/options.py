@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from symconv.errors import SymconvError
 from symconv.names import ACTIVATION_KINDS, CONV_KINDS, LAYER_KINDS, POOL_KINDS
-from symconv.spec.conv import conv_spec, padding_expected, parse_ints, per_axis_expected, read_ints
-from symconv.spec.pool import activation_spec, pool_spec
+from symconv.spec.conv import conv_spec, padding_expected
+from symconv.spec.values import parse_ints, per_axis_expected, read_ints
+from symconv.spec.activation import activation_spec
+from symconv.spec.pool import pool_spec
 
 #: The options each kind of layer takes (the CLI's names, with _ for -).
 ACCEPTS = {
@@ -39,7 +41,7 @@ def _ints(text, name, expected):
     """One integer, or one per axis, from text (or an int / tuple already read).
 
     ``expected`` is the whole phrase for the message: ``"an integer"``, or
-    what :func:`symconv.spec.conv.per_axis_expected` says for the layer.
+    what :func:`symconv.spec.values.per_axis_expected` says for the layer.
     """
     if isinstance(text, (int, tuple)):
         return text
@@ -75,40 +77,54 @@ def build_spec(kind: str, input, /, **options):
     ndim = CONV_KINDS.get(kind) or POOL_KINDS.get(kind) or None
     axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,L or N,C,H,W"
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
-    per_axis = per_axis_expected(ndim or 1)
-    if kind in CONV_KINDS:
-        kernel_axes = "F,C/groups,K" if ndim == 1 else "F,C/groups,KH,KW"
-        if "weight" not in given:
-            raise SymconvError(f"weight: got nothing, expected --weight {kernel_axes} for {kind}")
-        padding = given.get("padding", 0)
-        if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
-            padding = padding.strip().lower()
-        else:
-            padding = _ints(padding, "padding", padding_expected(ndim))
-        weight = given["weight"]
-        return conv_spec(
-            kind, shape,
-            weight if isinstance(weight, tuple) else parse_ints(weight, "weight", kernel_axes),
-            stride=_ints(given.get("stride", 1), "stride", per_axis),
-            padding=padding,
-            dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
-            groups=_int(given.get("groups", 1), "groups"),
-            bias=not given.get("no_bias", False),
-        )
-    if kind in POOL_KINDS:
-        if "kernel" not in given:
-            raise SymconvError(f"kernel: got nothing, expected --kernel {'K' if ndim == 1 else 'K or KH,KW'} for {kind}")
-        stride = given.get("stride")
-        divisor = given.get("divisor_override")
-        return pool_spec(
-            kind, shape,
-            kernel=_ints(given["kernel"], "kernel", per_axis),
-            stride=None if stride is None else _ints(stride, "stride", per_axis),
-            padding=_ints(given.get("padding", 0), "padding", per_axis),
-            dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
-            ceil_mode=bool(given.get("ceil_mode", False)),
-            count_include_pad=not given.get("no_count_include_pad", False),
-            divisor_override=None if divisor is None else _int(divisor, "divisor-override"),
-        )
+    return _BUILDERS[kind](kind, shape, ndim, given)
+
+
+def _conv(kind, shape, ndim, given):
+    per_axis = per_axis_expected(ndim)
+    kernel_axes = "F,C/groups,K" if ndim == 1 else "F,C/groups,KH,KW"
+    if "weight" not in given:
+        raise SymconvError(f"weight: got nothing, expected --weight {kernel_axes} for {kind}")
+    padding = given.get("padding", 0)
+    if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
+        padding = padding.strip().lower()
+    else:
+        padding = _ints(padding, "padding", padding_expected(ndim))
+    weight = given["weight"]
+    return conv_spec(
+        kind, shape,
+        weight if isinstance(weight, tuple) else parse_ints(weight, "weight", kernel_axes),
+        stride=_ints(given.get("stride", 1), "stride", per_axis),
+        padding=padding,
+        dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
+        groups=_int(given.get("groups", 1), "groups"),
+        bias=not given.get("no_bias", False),
+    )
+
+
+def _pool(kind, shape, ndim, given):
+    per_axis = per_axis_expected(ndim)
+    if "kernel" not in given:
+        raise SymconvError(f"kernel: got nothing, expected --kernel {'K' if ndim == 1 else 'K or KH,KW'} for {kind}")
+    stride = given.get("stride")
+    divisor = given.get("divisor_override")
+    return pool_spec(
+        kind, shape,
+        kernel=_ints(given["kernel"], "kernel", per_axis),
+        stride=None if stride is None else _ints(stride, "stride", per_axis),
+        padding=_ints(given.get("padding", 0), "padding", per_axis),
+        dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
+        ceil_mode=bool(given.get("ceil_mode", False)),
+        count_include_pad=not given.get("no_count_include_pad", False),
+        divisor_override=None if divisor is None else _int(divisor, "divisor-override"),
+    )
+
+
+def _activation(kind, shape, ndim, given):
     # The slope's text is read (strictly, as a decimal or p/q) by activation_spec.
     return activation_spec(kind, shape, given.get("negative_slope"))
+
+
+#: Each kind's spec builder, from the option text :func:`build_spec` accepted.
+_BUILDERS = {**{kind: _conv for kind in CONV_KINDS}, **{kind: _pool for kind in POOL_KINDS},
+             **{kind: _activation for kind in ACTIVATION_KINDS}}

@@ -1,4 +1,4 @@
-"""Specs of the weightless layers: max/average pooling and (leaky) ReLU.
+"""Specs of max and average pooling layers.
 
 Conventions are PyTorch's (``torch.nn.functional.max_pool2d``,
 ``avg_pool2d``, ``relu``, ``leaky_relu``):
@@ -15,33 +15,27 @@ Conventions are PyTorch's (``torch.nn.functional.max_pool2d``,
 
 >>> pool_spec("maxpool2d", (1, 1, 5, 5), kernel=2, ceil_mode=True).output_shape
 (1, 1, 3, 3)
->>> activation_spec("relu", (1, 2, 3)).output_shape
-(1, 2, 3)
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from fractions import Fraction
 
 from symconv.errors import SymconvError
-from symconv.names import ACTIVATION_KINDS, POOL_KINDS
-from symconv.spec.conv import MAX_INTEGER, _is_int, _per_axis, _shape, _shown, axis_names, check_kernel_fits
+from symconv.names import POOL_KINDS
+from symconv.spec.values import (
+    MAX_INTEGER,
+    axis_names,
+    check_kernel_fits,
+    is_int,
+    output_size,
+    per_axis,
+    shape_of,
+    shown,
+)
 
-#: A slope as text: a decimal (with an exponent of at most three digits, so that
-#: reading it cannot build a number of a billion digits) or a ratio p/q.
-_SLOPE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?|[+-]?[0-9]+/[0-9]+")
 
-
-
-def _out_size(size, kernel, stride, padding, dilation, ceil_mode):
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1  # the last window would start in the right padding
-    return out
 
 
 @dataclass(frozen=True)
@@ -72,7 +66,7 @@ class PoolSpec:
     @property
     def output_shape(self) -> tuple[int, ...]:
         return self.input[:2] + tuple(
-            _out_size(h, k, s, p, d, self.ceil_mode)
+            output_size(h, k, s, p, p, d, self.ceil_mode)
             for h, k, s, p, d in zip(self.input[2:], self.kernel, self.stride, self.padding, self.dilation)
         )
 
@@ -133,44 +127,8 @@ class PoolSpec:
         return data
 
 
-@dataclass(frozen=True)
-class ActivationSpec:
-    """An element-wise activation: ReLU, or leaky ReLU with ``negative_slope``."""
-
-    kind: str
-    input: tuple[int, ...]
-    negative_slope: Fraction = Fraction(0)
-
-    is_stack = False
-    parameters = ()
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return self.input
-
-    @property
-    def ndim(self) -> int:
-        return len(self.input) - 2
-
-    def estimate_terms(self) -> int:
-        count = 1
-        for size in self.input:
-            count *= size
-        return 4 * count
-
-    def count_entries(self) -> int:
-        """Equations in y and dx, one per element."""
-        return 2 * math.prod(self.input)
-
-    def to_dict(self) -> dict:
-        data = {"kind": self.kind, "input": list(self.input), "output": list(self.input)}
-        if self.kind == "leaky_relu":
-            data["negative_slope"] = str(self.negative_slope)
-        return data
-
-
 def _check_input(kind, input, ndim):
-    return _shape(input, "input", ("N", "C") + (("L",) if ndim == 1 else ("H", "W")), kind)
+    return shape_of(input, "input", ("N", "C") + (("L",) if ndim == 1 else ("H", "W")), kind)
 
 
 def _window_reads_input(start: int, kernel: int, dilation: int, size: int) -> bool:
@@ -192,24 +150,24 @@ def pool_spec(kind, input, kernel, stride=None, padding=0, dilation=1, ceil_mode
         raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(POOL_KINDS)}")
     ndim = POOL_KINDS[kind]
     input = _check_input(kind, input, ndim)
-    given_kernel, kernel = kernel, _per_axis(kernel, "kernel", ndim, 1)
-    stride = kernel if stride is None else _per_axis(stride, "stride", ndim, 1)
+    given_kernel, kernel = kernel, per_axis(kernel, "kernel", ndim, 1)
+    stride = kernel if stride is None else per_axis(stride, "stride", ndim, 1)
     if isinstance(padding, (tuple, list)) and any(isinstance(p, (tuple, list)) for p in padding):
         raise SymconvError(
-            f"padding: got {_shown(padding)!r}, expected one integer per axis, not [before, after] pairs "
+            f"padding: got {shown(padding)!r}, expected one integer per axis, not [before, after] pairs "
             f"(pooling pads both sides of an axis alike)"
         )
-    given_padding, padding = padding, _per_axis(padding, "padding", ndim, 0)
-    dilation = _per_axis(dilation, "dilation", ndim, 1)
+    given_padding, padding = padding, per_axis(padding, "padding", ndim, 0)
+    dilation = per_axis(dilation, "dilation", ndim, 1)
     if not kind.startswith("max") and any(d != 1 for d in dilation):
-        raise SymconvError(f"dilation: got {_shown(dilation)!r}, expected 1 (average pooling has no dilation)")
+        raise SymconvError(f"dilation: got {shown(dilation)!r}, expected 1 (average pooling has no dilation)")
     for p, k in zip(padding, kernel):
         if p > k // 2:
             raise SymconvError(
-                f"padding: got {_shown(given_padding)!r}, expected at most half the kernel "
+                f"padding: got {shown(given_padding)!r}, expected at most half the kernel "
                 f"({k} // 2 = {k // 2}), as PyTorch requires"
             )
-    if divisor_override is not None and (not _is_int(divisor_override) or not 1 <= divisor_override <= MAX_INTEGER):
+    if divisor_override is not None and (not is_int(divisor_override) or not 1 <= divisor_override <= MAX_INTEGER):
         raise SymconvError(f"divisor-override: got {divisor_override!r}, expected a positive integer")
     if divisor_override is not None and kind.startswith("max"):
         raise SymconvError("divisor-override: got a value for max pooling, expected it only for average pooling")
@@ -229,43 +187,7 @@ def pool_spec(kind, input, kernel, stride=None, padding=0, dilation=1, ceil_mode
                 # A dilated window can fall between padding and padding: its max is
                 # -inf in PyTorch (and its backward undefined), nothing to derive.
                 raise SymconvError(
-                    f"dilation: got {_shown(dilation)!r} with padding {_shown(given_padding)!r}, whose window "
+                    f"dilation: got {shown(dilation)!r} with padding {shown(given_padding)!r}, whose window "
                     f"{empty[0]} on axis {name} reads only padding; expected every window to reach the input"
                 )
     return spec
-
-
-def activation_spec(kind, input, negative_slope=None) -> ActivationSpec:
-    """Validate an activation layer (any N, C and 1 or 2 spatial axes)."""
-    if kind not in ACTIVATION_KINDS:
-        raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(ACTIVATION_KINDS)}")
-    input = tuple(input) if isinstance(input, (tuple, list)) else (input,)
-    if len(input) not in (3, 4):
-        raise SymconvError(
-            f"input: got {_shown(input)!r}, expected 3 or 4 positive integers N,C,L or N,C,H,W"
-        )
-    input = _shape(input, "input", ("N", "C", "L") if len(input) == 3 else ("N", "C", "H", "W"), kind)
-    if kind == "relu":
-        if negative_slope not in (None, 0):
-            raise SymconvError(f"negative-slope: got {negative_slope!r}, expected it only with leaky_relu")
-        return ActivationSpec(kind, input, Fraction(0))
-    slope = Fraction(1, 100) if negative_slope is None else negative_slope
-    not_a_number = SymconvError(
-        f"negative-slope: got {_shown(negative_slope)!r}, expected a number such as 0.01, 1e-2 "
-        f"(an exponent of at most three digits) or 1/100"
-    )
-    if isinstance(slope, str):
-        if _SLOPE.fullmatch(slope.strip()) is None:
-            raise not_a_number
-        slope = slope.strip()
-    try:
-        slope = Fraction(slope)
-        float(slope)  # PyTorch's negative_slope is a double: refuse what one cannot hold
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise not_a_number from None
-    except OverflowError:
-        raise SymconvError(
-            f"negative-slope: got {_shown(negative_slope)!r}, expected a number a float64 can hold "
-            f"(below 1.8e308 in size), as PyTorch's negative_slope is one"
-        ) from None
-    return ActivationSpec(kind, input, slope)

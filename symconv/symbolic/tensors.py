@@ -16,7 +16,6 @@ from functools import lru_cache
 from sympy import Indexed, IndexedBase, Integer
 
 #: Every tensor name symconv prints; a JSON reader passes these as IndexedBase.
-from symconv.names import TENSOR_NAMES  # noqa: F401  (re-exported)
 
 
 @lru_cache(maxsize=None)
