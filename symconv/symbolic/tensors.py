@@ -15,9 +15,6 @@ from functools import lru_cache
 
 from sympy import Indexed, IndexedBase, Integer
 
-#: Every tensor name symconv prints; a JSON reader passes these as IndexedBase.
-
-
 @lru_cache(maxsize=None)
 def base(name: str) -> IndexedBase:
     """The one ``IndexedBase`` per tensor name, shared by the whole package."""
