@@ -22,3 +22,11 @@ def one_based(name, *index):
 @pytest.fixture
 def seed_4x4():
     return layer()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def jupyter_displays():
+    """Derivations and formulas show themselves in Jupyter once printing is installed, as ``import symconv`` does."""
+    from symconv.printing.jupyter import install
+
+    install()

@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from symconv.printing.jupyter import MAX_EQUATIONS, derivation_latex, report_html, text_tex
+from symconv.printing.jupyter import MAX_EQUATIONS, derivation_latex, text_tex
+from symconv.verify.html import report_html
 from symconv.engine.derive import derive
 from symconv.printing.formats import render
 from symconv.spec.conv import conv_spec
@@ -95,20 +96,20 @@ def test_mean_reduction_shows_the_factor():
 
 def layer_derivation(name):
     """The derivation of a KINDS entry, built from its option text as the CLI builds it."""
-    from symconv.cli.app import _derive, _spec_from_options
+    import symconv
 
     kind, reduction, options = KINDS[name]
-    return _derive(_spec_from_options(kind, reduction=reduction, **options), 10**6, reduction)
+    return symconv.derive(symconv.spec_from_options(kind, **options), max_terms=10**6, reduction=reduction)
 
 
 KINDS = {
-    "conv1d-cut": ("conv1d", "sum", {"input_shape": "1,1,60", "weight": "1,1,3"}),
-    "maxpool2d-ceil-mean": ("maxpool2d", "mean", {"input_shape": "2,1,5,5", "kernel": "2", "ceil_mode": True}),
-    "avgpool1d-no-pad-count": ("avgpool1d", "sum", {"input_shape": "1,1,5", "kernel": "2", "padding": "1",
+    "conv1d-cut": ("conv1d", "sum", {"input": "1,1,60", "weight": "1,1,3"}),
+    "maxpool2d-ceil-mean": ("maxpool2d", "mean", {"input": "2,1,5,5", "kernel": "2", "ceil_mode": True}),
+    "avgpool1d-no-pad-count": ("avgpool1d", "sum", {"input": "1,1,5", "kernel": "2", "padding": "1",
                                                     "no_count_include_pad": True}),
-    "relu": ("relu", "sum", {"input_shape": "1,2,3"}),
-    "leaky_relu": ("leaky_relu", "sum", {"input_shape": "1,1,2,2", "negative_slope": "1/10"}),
-    "stack": ("stack", "sum", {"input_shape": "1,1,4,4",
+    "relu": ("relu", "sum", {"input": "1,2,3"}),
+    "leaky_relu": ("leaky_relu", "sum", {"input": "1,1,2,2", "negative_slope": "1/10"}),
+    "stack": ("stack", "sum", {"input": "1,1,4,4",
                                "layers": "conv2d(weight=1,1,3,3, padding=1) | leaky_relu | maxpool2d(kernel=2)"}),
 }
 

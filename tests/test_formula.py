@@ -33,7 +33,8 @@ from sympy import (
 )
 from sympy.parsing.sympy_parser import parse_expr
 
-from symconv.cli.formula import formula, formula_document
+from symconv.cli.formula import formula
+from symconv.printing.documents import formula_document
 from symconv.engine.derive import derive
 from symconv.errors import SymconvError
 from symconv.formula.index import AXES_1D, derive_formulas, spec_sizes

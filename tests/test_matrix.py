@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sympy import Matrix, expand
 
-from symconv.cli.formula import matrix_document
+from symconv.printing.matrix_document import matrix_document
 from symconv.engine.derive import derive
 from symconv.errors import SymconvError
 from symconv.formula.matrix import jacobian, pictures

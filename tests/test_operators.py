@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from symconv.cli.formula import operator_document
+from symconv.printing.operator_document import operator_document
 from symconv.engine.derive import derive
 from symconv.errors import SymconvError
 from symconv.formula.operators import (
@@ -132,14 +132,10 @@ def test_operator_document_compiles(tmp_path):
 
 
 def test_operator_document_refuses_other_layers():
-    class Pool:
-        kind = "maxpool2d"
+    from symconv.spec.pool import pool_spec
 
-    class NotAConvolution:
-        spec = Pool()
-
-    with pytest.raises(SymconvError, match="layer: got maxpool2d"):
-        operator_document(NotAConvolution())
+    with pytest.raises(SymconvError, match="layer: got maxpool2d, expected conv1d or conv2d for --form operator"):
+        operator_document(derive(pool_spec("maxpool2d", (1, 1, 4, 4), kernel=2)))
 
 
 # -- the identity lines: counted from --index-base, and true of the arrays ---

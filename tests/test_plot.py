@@ -452,7 +452,7 @@ def test_every_text_lies_inside_the_picture(tmp_path, monkeypatch, name):
 def test_symconv_imports_no_matplotlib_and_plots_without_pyplot(tmp_path):
     code = (
         "import sys\n"
-        "import symconv, symconv.plot.jacobian, symconv.cli.extra, symconv.printing.jupyter, symconv.plot.pdf\n"
+        "import symconv, symconv.plot.jacobian, symconv.cli.plot, symconv.printing.jupyter, symconv.plot.pdf\n"
         "assert 'matplotlib' not in sys.modules, 'imported at symconv import time'\n"
         "from symconv.spec.conv import conv_spec\n"
         "from symconv.engine.derive import derive\n"
@@ -467,7 +467,7 @@ def test_symconv_imports_no_matplotlib_and_plots_without_pyplot(tmp_path):
 
 
 def run_plot(args):
-    from symconv.cli.extra import plot
+    from symconv.cli.plot import plot
 
     return CliRunner().invoke(plot, args)
 
@@ -526,7 +526,7 @@ def test_plot_command_refuses_bad_options_with_exit_2(args, fragment):
 
 def test_plot_command_in_the_main_group_prints_one_line(tmp_path):
     from symconv.cli.app import SymconvGroup
-    from symconv.cli.extra import plot
+    from symconv.cli.plot import plot
 
     group = SymconvGroup(commands={"plot": plot})
     result = CliRunner().invoke(group, ["plot"] + SEED + ["--kind", "routing", "--at", "9,9", "-o", str(tmp_path / "p.png")])
@@ -686,7 +686,7 @@ def test_explore_notebook_draws_a_max_pool():
 
 
 def test_the_picture_suffixes_are_the_plot_modules():
-    from symconv.cli.extra import PICTURE_SUFFIXES
+    from symconv.cli.plot import PICTURE_SUFFIXES
     from symconv.plot.jacobian import PICTURE_FORMATS
 
     assert PICTURE_SUFFIXES == tuple(PICTURE_FORMATS)
@@ -700,7 +700,7 @@ def test_the_picture_suffixes_are_the_plot_modules():
 def test_plot_refusals_never_import_sympy(args):
     code = (
         "import sys\n"
-        "from symconv.cli.extra import plot\n"
+        "from symconv.cli.plot import plot\n"
         "try:\n"
         f"    plot.main({args!r})\n"
         "except SystemExit as exit:\n"

@@ -4,7 +4,8 @@ import io
 
 from click.testing import CliRunner
 
-import symconv.cli.app as cli
+import symconv.cli.derive as cli
+from symconv.cli import cli as group
 from symconv.spec.conv import conv_spec
 
 BIG = conv_spec("conv2d", (1, 3, 48, 48), (8, 3, 3, 3), padding=1)  # ~1.6 M terms
@@ -35,7 +36,7 @@ def test_bar_only_for_long_jobs_on_a_terminal(monkeypatch):
 
 
 def test_no_bar_when_stderr_is_not_a_terminal():
-    result = CliRunner().invoke(cli.cli, "derive conv2d --input 1,3,48,48 --weight 8,3,3,3 --padding 1 --format json".split())
+    result = CliRunner().invoke(group, "derive conv2d --input 1,3,48,48 --weight 8,3,3,3 --padding 1 --format json".split())
     assert result.exit_code == 0
     assert result.stderr == ""
     assert result.stdout.startswith("{")

@@ -46,7 +46,7 @@ def hide(monkeypatch, *tools):
 
 
 def run_render(args):
-    from symconv.cli.extra import render
+    from symconv.cli.render import render
 
     return CliRunner().invoke(render, args)
 
@@ -118,7 +118,7 @@ def test_render_command_typesets_any_layer(tmp_path):
 @needs_pdftoppm
 def test_render_command_writes_a_png_of_the_first_page(tmp_path):
     from symconv.cli.app import SymconvGroup
-    from symconv.cli.extra import render
+    from symconv.cli.render import render
 
     result = CliRunner().invoke(SymconvGroup(commands={"render": render}),
                                 ["render"] + SEED + ["-o", str(tmp_path / "grads.png")])
@@ -135,7 +135,7 @@ def test_render_command_writes_a_png_of_the_first_page(tmp_path):
 ])
 def test_render_command_without_the_tools_fails_in_one_line(monkeypatch, tmp_path, output, tools, fragment):
     from symconv.cli.app import SymconvGroup
-    from symconv.cli.extra import render
+    from symconv.cli.render import render
 
     hide(monkeypatch, *tools)
     result = CliRunner().invoke(SymconvGroup(commands={"render": render}),
@@ -162,7 +162,7 @@ def test_render_command_refuses_bad_options_with_exit_2(args, fragment):
 
 def run_in_group(args):
     from symconv.cli.app import SymconvGroup
-    from symconv.cli.extra import render
+    from symconv.cli.render import render
 
     return CliRunner().invoke(SymconvGroup(commands={"render": render}), ["render"] + args)
 
@@ -203,7 +203,7 @@ def test_render_command_typesets_each_form_to_png(tmp_path, name):
 
 
 def test_render_formula_typesets_what_formula_prints(monkeypatch, tmp_path):
-    from symconv.cli.formula import formula_document
+    from symconv.printing.documents import formula_document
 
     typeset = []
     monkeypatch.setattr(pdf, "compile_latex", lambda text: typeset.append(text) or pdf.Pdf(b"%PDF-1.5", 1))

@@ -1,3 +1,5 @@
-from symconv.cli.app import main
+"""The `symconv` command line: a click group and one module per command."""
 
-__all__ = ["main"]
+from symconv.cli.app import cli, main
+
+__all__ = ["cli", "main"]

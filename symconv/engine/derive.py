@@ -95,20 +95,23 @@ def derive_layer(spec, names=LAYER_NAMES, method: str = "terms"):
     return forward, differentiate(forward, wrt, upstream=upstream, method=one_at_a_time), tensors
 
 
-def derive(spec, method: str = "terms", max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum"):
+def derive(spec, method: str = "terms", max_terms: int | None = DEFAULT_MAX_TERMS, reduction: str = "sum"):
     """Build the forward of ``spec`` (a layer or a stack) and differentiate it into its gradients.
 
     A convolution gives dx, dw (and db); a pooling or activation layer dx; a
     stack every tensor, layer by layer, the last layer's upstream being dy.
     With ``reduction="mean"`` the loss is divided by the batch size N: the
     last layer's gradients carry 1/N, and the layers below inherit it
-    through their upstream gradients.
+    through their upstream gradients. ``max_terms=None`` skips the size
+    guard, for a caller that has run it (:func:`symconv.spec.size.check_size`)
+    before importing SymPy.
     """
     if reduction not in REDUCTIONS:
         raise SymconvError(f"reduction: got {reduction!r}, expected one of {', '.join(REDUCTIONS)}")
     if method not in METHODS:
         raise SymconvError(f"method: got {method!r}, expected one of {', '.join(METHODS)}")
-    check_size(spec, max_terms)
+    if max_terms is not None:
+        check_size(spec, max_terms)
     layers, names = (spec.layers, tensor_names(spec)) if spec.is_stack else ((spec,), [LAYER_NAMES])
     forwards, gradients, shapes = [], [], {names[0]["x"]: spec.input}
     for layer, name in zip(layers, names):

@@ -1,1 +1,38 @@
-"""symconv.formula."""
+"""General index formulas: a layer's forward and gradients for every size at once.
+
+* :mod:`symconv.formula.sums`: symbolic sizes, axes, bounded sums, first-argmax selectors;
+* :mod:`symconv.formula.index`: the formulas, derived from the forward definition;
+* :mod:`symconv.formula.operators`: dx, dw, db as whole-tensor operations;
+* :mod:`symconv.formula.matrix`: a small layer's gradients as matrix pictures.
+
+``symconv.formula("conv2d")`` derives a layer's formulas (a
+:class:`~symconv.formula.index.Formulas`); ``symconv.render`` writes them.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+
+def formula(layer: str):
+    """The general index formulas of ``layer``, derived from its forward definition."""
+    from symconv.formula.index import derive_formulas
+
+    return derive_formulas(layer)
+
+
+class _CallableModule(types.ModuleType):
+    """``symconv.formula("conv2d")`` calls :func:`formula`, though ``symconv.formula`` is also this package.
+
+    Python binds a package's name on its parent once any of its modules is
+    imported, so the public function and the package share one object.
+    """
+
+    def __call__(self, layer: str):
+        return formula(layer)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = ["formula"]

@@ -29,7 +29,7 @@ import numpy as np
 from symconv import reference
 from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
 from symconv.layers.rule import LayerRule, axes_text
-from symconv.names import CONV_KINDS
+from symconv.names import CONV_KINDS, FORMS
 from symconv.spec.conv import ConvSpec
 
 
@@ -157,4 +157,5 @@ RULE = LayerRule(
     details=_details,
     chain=_chain,
     kinks=_kinks,
+    forms=FORMS,
 )

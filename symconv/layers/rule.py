@@ -43,6 +43,8 @@ class LayerRule:
       is that mask for ``x``).
     * ``kink_site``: what a site of ``distance`` is, for messages, with the
       layer's tensor names to fill in (``"window of {y}"``).
+    * ``forms``: how a derivation of the layer can be shown (every entry;
+      for convolutions also operator identities and matrix pictures).
     * ``winner``: each gradient goes to a window's first maximum, which
       the printers define as ``m``.
     """
@@ -57,6 +59,7 @@ class LayerRule:
     kinks: Callable
     kink_site: str = ""
     winner: bool = False
+    forms: tuple[str, ...] = ("element",)
 
 
 def axes_text(values) -> str:

@@ -27,12 +27,13 @@ from sympy.core.relational import Relational
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
+from symconv.errors import SymconvError
+from symconv.names import FORMATS
 from symconv.printing.latex import latex_document, markdown_document, table_rows
 from symconv.printing.notation import ReadableNotation
 from symconv.printing.present import IndexStyle, choose_style, describe, element_sections
 from symconv.symbolic.terms import TermTable
 
-FORMATS = ("latex", "markdown", "text", "json")
 
 
 class TextPrinter(ReadableNotation, StrPrinter):
@@ -164,13 +165,15 @@ def render(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool
 
     ``progress`` is called after each section (forward, dx, dw, db) is written.
     """
-    style = choose_style(derivation.spec, index_base)
-    if fmt == "latex":
-        return latex_document(derivation, style, standalone, progress)
-    if fmt == "markdown":
-        return markdown_document(derivation, style, progress)
-    if fmt == "text":
-        return text_document(derivation, style, progress)
-    if fmt == "json":
-        return json_text(json_data(derivation, progress))
-    raise ValueError(f"format: got {fmt!r}, expected one of {', '.join(FORMATS)}")
+    if fmt not in WRITERS:
+        raise SymconvError(f"format: got {fmt!r}, expected one of {', '.join(FORMATS)}")
+    return WRITERS[fmt](derivation, choose_style(derivation.spec, index_base), standalone, progress)
+
+
+#: The element-wise document's writer for each format: (derivation, style, standalone, progress) -> text.
+WRITERS = {
+    "latex": latex_document,
+    "markdown": lambda derivation, style, standalone, progress: markdown_document(derivation, style, progress),
+    "text": lambda derivation, style, standalone, progress: text_document(derivation, style, progress),
+    "json": lambda derivation, style, standalone, progress: json_text(json_data(derivation, progress)),
+}

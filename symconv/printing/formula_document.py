@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 
 from symconv.formula.index import Formula, Formulas, json_formulas
+from symconv.names import FORMATS
 from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter
 
 # -- documents: the sections of a layer's formulas, in each format ---------
 
-FORMATS = ("latex", "markdown", "text", "json")
 
 TITLES = {
     "size": "Output size",

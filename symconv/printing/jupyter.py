@@ -1,10 +1,6 @@
-r"""Rich display in Jupyter: derivations as MathJax, verification reports as HTML.
+r"""Rich display in Jupyter: derivations and formulas as MathJax.
 
-The functions are meant to become methods::
-
-    Derivation._repr_latex_ = derivation_latex
-    Report._repr_html_ = report_html
-
+:func:`install` makes the functions methods (``Derivation._repr_latex_``, ...).
 :func:`derivation_latex` writes one ``$$\begin{aligned} ... \end{aligned}$$``
 block (MathJax and KaTeX both render ``aligned``) with a titled, aligned
 block per section. A notebook would choke on a layer with a hundred thousand
@@ -20,8 +16,6 @@ y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
 """
 
 from __future__ import annotations
-
-import html
 
 #: Equations shown per section (forward, dx, dw, db) before a \vdots row.
 MAX_EQUATIONS = 40
@@ -135,51 +129,23 @@ def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_E
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
 
 
-def _error_cell(value: float) -> str:
-    return f"{value:.1e}"
+def install() -> None:
+    """Give derivations and formulas their Jupyter displays (``_repr_latex_``, ``_repr_markdown_``).
 
-
-def report_html(report) -> str:
-    """A verification report as an HTML table (for ``Report._repr_html_``).
-
-    Same columns and numbers as :meth:`symconv.verify.layer.Report.table`: tensor,
-    vs reference, vs finite diff (entries checked), exact, result.
-
-    >>> from symconv.spec.conv import conv_spec
-    >>> from symconv.engine.derive import derive
-    >>> from symconv.verify.layer import verify
-    >>> page = report_html(verify(derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))))
-    >>> page.count("<tr>"), "all checks passed" in page
-    (5, True)
+    Printing is installed from here, as SymPy's ``init_printing`` does, so
+    that the engine and the formulas never import the printers: deriving
+    loads no printing at all. ``import symconv`` installs it on first use of
+    the public API; calling it again changes nothing.
     """
-    from symconv.verify.checks import FD_TOLERANCE, REFERENCE_TOLERANCE
+    from symconv.engine.derive import Derivation, StackDerivation
+    from symconv.formula.index import Formula, Formulas
+    from symconv.printing import formula_document
 
-    head = ("tensor", "vs reference", "vs finite diff", "exact", "result")
-    rows = []
-    for check in report.checks:
-        fd = (
-            "-" if check.vs_finite_differences is None
-            else f"{_error_cell(check.vs_finite_differences)} ({check.fd_entries})"
-        )
-        exact = {True: "equal", False: "DIFFERENT", None: "not run"}[check.exact]
-        colour = "#1a7f37" if check.passed else "#cf222e"
-        result = f'<td style="color:{colour};font-weight:bold">{"ok" if check.passed else "FAIL"}</td>'
-        cells = "".join(
-            f"<td>{html.escape(text)}</td>"
-            for text in (check.name, _error_cell(check.vs_reference), fd, exact)
-        )
-        rows.append(f"<tr>{cells}{result}</tr>")
-    verdict = "all checks passed" if report.passed else "MISMATCH: some checks failed"
-    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    return (
-        '<table class="symconv-report">'
-        f"<caption>{html.escape(report.title)} (seed {report.seed})</caption>"
-        f"<thead><tr>{header}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody>"
-        "</table>"
-        f"<p>tolerances: reference {REFERENCE_TOLERANCE:g}, finite differences "
-        f"{FD_TOLERANCE:g}; <b>{verdict}</b></p>"
-    )
+    Derivation._repr_latex_ = derivation_latex
+    StackDerivation._repr_latex_ = derivation_latex
+    Formula._repr_latex_ = formula_document.formula_latex
+    Formulas._repr_latex_ = formula_document.formulas_latex
+    Formulas._repr_markdown_ = lambda formulas: formula_document.write_formulas(formulas, "markdown")
 
 
-__all__ = ["derivation_latex", "report_html", "text_tex", "MAX_EQUATIONS", "MAX_TERMS"]
+__all__ = ["derivation_latex", "install", "text_tex", "MAX_EQUATIONS", "MAX_TERMS"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from symconv.layers import rule_for
+from symconv.errors import SymconvError
+from symconv.layers import RULES, rule_for
 
 #: Leading axes that are batch/channel/filter axes, per tensor name: these are
 #: dropped from compact subscripts when they are all of size 1.
@@ -165,6 +166,13 @@ class Section:
     title: str
     lhs: str
     table: object
+
+
+def check_form(derivation, form: str) -> None:
+    """Refuse a form (operator identities, matrix pictures) that the derivation's layer does not have."""
+    if derivation.is_stack or form not in rule_for(derivation.spec).forms:
+        having = " or ".join(kind for kind, rule in RULES.items() if form in rule.forms)
+        raise SymconvError(f"layer: got {derivation.spec.kind}, expected {having} for --form {form}")
 
 
 def describe(spec) -> str:

@@ -137,6 +137,6 @@ class Report:
         )
 
     def _repr_html_(self) -> str:  # Jupyter shows the table
-        from symconv.printing.jupyter import report_html
+        from symconv.verify.html import report_html
 
         return report_html(self)

@@ -1,0 +1,130 @@
+"""The options the commands share, each defined once, and the checks they share.
+
+Values stay text (None when not given) until :func:`symconv.spec.command.spec_from_options`
+reads them, so one reader serves the command line and the stack syntax alike.
+Nothing here imports SymPy or NumPy: every refusal comes before they load.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import click
+
+from symconv.errors import SymconvError
+from symconv.names import CONV_KINDS, FORMATS, FORMS, LAYER_KINDS, STACK
+from symconv.spec.size import DEFAULT_MAX_TERMS
+from symconv.spec.values import MAX_INTEGER
+
+#: The LAYER argument of the commands that take any layer, or a stack.
+ANY_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + (STACK,)), metavar="LAYER")
+
+_LAYER_OPTIONS = [
+    click.option("--input", "input", required=True, metavar="N,C,H,W",
+                 help="Input shape: N,C,L (1-D) or N,C,H,W (2-D)."),
+    click.option("--weight", metavar="F,Cg,KH,KW",
+                 help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW."),
+    click.option("--kernel", metavar="K[,K]", help="pool: window size, one value or one per axis."),
+    click.option("--stride", metavar="S[,S]",
+                 help="Stride, one value or one per axis [conv: 1; pool: the kernel]."),
+    click.option("--padding", metavar="P[,P]|same|valid",
+                 help="Padding per side, one value or one per axis; conv also 'same' / 'valid' [0]."),
+    click.option("--dilation", metavar="D[,D]", help="conv, maxpool: dilation, one value or one per axis [1]."),
+    click.option("--groups", metavar="G", help="conv: blocked connections; C and F divisible by it [1]."),
+    click.option("--no-bias", is_flag=True, help="conv: leave out the bias b (and db)."),
+    click.option("--ceil-mode", is_flag=True, help="pool: round the output size up (PyTorch's ceil_mode)."),
+    click.option("--no-count-include-pad", is_flag=True,
+                 help="avgpool: divide by the in-bounds count, not the padded window."),
+    click.option("--divisor-override", metavar="D", help="avgpool: divide every window by D."),
+    click.option("--negative-slope", metavar="A", help="leaky_relu: slope below 0, e.g. 0.01 or 1/100 [0.01]."),
+    click.option("--layers", metavar="SPEC|FILE.json",
+                 help="stack: layers such as \"conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)\", "
+                      "or a JSON file {\"layers\": [{\"kind\": \"relu\"}, ...]}."),
+    click.option("--reduction", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
+                 help="Loss L = sum(dy*y), or its mean over the batch (divides gradients by N)."),
+    click.option("--max-terms", default=DEFAULT_MAX_TERMS, show_default=True,
+                 type=click.IntRange(min=1, max=MAX_INTEGER),
+                 help="Refuse layers whose derivation has more terms (or equations) than this."),
+]
+
+
+def layer_options(function):
+    """The options that say which layer, in the order --help lists them."""
+    for option in reversed(_LAYER_OPTIONS):
+        function = option(function)
+    return function
+
+
+def format_option(help_text: str):
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="latex", show_default=True,
+                        help=help_text)
+
+
+def index_base_option(help_text: str = "Number elements from 0 (x_{00}) or 1 (x_{11})."):
+    return click.option("--index-base", type=click.Choice(["0", "1"]), default="0", show_default=True,
+                        help=help_text)
+
+
+STANDALONE = click.option("--standalone", is_flag=True, help="With --format latex: a complete document for pdflatex.")
+
+FORM = click.option(
+    "--form", type=click.Choice(FORMS), default="element", show_default=True,
+    help="element: every entry; operator: dx, dw, db as (transposed) convolutions; "
+         "matrix: the gradients as matrix pictures, drawn as by hand (conv, small layers).")
+
+OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+                      help="Write to this file instead of standard output.")
+
+SEED = click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+                    help="Seed of the random test values (NumPy's, so not negative).")
+
+
+def check_output(path: str | None, suffixes: tuple[str, ...] = (), hint: str = "'--output'") -> str:
+    """Refuse, before any work, an output file in no existing directory (or with a wrong suffix)."""
+    if path is None:
+        return ""
+    suffix = Path(path).suffix.lower()
+    if suffixes and suffix not in suffixes:
+        raise click.BadParameter(f"got {path!r}, expected a file name ending in {' or '.join(suffixes)}",
+                                 param_hint=hint)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise click.BadParameter(f"got {path!r}, expected a file in an existing directory", param_hint=hint)
+    return suffix
+
+
+def check_standalone(standalone: bool, fmt: str) -> None:
+    if standalone and fmt != "latex":
+        raise click.BadParameter(
+            f"got --standalone with --format {fmt}, expected --format latex", param_hint="'--standalone'"
+        )
+
+
+def check_form(form: str, layer: str) -> None:
+    """Operator identities and matrix pictures are drawn for convolutions only."""
+    if form != "element" and layer not in CONV_KINDS:
+        raise click.BadParameter(f"got {form!r} for {layer}, expected it only for conv1d and conv2d",
+                                 param_hint="'--form'")
+
+
+def write_or_echo(text: str, output: str | None) -> None:
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def usage_errors(command):
+    """Report a SymconvError as a usage error: one line and exit 2, in the main
+    group (which treats both alike) and when a command is invoked on its own."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SymconvError as error:
+            raise click.UsageError(str(error)) from None
+
+    return wrapper

@@ -1,0 +1,119 @@
+"""``symconv render``: typeset a derivation or index formulas with pdflatex into a PDF or a PNG.
+
+It takes the words of ``derive`` or ``formula`` (``render [derive] LAYER ...``
+or ``render formula LAYER``), checks everything it can before deriving, and
+the extension of ``-o`` picks the format. Every refusal is a usage error:
+one line and exit 2.
+
+    symconv render conv2d --input 1,1,4,4 --weight 1,1,2,2 --index-base 1 -o grads.pdf
+    symconv render formula conv2d -o formulas.pdf
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from symconv.cli.formula import FORMULA_LAYER
+from symconv.cli.options import ANY_LAYER, FORM, check_form, check_output, layer_options, usage_errors
+from symconv.cli.plot import INDEX_BASE
+from symconv.spec.command import spec_from_options
+from symconv.spec.size import check_size
+
+DOCUMENT_SUFFIXES = (".pdf", ".png")
+
+_DOCUMENT = click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                         help="File to write: .pdf (every page) or .png (the first page).")
+
+
+def _typeset(text: str, output: str, suffix: str) -> None:
+    """Compile a standalone document and write the PDF, or its first page as a PNG."""
+    from symconv.plot import pdf
+
+    document = pdf.compile_latex(text)
+    data = document.data if suffix == ".pdf" else pdf.pdf_to_png(document.data)
+    Path(output).write_bytes(data)
+    if suffix == ".png" and document.pages > 1:
+        click.echo(f"symconv: {output} shows page 1 of {document.pages}; -o FILE.pdf has them all", err=True)
+
+
+def _require_tools(suffix: str) -> None:
+    from symconv.plot import pdf
+
+    pdf.require("pdflatex", *(("pdftoppm",) if suffix == ".png" else ()))
+
+
+class _RenderGroup(click.Group):
+    """``render derive ...`` and ``render formula ...``; anything else is read as derive.
+
+    So ``symconv render conv2d --input ...`` keeps working, options first or last.
+    """
+
+    def parse_args(self, ctx, args):
+        # No words at all: derive's own "Missing argument 'LAYER'", on one line.
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["derive"] + list(args)
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_RenderGroup)
+def render():
+    """Typeset a derivation or index formulas with pdflatex into a PDF or a PNG.
+
+    The same words as derive or formula, then -o FILE.pdf or -o FILE.png;
+    "derive" may be left out.
+
+    \b
+    Needs pdflatex, and pdftoppm for PNG; on Debian or Ubuntu:
+      apt-get install texlive-latex-base texlive-latex-recommended
+      apt-get install poppler-utils
+
+    \b
+    Examples (a 4x4 input with a 2x2 filter, numbered from 1):
+      symconv render conv2d --input 1,1,4,4 --weight 1,1,2,2 --index-base 1 -o grads.pdf
+      symconv render conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix -o matrices.png
+      symconv render maxpool2d --input 1,1,4,4 --kernel 2 -o maxpool.pdf
+      symconv render formula conv2d -o formulas.pdf
+    """
+
+
+@render.command("derive")
+@ANY_LAYER
+@layer_options
+@FORM
+@INDEX_BASE
+@_DOCUMENT
+@usage_errors
+def render_derive(layer, form, index_base, output, max_terms, reduction, **options):
+    """Typeset the equations derive prints for LAYER.
+
+    LAYER is any layer derive takes: conv1d, conv2d, maxpool1d, maxpool2d,
+    avgpool1d, avgpool2d, relu, leaky_relu, or stack (with --layers).
+    """
+    suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
+    spec = spec_from_options(layer, **options)
+    check_form(form, layer)
+    _require_tools(suffix)  # before deriving
+    check_size(spec, max_terms)
+    from symconv.engine.derive import derive
+    from symconv.printing.documents import render as render_text
+
+    derivation = derive(spec, max_terms=None, reduction=reduction)
+    _typeset(render_text(derivation, "latex", int(index_base), True, form), output, suffix)
+
+
+@render.command("formula")
+@FORMULA_LAYER
+@_DOCUMENT
+@usage_errors
+def render_formula(layer, output):
+    """Typeset the index formulas of LAYER, every size a symbol.
+
+    LAYER is conv1d, conv2d, maxpool2d or avgpool2d, as for symconv formula.
+    """
+    suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
+    _require_tools(suffix)
+    from symconv.printing.documents import formula_document
+
+    _typeset(formula_document(layer, "latex", standalone=True), output, suffix)

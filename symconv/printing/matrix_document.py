@@ -1,0 +1,157 @@
+r"""The matrix document: a small layer's gradients as the matrix pictures of :mod:`symconv.formula.matrix`.
+
+>>> from symconv.engine.derive import derive
+>>> from symconv.spec.conv import conv_spec
+>>> print(matrix_document(derive(conv_spec("conv1d", (1, 1, 3), (1, 1, 2))), "text").splitlines()[0])
+conv1d: x 1x1x3, w 1x1x2, stride 1, padding 0, dilation 1, indices from 0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sympy import Matrix
+
+from symconv.formula.matrix import jacobian, pictures, slices
+from symconv.printing.present import check_form, choose_style, describe
+from symconv.symbolic.tensors import element
+
+
+#: A 1-D layer's second picture, as ``(LaTeX, text)``.
+_JACOBIAN_NOTE = (
+    r" A 1-D layer's gradients are drawn again as $dy$ times the Jacobians $\partial y / \partial w$ and "
+    r"$\partial y / \partial x$ (seed 000's banded matrix), taken from the forward.",
+    "; a 1-D layer's gradients are drawn again as dy . dy/dw and dy . dy/dx, where dy/dx is the Jacobian "
+    "of y with respect to x (seed 000's banded matrix), taken from the forward",
+)
+
+#: What the super- and subscripts of a multi-slice picture mean, as ``(LaTeX, text)``.
+_SLICES_NOTE = (
+    r"With several slices, $dw^{(n)}_{f,c}$ is what sample $n$ adds to $dw$ for filter $f$ and channel $c$, "
+    r"and $dx^{(f)}_{n,c}$ what filter $f$ adds to $dx$ for sample $n$ and channel $c$; the last lines add them up.",
+    "With several slices, dw^(n)_f,c is what sample n adds to dw for filter f and channel c, "
+    "and dx^(f)_n,c what filter f adds to dx for sample n and channel c; the last lines add them up.",
+)
+
+
+def _labels(single, n, c, f, b):
+    """What slice (n, c, f) adds to dw and to dx: ``dw^{(n)}_{f,c}``, ``dx^{(f)}_{n,c}`` (dw, dx if it is alone)."""
+    if single:
+        return {"w": "dw", "x": "dx"}
+    return {"w": f"dw^{{({n + b})}}_{{{f + b},{c + b}}}", "x": f"dx^{{({f + b})}}_{{{n + b},{c + b}}}"}
+
+
+def _jacobian_lead(name, single, n, c, f, b):
+    r"""``dy \cdot \frac{\partial y}{\partial x}``: what the banded matrix is, written before it."""
+    if single:
+        return r"dy \cdot \frac{\partial y}{\partial %s}" % name
+    rows = f"{n + b},{f + b}"
+    columns = f"{n + b},{c + b}" if name == "x" else f"{f + b},{c + b}"
+    return r"dy_{%s} \cdot \frac{\partial y_{%s}}{\partial %s_{%s}}" % (rows, rows, name, columns)
+
+
+def _equations(derivation, index_base):
+    """``(label, [(name, matrix)], note, lead)`` per picture, in the order shown.
+
+    ``note`` is ``"product"`` for a Jacobian product, else what the
+    correlation needs said ("read every 2 positions"); ``lead`` is the
+    product written with symbols, LaTeX, before its matrices.
+    """
+    spec = derivation.spec
+    drawn = pictures(spec)
+    single = len(drawn) == 1
+    b = index_base
+    dilated = any(d > 1 for d in spec.dilation)
+    every = "read every " + " by ".join(map(str, spec.dilation)) + " positions" if dilated else ""
+    for (n, c, f), m in drawn.items():
+        labels = _labels(single, n, c, f, b)
+        yield labels["w"], [("x", m["x"]), ("dy", m["dy"])], every, ""
+        yield labels["x"], [("dy~", m["dy~"]), ("w_rot", m["w_rot"])], "", ""
+    if spec.ndim == 1:
+        for n, c, f in drawn:
+            dy = Matrix([[element("dy", (n, f, o)) for o in range(spec.output_shape[2])]])
+            for name in ("w", "x"):
+                matrices = [("dy", np.array(dy.tolist(), dtype=object)),
+                            (f"dy/d{name}", np.array(jacobian(derivation, name, n, c, f).tolist(), dtype=object))]
+                yield _labels(single, n, c, f, b)[name], matrices, "product", _jacobian_lead(name, single, n, c, f, b)
+
+
+def matrix_document(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False) -> str:
+    """The pictures of a small derivation in LaTeX, Markdown, text or JSON.
+
+    >>> from symconv.engine.derive import derive
+    >>> from symconv.spec.conv import conv_spec
+    >>> print(matrix_document(derive(conv_spec("conv1d", (1, 1, 3), (1, 1, 2))), "text").splitlines()[3])
+      dw = x * dy
+    """
+    from symconv.printing.formats import TextPrinter, json_text
+    from symconv.printing.latex import DOCUMENT_HEAD, SymconvLatexPrinter
+
+    check_form(derivation, "matrix")
+    spec = derivation.spec
+    style = choose_style(spec, index_base)
+    equations = list(_equations(derivation, index_base))
+    sums = _sum_lines(spec, index_base)
+    if fmt == "json":
+        return json_text({"layer": spec.to_dict(), "pictures": [
+            {"gradient": label, "operator": "product" if note == "product" else "correlation",
+             "read_every": list(spec.dilation) if note and note != "product" else None,
+             "factors": {name: [[str(e) for e in row] for row in m] for name, m in parts}}
+            for label, parts, note, _ in equations]})
+    if fmt == "text":
+        printer = TextPrinter(style)
+        lines = [describe(spec) + f", indices from {index_base}", "* slides the right matrix over the left one and sums the products "
+                 "(cross-correlation); . is the matrix product; dy~ is dy spread by the stride and framed "
+                 "in zeros; w_rot is w turned by 180 degrees" + (_JACOBIAN_NOTE[1] if spec.ndim == 1 else "")]
+        if len(slices(spec)) > 1:
+            lines.append(_SLICES_NOTE[1])
+        lines.append("")
+        for label, parts, note, _ in equations:
+            joiner = " . " if note == "product" else " * "
+            lines.append(f"  {_plain_label(label)} = " + joiner.join(name for name, _ in parts)
+                         + (f"  ({note})" if note and note != "product" else ""))
+            for name, m in parts:
+                cells = [[printer.doprint(e) for e in row] for row in m]
+                width = max(len(t) for row in cells for t in row)
+                lines += [f"    {name}:"] + ["      [" + "  ".join(t.rjust(width) for t in row) + "]" for row in cells]
+        return "\n".join(lines + [""] + ["  " + text for _, text in sums]) + "\n"
+    printer = SymconvLatexPrinter(style, {"mat_str": "bmatrix", "mat_delim": ""})
+    environment = "align*" if fmt == "latex" else "aligned"
+    blocks = []
+    for label, parts, note, lead in equations:
+        operator = r" \cdot " if note == "product" else " * "
+        tex = (lead + " = " if lead else "") + operator.join(printer.doprint(Matrix(m)) for _, m in parts)
+        if note and note != "product":
+            tex += r" \quad \text{(%s)}" % note
+        blocks.append("\\begin{%s}\n%s &= %s\n\\end{%s}" % (environment, label, tex, environment))
+    blocks.append("\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(t for t, _ in sums), environment))
+    intro = (describe(spec) + f", indices from {index_base}" + r". $*$ slides the right matrix over the left one and sums the products "
+             r"(cross-correlation, PyTorch's convolution); $\cdot$ is the matrix product. The padded "
+             r"$dy$ has the stride's zeros between its entries and, at the end, zero rows for the input rows no "
+             r"window reads; $x$ is framed by the padding and cut to what the windows read; the rotated $w$ is "
+             r"turned by 180 degrees." + (_JACOBIAN_NOTE[0] if spec.ndim == 1 else "")
+             + (" " + _SLICES_NOTE[0] if len(slices(spec)) > 1 else ""))
+    if fmt == "markdown":
+        return "\n\n".join(["# " + describe(spec), intro] + ["$$\n" + b + "\n$$" for b in blocks]) + "\n"
+    if not standalone:
+        return "\n\n".join(["% " + intro.replace("$", "")] + blocks) + "\n"
+    body = "\n\n".join([r"\section*{symconv: matrix pictures}", intro] + blocks)
+    return DOCUMENT_HEAD + body + "\n\\end{document}\n"
+
+
+def _plain_label(label: str) -> str:
+    return label.replace("^{(", "^(").replace(")}", ")").replace("_{", "_").replace("}", "")
+
+
+def _sum_lines(spec, index_base):
+    """How the slices add up, and db: ``(LaTeX, text)`` rows."""
+    letters = "ij"[: spec.ndim]
+    if len(slices(spec)) == 1:  # the seeds' db = sum_{i=1}^{3} sum_{j=1}^{3} dy_ij
+        bounds = [(index_base, o - 1 + index_base) for o in spec.output_shape[2:]]
+        sums = " ".join(r"\sum_{%s=%d}^{%d}" % (v, lo, hi) for v, (lo, hi) in zip(letters, bounds))
+        text = ", ".join(f"{v} = {lo}..{hi}" for v, (lo, hi) in zip(letters, bounds))
+        return [(r"db &= %s dy_{%s}" % (sums, letters), f"db = sum over {text} of dy[{','.join(letters)}]")]
+    rows = [(r"db_f &= \sum_{n,%s} dy_{n,f,%s}" % (",".join(letters), ",".join(letters)),
+             f"db[f] = sum over n, {', '.join(letters)} of dy[n, f, {', '.join(letters)}]"),
+            (r"dw_{f,c} &= \sum_n dw^{(n)}_{f,c}, \qquad dx_{n,c} = \sum_f dx^{(f)}_{n,c}",
+             "dw[f, c] = sum over n of dw^(n)[f, c]; dx[n, c] = sum over f of dx^(f)[n, c]")]
+    return rows
