@@ -535,16 +535,42 @@ def test_pytorch_refuses_the_same_padding(kind, shape, options, where):
         function(x, **{("kernel_size" if k == "kernel" else k): v for k, v in lists(options).items()})
 
 
-@pytest.mark.parametrize("kind, shape, options", [
-    pytest.param("maxpool2d", (1, 1, 6, 6), {"kernel": 3, "padding": 1}, id="k3-p1"),
-    pytest.param("maxpool2d", (1, 1, 6, 6), {"kernel": 3, "dilation": 2, "padding": 1}, id="k3-d2-p1"),
-    pytest.param("maxpool1d", (1, 1, 6), {"kernel": 4, "padding": 2}, id="k4-p2"),
-    pytest.param("avgpool2d", (1, 1, 6, 6), {"kernel": (4, 2), "padding": (2, 1)}, id="avg-4,2-p2,1"),
-    pytest.param("maxpool2d", (1, 1, 3, 3), {"kernel": 3}, id="kernel-equals-input"),
-    pytest.param("maxpool1d", (1, 1, 2), {"kernel": 4, "padding": 1}, id="kernel-equals-padded-input"),
-])
-def test_padding_up_to_half_the_kernel_is_accepted(kind, shape, options):
-    pool_spec(kind, shape, **options)
+# Padding up to half the kernel, with the output shape worked out by hand:
+# floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1 per axis.
+UP_TO_HALF = [
+    pytest.param("maxpool2d", (1, 1, 6, 6), {"kernel": 3, "padding": 1}, (1, 1, 2, 2), id="k3-p1"),
+    pytest.param("maxpool2d", (1, 1, 6, 6), {"kernel": 3, "dilation": 2, "padding": 1}, (1, 1, 2, 2),
+                 id="k3-d2-p1"),
+    pytest.param("maxpool1d", (1, 1, 6), {"kernel": 4, "padding": 2}, (1, 1, 2), id="k4-p2"),
+    pytest.param("avgpool2d", (1, 1, 6, 6), {"kernel": (4, 2), "padding": (2, 1)}, (1, 1, 2, 4),
+                 id="avg-4,2-p2,1"),
+    pytest.param("maxpool2d", (1, 1, 3, 3), {"kernel": 3}, (1, 1, 1, 1), id="kernel-equals-input"),
+    pytest.param("maxpool1d", (1, 1, 2), {"kernel": 4, "padding": 1}, (1, 1, 1), id="kernel-equals-padded-input"),
+]
+
+
+@pytest.mark.parametrize("kind, shape, options, output", UP_TO_HALF)
+def test_padding_up_to_half_the_kernel_is_accepted(kind, shape, options, output):
+    spec = pool_spec(kind, shape, **options)
+    ndim = len(shape) - 2
+    given = options.get("padding", 0)
+    # The padding is kept as given (not clamped), and the layer has PyTorch's output shape.
+    assert spec.padding == (tuple(given) if isinstance(given, tuple) else (given,) * ndim)
+    assert spec.output_shape == output
+    # Every window reads at least one element of x, which is why PyTorch stops at half the kernel.
+    for axis in range(ndim):
+        assert all(inside for _, inside in spec.windows(axis))
+
+
+@pytest.mark.parametrize("kind, shape, options, output", UP_TO_HALF)
+def test_pytorch_accepts_the_same_padding_with_that_output(kind, shape, options, output):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = torch.zeros(shape, dtype=torch.float64)
+    function = {"maxpool1d": F.max_pool1d, "maxpool2d": F.max_pool2d,
+                "avgpool1d": F.avg_pool1d, "avgpool2d": F.avg_pool2d}[kind]
+    y = function(x, **{("kernel_size" if k == "kernel" else k): v for k, v in lists(options).items()})
+    assert tuple(y.shape) == output
 
 
 @pytest.mark.parametrize("kind, shape, options, fragments", [
