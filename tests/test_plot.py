@@ -425,8 +425,8 @@ def drawn_figures(monkeypatch):
         figures.append(figure)
         figure.savefig(path, format=fmt, dpi=symconv.plot.jacobian.DPI)
 
-    monkeypatch.setattr(symconv.plot.jacobian, "_save", save)
-    monkeypatch.setattr(symconv.plot.pool, "_save", save)
+    monkeypatch.setattr(symconv.plot.jacobian, "save", save)
+    monkeypatch.setattr(symconv.plot.pool, "save", save)
     return figures
 
 

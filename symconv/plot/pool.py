@@ -15,21 +15,21 @@ import math
 import numpy as np
 
 from symconv.errors import SymconvError
-from symconv.plot.jacobian import (
-    _FILLED,
-    _IDLE,
+from symconv.plot.drawing import (
+    FILLED,
+    IDLE,
     LABEL_LIMIT,
-    MAX_JACOBIAN_SIDE,
     MAX_SLICES,
-    _cell_tex,
-    _figure,
-    _grid_lines,
-    _pale,
-    _palette,
-    _save,
+    cell_tex,
+    grid_lines,
+    new_figure,
+    pale,
+    pale_colours,
     picture_format,
+    save,
 )
-from symconv.plot.routing import MaxPoolRouting, _array_spec, _spatial, as_values, derived_routing
+from symconv.plot.reading import MAX_JACOBIAN_SIDE
+from symconv.plot.routing import MaxPoolRouting, array_spec, as_values, derived_routing, spatial_slice
 
 #: Cells at least this wide (inches) carry their value and names.
 _TEXT_CELL = 0.42
@@ -65,7 +65,7 @@ def _draw_x(ax, spec, x, routing, lead, colours, base, labelled, fontsize):
     from matplotlib.patches import Rectangle
 
     rows, columns = _grid(spec.input[2:])
-    ax.imshow(np.full((rows, columns, 3), _IDLE), interpolation="nearest", aspect="equal")
+    ax.imshow(np.full((rows, columns, 3), IDLE), interpolation="nearest", aspect="equal")
     gets = {}
     for o in np.ndindex(*spec.output_shape[2:]):
         winner = tuple(int(v) for v in routing.winners[lead + o])
@@ -93,10 +93,10 @@ def _draw_x(ax, spec, x, routing, lead, colours, base, labelled, fontsize):
     if labelled:
         for spatial in np.ndindex(*spec.input[2:]):
             r, c = _cell(spatial)
-            names = [f"${_cell_tex('dy', o, base)}$" for o in gets.get(spatial, [])]
+            names = [f"${cell_tex('dy', o, base)}$" for o in gets.get(spatial, [])]
             text = "\n".join([f"{x[lead + spatial]:.3g}"] + names[:2] + (["..."] if len(names) > 2 else []))
             ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, zorder=4)
-    _grid_lines(ax, rows, columns, colour="white", width=1.5)
+    grid_lines(ax, rows, columns, colour="white", width=1.5)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -111,14 +111,14 @@ def _draw_dy(ax, spec, x, routing, lead, colours, base, labelled, fontsize):
     if labelled:
         for o in np.ndindex(*out):
             tied = routing.ties[lead + o]
-            winner = _cell_tex("x", tuple(int(v) for v in routing.winners[lead + o][2:]), base)
-            label = f"${_cell_tex('dy', o, base)}$\n$\\to {winner}$"
+            winner = cell_tex("x", tuple(int(v) for v in routing.winners[lead + o][2:]), base)
+            label = f"${cell_tex('dy', o, base)}$\n$\\to {winner}$"
             if tied:
                 others = routing.maxima[lead + o][1:]
-                label += f"\ntie: ${_cell_tex('x', others[0][2:], base)}$" + (f" +{len(others) - 1}" if len(others) > 1 else "")
+                label += f"\ntie: ${cell_tex('x', others[0][2:], base)}$" + (f" +{len(others) - 1}" if len(others) > 1 else "")
             r, c = _cell(o)
             ax.text(c, r, label, ha="center", va="center", fontsize=fontsize, color=_TIE if tied else "black")
-    _grid_lines(ax, rows, columns, colour="white", width=1.5)
+    grid_lines(ax, rows, columns, colour="white", width=1.5)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -158,9 +158,9 @@ def plot_pool_routing(derivation, x_values, path, index_base: int = 0, note: str
     labelled = cell >= _TEXT_CELL
     fontsize = min(8.0, 8.0 * cell / 0.6)
     title_room = 0.5  # inches above each slice
-    figure = _figure(max(7.5, cell * (columns + out_columns) + 1.5), len(chosen) * (cell * tallest + title_room) + 1.6)
+    figure = new_figure(max(7.5, cell * (columns + out_columns) + 1.5), len(chosen) * (cell * tallest + title_room) + 1.6)
     grid = figure.add_gridspec(len(chosen), 2, width_ratios=[columns, out_columns])
-    palette = _palette(9)
+    palette = pale_colours(9)
     colours = {o: palette[_tile(o)] for o in np.ndindex(*spec.output_shape[2:])}
     trivial = spec.input[:2] == (1, 1)
     axes = []
@@ -189,7 +189,7 @@ def plot_pool_routing(derivation, x_values, path, index_base: int = 0, note: str
         "red: the maxima of a tied window (solid: the one that receives dy, dashed: the others)",
         fontsize=9,
     )
-    _save(figure, path, fmt)
+    save(figure, path, fmt)
     return routing
 
 
@@ -207,8 +207,8 @@ def plot_maxpool_routing(x_values, kernel, stride=None, path=None, index_base: i
     if path is None:
         raise SymconvError("path: got nothing, expected a .png or .svg file name")
     picture_format(path)
-    spec, x = _array_spec(x_values, kernel, stride, padding, dilation, ceil_mode)
-    return _spatial(plot_pool_routing(derive(spec), x, path, index_base))
+    spec, x = array_spec(x_values, kernel, stride, padding, dilation, ceil_mode)
+    return spatial_slice(plot_pool_routing(derive(spec), x, path, index_base))
 
 
 # -- the Jacobian at the values ---------------------------------------------------
@@ -251,13 +251,13 @@ def plot_pool_jacobian(derivation, x_values, path, index_base: int = 0, note: st
             tied[row, np.ravel_multi_index(tap, spec.input)] = True
     image = np.full(window.shape + (3,), 1.0)
     image[window] = (0.86, 0.86, 0.86)
-    image[tied] = _pale((0.86, 0.08, 0.24), 0.6)
-    image[nonzero] = _FILLED
+    image[tied] = pale((0.86, 0.08, 0.24), 0.6)
+    image[nonzero] = FILLED
     small = max(window.shape) <= LABEL_LIMIT
     cell = min(0.4, 11.0 / window.shape[1], 7.0 / window.shape[0]) if small else 0.0
     size = ((max(7.5, cell * window.shape[1] + 2.8), cell * window.shape[0] + 2.4) if small
             else (10.0, min(9.0, max(4.0, 10.0 * window.shape[0] / window.shape[1] + 2.5))))
-    figure = _figure(*size)
+    figure = new_figure(*size)
     ax = figure.subplots()
     ax.imshow(image, interpolation="nearest", aspect="equal")
     ax.set_title(rf"$\partial y / \partial x$ at these values: {window.shape[0]}$\times${window.shape[1]}, "
@@ -265,7 +265,7 @@ def plot_pool_jacobian(derivation, x_values, path, index_base: int = 0, note: st
     if small:
         printer = SymconvLatexPrinter(choose_style(spec, index_base))
         ticks = min(8.0, 8.0 * cell / 0.3)
-        _grid_lines(ax, *window.shape, colour="0.8", width=0.6)
+        grid_lines(ax, *window.shape, colour="0.8", width=0.6)
         for row, column in zip(*np.nonzero(nonzero)):
             ax.text(column, row, "1", ha="center", va="center", color="white", fontsize=ticks)
         ax.set_yticks(range(len(outputs)), [f"${printer.element_tex('y', o)}$" for o in outputs], fontsize=ticks)
@@ -282,7 +282,7 @@ def plot_pool_jacobian(derivation, x_values, path, index_base: int = 0, note: st
         "(PyTorch's rule); blank: x is outside the window",
         fontsize=9,
     )
-    _save(figure, path, fmt)
+    save(figure, path, fmt)
     return {"x": nonzero, "window": window}
 
 

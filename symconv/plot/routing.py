@@ -199,10 +199,10 @@ def maxpool_routing(x_values, kernel, stride=None, padding=0, dilation=1, ceil_m
     >>> bool(r.ties.all()), r.winners[1, 1].tolist()
     (True, [2, 2])
     """
-    return _spatial(route_values(*_array_spec(x_values, kernel, stride, padding, dilation, ceil_mode)))
+    return spatial_slice(route_values(*array_spec(x_values, kernel, stride, padding, dilation, ceil_mode)))
 
 
-def _array_spec(x_values, kernel, stride, padding, dilation, ceil_mode):
+def array_spec(x_values, kernel, stride, padding, dilation, ceil_mode):
     from symconv.spec.pool import pool_spec
 
     x = np.asarray(x_values, dtype=float)
@@ -219,7 +219,7 @@ def _array_spec(x_values, kernel, stride, padding, dilation, ceil_mode):
     return pool_spec("maxpool2d", (1, 1) + x.shape, kernel, stride, padding, dilation, ceil_mode), x[None, None]
 
 
-def _spatial(routing):
+def spatial_slice(routing):
     """A routing of one (n, c) = (0, 0) slice, with spatial indices only."""
     maxima = {o[2:]: tuple(tap[2:] for tap in taps) for o, taps in routing.maxima.items()}
     return MaxPoolRouting(routing.winners[0, 0, ..., 2:], routing.ties[0, 0], routing.received[0, 0],
