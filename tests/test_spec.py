@@ -637,3 +637,23 @@ def test_output_shape_and_same_padding_match_torch():
         (top, bottom), (left, right) = spec.padding
         manual = functional.conv2d(functional.pad(x, (left, right, top, bottom)), w, dilation=(dh, dw), groups=2)
         assert torch.allclose(same, manual), (h, wd, kh, kw, dh, dw, spec.padding)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation", [
+    (size, kernel, stride, padding, dilation)
+    for size in (3, 4, 7) for kernel in (1, 2, 3) for stride in (1, 2, 3) for padding in (0, 1)
+    for dilation in (1, 2) if dilation * (kernel - 1) + 1 <= size + 2 * padding and padding <= kernel // 2
+])
+def test_the_spec_and_the_reference_agree_on_output_sizes(size, kernel, stride, padding, dilation):
+    """The output size is computed twice, on purpose: in the spec and, independently, in the reference."""
+    import numpy as np
+
+    from symconv import reference
+    from symconv.spec import conv_spec, pool_spec
+
+    x = np.zeros((1, 1, size))
+    conv = conv_spec("conv1d", x.shape, (1, 1, kernel), stride=stride, padding=padding, dilation=dilation)
+    assert reference.conv_forward(x, np.zeros(conv.weight), None, stride, padding, dilation).shape == conv.output_shape
+    for ceil_mode in (False, True):
+        pool = pool_spec("maxpool1d", x.shape, kernel, stride, padding, dilation, ceil_mode)
+        assert reference.max_pool_forward(x, kernel, stride, padding, dilation, ceil_mode).shape == pool.output_shape

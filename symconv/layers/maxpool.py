@@ -28,7 +28,7 @@ from symconv.symbolic.tensors import element, indices
 from symconv.layers.piecewise import canonical_ranks, first_maximum_indicator
 from symconv.layers.rule import LayerRule, axes_text, input_only
 from symconv.layers.windows import pool_details, pool_options, scaled, window_elements
-from symconv.reference.maxpool import _phases, _pool_geometry, _taps
+from symconv.reference.windows import window_candidates
 
 
 def maxpool_forward(spec, input_name: str = "x") -> dict:
@@ -64,21 +64,6 @@ def _details(spec) -> list[str]:
     return parts
 
 
-def window_candidates(x, spec):
-    """Every window's candidates in scan order: ``y.shape + (taps,)``, -inf in the padding.
-
-    The reference's own geometry (one tap's windows read a block of one
-    stride phase of x).
-    """
-    geo = _pool_geometry(x, spec.kernel, spec.stride, spec.padding, spec.dilation, spec.ceil_mode)
-    taps = _taps(geo)
-    phases = _phases(x, geo, taps)
-    candidates = np.full(x.shape[:2] + geo.out + (len(taps),), -np.inf)
-    for column, (_, phase, src, dst) in enumerate(taps):
-        candidates[dst + (column,)] = phases[phase][src]
-    return candidates
-
-
 def _kinks(spec, x, constant):
     """Per window: the winner's lead, and whether the winner is constant.
 
@@ -87,7 +72,8 @@ def _kinks(spec, x, constant):
     only those that move, if it is constant (ties among constants never
     change the winner).
     """
-    positions = window_candidates(np.arange(x.size, dtype=float).reshape(x.shape), spec)
+    positions = window_candidates(np.arange(x.size, dtype=float).reshape(x.shape), spec.kernel, spec.stride,
+                                  spec.padding, spec.dilation, spec.ceil_mode)
     real = positions > -np.inf
     flat = np.where(real, positions, 0).astype(np.intp)
     values = np.where(real, x.ravel()[flat], -np.inf)

@@ -1,4 +1,18 @@
-"""NumPy reference kernels: convolution, pooling and activations, forward and backward."""
+"""NumPy reference kernels: convolution, pooling and activations, forward and backward.
+
+They share no code with the symbolic derivation they check, and import
+nothing of symconv but :mod:`symconv.errors`:
+
+* :mod:`symconv.reference.conv`: convolution (im2col in chunks, threads by sample);
+* :mod:`symconv.reference.maxpool`, :mod:`~symconv.reference.avgpool`: pooling,
+  over the window geometry of :mod:`~symconv.reference.windows`;
+* :mod:`symconv.reference.activation`: ReLU and leaky ReLU;
+* :mod:`symconv.reference.args`, :mod:`~symconv.reference.threads`: argument
+  checks, and the thread pool.
+
+The output sizes are computed here again, independently of
+:func:`symconv.spec.values.output_size`, and tests compare the two.
+"""
 
 from symconv.reference.activation import relu_backward, relu_forward
 from symconv.reference.avgpool import avg_pool_backward, avg_pool_forward

@@ -40,7 +40,7 @@ from fractions import Fraction
 import numpy as np
 
 from symconv.reference.args import as_bool, as_int
-from symconv.reference.maxpool import _axis_taps, _by_channel, _check_dy, _pool_geometry, _window_groups
+from symconv.reference.windows import axis_taps, by_channel, check_dy, pool_geometry, window_groups
 
 __all__ = ["avg_pool_forward", "avg_pool_backward"]
 
@@ -48,7 +48,7 @@ __all__ = ["avg_pool_forward", "avg_pool_backward"]
 def _sum_along(x, geo, axis):
     """Sum over the kernel taps along ``axis`` that land on real inputs."""
     total = np.empty(x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :], dtype=x.dtype)
-    for (dst,), taps in _window_groups(x, [total], geo, axis):
+    for (dst,), taps in window_groups(x, [total], geo, axis):
         if not taps:  # cannot happen with padding <= K // 2, but costs nothing
             dst[...] = 0  # a plain Python 0 in object arrays, which adds exactly
         elif len(taps) == 1:
@@ -67,7 +67,7 @@ def _spread(share, geo):
         s = geo.stride[axis]
         # np.zeros: for object arrays a plain Python 0, which adds exactly.
         partial = np.zeros(spread.shape[: 2 + axis] + (geo.size[axis],) + spread.shape[3 + axis :], dtype=share.dtype)
-        for _, offset, lo, hi in _axis_taps(geo, axis):
+        for _, offset, lo, hi in axis_taps(geo, axis):
             # Windows lo..hi-1 read inputs lo*S + offset, ... at stride S.
             src = slice(lo * s + offset, (hi - 1) * s + offset + 1, s)
             partial[_along(axis, nd, src)] += spread[_along(axis, nd, slice(lo, hi))]
@@ -117,10 +117,10 @@ def avg_pool_forward(x, kernel, stride=None, padding=0, ceil_mode=False,
     array([[[1. , 2.5, 4.5]]])
     """
     x = np.asarray(x)
-    geo = _pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
+    geo = pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
     count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
     divisor = _divisor(geo, count_include_pad, divisor_override, x.dtype)
-    return _by_channel(lambda x: _average(x, geo, divisor), x)
+    return by_channel(lambda x: _average(x, geo, divisor), x)
 
 
 def _average(x, geo, divisor):
@@ -141,8 +141,8 @@ def avg_pool_backward(dy, x, kernel, stride=None, padding=0, ceil_mode=False,
     array([[[2., 6., 6., 4.]]])
     """
     dy, x = np.asarray(dy), np.asarray(x)
-    geo = _pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
+    geo = pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
     count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
-    _check_dy(dy, x, geo)
+    check_dy(dy, x, geo)
     divisor = _divisor(geo, count_include_pad, divisor_override, dy.dtype)
-    return _by_channel(lambda dy: _spread(dy / divisor, geo), dy, output_like=x)
+    return by_channel(lambda dy: _spread(dy / divisor, geo), dy, output_like=x)
