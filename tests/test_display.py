@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from html.parser import HTMLParser
 
 import pytest
@@ -78,12 +77,12 @@ def test_big_sections_are_cut_with_a_note():
     assert dw0.count("dy_") == 24 and dw0.endswith(r"+ \cdots \text{ (98 terms)}")
 
 
-def test_a_big_layer_shows_quickly():
+def test_a_big_layer_shows_only_its_first_equations():
+    """How quick that is, benchmarks/bench_refusal.py measures; here, that the display stays small."""
     d = derive(conv_spec("conv2d", (2, 3, 32, 32), (8, 3, 3, 3), padding=1))
-    start = time.perf_counter()
     text = derivation_latex(d)
-    assert time.perf_counter() - start < 5  # about 0.3 s: only the shown terms are ordered
     assert len(text) < 200_000
+    assert text.count(r"\vdots") == 3  # y, dx and dw cut after MAX_EQUATIONS; the 8 of db all shown
 
 
 def test_mean_reduction_shows_the_factor():

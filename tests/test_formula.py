@@ -25,6 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from conftest import quick_first
 from click.testing import CliRunner
 from sympy import (
     Add, And, Eq, Equality, Function, GreaterThan, Heaviside, Indexed, IndexedBase, Integer, LessThan, Max,
@@ -129,14 +130,12 @@ def test_conv1d_grid_holds_every_combination_at_odd_and_even_lengths():
     assert {conv1d_length(4, s, 0, 2) for s in (1, 2, 3)} == {7, 8}  # the reach 7 that 5 and 6 would not fit
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", CONV1D_GRID, ids=conv_id)
+@pytest.mark.parametrize("spec", quick_first(CONV1D_GRID, conv_id))
 def test_conv1d_formulas_equal_the_derivation(spec):
     assert_formulas_equal_engine("conv1d", spec)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", [conv_spec("conv2d", *case[:2], **case[2]) for case in CONV2D_GRID], ids=conv_id)
+@pytest.mark.parametrize("spec", quick_first([conv_spec("conv2d", *case[:2], **case[2]) for case in CONV2D_GRID], conv_id))
 def test_conv2d_formulas_equal_the_derivation(spec):
     assert_formulas_equal_engine("conv2d", spec)
 
@@ -430,8 +429,7 @@ def _powers_of_two(shape):
     return np.array([2 ** position for position in range(int(np.prod(shape)))], dtype=object).reshape(shape)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", POOL_GRIDS["maxpool2d"], ids=pool_id)
+@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["maxpool2d"], pool_id))
 def test_maxpool_formulas_equal_the_derivation_at_tied_and_distinct_values(spec):
     memo = {}  # the windows share their elements and comparisons
     engine = {name: {index: compile_exact(e, memo) for index, e in table.items()}
@@ -449,8 +447,7 @@ def _elements(name, shape):
     return np.array([IndexedBase(name)[i] for i in np.ndindex(*shape)] + [None], dtype=object)[:-1].reshape(shape)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", POOL_GRIDS["avgpool2d"], ids=pool_id)
+@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["avgpool2d"], pool_id))
 def test_avgpool_formulas_equal_the_derivation(spec):
     """Symbolic equality: the formulas evaluated on x and dy as SymPy elements give the derivation's sums."""
     formula = pool_formulas_at(spec, _elements("x", spec.input), _elements("dy", spec.output_shape))
@@ -459,8 +456,7 @@ def test_avgpool_formulas_equal_the_derivation(spec):
             assert expand(formula(name, index)) == expand(expected), (name, index)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", POOL_GRIDS["avgpool2d"][::4], ids=pool_id)
+@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["avgpool2d"][::4], pool_id))
 def test_avgpool_formulas_through_doit_equal_the_derivation(spec):
     """Every fourth layer again through SymPy's own doit (18 ms an entry), as the convolutions are."""
     formulas = instantiate("avgpool2d", pool_sizes(spec))

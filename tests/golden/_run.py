@@ -19,7 +19,9 @@ directory so that ``-o out.txt`` never touches the checkout.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +90,18 @@ def run(args: list[str]) -> Output:
 
     runner = _runner()
     target = output_path(args)
-    with runner.isolated_filesystem():
-        result = runner.invoke(cli, list(args), prog_name="symconv")
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise RuntimeError(f"symconv {shlex.join(args)} crashed") from result.exception
-        written = None
-        if target is not None and Path(target).is_file():
-            written = Path(target).read_bytes()
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        try:
+            result = runner.invoke(cli, list(args), prog_name="symconv")
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                raise RuntimeError(f"symconv {shlex.join(args)} crashed") from result.exception
+            written = None
+            if target is not None and Path(target).is_file():
+                written = Path(target).read_bytes()
+        finally:
+            os.chdir(here)
     return Output(result.stdout_bytes, result.stderr_bytes or b"", result.exit_code, written)
 
 
