@@ -69,3 +69,18 @@ def test_readme_formula_and_matrix_blocks_are_real_output():
     output = _cli_output("derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix --index-base 1".split())
     for line in matrix.strip().splitlines():
         assert line in output, line
+
+
+def test_readme_python_example_runs(capsys):
+    """The README's Python block, run as it stands, with the public API only."""
+    (block,) = [b for b in _blocks("python") if "import symconv" in b]
+    exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert printed.startswith("dy[0, 0, 0, 0]*w[0, 0, 1, 1] + ")
+    assert r"\frac{\partial L}{\partial x_{22}}" in printed  # the 1-based LaTeX
+    assert "all checks passed" in printed
+    assert "# conv2d: index formulas for every size" in printed
+
+
+def test_readme_quick_loop_is_a_real_selection():
+    assert '-m "not slow"' in README.read_text()
