@@ -18,7 +18,7 @@ SOURCES = sorted(PACKAGE.rglob("*.py"))
 #: the specs (spec/) may describe themselves.
 KIND_TESTS = re.compile(
     r"isinstance\([^)]*(ConvSpec|PoolSpec|ActivationSpec)|\.is_max\b|(?<!dtype)\.kind\s*(==|!=|in\b)|kind\.startswith"
-    r"|hasattr\((spec|layer|derivation)"
+    r"|hasattr\((spec|layer|derivation)|getattr\([^)]*[\"'](is_max|kind|layers|weight|kernel)[\"']"
 )
 
 

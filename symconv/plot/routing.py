@@ -58,7 +58,9 @@ class MaxPoolRouting:
 
 
 def _check_max_pool(spec):
-    if not getattr(spec, "is_max", False):
+    from symconv.layers import rule_for
+
+    if spec.is_stack or not rule_for(spec).winner:
         raise SymconvError(f"layer: got {spec.kind!r}, expected maxpool1d or maxpool2d for a max-pool picture")
 
 

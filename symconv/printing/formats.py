@@ -28,6 +28,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from symconv.errors import SymconvError
+from symconv.layers import rule_for
 from symconv.names import FORMATS
 from symconv.printing.latex import latex_document, markdown_document, table_rows
 from symconv.printing.notation import ReadableNotation
@@ -62,9 +63,10 @@ class TextPrinter(ReadableNotation, StrPrinter):
 def text_document(derivation, style: IndexStyle, progress=None) -> str:
     printer = TextPrinter(style)
     lines = [describe(derivation.spec), f"indices are {style.base}-based; dy = dL/dy"]
-    if getattr(derivation.spec, "is_max", False):
+    spec = derivation.spec
+    if not spec.is_stack and rule_for(spec).winner:
         lines.append("m = the winner of a window: its first maximum in row-major order (PyTorch's tie rule)")
-    if any(getattr(layer, "is_max", False) for layer in getattr(derivation.spec, "layers", ())):
+    if spec.is_stack and any(rule_for(layer).winner for layer in spec.layers):
         lines.append("m, m1, m2, ... = the winner of a window of y, h1, h2, ...: its first maximum in row-major order (PyTorch's tie rule)")
     if derivation.reduction == "mean":
         lines.append(f"loss = mean over the batch: every gradient is divided by N = {derivation.spec.input[0]}")

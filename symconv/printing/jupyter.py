@@ -17,6 +17,8 @@ y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
 
 from __future__ import annotations
 
+from symconv.layers import rule_for
+
 #: Equations shown per section (forward, dx, dw, db) before a \vdots row.
 MAX_EQUATIONS = 40
 #: Terms shown per equation before ``+ \cdots``.
@@ -85,7 +87,7 @@ def _notes(derivation, style):
     spec = derivation.spec
     sub = _subscript(derivation, style)
     notes = [rf"dy_{{{sub}}} \text{{ stands for }} \partial L / \partial y_{{{sub}}}"]
-    if any(getattr(layer, "is_max", False) for layer in getattr(spec, "layers", (spec,))):
+    if any(rule_for(layer).winner for layer in (spec.layers if spec.is_stack else (spec,))):
         notes.append(
             rf"m_{{{sub}}} \text{{ is the winner of the window of max-pool output {sub}: its first maximum "
             r"in row-major order (PyTorch's rule for ties)}"

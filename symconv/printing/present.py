@@ -50,10 +50,10 @@ class IndexStyle:
 
 def choose_style(spec, index_base: int = 0) -> IndexStyle:
     """Compact subscripts when N = C (= F) = 1 and every index is one digit."""
-    layers = getattr(spec, "layers", (spec,))
+    layers = spec.layers if spec.is_stack else (spec,)
     trivial, sizes = True, ()
     for layer in layers:
-        weight = getattr(layer, "weight", (1, 1))
+        weight = layer.weight if "w" in layer.parameters else (1, 1)
         trivial &= layer.input[0] == 1 and layer.input[1] == 1 and weight[0] == 1
         sizes += layer.input[2:] + weight[2:] + layer.output_shape[2:]
     single_digit = max(sizes) - 1 + index_base <= 9
