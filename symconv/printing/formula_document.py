@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from symconv.errors import SymconvError
 from symconv.formula.index import Formula, Formulas, json_formulas
 from symconv.names import FORMATS
 from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter
@@ -132,34 +133,53 @@ def _text_block(rows, definitions):
 
 def write_formulas(formulas: Formulas, fmt: str = "latex", standalone: bool = False) -> str:
     """A layer's formulas (from :func:`~symconv.formula.index.derive_formulas`) as a document in one of :data:`FORMATS`."""
+    if fmt not in WRITERS:
+        raise SymconvError(f"format: got {fmt!r}, expected one of {', '.join(FORMATS)}")
+    return WRITERS[fmt](formulas, standalone)
+
+
+def _title(formulas) -> str:
+    return f"{formulas.layer}: index formulas for every size"
+
+
+def _notes(formulas) -> list[str]:
+    return [SCOPE[formulas.layer], CONVENTIONS]
+
+
+def _json(formulas, standalone):
+    return json.dumps(json_formulas(formulas), indent=1) + "\n"
+
+
+def _text(formulas, standalone):
+    printer, lines = FormulaTextPrinter(), [_title(formulas), ""] + [_plain(n) for n in _notes(formulas)]
+    for name, rows, definitions in _sections(formulas, printer):
+        lines += ["", TITLES[name]] + _text_block(rows, definitions)
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(formulas, standalone):
+    parts = ["# " + _title(formulas)] + _notes(formulas)
+    for name, rows, definitions in _sections(formulas, FormulaLatexPrinter()):
+        parts += ["## " + TITLES[name], "$$\n" + latex_block(rows, definitions, "aligned") + "\n$$"]
+    return "\n\n".join(parts) + "\n"
+
+
+def _latex(formulas, standalone):
     from symconv.printing.latex import DOCUMENT_HEAD
 
-    layer = formulas.layer
-    if fmt == "json":
-        return json.dumps(json_formulas(formulas), indent=1) + "\n"
-    title = f"{layer}: index formulas for every size"
-    notes = [SCOPE[layer], CONVENTIONS]
-    if fmt == "text":
-        printer, lines = FormulaTextPrinter(), [title, ""] + [_plain(n) for n in notes]
-        for name, rows, definitions in _sections(formulas, printer):
-            lines += ["", TITLES[name]] + _text_block(rows, definitions)
-        return "\n".join(lines) + "\n"
-    if fmt not in FORMATS:
-        raise ValueError(f"format: got {fmt!r}, expected one of {', '.join(FORMATS)}")
     sections = list(_sections(formulas, FormulaLatexPrinter()))
-    if fmt == "markdown":
-        parts = ["# " + title] + notes
-        for name, rows, definitions in sections:
-            parts += ["## " + TITLES[name], "$$\n" + latex_block(rows, definitions, "aligned") + "\n$$"]
-        return "\n\n".join(parts) + "\n"
     if standalone:
-        parts = [r"\section*{symconv: %s index formulas}" % layer] + [_tex_prose(n) for n in notes]
+        parts = [r"\section*{symconv: %s index formulas}" % formulas.layer] + [_tex_prose(n) for n in _notes(formulas)]
         parts += [r"\subsection*{%s}" % TITLES[name] + "\n" + latex_block(rows, defs, "align*")
                   for name, rows, defs in sections]
         return DOCUMENT_HEAD + "\n\n".join(parts) + "\n\\end{document}\n"
-    parts = ["% " + title] + ["% " + _plain(n) for n in notes]
+    parts = ["% " + _title(formulas)] + ["% " + _plain(n) for n in _notes(formulas)]
     parts += ["% " + TITLES[name] + "\n" + latex_block(rows, defs, "align*") for name, rows, defs in sections]
     return "\n\n".join(parts) + "\n"
+
+
+#: The formula document's writer for each format.
+WRITERS = {"latex": _latex, "markdown": _markdown, "text": _text, "json": _json}
 
 
 # -- Jupyter: what Formula._repr_latex_ and Formulas._repr_markdown_ show ----

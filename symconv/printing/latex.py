@@ -122,6 +122,22 @@ def _blocks(derivation, style, environment, progress=None):
         yield section, align_block(rows, TERMS_PER_LINE[style.compact], environment)
 
 
+def math_document(fmt: str, title: str, intro: str, blocks, standalone: bool, heading: str) -> str:
+    """A document of display-math blocks: Markdown, a LaTeX fragment, or a standalone LaTeX document.
+
+    ``blocks(environment)`` gives the blocks in ``aligned`` (Markdown's
+    ``$$``) or ``align*``; ``intro`` is prose with inline ``$...$`` math,
+    which a LaTeX fragment keeps as a comment; ``heading`` titles the
+    standalone document.
+    """
+    if fmt == "markdown":
+        return "\n\n".join(["# " + title, intro] + ["$$\n" + b + "\n$$" for b in blocks("aligned")]) + "\n"
+    if not standalone:
+        return "\n\n".join(["% " + intro.replace("$", "")] + blocks("align*")) + "\n"
+    body = "\n\n".join([r"\section*{%s}" % heading, intro] + blocks("align*"))
+    return DOCUMENT_HEAD + body + "\n\\end{document}\n"
+
+
 def tex_text(text: str) -> str:
     """Plain words (layer names such as leaky_relu, ceil_mode) made safe for LaTeX text."""
     for char in "\\&%#_":

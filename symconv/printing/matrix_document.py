@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sympy import Matrix
 
+from symconv.errors import SymconvError
 from symconv.formula.matrix import jacobian, pictures, slices
 from symconv.printing.present import check_form, choose_style, describe
 from symconv.symbolic.tensors import element
@@ -83,59 +84,74 @@ def matrix_document(derivation, fmt: str = "latex", index_base: int = 0, standal
     >>> print(matrix_document(derive(conv_spec("conv1d", (1, 1, 3), (1, 1, 2))), "text").splitlines()[3])
       dw = x * dy
     """
-    from symconv.printing.formats import TextPrinter, json_text
-    from symconv.printing.latex import DOCUMENT_HEAD, SymconvLatexPrinter
-
     check_form(derivation, "matrix")
-    spec = derivation.spec
-    style = choose_style(spec, index_base)
-    equations = list(_equations(derivation, index_base))
-    sums = _sum_lines(spec, index_base)
-    if fmt == "json":
-        return json_text({"layer": spec.to_dict(), "pictures": [
-            {"gradient": label, "operator": "product" if note == "product" else "correlation",
-             "read_every": list(spec.dilation) if note and note != "product" else None,
-             "factors": {name: [[str(e) for e in row] for row in m] for name, m in parts}}
-            for label, parts, note, _ in equations]})
-    if fmt == "text":
-        printer = TextPrinter(style)
-        lines = [describe(spec) + f", indices from {index_base}", "* slides the right matrix over the left one and sums the products "
-                 "(cross-correlation); . is the matrix product; dy~ is dy spread by the stride and framed "
-                 "in zeros; w_rot is w turned by 180 degrees" + (_JACOBIAN_NOTE[1] if spec.ndim == 1 else "")]
-        if len(slices(spec)) > 1:
-            lines.append(_SLICES_NOTE[1])
-        lines.append("")
-        for label, parts, note, _ in equations:
-            joiner = " . " if note == "product" else " * "
-            lines.append(f"  {_plain_label(label)} = " + joiner.join(name for name, _ in parts)
-                         + (f"  ({note})" if note and note != "product" else ""))
-            for name, m in parts:
-                cells = [[printer.doprint(e) for e in row] for row in m]
-                width = max(len(t) for row in cells for t in row)
-                lines += [f"    {name}:"] + ["      [" + "  ".join(t.rjust(width) for t in row) + "]" for row in cells]
-        return "\n".join(lines + [""] + ["  " + text for _, text in sums]) + "\n"
-    printer = SymconvLatexPrinter(style, {"mat_str": "bmatrix", "mat_delim": ""})
-    environment = "align*" if fmt == "latex" else "aligned"
-    blocks = []
-    for label, parts, note, lead in equations:
-        operator = r" \cdot " if note == "product" else " * "
-        tex = (lead + " = " if lead else "") + operator.join(printer.doprint(Matrix(m)) for _, m in parts)
-        if note and note != "product":
-            tex += r" \quad \text{(%s)}" % note
-        blocks.append("\\begin{%s}\n%s &= %s\n\\end{%s}" % (environment, label, tex, environment))
-    blocks.append("\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(t for t, _ in sums), environment))
-    intro = (describe(spec) + f", indices from {index_base}" + r". $*$ slides the right matrix over the left one and sums the products "
-             r"(cross-correlation, PyTorch's convolution); $\cdot$ is the matrix product. The padded "
-             r"$dy$ has the stride's zeros between its entries and, at the end, zero rows for the input rows no "
-             r"window reads; $x$ is framed by the padding and cut to what the windows read; the rotated $w$ is "
-             r"turned by 180 degrees." + (_JACOBIAN_NOTE[0] if spec.ndim == 1 else "")
-             + (" " + _SLICES_NOTE[0] if len(slices(spec)) > 1 else ""))
-    if fmt == "markdown":
-        return "\n\n".join(["# " + describe(spec), intro] + ["$$\n" + b + "\n$$" for b in blocks]) + "\n"
-    if not standalone:
-        return "\n\n".join(["% " + intro.replace("$", "")] + blocks) + "\n"
-    body = "\n\n".join([r"\section*{symconv: matrix pictures}", intro] + blocks)
-    return DOCUMENT_HEAD + body + "\n\\end{document}\n"
+    if fmt not in WRITERS:
+        raise SymconvError(f"format: got {fmt!r}, expected one of {', '.join(WRITERS)}")
+    return WRITERS[fmt](derivation.spec, list(_equations(derivation, index_base)), index_base, standalone)
+
+
+def _json(spec, equations, index_base, standalone):
+    from symconv.printing.formats import json_text
+
+    return json_text({"layer": spec.to_dict(), "pictures": [
+        {"gradient": label, "operator": "product" if note == "product" else "correlation",
+         "read_every": list(spec.dilation) if note and note != "product" else None,
+         "factors": {name: [[str(e) for e in row] for row in m] for name, m in parts}}
+        for label, parts, note, _ in equations]})
+
+
+def _text(spec, equations, index_base, standalone):
+    from symconv.printing.formats import TextPrinter
+
+    printer = TextPrinter(choose_style(spec, index_base))
+    lines = [describe(spec) + f", indices from {index_base}", "* slides the right matrix over the left one and sums the products "
+             "(cross-correlation); . is the matrix product; dy~ is dy spread by the stride and framed "
+             "in zeros; w_rot is w turned by 180 degrees" + (_JACOBIAN_NOTE[1] if spec.ndim == 1 else "")]
+    if len(slices(spec)) > 1:
+        lines.append(_SLICES_NOTE[1])
+    lines.append("")
+    for label, parts, note, _ in equations:
+        joiner = " . " if note == "product" else " * "
+        lines.append(f"  {_plain_label(label)} = " + joiner.join(name for name, _ in parts)
+                     + (f"  ({note})" if note and note != "product" else ""))
+        for name, m in parts:
+            cells = [[printer.doprint(e) for e in row] for row in m]
+            width = max(len(t) for row in cells for t in row)
+            lines += [f"    {name}:"] + ["      [" + "  ".join(t.rjust(width) for t in row) + "]" for row in cells]
+    return "\n".join(lines + [""] + ["  " + text for _, text in _sum_lines(spec, index_base)]) + "\n"
+
+
+def _math(fmt):
+    def write(spec, equations, index_base, standalone):
+        from symconv.printing.latex import SymconvLatexPrinter, math_document
+
+        printer = SymconvLatexPrinter(choose_style(spec, index_base), {"mat_str": "bmatrix", "mat_delim": ""})
+        sums = _sum_lines(spec, index_base)
+
+        def blocks(environment):
+            drawn = []
+            for label, parts, note, lead in equations:
+                operator = r" \cdot " if note == "product" else " * "
+                tex = (lead + " = " if lead else "") + operator.join(printer.doprint(Matrix(m)) for _, m in parts)
+                if note and note != "product":
+                    tex += r" \quad \text{(%s)}" % note
+                drawn.append("\\begin{%s}\n%s &= %s\n\\end{%s}" % (environment, label, tex, environment))
+            drawn.append("\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(t for t, _ in sums), environment))
+            return drawn
+
+        intro = (describe(spec) + f", indices from {index_base}" + r". $*$ slides the right matrix over the left one and sums the products "
+                 r"(cross-correlation, PyTorch's convolution); $\cdot$ is the matrix product. The padded "
+                 r"$dy$ has the stride's zeros between its entries and, at the end, zero rows for the input rows no "
+                 r"window reads; $x$ is framed by the padding and cut to what the windows read; the rotated $w$ is "
+                 r"turned by 180 degrees." + (_JACOBIAN_NOTE[0] if spec.ndim == 1 else "")
+                 + (" " + _SLICES_NOTE[0] if len(slices(spec)) > 1 else ""))
+        return math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: matrix pictures")
+
+    return write
+
+
+#: The matrix document's writer for each format.
+WRITERS = {"latex": _math("latex"), "markdown": _math("markdown"), "text": _text, "json": _json}
 
 
 def _plain_label(label: str) -> str:

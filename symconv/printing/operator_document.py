@@ -76,51 +76,74 @@ def operator_document(derivation, fmt: str = "latex", index_base: int = 0, stand
     Every entry printed comes from the operator side, and the document says
     whether it equals the chain-rule derivation (it does; the tests prove it).
     """
-    from symconv.printing.formats import TextPrinter, json_text
-    from symconv.printing.latex import DOCUMENT_HEAD, SymconvLatexPrinter, align_block, table_rows
-
-    spec = derivation.spec
     check_form(derivation, "operator")
-    if fmt not in ("latex", "markdown", "text", "json"):
-        raise SymconvError(f"format: got {fmt!r}, expected one of latex, markdown, text, json")
+    if fmt not in WRITERS:
+        raise SymconvError(f"format: got {fmt!r}, expected one of {', '.join(WRITERS)}")
+    spec = derivation.spec
     tensors = symbolic_tensors(spec)
     sides = dict(zip(("dx", "dw", "db"), operator_gradients(spec, *tensors)))
     sides = {name: {i: sides[name][i] for i in table} for name, table in derivation.gradients.items()}
     equal = {name: all(expand(sides[name][i]) == expand(derivation.gradients[name][i]) for i in sides[name])
              for name in sides}
+    return WRITERS[fmt](spec, sides, equal, index_base, standalone)
+
+
+def _check_line(equal) -> str:
     verdict = "; ".join(f"{name} {'equal' if ok else 'DIFFERENT'}" for name, ok in equal.items())
-    check = f"Entries computed by the identities, compared with the chain-rule derivation: {verdict}."
-    if fmt == "json":  # its keys count from 0, and so do its identities
-        return json_text({
-            "layer": spec.to_dict(),
-            "output_padding": list(output_padding(spec)),
-            "identities": [text for _, text in _identity_lines(spec)],
-            "equal_to_derivation": equal,
-            "gradients": {name: {f"{name}[{', '.join(map(str, i))}]": str(e) for i, e in t.items()}
-                          for name, t in sides.items()},
-        })
-    identities = _identity_lines(spec, index_base)
-    style = choose_style(spec, index_base)
-    header = describe(spec) + f", indices from {index_base}"
-    if fmt == "text":
-        printer = TextPrinter(style)
-        lines = [header, "(*) is cross-correlation. " + check, ""]
-        lines += ["  " + text for _, text in identities]
-        for name, table in sides.items():
-            rows = table_rows(name, table, printer, "*")
-            lines += ["", name] + [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
-        return "\n".join(lines) + "\n"
-    printer = SymconvLatexPrinter(style)
-    environment = "align*" if fmt == "latex" else "aligned"
-    block = "\\begin{%s}\n%s\n\\end{%s}" % (
-        environment, " \\\\\n".join("&" + tex for tex, _ in identities), environment)
-    blocks = [align_block(table_rows(name, table, printer, " "), 6, environment)
-              for name, table in sides.items()]
-    intro = (header + r". $\star$ is cross-correlation (PyTorch's convolution); subscripts give the "
-             r"spacing of the kernel's taps, superscripts how often the result is read. " + check)
-    if fmt == "markdown":
-        return "\n\n".join(["# " + describe(spec), intro] + ["$$\n" + b + "\n$$" for b in [block] + blocks]) + "\n"
-    if not standalone:
-        return "\n\n".join(["% " + intro.replace("$", ""), block] + blocks) + "\n"
-    body = "\n\n".join([r"\section*{symconv: operator identities}", intro, block] + blocks)
-    return DOCUMENT_HEAD + body + "\n\\end{document}\n"
+    return f"Entries computed by the identities, compared with the chain-rule derivation: {verdict}."
+
+
+def _header(spec, index_base) -> str:
+    return describe(spec) + f", indices from {index_base}"
+
+
+def _json(spec, sides, equal, index_base, standalone):
+    """Keys count from 0, and so do the identities."""
+    from symconv.printing.formats import json_text
+
+    return json_text({
+        "layer": spec.to_dict(),
+        "output_padding": list(output_padding(spec)),
+        "identities": [text for _, text in _identity_lines(spec)],
+        "equal_to_derivation": equal,
+        "gradients": {name: {f"{name}[{', '.join(map(str, i))}]": str(e) for i, e in t.items()}
+                      for name, t in sides.items()},
+    })
+
+
+def _text(spec, sides, equal, index_base, standalone):
+    from symconv.printing.formats import TextPrinter
+    from symconv.printing.latex import table_rows
+
+    printer = TextPrinter(choose_style(spec, index_base))
+    lines = [_header(spec, index_base), "(*) is cross-correlation. " + _check_line(equal), ""]
+    lines += ["  " + text for _, text in _identity_lines(spec, index_base)]
+    for name, table in sides.items():
+        rows = table_rows(name, table, printer, "*")
+        lines += ["", name] + [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _math(fmt):
+    def write(spec, sides, equal, index_base, standalone):
+        from symconv.printing.latex import SymconvLatexPrinter, align_block, math_document, table_rows
+
+        identities = _identity_lines(spec, index_base)
+        printer = SymconvLatexPrinter(choose_style(spec, index_base))
+
+        def blocks(environment):
+            first = "\\begin{%s}\n%s\n\\end{%s}" % (
+                environment, " \\\\\n".join("&" + tex for tex, _ in identities), environment)
+            return [first] + [align_block(table_rows(name, table, printer, " "), 6, environment)
+                              for name, table in sides.items()]
+
+        intro = (_header(spec, index_base) + r". $\star$ is cross-correlation (PyTorch's convolution); subscripts "
+                 r"give the spacing of the kernel's taps, superscripts how often the result is read. "
+                 + _check_line(equal))
+        return math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: operator identities")
+
+    return write
+
+
+#: The operator document's writer for each format.
+WRITERS = {"latex": _math("latex"), "markdown": _math("markdown"), "text": _text, "json": _json}
