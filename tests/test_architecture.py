@@ -57,3 +57,25 @@ def test_deriving_loads_no_printing_verification_or_pictures():
     for stage in ("printing", "verify", "plot", "cli"):
         assert f"'{stage}'" not in loaded, loaded
     assert "'engine'" in loaded and "'layers'" in loaded
+
+
+def test_import_symconv_loads_neither_sympy_nor_numpy():
+    code = "import sys, symconv; print('sympy' in sys.modules, 'numpy' in sys.modules, sorted(dir(symconv)))"
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert printed.startswith("False False ")
+    for name in ("derive", "verify", "render", "formula", "conv_spec", "pool_spec", "activation_spec",
+                 "stack_spec", "SymconvError", "reference"):
+        assert f"'{name}'" in printed
+
+
+@pytest.mark.parametrize("first", ["function", "package"])
+def test_verify_and_formula_are_the_public_functions_whichever_is_imported_first(first):
+    """symconv.verify and symconv.formula are packages too; importing one of their modules first changes nothing."""
+    code = (
+        ("import symconv.verify.layer, symconv.formula.index\n" if first == "package" else "") +
+        "import symconv\n"
+        "d = symconv.derive(symconv.conv_spec('conv1d', (1, 1, 3), (1, 1, 2)))\n"
+        "print(symconv.verify(d).passed, sorted(symconv.formula('conv1d')))\n"
+    )
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == "True ['db', 'dw', 'dx', 'forward']"
