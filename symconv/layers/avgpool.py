@@ -15,7 +15,7 @@ from sympy import Add, Mul, Rational
 from symconv import reference
 from symconv.symbolic.tensors import indices
 from symconv.layers.rule import LayerRule, input_only
-from symconv.layers.windows import pool_details, pool_options, scaled, window_elements
+from symconv.layers.windows import pool_details, pool_options, pool_reference, window_elements
 
 
 def avgpool_forward(spec, input_name: str = "x") -> dict:
@@ -30,12 +30,7 @@ def _options(spec) -> dict:
 
 
 def _reference(spec, names, scale):
-    x, up, options = names["x"], "d" + names["y"], _options(spec)
-    return (
-        lambda values: reference.avg_pool_forward(values[x], spec.kernel, **options),
-        lambda values: {"d" + x: scaled(reference.avg_pool_backward(values[up], values[x], spec.kernel, **options),
-                                        scale)},
-    )
+    return pool_reference(spec, names, scale, reference.avg_pool_forward, reference.avg_pool_backward, _options(spec))
 
 
 def _details(spec) -> list[str]:

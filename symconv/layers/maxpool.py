@@ -27,7 +27,7 @@ from symconv import reference
 from symconv.symbolic.tensors import element, indices
 from symconv.layers.piecewise import canonical_ranks, first_maximum_indicator
 from symconv.layers.rule import LayerRule, axes_text, input_only
-from symconv.layers.windows import pool_details, pool_options, scaled, window_elements
+from symconv.layers.windows import pool_details, pool_options, pool_reference, window_elements
 from symconv.reference.windows import window_candidates
 
 
@@ -47,12 +47,7 @@ def _options(spec) -> dict:
 
 
 def _reference(spec, names, scale):
-    x, up, options = names["x"], "d" + names["y"], _options(spec)
-    return (
-        lambda values: reference.max_pool_forward(values[x], spec.kernel, **options),
-        lambda values: {"d" + x: scaled(reference.max_pool_backward(values[up], values[x], spec.kernel, **options),
-                                        scale)},
-    )
+    return pool_reference(spec, names, scale, reference.max_pool_forward, reference.max_pool_backward, _options(spec))
 
 
 def _details(spec) -> list[str]:

@@ -30,3 +30,12 @@ def pool_options(spec) -> dict:
 def scaled(array, scale):
     """A reference gradient times the loss's scale, exactly for object arrays."""
     return array * scale if array.dtype == object else array * float(scale)
+
+
+def pool_reference(spec, names, scale, forward, backward, options):
+    """A pool's reference kernels on named arrays: ``forward(x, kernel, **options)`` and its backward."""
+    x, up = names["x"], "d" + names["y"]
+    return (
+        lambda values: forward(values[x], spec.kernel, **options),
+        lambda values: {"d" + x: scaled(backward(values[up], values[x], spec.kernel, **options), scale)},
+    )
