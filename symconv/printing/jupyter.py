@@ -123,9 +123,9 @@ def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_E
     lines = ["&" + text_tex(f"{describe(derivation.spec)}; indices {style.base}-based")]
     lines += _notes(derivation, style)
     if derivation.is_stack:
-        from symconv.printing.latex import _chain_rows  # the LaTeX document's own chain, not a second copy
+        from symconv.printing.latex import chain_rows  # the LaTeX document's own chain, not a second copy
 
-        lines += [r"&\textbf{The chain}", *_CHAIN_NOTES, "&" + align_block(_chain_rows(derivation), 1, "aligned")]
+        lines += [r"&\textbf{The chain}", *_CHAIN_NOTES, "&" + align_block(chain_rows(derivation), 1, "aligned")]
     for section in element_sections(derivation):
         lines += _section_block(section, printer, TERMS_PER_LINE[style.compact], max_equations, max_terms)
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"

@@ -172,7 +172,7 @@ def _intro(derivation, style):
     return text
 
 
-def _chain_rows(derivation):
+def chain_rows(derivation):
     """A stack's backward pass in operator form, one row per step (seed 004's chain)."""
     def tensor(name):
         stem, layer = split_name(name)
@@ -199,7 +199,7 @@ def latex_document(derivation, style: IndexStyle, standalone: bool = False, prog
     if derivation.is_stack:
         heading = r"\subsection*{The chain}" if standalone else "% The chain"
         note = _CHAIN_NOTE if standalone else "% " + _CHAIN_NOTE.replace("$", "")
-        parts.append(heading + "\n" + note + "\n" + align_block(_chain_rows(derivation), 1))
+        parts.append(heading + "\n" + note + "\n" + align_block(chain_rows(derivation), 1))
     for section, block in _blocks(derivation, style, "align*", progress):
         heading = r"\subsection*{%s}" % tex_text(section.title) if standalone else "% " + section.title
         parts.append(heading + "\n" + block)
@@ -214,7 +214,7 @@ def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
     """Markdown with ``$$`` blocks (``aligned`` inside) for MathJax and KaTeX."""
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
     if derivation.is_stack:
-        parts += ["## The chain", _CHAIN_NOTE, "$$\n" + align_block(_chain_rows(derivation), 1, "aligned") + "\n$$"]
+        parts += ["## The chain", _CHAIN_NOTE, "$$\n" + align_block(chain_rows(derivation), 1, "aligned") + "\n$$"]
     for section, block in _blocks(derivation, style, "aligned", progress):
         parts.append("## " + section.title)
         parts.append("$$\n" + block + "\n$$")
