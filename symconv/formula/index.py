@@ -194,13 +194,19 @@ def derive_formulas(layer: str) -> Formulas:
     >>> sorted(derive_formulas("avgpool2d"))
     ['dx', 'forward']
     """
-    if layer == "conv1d":
-        return Formulas(layer, conv_formulas(AXES_1D))
-    if layer == "conv2d":
-        return Formulas(layer, conv_formulas(AXES_2D))
-    if layer in ("maxpool2d", "avgpool2d"):
-        return Formulas(layer, pool_formulas(layer))
-    raise SymconvError(f"layer: got {layer!r}, expected one of {', '.join(LAYERS)}")
+    if layer not in BUILDERS:
+        raise SymconvError(f"layer: got {layer!r}, expected one of {', '.join(LAYERS)}")
+    return Formulas(layer, BUILDERS[layer]())
+
+
+#: How each layer's formulas are built; the keys are :data:`symconv.names.FORMULA_LAYERS`.
+BUILDERS = {
+    "conv1d": lambda: conv_formulas(AXES_1D),
+    "conv2d": lambda: conv_formulas(AXES_2D),
+    "maxpool2d": lambda: pool_formulas("maxpool2d"),
+    "avgpool2d": lambda: pool_formulas("avgpool2d"),
+}
+assert tuple(BUILDERS) == LAYERS
 
 
 def json_formulas(formulas: dict[str, Formula]) -> dict:
