@@ -28,11 +28,10 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from symconv.errors import SymconvError
-from symconv.layers import rule_for
 from symconv.names import FORMATS
 from symconv.printing.latex import latex_document, markdown_document, table_rows
 from symconv.printing.notation import ReadableNotation
-from symconv.printing.present import IndexStyle, choose_style, describe, element_sections
+from symconv.printing.present import IndexStyle, choose_style, describe, element_sections, notes
 from symconv.symbolic.terms import TermTable
 
 
@@ -63,13 +62,13 @@ class TextPrinter(ReadableNotation, StrPrinter):
 def text_document(derivation, style: IndexStyle, progress=None) -> str:
     printer = TextPrinter(style)
     lines = [describe(derivation.spec), f"indices are {style.base}-based; dy = dL/dy"]
-    spec = derivation.spec
-    if not spec.is_stack and rule_for(spec).winner:
+    told = notes(derivation)
+    if told.winner:
         lines.append("m = the winner of a window: its first maximum in row-major order (PyTorch's tie rule)")
-    if spec.is_stack and any(rule_for(layer).winner for layer in spec.layers):
+    if told.stack_winners:
         lines.append("m, m1, m2, ... = the winner of a window of y, h1, h2, ...: its first maximum in row-major order (PyTorch's tie rule)")
-    if derivation.reduction == "mean":
-        lines.append(f"loss = mean over the batch: every gradient is divided by N = {derivation.spec.input[0]}")
+    if told.mean_over is not None:
+        lines.append(f"loss = mean over the batch: every gradient is divided by N = {told.mean_over}")
     for section in element_sections(derivation, progress):
         lines += ["", section.title]
         rows = table_rows(section.lhs, section.table, printer, "*")

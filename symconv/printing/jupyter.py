@@ -17,7 +17,6 @@ y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
 
 from __future__ import annotations
 
-from symconv.layers import rule_for
 
 #: Equations shown per section (forward, dx, dw, db) before a \vdots row.
 MAX_EQUATIONS = 40
@@ -84,17 +83,19 @@ def _subscript(derivation, style):
 
 def _notes(derivation, style):
     """What the symbols mean, as math-mode lines: dy, the max-pool winner m, the mean."""
-    spec = derivation.spec
+    from symconv.printing.present import notes
+
+    told = notes(derivation)
     sub = _subscript(derivation, style)
-    notes = [rf"dy_{{{sub}}} \text{{ stands for }} \partial L / \partial y_{{{sub}}}"]
-    if any(rule_for(layer).winner for layer in (spec.layers if spec.is_stack else (spec,))):
-        notes.append(
+    lines = [rf"dy_{{{sub}}} \text{{ stands for }} \partial L / \partial y_{{{sub}}}"]
+    if told.winner or told.stack_winners:
+        lines.append(
             rf"m_{{{sub}}} \text{{ is the winner of the window of max-pool output {sub}: its first maximum "
             r"in row-major order (PyTorch's rule for ties)}"
         )
-    if derivation.reduction == "mean":
-        notes.append(rf"\text{{the loss is the mean over the batch: every gradient is divided by }} N = {spec.input[0]}")
-    return ["&" + note for note in notes]
+    if told.mean_over is not None:
+        lines.append(rf"\text{{the loss is the mean over the batch: every gradient is divided by }} N = {told.mean_over}")
+    return ["&" + line for line in lines]
 
 
 #: What a stack's chain writes, as the LaTeX document says it (two lines).

@@ -29,7 +29,7 @@ from sympy.printing.latex import LatexPrinter
 from symconv.layers import rule_for
 
 from symconv.printing.notation import ReadableNotation
-from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, split_name
+from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, notes, split_name
 from symconv.symbolic.terms import TermTable
 
 #: Terms per line before an ``align*`` row wraps: compact subscripts are
@@ -155,20 +155,21 @@ def _intro(derivation, style):
         + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
         + f"$\\partial L / \\partial y_{{{sub}}}$."
     )
-    if spec.is_stack and any(rule_for(layer).winner for layer in spec.layers):
+    told = notes(derivation)
+    if told.stack_winners:
         text += (
             " $m_{...}$ is the winner of the window of $y_{...}$, and $m^{(l)}_{...}$ that of"
             " $h^{(l)}_{...}$: the window's first maximum in row-major order (PyTorch's rule for"
             " ties), so exactly one element per window receives its gradient."
         )
-    if not spec.is_stack and rule_for(spec).winner:
+    if told.winner:
         text += (
             f" $m_{{{sub}}}$ is the winner of the window of $y_{{{sub}}}$: its first maximum in"
             " row-major order (PyTorch's rule for ties), so exactly one $x$ per window receives"
             f" $dy_{{{sub}}}$."
         )
-    if derivation.reduction == "mean":
-        text += f" The loss is the mean over the batch: every gradient is divided by N = {spec.input[0]}."
+    if told.mean_over is not None:
+        text += f" The loss is the mean over the batch: every gradient is divided by N = {told.mean_over}."
     return text
 
 

@@ -168,6 +168,28 @@ class Section:
     table: object
 
 
+@dataclass(frozen=True)
+class Notes:
+    """What a document must explain besides dy, decided once for every writer.
+
+    ``winner``: a lone max pool's gradient goes to each window's winner m;
+    ``stack_winners``: a stack holds a max pool (winners m, m^(l), ...);
+    ``mean_over``: the batch size N when the loss is the mean, else None.
+    """
+
+    winner: bool
+    stack_winners: bool
+    mean_over: int | None
+
+
+def notes(derivation) -> Notes:
+    spec = derivation.spec
+    layers = spec.layers if spec.is_stack else (spec,)
+    pooled = any(rule_for(layer).winner for layer in layers)
+    return Notes(winner=pooled and not spec.is_stack, stack_winners=pooled and spec.is_stack,
+                 mean_over=spec.input[0] if derivation.reduction == "mean" else None)
+
+
 def check_form(derivation, form: str) -> None:
     """Refuse a form (operator identities, matrix pictures) that the derivation's layer does not have."""
     if derivation.is_stack or form not in rule_for(derivation.spec).forms:
