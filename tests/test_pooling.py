@@ -2,7 +2,7 @@
 reference and seed 004's unpooling / spreading rules.
 
 The expectations never come from symconv itself: they are PyTorch's autograd
-(float64), :mod:`symconv.reference.conv` evaluated on ``Fraction`` arrays, or a
+(float64), :mod:`symconv.reference` evaluated on ``Fraction`` arrays, or a
 rule written out by hand. The derived expressions are read back from the JSON
 output with ``parse_expr`` and evaluated exactly with ``xreplace``.
 """
@@ -124,7 +124,7 @@ def torch_pool(torch, kind, x, dy, options, reduction="sum"):
 
 
 def reference_pool(kind, x, dy, options, scale=1):
-    """symconv.reference.conv on Fraction arrays: exact y and dx."""
+    """symconv.reference on Fraction arrays: exact y and dx."""
     kernel = options["kernel"]
     common = {"stride": options.get("stride"), "padding": options.get("padding", 0),
               "ceil_mode": options.get("ceil_mode", False)}

@@ -1,4 +1,4 @@
-"""Tests for the pooling half of symconv.reference.conv: a loop oracle and PyTorch."""
+"""Tests for the pooling kernels of symconv.reference: a loop oracle and PyTorch."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Independent NumPy reference for 1-D and 2-D average pooling.
 
-Re-exported by :mod:`symconv.reference.conv`. It follows PyTorch's ``avg_pool1d/2d``
+Exported by :mod:`symconv.reference`. It follows PyTorch's ``avg_pool1d/2d``
 and shares its window geometry (kernel, stride, padding, ``ceil_mode``) with
-max pooling in :mod:`symconv.reference.maxpool`, whose docstring sets it out.
+max pooling (:mod:`symconv.reference.windows`; :mod:`symconv.reference.maxpool` sets out the rules).
 Each window's sum is divided by
 
 * ``count_include_pad=True`` (default): the window clipped to the *padded*
