@@ -21,9 +21,10 @@ from symconv.spec.values import MAX_INTEGER
 #: The LAYER argument of the commands that take any layer, or a stack.
 ANY_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + (STACK,)), metavar="LAYER")
 
+_INPUT_HELP = "Input shape: N,C,L (1-D) or N,C,H,W (2-D)."
+
 _LAYER_OPTIONS = [
-    click.option("--input", "input", required=True, metavar="N,C,H,W",
-                 help="Input shape: N,C,L (1-D) or N,C,H,W (2-D)."),
+    click.option("--input", "input", required=True, metavar="N,C,H,W", help=_INPUT_HELP),
     click.option("--weight", metavar="F,Cg,KH,KW",
                  help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW."),
     click.option("--kernel", metavar="K[,K]", help="pool: window size, one value or one per axis."),
@@ -50,9 +51,21 @@ _LAYER_OPTIONS = [
 ]
 
 
+#: The options of one layer only (no stack, no loss, no size guard), for ``symconv check``;
+#: --input is checked by the command, since ``--suite`` brings its own sizes.
+_ONE_LAYER_OPTIONS = [click.option("--input", "input", metavar="N,C,H,W", help=_INPUT_HELP)] + _LAYER_OPTIONS[1:-3]
+
+
 def layer_options(function):
     """The options that say which layer, in the order --help lists them."""
     for option in reversed(_LAYER_OPTIONS):
+        function = option(function)
+    return function
+
+
+def one_layer_options(function):
+    """The options of a single layer, --input optional, in the order --help lists them."""
+    for option in reversed(_ONE_LAYER_OPTIONS):
         function = option(function)
     return function
 

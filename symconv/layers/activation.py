@@ -15,6 +15,7 @@ from sympy import Rational
 
 from symconv.symbolic.tensors import element, indices
 from symconv.layers.piecewise import piecewise
+from symconv.layers.activation_check import CHECK
 from symconv.layers.rule import LayerRule, input_only
 from symconv.reference.activation import relu_backward, relu_forward
 
@@ -66,4 +67,5 @@ RULE = LayerRule(
     chain=_chain,
     kinks=_kinks,
     kink_site="input {x}",
+    check=CHECK,
 )

@@ -14,6 +14,7 @@ from sympy import Add, Mul, Rational
 
 from symconv import reference
 from symconv.symbolic.tensors import indices
+from symconv.layers.pool_check import AVG_CHECK
 from symconv.layers.rule import LayerRule, input_only
 from symconv.layers.windows import pool_details, pool_options, pool_reference, window_elements
 
@@ -59,4 +60,5 @@ RULE = LayerRule(
     details=_details,
     chain=lambda spec, tex: [(r"\partial " + tex["x"], r"\operatorname{avgunpool}(%s)" % tex["dy"])],
     kinks=_kinks,
+    check=AVG_CHECK,
 )

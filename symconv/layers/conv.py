@@ -28,6 +28,7 @@ import numpy as np
 
 from symconv import reference
 from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
+from symconv.layers.conv_check import CHECK
 from symconv.layers.rule import LayerRule, axes_text
 from symconv.names import CONV_KINDS, FORMS
 from symconv.spec.conv import ConvSpec
@@ -158,4 +159,5 @@ RULE = LayerRule(
     chain=_chain,
     kinks=_kinks,
     forms=FORMS,
+    check=CHECK,
 )

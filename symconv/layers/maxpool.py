@@ -26,6 +26,7 @@ from sympy import Add, Mul
 from symconv import reference
 from symconv.symbolic.tensors import element, indices
 from symconv.layers.piecewise import canonical_ranks, first_maximum_indicator
+from symconv.layers.pool_check import MAX_CHECK
 from symconv.layers.rule import LayerRule, axes_text, input_only
 from symconv.layers.windows import pool_details, pool_options, pool_reference, window_elements
 from symconv.reference.windows import window_candidates
@@ -93,4 +94,5 @@ RULE = LayerRule(
     kinks=_kinks,
     kink_site="window of {y}",
     winner=True,
+    check=MAX_CHECK,
 )

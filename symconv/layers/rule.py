@@ -47,6 +47,8 @@ class LayerRule:
       for convolutions also operator identities and matrix pictures).
     * ``winner``: each gradient goes to a window's first maximum, which
       the printers define as ``m``.
+    * ``check``: what ``symconv check`` needs to call a user's backward of
+      the layer and name its mistakes (:class:`symconv.layers.checking.CheckRule`).
     """
 
     kinds: tuple[str, ...]
@@ -60,6 +62,7 @@ class LayerRule:
     kink_site: str = ""
     winner: bool = False
     forms: tuple[str, ...] = ("element",)
+    check: object = None
 
 
 def axes_text(values) -> str:

@@ -148,13 +148,22 @@ def json_data(derivation, progress=None) -> dict:
     }
 
 
-def json_text(data: dict) -> str:
-    """JSON with one line per element: readable, diffable, valid."""
+def json_text(data: dict, records: bool = False) -> str:
+    """JSON with one line per element: readable, diffable, valid.
+
+    With ``records``, a list of objects (a check's diagnoses, a suite's
+    configurations) is written one object at a time too.
+    """
+
+    def nested(v):
+        return isinstance(v, (dict, str)) or (records and isinstance(v, list) and any(isinstance(i, dict) for i in v))
 
     def block(value, depth):
-        if not isinstance(value, dict) or not any(isinstance(v, (dict, str)) for v in value.values()):
-            return json.dumps(value)
         pad = " " * (depth + 1)
+        if records and isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            return "[\n" + ",\n".join(pad + block(v, depth + 1) for v in value) + "\n" + " " * depth + "]"
+        if not isinstance(value, dict) or not any(nested(v) for v in value.values()):
+            return json.dumps(value)
         items = [f"{pad}{json.dumps(k)}: {block(v, depth + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
 

@@ -1,0 +1,68 @@
+"""One check of a user's backward at one configuration: call, compare, diagnose, rebuild, find blind spots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from symconv.check.call import Raised, Returned, make_caller
+from symconv.check.diagnose import Outcomes, blind_spots, diagnose
+from symconv.check.mistakes import mistakes_of
+from symconv.check.probes import draw, shapes, wrong_mask
+from symconv.check.reconstruct import formulas
+from symconv.check.report import CheckReport, judge
+from symconv.layers import rule_for
+from symconv.layers.checking import NAMES
+
+#: Wrong entries rebuilt as formulas, per gradient.
+REBUILT = 3
+
+
+def _rebuild(call, backward, probes, yours, right, gradient, partner):
+    """Up to REBUILT wrong entries as formulas, at the first probe where the first wrong entry is wrong."""
+    for p, (_, probe) in enumerate(probes):
+        mask = wrong_mask(yours[p][gradient], right[p][gradient])
+        if mask.any():
+            break
+    entries = [tuple(int(i) for i in e) for e in np.argwhere(mask)[:REBUILT]]
+    try:
+        yours = formulas(call, probe, gradient, entries, partner)
+    except (Raised, Returned):
+        return ()
+    right = formulas(backward, probe, gradient, entries, partner)
+    if yours is None or right is None:
+        return ()
+    return tuple((entry, yours[entry], right[entry]) for entry in entries)
+
+
+def run_check(spec, fn, convention: str = "plain", forward=None, seed: int = 0, target: str = "",
+              explain: bool = True) -> CheckReport:
+    """Check ``fn`` at ``spec``; ``explain`` also rebuilds wrong entries and looks for blind spots."""
+    rule = rule_for(spec)
+    call = make_caller(spec, rule, convention, fn, forward)
+    probes = draw(spec, rule, seed)
+    reference_forward, reference_backward = rule.reference(spec, NAMES, 1)
+    right = [reference_backward(values) for _, values in probes]
+    sizes = shapes(spec, rule)
+    names = ["d" + name for name in sizes if name != "dy"]
+    report = dict(convention=convention, target=target, spec=spec, probes=tuple(name for name, _ in probes))
+    try:
+        yours = [call(values) for _, values in probes]
+    except (Raised, Returned) as problem:
+        return CheckReport(ok=False, error=str(problem), **report)
+    results = {g: judge(g, [y[g] for y in yours], [r[g] for r in right]) for g in names}
+    checked_forward = None
+    if "y" in yours[0]:
+        checked_forward = judge("y", [y["y"] for y in yours], [reference_forward(values) for _, values in probes])
+    wrong = [g for g, result in results.items() if result.wrong]
+    outcomes = Outcomes(mistakes_of(spec, rule, sizes), probes)
+    findings = diagnose(outcomes, wrong, yours, right) if wrong else []
+    spots = blind_spots(spec, rule, outcomes, right, seed) if explain else []
+    if explain:
+        for g in wrong:
+            partner = rule.check.partners.get(g)
+            rebuilt = _rebuild(call, reference_backward, probes, yours, right, g, partner)
+            if rebuilt:
+                results[g] = results[g].__class__(**{**results[g].__dict__, "formulas": rebuilt})
+    ok = all(r.ok for r in results.values()) and (checked_forward is None or checked_forward.ok)
+    return CheckReport(ok=ok, gradients=results, forward=checked_forward, diagnosis=tuple(findings),
+                       blind_spots=tuple(spots), **report)
