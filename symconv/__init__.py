@@ -43,6 +43,7 @@ _LAZY = {
     "render": ("symconv.printing.documents", "render"),
     "formula": ("symconv.formula", None),  # the package, callable (see symconv.formula)
     "reference": ("symconv.reference", None),
+    "check_backward": ("symconv.check", "check_backward"),
 }
 
 __all__ = ["SymconvError", "__version__", *_LAZY]

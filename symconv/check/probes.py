@@ -34,6 +34,7 @@ def draw(spec, rule, seed: int = 0) -> list[tuple[str, dict]]:
         return {name: rng.uniform(-1.0, 1.0, shape) for name, shape in sizes.items()}
 
     integers = {name: rng.integers(-2, 3, shape).astype(np.float64) for name, shape in sizes.items()}
+    integers["x"].flat[0] = 0.0  # at least one exact zero, however small the input
     integers["dy"] = rng.choice([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0], size=sizes["dy"])
     tied = floats()
     tied["x"] = np.ones(sizes["x"])

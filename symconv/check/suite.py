@@ -117,7 +117,7 @@ def latex(result) -> str:
                       r"\end{tabular}", "", _tex(_summary(result))]) + "\n"
 
 
-def json_text(result) -> str:
+def json_report(result) -> str:
     data = {"ok": result.ok, "kind": result.kind, "convention": result.convention, "target": result.target,
             "configurations": []}
     for case in result.cases:
@@ -135,4 +135,4 @@ def json_text(result) -> str:
     return json_text(data, records=True)
 
 
-SUITE_WRITERS = {"text": text, "markdown": markdown, "latex": latex, "json": json_text}
+SUITE_WRITERS = {"text": text, "markdown": markdown, "latex": latex, "json": json_report}

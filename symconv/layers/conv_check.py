@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from symconv.errors import SymconvError
-from symconv.layers.checking import CheckRule, Mistake, crop, embed
+from symconv.layers.checking import CheckRule, Mistake, embed
 from symconv.reference.conv import conv_backward
 from symconv.spec.conv import conv_spec
 
