@@ -59,7 +59,7 @@ def _accepted(fn, keywords: dict, unreadable_takes_all: bool) -> dict:
         return dict(keywords) if unreadable_takes_all else {}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return dict(keywords)
-    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    names = {p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD or p.kind is p.KEYWORD_ONLY}
     return {name: value for name, value in keywords.items() if name in names}
 
 
