@@ -84,3 +84,17 @@ def test_readme_python_example_runs(capsys):
 
 def test_readme_quick_loop_is_a_real_selection():
     assert '-m "not slow"' in README.read_text()
+
+
+def test_readme_check_example_is_real_output():
+    """The README's `symconv check` report is what the command prints, line for line."""
+    import subprocess
+    import sys
+
+    command = [b for b in _blocks("sh") if "symconv check conv2d_kernel_not_flipped" in b][0].strip()
+    folder, args = command.split(" && ")
+    shown = [b for b in _blocks("text") if b.startswith("symconv check: conv2d_kernel_not_flipped")][0]
+    result = subprocess.run([sys.executable, "-m", "symconv", *args.split()[1:]], capture_output=True, text=True,
+                            cwd=README.parent / folder.split()[1])
+    assert result.returncode == 1
+    assert result.stdout == shown
