@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from symconv.check.call import Raised, Returned, make_caller
@@ -62,7 +64,7 @@ def run_check(spec, fn, convention: str = "plain", forward=None, seed: int = 0, 
             partner = rule.check.partners.get(g)
             rebuilt = _rebuild(call, reference_backward, probes, yours, right, g, partner)
             if rebuilt:
-                results[g] = results[g].__class__(**{**results[g].__dict__, "formulas": rebuilt})
+                results[g] = replace(results[g], formulas=rebuilt)
     ok = all(r.ok for r in results.values()) and (checked_forward is None or checked_forward.ok)
     return CheckReport(ok=ok, gradients=results, forward=checked_forward, diagnosis=tuple(findings),
                        blind_spots=tuple(spots), **report)
