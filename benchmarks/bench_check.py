@@ -70,12 +70,14 @@ def main():
     wrong, status_wrong = _fresh(symconv + [f"{GALLERY}/conv2d_kernel_not_flipped.py:conv2d_backward", "conv2d",
                                             *LAYER])
     baseline, _ = _fresh([sys.executable, "-c", GRADCHECK_ONE])
-    assert (status_right, status_wrong) == (0, 1), (status_right, status_wrong)
+    if (status_right, status_wrong) != (0, 1):
+        print(f"unexpected exit statuses {status_right}, {status_wrong} (expected 0 and 1): the timings mean nothing")
     _row("check conv2d 2x3x7x7 * 4x3x3x3, right loops", right, baseline, 2)
     _row("check conv2d 2x3x7x7 * 4x3x3x3, kernel-not-flipped", wrong, baseline, 2)
     suite, status = _fresh(symconv + ["torch.nn.functional:conv2d", "conv2d", "--convention", "torch",
                                       "--suite", "edge"])
-    assert status == 0
+    if status != 0:
+        print(f"unexpected exit status {status} of the suite (expected 0): its timing means nothing")
     baseline, _ = _fresh([sys.executable, "-c", GRADCHECK_SUITE])
     _row("check --suite edge, torch.nn.functional:conv2d (37 layers)", suite, baseline, 30)
 
