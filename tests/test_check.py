@@ -326,12 +326,13 @@ def test_cli_exit_status_is_0_right_1_wrong_2_bad_input(tmp_path):
     (tmp_path / "mine.py").write_text(
         "import numpy as np\n"
         "def right(dy, x):\n    return dy * (x > 0)\n"
-        "def wrong(dy, x):\n    return dy * (x >= 0)\n"
+        "def wrong(dy, x):\n    print('debugging output')\n    return dy * (x >= 0)\n"
         "NOT_CALLABLE = 3\n")
     ok = _cli("mine.py:right", "relu", "--input", "1,2,3", cwd=tmp_path)
     assert ok.returncode == 0 and "OK: every gradient" in ok.stdout
     bad = _cli("mine.py:wrong", "relu", "--input", "1,2,3", "--format", "json", cwd=tmp_path)
     assert bad.returncode == 1 and json.loads(bad.stdout)["diagnosis"][0]["class"] == "relu-at-zero"
+    assert "debugging output" in bad.stderr  # what the user's code prints stays out of the JSON
     for args, message in [
         (["nope.py:f", "relu", "--input", "1,2,3"], "target: got 'nope.py:f', expected an existing Python file"),
         (["mine.py:missing", "relu", "--input", "1,2,3"], "expected a callable named missing"),

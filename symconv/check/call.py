@@ -15,8 +15,10 @@ user's code raises is a :class:`Raised`, each with one line to show.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+import sys
 import traceback
 
 import numpy as np
@@ -45,8 +47,10 @@ def _where(error) -> str:
 
 
 def _run(what, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, whatever it prints sent to stderr (stdout holds the report, maybe JSON)."""
     try:
-        return fn(*args, **kwargs)
+        with contextlib.redirect_stdout(sys.stderr):
+            return fn(*args, **kwargs)
     except Exception as error:
         raise Raised(f"{what} raised {type(error).__name__}: {error}{_where(error)}") from None
 
