@@ -51,16 +51,33 @@ _LAYER_OPTIONS = [
 ]
 
 
+#: The name of each option above, as its command's keyword and :data:`symconv.spec.options.ACCEPTS` spell it.
+_NAMES = ["input", "weight", "kernel", "stride", "padding", "dilation", "groups", "no_bias", "ceil_mode",
+          "no_count_include_pad", "divisor_override", "negative_slope", "layers", "reduction", "max_terms"]
+
+
+def layer_options(function=None, *, kinds=None, stack=True):
+    """The options that say which layer, in the order --help lists them.
+
+    With ``kinds``, only the options some of those kinds accept (a command
+    shows only what it takes), ``--layers`` only with ``stack``.
+    """
+    if function is None:
+        return lambda f: layer_options(f, kinds=kinds, stack=stack)
+    from symconv.spec.options import ACCEPTS
+
+    wanted = None if kinds is None else (
+        {"input", "reduction", "max_terms"} | {name for kind in kinds for name in ACCEPTS[kind]}
+        | ({"layers"} if stack else set()))
+    for name, option in reversed(list(zip(_NAMES, _LAYER_OPTIONS))):
+        if wanted is None or name in wanted:
+            function = option(function)
+    return function
+
+
 #: The options of one layer only (no stack, no loss, no size guard), for ``symconv check``;
 #: --input is checked by the command, since ``--suite`` brings its own sizes.
 _ONE_LAYER_OPTIONS = [click.option("--input", "input", metavar="N,C,H,W", help=_INPUT_HELP)] + _LAYER_OPTIONS[1:-3]
-
-
-def layer_options(function):
-    """The options that say which layer, in the order --help lists them."""
-    for option in reversed(_LAYER_OPTIONS):
-        function = option(function)
-    return function
 
 
 def one_layer_options(function):

@@ -161,7 +161,7 @@ def _conv_at(spec, kind, at_text, of, base):
 
 @click.command()
 @click.argument("layer", type=click.Choice(PICTURE_KINDS), metavar="LAYER")
-@layer_options
+@layer_options(kinds=PICTURE_KINDS, stack=False)
 @click.option("--kind", type=click.Choice(["jacobian", "routing"]), default="jacobian", show_default=True,
               help="jacobian: sparsity of dy/dx (and dy/dw); routing: what feeds one gradient entry, "
                    "or for max pooling where every dy goes.")
