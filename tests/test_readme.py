@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from conftest import layer
 from symconv.printing.formats import render
 
@@ -98,3 +100,65 @@ def test_readme_check_example_is_real_output():
                             cwd=README.parent / folder.split()[1])
     assert result.returncode == 1
     assert result.stdout == shown
+
+
+def _readme_commands():
+    """Every complete `symconv ...` command the README shows, in code blocks and in the text."""
+    import shlex
+
+    text = README.read_text()
+    found = []
+    for block in _blocks("sh"):
+        found += [line.split("  #")[0].strip() for line in block.splitlines()]
+    found += re.findall(r"`(symconv [^`]+)`", text.replace("\n", " "))
+    commands = []
+    for line in dict.fromkeys(found):
+        if "symconv " not in line or line.startswith("python3.11"):
+            continue
+        words = shlex.split(line.split("&& ")[-1])
+        placeholder = any(w in ("...", "TARGET", "KIND") or w.startswith("<") for w in words)
+        bare_bar = any("|" in w and previous != "--layers" for previous, w in zip([""] + words, words))
+        if not placeholder and not bare_bar and len(words) > 2:
+            commands.append(line)
+    return commands
+
+
+COMMANDS = _readme_commands()
+
+
+def test_the_readme_shows_commands_to_run():
+    assert len(COMMANDS) >= 15
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_readme_command_runs(command, tmp_path):
+    """Each command runs as the README gives it: exit 0 (1 for the deliberately wrong backward), no traceback."""
+    import shlex
+    import subprocess
+    import sys
+
+    folder = tmp_path
+    if command.startswith("cd "):
+        folder = README.parent / command.split()[1]
+    words = shlex.split(command.split("&& ")[-1])
+    result = subprocess.run([sys.executable, "-m", "symconv", *words[1:]], capture_output=True, text=True,
+                            cwd=folder, timeout=120)
+    expected = 1 if "kernel_not_flipped" in command else 0
+    assert result.returncode == expected, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_readme_verify_table_is_what_verify_prints():
+    """The table as printed, its error columns aside (they are rounding noise, machine by machine)."""
+    import subprocess
+    import sys
+
+    text = README.read_text()
+    start = text.index("```\nconv2d: x 2x3x7x7, w 4x3x3x3, stride 2, padding 1, dilation 1 (seed 0)\ntensor") + 4
+    shown = text[start:text.index("```", start)]
+    printed = subprocess.run([sys.executable, "-m", "symconv", "verify", "conv2d", "--input", "2,3,7,7", "--weight",
+                              "4,3,3,3", "--stride", "2", "--padding", "1"], capture_output=True, text=True).stdout
+
+    def masked(table):
+        return re.sub(r"\d\.\de-\d\d", "E", table)
+    assert masked(shown) == masked(printed)
