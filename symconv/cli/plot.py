@@ -105,6 +105,9 @@ def read_values(source: str, spec, seed: int | None):
                                    "(read without pickles, so arrays of Python objects are refused)") from None
             if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
                 raise SymconvError(f"values: got {source!r} holding {array.dtype}, expected real numbers")
+            if not np.isfinite(array).all():
+                raise SymconvError(f"values: got NaN or infinity in {source!r}, expected finite numbers "
+                                   f"(a picture of who receives each dy is drawn at real values)")
         else:
             try:
                 with open(source, encoding="utf-8") as handle:
@@ -127,6 +130,9 @@ def _numbers(text, source):
         if token:
             try:
                 numbers.append(float(Fraction(token)))
+            except OverflowError:
+                raise SymconvError(f"values: got {token!r} in {source}, expected a finite number a float64 can hold "
+                                   f"(below 1.8e308 in size)") from None
             except (ValueError, ZeroDivisionError):
                 raise SymconvError(f"values: got {token!r} in {source}, expected numbers such as 2, -0.5 or 1/3") from None
     return numbers

@@ -24,8 +24,8 @@ ties (so an input that is itself ``-inf`` still takes the gradient, never the
 padding). Overlapping windows add their gradients. A window that covers no
 input at all (possible with dilation) yields ``-inf`` and passes no gradient
 on; PyTorch's backward writes that gradient to an address outside the window.
-(A window holding a NaN yields NaN; NaN compares false with everything, so
-which of its inputs gets the gradient is left unspecified. PyTorch's is a NaN.)
+A window holding a NaN yields NaN, and its gradient goes to its NaN (the
+last NaN in scan order, if several), exactly as PyTorch's CPU kernel does.
 
 How it is computed. A 2-D window is a box, so its maximum is taken one axis
 at a time: first along W (each row's maxima over ``K_w`` taps), then along H
@@ -71,10 +71,12 @@ __all__ = ["max_pool_forward", "max_pool_backward"]
 # --------------------------------------------------------------------------
 
 
-def _max_along(x, geo, axis, track=False):
+def _max_along(x, geo, axis, track=False, nan_wins=False):
     """Maximum over the kernel taps along ``axis``: an array like ``x`` with
     ``geo.out[axis]`` along it; with ``track``, also the tap that gave each
     window's first maximum (``K``, one past the last tap, where none lands).
+    With ``nan_wins`` a NaN is a window's maximum, and of several the last
+    takes it, as in PyTorch's CPU kernel (``val > maxval || isnan(val)``).
     """
     k = geo.kernel[axis]
     shape = x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :]
@@ -103,6 +105,8 @@ def _max_along(x, geo, axis, track=False):
         for tap, values in later_taps:
             if track:
                 greater = values > so_far
+                if nan_wins:
+                    greater |= np.isnan(values)
                 np.maximum(dsts[1], np.multiply(greater, tap, dtype=first.dtype), out=dsts[1])
             np.maximum(so_far, values, out=dsts[0])
             so_far = dsts[0]
@@ -139,7 +143,8 @@ def max_pool_backward(dy, x, kernel, stride=None, padding=0, dilation=1, ceil_mo
     """Gradient ``dx`` of ``L = sum(dy * max_pool_forward(x, ...))``.
 
     Each ``dy`` entry goes to the first maximum of its window; ties between
-    equal values resolve to the earliest in row-major order.
+    equal values resolve to the earliest in row-major order. A NaN is its
+    window's maximum (the last NaN, if several), as in PyTorch.
 
     >>> x = np.array([[[2.0, 2.0, 1.0, 2.0]]])
     >>> max_pool_backward(np.array([[[10.0, 20.0, 30.0]]]), x, 2, stride=1)
@@ -156,8 +161,9 @@ def _first_maxima(x, geo):
     the windows that have one (None when all do)."""
     nd = len(geo.out)
     firsts, partial = [None] * nd, x
+    nan_wins = x.dtype.kind == "f" and bool(np.isnan(x).any())  # one pass, only to keep finite inputs fast
     for axis in reversed(range(nd)):
-        partial, firsts[axis] = _max_along(partial, geo, axis, track=True)
+        partial, firsts[axis] = _max_along(partial, geo, axis, track=True, nan_wins=nan_wins)
     # Follow the choices from the first axis to the last. ``index`` is the
     # flat position of the chosen input over (n*c, axes done so far); at
     # each later axis it picks the element of that axis's pass whose choice

@@ -1,0 +1,64 @@
+"""NaN and infinities: handled as PyTorch does where symconv computes with values, refused where it draws them."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from symconv.cli.app import cli
+from symconv.reference import max_pool_backward, max_pool_forward
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_a_nan_is_its_windows_maximum_and_takes_the_gradient_as_in_pytorch(nd):
+    rng = np.random.default_rng(nd)
+    pool = torch.nn.functional.max_pool1d if nd == 1 else torch.nn.functional.max_pool2d
+    tried = 0
+    for _ in range(200):
+        shape = (2, 2) + tuple(int(s) for s in rng.integers(3, 7, nd))
+        x = rng.integers(0, 3, shape).astype(float)
+        x[rng.random(shape) < 0.2] = np.nan
+        x[rng.random(shape) < 0.05] = np.inf
+        k, s, d = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        p = int(rng.integers(0, k // 2 + 1))
+        xt = torch.tensor(x, requires_grad=True)
+        try:
+            y = pool(xt, k, s, p, d)
+        except RuntimeError:  # a window that does not fit: PyTorch refuses it too
+            continue
+        dy = rng.standard_normal(tuple(y.shape))
+        y.backward(torch.tensor(dy))
+        np.testing.assert_array_equal(max_pool_forward(x, k, s, p, d), y.detach().numpy())
+        np.testing.assert_array_equal(max_pool_backward(dy, x, k, s, p, d), xt.grad.numpy())
+        tried += 1
+    assert tried > 100
+
+
+def test_finite_inputs_keep_the_first_maximum():
+    x = np.array([[[2.0, 2.0, 1.0, 2.0]]])
+    assert max_pool_backward(np.array([[[10.0, 20.0, 30.0]]]), x, 2, stride=1).tolist() == [[[10.0, 20.0, 0.0, 30.0]]]
+
+
+@pytest.mark.parametrize("values, message", [
+    ("1,nan,2,3", "got '1,nan,2,3', expected ties, distinct, numbers"),
+    ("1,1e400,2,3", "values: got '1e400' in --values, expected a finite number"),
+])
+def test_plot_values_refuse_what_is_not_a_finite_number(values, message, tmp_path):
+    result = CliRunner().invoke(cli, ["plot", "maxpool1d", "--input", "1,1,4", "--kernel", "2", "--kind", "routing",
+                                      "--values", values, "-o", str(tmp_path / "p.png")])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_plot_values_refuse_a_npy_file_holding_nan(tmp_path):
+    np.save(tmp_path / "x.npy", np.array([1.0, np.nan, 2.0, 3.0]))
+    result = CliRunner().invoke(cli, ["plot", "maxpool1d", "--input", "1,1,4", "--kernel", "2", "--kind", "routing",
+                                      "--values", str(tmp_path / "x.npy"), "-o", str(tmp_path / "p.png")])
+    assert result.exit_code == 2 and "values: got NaN or infinity in" in result.output
+
+
+def test_a_check_counts_a_nan_gradient_as_wrong():
+    from symconv.check import check_backward
+
+    report = check_backward(lambda dy, x: np.where(x > 0, dy, np.nan), "relu", input=(1, 1, 4))
+    assert not report.ok and report.gradients["dx"].max_abs_error == float("inf")
