@@ -46,6 +46,24 @@ class SymconvGroup(click.Group):
         return super().get_command(ctx, name)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        # Ctrl-C is one line, "symconv: interrupted", and exit 130 (128 + SIGINT). click would
+        # turn a KeyboardInterrupt into a blank line and "Aborted!" (exit 1), so while a command
+        # runs SIGINT raises an exception of its own, past click and past ``except Exception``;
+        # a second Ctrl-C is ignored while files are cleaned up.
+        import signal
+        import threading
+
+        class Interrupted(BaseException):
+            pass
+
+        def interrupt(signum, frame):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise Interrupted
+
+        catch = (standalone_mode and threading.current_thread() is threading.main_thread()
+                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if catch:
+            signal.signal(signal.SIGINT, interrupt)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except (click.ClickException, SymconvError) as error:
@@ -55,11 +73,19 @@ class SymconvGroup(click.Group):
             # Some click messages list choices on several lines: keep one.
             click.echo("Error: " + " ".join(message.split()), err=True)
             sys.exit(getattr(error, "exit_code", 2))
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, Interrupted) as error:
             if not standalone_mode:
                 raise
+            if isinstance(error, Interrupted) or isinstance(error.__cause__, KeyboardInterrupt):
+                # After the terminal's "^C" echo, start a line of our own.
+                click.echo(("\n" if isinstance(error, Interrupted) and sys.stderr.isatty() else "")
+                           + "symconv: interrupted", err=True)
+                sys.exit(130)
             click.echo("Aborted!", err=True)
             sys.exit(1)
+        finally:
+            if catch:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
         if standalone_mode:
             sys.exit(code or 0)
         return code

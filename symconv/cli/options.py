@@ -8,11 +8,11 @@ Nothing here imports SymPy or NumPy: every refusal comes before they load.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import click
 
+from symconv.cli.files import check_writable, write_file
 from symconv.errors import SymconvError
 from symconv.names import CONV_KINDS, FORMATS, FORMS, LAYER_KINDS, STACK
 from symconv.spec.size import DEFAULT_MAX_TERMS
@@ -112,15 +112,15 @@ SEED = click.option("--seed", default=0, show_default=True, type=click.IntRange(
 
 
 def check_output(path: str | None, suffixes: tuple[str, ...] = (), hint: str = "'--output'") -> str:
-    """Refuse, before any work, an output file in no existing directory (or with a wrong suffix)."""
+    """Refuse, before any work, an output file with a wrong suffix or one that could not be written
+    (:func:`symconv.cli.files.check_writable`: a directory, no such directory, no permission)."""
     if path is None:
         return ""
     suffix = Path(path).suffix.lower()
     if suffixes and suffix not in suffixes:
         raise click.BadParameter(f"got {path!r}, expected a file name ending in {' or '.join(suffixes)}",
                                  param_hint=hint)
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise click.BadParameter(f"got {path!r}, expected a file in an existing directory", param_hint=hint)
+    check_writable(path, hint)
     return suffix
 
 
@@ -138,10 +138,10 @@ def check_form(form: str, layer: str) -> None:
                                  param_hint="'--form'")
 
 
-def write_or_echo(text: str, output: str | None) -> None:
+def write_or_echo(text: str, output: str | None, hint: str = "'--output'") -> None:
+    """Write ``text`` to ``output`` all at once (:func:`symconv.cli.files.write_file`), or echo it."""
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_file(output, text, hint)
     else:
         click.echo(text, nl=False)
 

@@ -21,6 +21,7 @@ from fractions import Fraction
 
 import click
 
+from symconv.cli.files import replacing
 from symconv.cli.options import check_output, index_base_option, layer_options, usage_errors
 from symconv.errors import SymconvError
 from symconv.names import CONV_KINDS
@@ -222,15 +223,17 @@ def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, 
     from symconv.engine.derive import derive
 
     derivation = derive(spec, max_terms=None, reduction=reduction)
-    if layer in CONV_KINDS:
-        from symconv.plot.jacobian import plot_jacobian, plot_routing
+    # The picture is drawn into a temporary file that replaces the output only once complete.
+    with replacing(output, "'-o'") as picture:
+        if layer in CONV_KINDS:
+            from symconv.plot.jacobian import plot_jacobian, plot_routing
 
-        if kind == "jacobian":
-            plot_jacobian(derivation, output, index_base=base)
+            if kind == "jacobian":
+                plot_jacobian(derivation, picture, index_base=base)
+            else:
+                plot_routing(derivation, picture, at, of=of or "dx", index_base=base)
         else:
-            plot_routing(derivation, output, at, of=of or "dx", index_base=base)
-    else:
-        from symconv.plot.pool import plot_pool_jacobian, plot_pool_routing
+            from symconv.plot.pool import plot_pool_jacobian, plot_pool_routing
 
-        draw = plot_pool_jacobian if kind == "jacobian" else plot_pool_routing
-        draw(derivation, x, output, index_base=base, note=note)
+            draw = plot_pool_jacobian if kind == "jacobian" else plot_pool_routing
+            draw(derivation, x, picture, index_base=base, note=note)

@@ -11,10 +11,9 @@ one line and exit 2.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
+from symconv.cli.files import write_file
 from symconv.cli.formula import FORMULA_LAYER
 from symconv.cli.options import ANY_LAYER, FORM, check_form, check_output, layer_options, usage_errors
 from symconv.cli.plot import INDEX_BASE
@@ -33,7 +32,7 @@ def _typeset(text: str, output: str, suffix: str) -> None:
 
     document = pdf.compile_latex(text)
     data = document.data if suffix == ".pdf" else pdf.pdf_to_png(document.data)
-    Path(output).write_bytes(data)
+    write_file(output, data, "'-o'")  # all at once: a failed run leaves an existing file alone
     if suffix == ".png" and document.pages > 1:
         click.echo(f"symconv: {output} shows page 1 of {document.pages}; -o FILE.pdf has them all", err=True)
 
