@@ -84,6 +84,9 @@ class StackReport(Report):
                 f"{self.step:g}) from every kink; nearest: {self.nearest}, {self.kink_distance:.1e} away. "
                 f"They prove nothing there.")
 
+    def void_note(self) -> str:
+        return self.kink_note()
+
     def table(self) -> str:
         text = super().table()
         note = self.kink_note()
