@@ -49,10 +49,10 @@ class _progress:
     nothing but the bar goes to stderr.
     """
 
-    def __init__(self, spec, label: str = "symconv: deriving", terms_per_second: float = TERMS_PER_SECOND):
+    def __init__(self, spec, label: str = "symconv: deriving", terms_per_second: float | None = None):
         self.label = label
         self.terminal = sys.stderr is not None and sys.stderr.isatty()
-        self.expected = spec.estimate_terms() / terms_per_second
+        self.expected = spec.estimate_terms() / (terms_per_second or TERMS_PER_SECOND)
         self.done, self.steps = 0, 1  # until total() says how many steps there are
         self.shown, self.line = False, ""
         self.lock = threading.Lock()
