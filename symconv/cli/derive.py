@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 
 import click
 
@@ -23,36 +25,94 @@ from symconv.spec.command import spec_from_options
 from symconv.spec.size import check_size
 
 #: Measured end-to-end speed (JSON or LaTeX of a conv2d layer, 2-core machine),
-#: used to decide before starting whether a job will take over two seconds.
+#: used to decide before starting whether a job is expected to take over a second.
 TERMS_PER_SECOND = 600_000
+#: A job expected to run longer than this shows its bar at once; any other job
+#: that is still running after this long shows it then (pooling layers and the
+#: exact check cost far more per term than a convolution's derivation).
+SHOW_AFTER_SECONDS = 1.0
+#: How often a shown bar is redrawn while a long step runs (its clock moves).
+REDRAW_SECONDS = 0.5
+#: Characters in the bar itself: the whole line stays under 60 columns.
+BAR_WIDTH = 24
 
 
 class _progress:
-    """A progress bar on stderr for jobs estimated over two seconds, on a terminal only.
+    """A progress bar on stderr for jobs that run over a second, on a terminal only.
 
-    Used as ``with _progress(spec) as step: step.total(n); ... step()``;
-    elsewhere (pipes, files, tests) nothing is printed.
+    Used as ``with _progress(spec) as step: step.total(n); ... step()`` (or
+    ``step.at(done, total)``). On a terminal the bar appears at once when
+    ``spec.estimate_terms() / terms_per_second`` exceeds
+    :data:`SHOW_AFTER_SECONDS`, else once the job has run that long; a
+    background thread draws it, so a long first step (the derivation) is not
+    silent. Elsewhere (pipes, files, tests) nothing is printed, ever; and
+    nothing but the bar goes to stderr.
     """
 
-    def __init__(self, spec):
-        seconds = spec.estimate_terms() / TERMS_PER_SECOND
-        self.show = seconds > 2 and sys.stderr.isatty()
-        self.bar = None
+    def __init__(self, spec, label: str = "symconv: deriving", terms_per_second: float | None = None):
+        self.label = label
+        self.terminal = sys.stderr is not None and sys.stderr.isatty()
+        self.expected = spec.estimate_terms() / (terms_per_second or TERMS_PER_SECOND)
+        self.done, self.steps = 0, 1  # until total() says how many steps there are
+        self.shown, self.line = False, ""
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = None
+        self.start = time.monotonic()
 
     def __enter__(self):
+        self.start = time.monotonic()
+        if self.terminal:
+            if self.expected > SHOW_AFTER_SECONDS:
+                self.shown = True
+                self._draw()
+            self.thread = threading.Thread(target=self._run, name="symconv-progress", daemon=True)
+            self.thread.start()
         return self
 
+    def _run(self):
+        if not self.shown:
+            if self.stop.wait(SHOW_AFTER_SECONDS):
+                return  # finished within a second: never shown
+            with self.lock:
+                if not self.stop.is_set():
+                    self.shown = True
+                    self._draw()
+        while not self.stop.wait(REDRAW_SECONDS):
+            with self.lock:
+                self._draw()
+
+    def _draw(self, end: str = ""):
+        done, steps = min(self.done, self.steps), max(self.steps, 1)
+        filled = BAR_WIDTH * done // steps
+        seconds = int(time.monotonic() - self.start)
+        line = f"\r{self.label} [{'#' * filled}{' ' * (BAR_WIDTH - filled)}] {100 * done // steps:3d}%  {seconds}s"
+        if line != self.line or end:  # redraw only what changed
+            self.line = line
+            sys.stderr.write(line + end)
+            sys.stderr.flush()
+
+    def at(self, done: int, steps: int):
+        """``done`` of ``steps`` steps are done (the total may grow as work is discovered)."""
+        with self.lock:
+            self.done, self.steps = done, steps
+            if self.shown and not self.stop.is_set():
+                self._draw()
+
     def total(self, steps: int):
-        if self.show:
-            self.bar = click.progressbar(length=steps, label="symconv: deriving", file=sys.stderr).__enter__()
+        self.at(self.done, steps)
 
     def __call__(self):
-        if self.bar is not None:
-            self.bar.update(1)
+        self.at(self.done + 1, self.steps)
 
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
+    def __exit__(self, exc_type, *exc):
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+        if self.shown:  # a finished job ends at 100%, a failed one where it stopped
+            if exc_type is None:
+                self.done = self.steps
+            self._draw(end="\n")
         return False
 
 

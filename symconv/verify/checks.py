@@ -7,6 +7,7 @@ term is found by its index, not just by its tensor.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -98,6 +99,39 @@ class Check:
             and self.exact is not False
         )
 
+    def to_dict(self, void: str = "") -> dict:
+        """This row for ``--format json``: each comparison's result, error and tolerance.
+
+        A comparison that was not run (or, with ``void``, that proves nothing)
+        has ``"ok": null`` and a ``"note"`` saying why; a failing one names the
+        entry where it failed in its ``"note"``.
+        """
+        reference = _comparison(self.vs_reference, self.reference_tolerance)
+        if self.vs_finite_differences is None:
+            why = ("checked end to end, through dx and the parameters' gradients" if self.name.startswith("d")
+                   else "finite differences check gradients, not outputs")
+            fd = {"ok": None, "max_rel_error": None, "tolerance": self.fd_tolerance, "note": f"not run: {why}"}
+        else:
+            fd = _comparison(self.vs_finite_differences, self.fd_tolerance)
+        exact = {"ok": self.exact}
+        if self.exact is None:
+            exact["note"] = "not run: the derivation has too many terms for exact rational arithmetic"
+        if self.where:  # the first comparison that failed, as the table's note says
+            failed = next((c for c in (reference, fd, exact) if c["ok"] is False), None)
+            if failed is not None:
+                failed["note"] = self.where
+        voided = bool(void) and self.vs_finite_differences is not None
+        if voided:
+            fd.update(ok=None, note=void)
+        return {"ok": self.passed and not voided, "reference": reference, "finite_differences": fd, "exact": exact}
+
+
+def _comparison(error: float, tolerance: float) -> dict:
+    if not math.isfinite(error):
+        return {"ok": False, "max_rel_error": None, "tolerance": tolerance,
+                "note": f"the relative error is {error} (the values are not all finite)"}
+    return {"ok": error <= tolerance, "max_rel_error": error, "tolerance": tolerance}
+
 
 @dataclass(frozen=True)
 class Report:
@@ -112,6 +146,24 @@ class Report:
     @property
     def passed(self) -> bool:
         return all(check.passed for check in self.checks)
+
+    def void_note(self) -> str:
+        """Why the finite differences prove nothing, or ``""`` (a stack's kinks; see StackReport)."""
+        return ""
+
+    def to_dict(self, layer: dict | None = None) -> dict:
+        """The report for ``--format json``: ``{"ok", "layer", "seed", "tensors"}``.
+
+        ``layer`` (the spec's ``to_dict()``) is left out when not given;
+        ``tensors`` maps each checked tensor to :meth:`Check.to_dict`.
+        """
+        void = self.void_note()
+        tensors = {c.name: c.to_dict(void) for c in self.checks}
+        data = {"ok": self.passed and all(t["ok"] for t in tensors.values())}
+        if layer is not None:
+            data["layer"] = layer
+        data.update(seed=self.seed, tensors=tensors)
+        return data
 
     def notes(self) -> list[str]:
         """Lines under the table: where each failing check failed."""

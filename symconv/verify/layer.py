@@ -65,12 +65,13 @@ def rational_trials(shapes, rng, smooth: bool):
     return trials
 
 
-def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None = None) -> Report:
+def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None = None, progress=None) -> Report:
     """Check a single layer's derivation three ways; see the module docstring.
 
     ``fd_samples`` caps the finite-difference entries per tensor (chosen at
     random); ``exact`` forces the rational check on or off (default: on for
-    layers up to :data:`~symconv.verify.checks.EXACT_TERM_LIMIT` terms).
+    layers up to :data:`~symconv.verify.checks.EXACT_TERM_LIMIT` terms);
+    ``progress(done, total)`` is told how far the checks have come.
     """
     from symconv.printing.present import describe
 
@@ -81,6 +82,6 @@ def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None =
                 trials=lambda rng: rational_trials(shapes, rng, smooth), step=STEP, fd_samples=fd_samples)
     if exact is None:
         exact = spec.estimate_terms() <= EXACT_TERM_LIMIT
-    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact)
+    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress)
     title = describe(spec) + ("" if derivation.reduction == "sum" else ", mean reduction")
     return Report(title, seed, tuple(checks), plan.reference_tolerance, plan.fd_tolerance)

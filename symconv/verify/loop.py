@@ -46,16 +46,33 @@ def _shown(name, index) -> str:
     return f"{name}[{', '.join(map(str, index))}]"
 
 
-def run_checks(derivation, plan: Plan, rng, exact: bool):
-    """``(values, checks)``: the drawn values and one :class:`Check` per computed tensor."""
+def run_checks(derivation, plan: Plan, rng, exact: bool, progress=None):
+    """``(values, checks)``: the drawn values and one :class:`Check` per computed tensor.
+
+    ``progress``, if given, is called as ``progress(done, total)`` when the
+    steps are known and after each one: the float evaluation, each exact
+    trial, each tensor's finite differences.
+    """
     shapes = leaf_shapes(derivation)
     values = plan.draw(rng)
+    trials = plan.trials(rng) if exact else []  # drawn here as before: the evaluations draw nothing
+    names = compared(derivation)
+    fd_names = [name for name in names if name.startswith("d") and name[1:] in shapes]
+    total, done = 1 + len(trials) + len(fd_names), 0
+
+    def step():
+        nonlocal done
+        if progress is not None:
+            progress(done, total)
+        done += 1
+
+    step()
     derived = derived_chain(derivation, values, float)
     expected = reference_chain(derivation, values)
-    names = compared(derivation)
+    step()
     exact_equal, mismatch = {name: True for name in names}, {}
     if exact:
-        for trial in plan.trials(rng):
+        for trial in trials:
             got, want = derived_chain(derivation, trial, object), reference_chain(derivation, trial)
             for name in names:
                 equal = bool(np.array_equal(got[name], want[name]))
@@ -64,6 +81,7 @@ def run_checks(derivation, plan: Plan, rng, exact: bool):
                     mismatch[name] = (f"{_shown(name, index)}: derived {got[name][index]}, reference "
                                       f"{want[name][index]} (exact)")
                 exact_equal[name] &= equal
+            step()
     divisor = derivation.spec.input[0] if derivation.reduction == "mean" else 1
     checks = []
     for name in names:
@@ -73,7 +91,7 @@ def run_checks(derivation, plan: Plan, rng, exact: bool):
         if vs_reference > plan.reference_tolerance:
             index = worst_entry(derived[name], expected[name])
             where = f"{_shown(name, index)}: derived {derived[name][index]:.6g}, reference {expected[name][index]:.6g}"
-        if name.startswith("d") and leaf in shapes:
+        if name in fd_names:
             entries = list(np.ndindex(*shapes[leaf]))
             if len(entries) > plan.fd_samples:
                 picks = rng.choice(len(entries), size=plan.fd_samples, replace=False)
@@ -86,6 +104,7 @@ def run_checks(derivation, plan: Plan, rng, exact: bool):
                 worst = entries[worst_entry(at, estimates)[0]]
                 where = (f"{_shown(name, worst)}: derived {derived[name][worst]:.6g}, finite differences "
                          f"{estimates[entries.index(worst)]:.6g}")
+            step()
         where = where or mismatch.get(name, "")
         checks.append(Check(name, vs_reference, fd_error, count, exact_equal[name] if exact else None,
                             plan.reference_tolerance, plan.fd_tolerance, where))

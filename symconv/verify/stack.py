@@ -84,6 +84,9 @@ class StackReport(Report):
                 f"{self.step:g}) from every kink; nearest: {self.nearest}, {self.kink_distance:.1e} away. "
                 f"They prove nothing there.")
 
+    def void_note(self) -> str:
+        return self.kink_note()
+
     def table(self) -> str:
         text = super().table()
         note = self.kink_note()
@@ -148,8 +151,12 @@ def _exact_trials(shapes, rng):
     return [random, dict(random, x=fractions(np.zeros(shapes["x"], dtype=int)))]
 
 
-def verify_stack(derivation, seed: int = 0, fd_samples: int = 32, exact: bool | None = None) -> StackReport:
-    """Check a :class:`~symconv.engine.derive.StackDerivation`; see the module docstring."""
+def verify_stack(derivation, seed: int = 0, fd_samples: int = 32, exact: bool | None = None,
+                 progress=None) -> StackReport:
+    """Check a :class:`~symconv.engine.derive.StackDerivation`; see the module docstring.
+
+    ``progress(done, total)`` is told how far the checks have come.
+    """
     shapes = leaf_shapes(derivation)
     drawn = {}
 
@@ -160,7 +167,7 @@ def verify_stack(derivation, seed: int = 0, fd_samples: int = 32, exact: bool | 
     plan = Plan(draw=draw, trials=lambda rng: _exact_trials(shapes, rng), step=FD_STEP, fd_samples=fd_samples)
     if exact is None:
         exact = derivation.spec.estimate_terms() <= EXACT_TERM_LIMIT // 4
-    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact)
+    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress)
     kink_distance, nearest, draws = drawn["kinks"]
     title = "stack: " + " | ".join(layer.kind for layer in derivation.spec.layers)
     title += ", x " + "x".join(map(str, derivation.spec.input))
