@@ -229,27 +229,21 @@ def test_a_suite_with_skipped_configurations_meets_the_schema():
     assert _errors("check", data) == []
 
 
-# -- verify: the shape symconv verify --format json is to print ---------------
+# -- verify: what symconv verify --format json prints --------------------------
 
 def _verify_document(command_layer, seed=0):
-    """The verify JSON the schema describes, built from the current verifier's report."""
-    from symconv.engine.derive import derive
-    from symconv.spec.command import spec_from_options
-    from symconv.verify import verify
+    """What ``symconv verify --format json`` prints for one layer."""
+    from click.testing import CliRunner
+
+    from symconv.cli.app import cli
 
     kind, options = command_layer
-    spec = spec_from_options(kind, **options)
-    report = verify(derive(spec), seed=seed)
-    tensors = {}
-    for c in report.checks:
-        fd = None if c.vs_finite_differences is None else {
-            "ok": c.vs_finite_differences <= c.fd_tolerance, "max_rel_error": c.vs_finite_differences,
-            "tolerance": c.fd_tolerance, "entries": c.fd_entries}
-        tensors[c.name] = {"ok": c.passed,
-                           "reference": {"ok": c.vs_reference <= c.reference_tolerance,
-                                         "max_rel_error": c.vs_reference, "tolerance": c.reference_tolerance},
-                           "finite_differences": fd, "exact": {"ok": c.exact}, "where": c.where}
-    return {"ok": report.passed, "layer": spec.to_dict(), "seed": seed, "tensors": tensors}
+    args = ["verify", kind, "--format", "json", "--seed", str(seed)]
+    for name, value in options.items():
+        args += [f"--{name.replace('_', '-')}", value]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 VERIFIED = [
