@@ -98,8 +98,15 @@ def render_derive(layer, form, index_base, output, max_terms, reduction, **optio
     from symconv.engine.derive import derive
     from symconv.printing.documents import render as render_text
 
-    derivation = derive(spec, max_terms=None, reduction=reduction)
-    _typeset(render_text(derivation, "latex", int(index_base), True, form), output, suffix)
+    from symconv.cli.derive import _progress
+
+    with _progress(spec) as step:  # the derivation and its typesetting, on a terminal only
+        step.total(2)
+        derivation = derive(spec, max_terms=None, reduction=reduction)
+        step()
+        text = render_text(derivation, "latex", int(index_base), True, form)
+        step()
+    _typeset(text, output, suffix)
 
 
 @render.command("formula")
