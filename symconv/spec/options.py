@@ -68,7 +68,8 @@ def build_spec(kind: str, input, /, **options):
     """
     if kind not in LAYER_KINDS:
         raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(LAYER_KINDS)}")
-    given = {name: value for name, value in options.items() if value not in (None, False)}
+    # By identity: 0 == False, and stride=0 must be refused, not taken for "not given".
+    given = {name: value for name, value in options.items() if value is not None and value is not False}
     for name, value in given.items():
         if name not in ACCEPTS[kind]:
             takes = ", ".join(n.replace("_", "-") for n in ACCEPTS[kind]) or "no options"
