@@ -94,6 +94,8 @@ def read_ints(text: str, name: str, expected: str) -> tuple[int, ...]:
     ...
     symconv.errors.SymconvError: stride: got '2.5', expected an integer
     """
+    if is_int(text) and abs(text) > MAX_INTEGER:
+        raise too_large(name, text)  # before str(), which refuses an int of over 4300 digits
     parts = [p.strip() for p in str(text).split(",")]
     if any(_INTEGER.fullmatch(p) is None for p in parts):
         raise SymconvError(f"{name}: got {shown(text)!r}, expected {expected}")
