@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from symconv.errors import SymconvError
 from symconv.names import ACTIVATION_KINDS
-from symconv.spec.values import shape_of, shown
+from symconv.spec.values import as_given, shape_of, shown
 
 #: A slope as text: a decimal (with an exponent of at most three digits, so that
 #: reading it cannot build a number of a billion digits) or a ratio p/q.
@@ -70,7 +70,7 @@ def activation_spec(kind, input, negative_slope=None) -> ActivationSpec:
     input = shape_of(input, "input", ("N", "C", "L") if len(input) == 3 else ("N", "C", "H", "W"), kind)
     if kind == "relu":
         if negative_slope not in (None, 0):
-            raise SymconvError(f"negative-slope: got {negative_slope!r}, expected it only with leaky_relu")
+            raise SymconvError(f"negative-slope: got {as_given(negative_slope)}, expected it only with leaky_relu")
         return ActivationSpec(kind, input, Fraction(0))
     slope = Fraction(1, 100) if negative_slope is None else negative_slope
     not_a_number = SymconvError(

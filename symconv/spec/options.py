@@ -21,7 +21,7 @@ from __future__ import annotations
 from symconv.errors import SymconvError
 from symconv.names import ACTIVATION_KINDS, CONV_KINDS, LAYER_KINDS, POOL_KINDS
 from symconv.spec.conv import conv_spec, padding_expected
-from symconv.spec.values import parse_ints, per_axis_expected, read_ints
+from symconv.spec.values import as_given, parse_ints, per_axis_expected, read_ints
 from symconv.spec.activation import activation_spec
 from symconv.spec.pool import pool_spec
 
@@ -68,12 +68,13 @@ def build_spec(kind: str, input, /, **options):
     """
     if kind not in LAYER_KINDS:
         raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(LAYER_KINDS)}")
-    given = {name: value for name, value in options.items() if value not in (None, False)}
+    # By identity: 0 == False, and stride=0 must be refused, not taken for "not given".
+    given = {name: value for name, value in options.items() if value is not None and value is not False}
     for name, value in given.items():
         if name not in ACCEPTS[kind]:
             takes = ", ".join(n.replace("_", "-") for n in ACCEPTS[kind]) or "no options"
             shown = name.replace("_", "-")
-            raise SymconvError(f"{shown}: got {value!r}, expected no {shown} for {kind} (it takes: {takes})")
+            raise SymconvError(f"{shown}: got {as_given(value)}, expected no {shown} for {kind} (it takes: {takes})")
     ndim = CONV_KINDS.get(kind) or POOL_KINDS.get(kind) or None
     axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,L or N,C,H,W"
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)

@@ -26,6 +26,7 @@ from symconv.errors import SymconvError
 from symconv.names import POOL_KINDS
 from symconv.spec.values import (
     MAX_INTEGER,
+    as_given,
     axis_names,
     check_kernel_fits,
     is_int,
@@ -168,7 +169,7 @@ def pool_spec(kind, input, kernel, stride=None, padding=0, dilation=1, ceil_mode
                 f"({k} // 2 = {k // 2}), as PyTorch requires"
             )
     if divisor_override is not None and (not is_int(divisor_override) or not 1 <= divisor_override <= MAX_INTEGER):
-        raise SymconvError(f"divisor-override: got {divisor_override!r}, expected a positive integer")
+        raise SymconvError(f"divisor-override: got {as_given(divisor_override)}, expected a positive integer")
     if divisor_override is not None and kind.startswith("max"):
         raise SymconvError("divisor-override: got a value for max pooling, expected it only for average pooling")
     spec = PoolSpec(kind, input, kernel, stride, padding, dilation, bool(ceil_mode),

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from symconv.errors import SymconvError
 from symconv.names import LAYER_KINDS
 from symconv.spec.options import build_spec
+from symconv.spec.values import shown
 
 _TOKEN = re.compile(r"\s*(?:(?P<number>-?\d+(?:\.\d+)?(?:/\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<symbol>[(),=|]))")
 #: Flags as the stack syntax writes them -> (build_spec's flag, whether "true" sets it).
@@ -216,7 +217,8 @@ def stack_spec(input, layers) -> StackSpec:
     """Validate a stack: every layer, and that each output fits the next input."""
     if not layers:
         raise SymconvError("layers: got nothing, expected at least one layer")
-    shape, specs = tuple(input), []
+    input = tuple(input) if isinstance(input, (tuple, list)) else (input,)  # its first layer checks it
+    shape, specs = input, []
     for position, (kind, options) in enumerate(layers, start=1):
         if kind == "stack" or kind not in LAYER_KINDS:
             raise SymconvError(
@@ -229,11 +231,11 @@ def stack_spec(input, layers) -> StackSpec:
             source = "the input" if position == 1 else f"the output of layer {position - 1} ({specs[-1].kind})"
             raise SymconvError(
                 f"layers: layer {position} ({kind}), applied to {source} of shape "
-                f"{','.join(map(str, shape))}: {error}"
+                f"{shown(shape)}: {error}"
             ) from None
         specs.append(spec)
         shape = spec.output_shape
-    return StackSpec(tuple(input), tuple(specs))
+    return StackSpec(input, tuple(specs))
 
 
 def tensor_names(stack: StackSpec):

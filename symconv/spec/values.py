@@ -32,8 +32,17 @@ def shown(value) -> str:
     pairs as JSON writes them (``[1,1],[0,0]``), and long text cut short."""
     if isinstance(value, (tuple, list)):
         return ",".join(f"[{shown(v)}]" if isinstance(v, (tuple, list)) else shown(v) for v in value)
-    text = str(value)
+    try:
+        text = str(value)
+    except ValueError:  # an int of over 4300 digits, which Python refuses to convert
+        text = f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     return text if len(text) <= 60 else text[:40] + f"... ({len(text)} characters)"
+
+
+def as_given(value) -> str:
+    """A value as a message quotes it: its repr, but an int as :func:`shown` writes it
+    (``repr`` of an int of over 4300 digits raises)."""
+    return shown(value) if is_int(value) else repr(value)
 
 
 def axis_names(ndim: int) -> str:
@@ -85,6 +94,8 @@ def read_ints(text: str, name: str, expected: str) -> tuple[int, ...]:
     ...
     symconv.errors.SymconvError: stride: got '2.5', expected an integer
     """
+    if is_int(text) and abs(text) > MAX_INTEGER:
+        raise too_large(name, text)  # before str(), which refuses an int of over 4300 digits
     parts = [p.strip() for p in str(text).split(",")]
     if any(_INTEGER.fullmatch(p) is None for p in parts):
         raise SymconvError(f"{name}: got {shown(text)!r}, expected {expected}")

@@ -118,7 +118,9 @@ class TermTable(Mapping):
         self.space = space
         self.shape = tuple(shape)
         self.entry = np.asarray(entry, dtype=np.int64)
-        self.factors = np.asarray(factors, dtype=np.int64).reshape(len(self.entry), -1)
+        factors = np.asarray(factors, dtype=np.int64)
+        # Keep the width of a table without terms (every window in the padding): reshape(0, -1) cannot infer it.
+        self.factors = factors.reshape(len(self.entry), factors.shape[-1] if factors.ndim == 2 else -1)
 
     # -- the mapping view: index -> SymPy expression -------------------------
     def __len__(self) -> int:
