@@ -12,6 +12,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sympy import IndexedBase, Rational
 from sympy.parsing.sympy_parser import parse_expr
 
@@ -131,6 +133,68 @@ def test_bad_json_files_are_refused(tmp_path, content):
 def test_a_missing_json_file_is_refused(tmp_path):
     with pytest.raises(SymconvError, match=r"^layers: got '.*missing\.json', expected a readable JSON file"):
         parse_layers(str(tmp_path / "missing.json"))
+
+
+@pytest.mark.parametrize("content, reason", [
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "(nested too deeply)", id="nested-too-deeply"),
+    pytest.param(b'{"layers": [{"kind": "maxpool2d", "kernel": ' + b"9" * 5000 + b"}]}",
+                 "(Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits)",
+                 id="integer-of-5000-digits"),
+    pytest.param(b'{"layers": [{"kind": "relu\xff"}]}', "can't decode byte 0xff", id="not-utf-8"),
+    pytest.param(b"", "(Expecting value: line 1 column 1 (char 0))", id="empty-file"),
+])
+def test_json_files_python_cannot_read_are_refused_in_one_line(tmp_path, content, reason):
+    # found by fuzzing the command line: each of these was a traceback (RecursionError, ValueError,
+    # UnicodeDecodeError), as json.load raises more than JSONDecodeError
+    path = tmp_path / "net.json"
+    path.write_bytes(content)
+    with pytest.raises(SymconvError) as caught:
+        parse_layers(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"layers: got {str(path)!r}, expected a readable JSON file in UTF-8 (")
+    assert reason in message and "\n" not in message
+
+
+def test_a_json_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "net.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"layers": [{"kind": "relu"}]}).encode())
+    assert parse_layers(str(path)) == [("relu", {})]
+
+
+@pytest.mark.parametrize("value", [[[1]], [1, 2], 1, 0.5, [], "yes"])
+def test_json_flags_that_are_not_true_or_false_are_refused(tmp_path, value):
+    # [[1]] reached value.lower() as a tuple: an AttributeError before
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"layers": [{"kind": "maxpool2d", "kernel": 2, "ceil_mode": value}]}))
+    with pytest.raises(SymconvError, match=r"^layers: layer 1 \(maxpool2d\): ceil_mode: got .*, expected true or false$"):
+        stack_spec((1, 1, 4, 4), parse_layers(str(path)))
+
+
+_JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-3, 5), st.integers(), st.floats(),
+                       st.sampled_from(["same", "valid", "1", "2,1", "true", "1/2", "", "x"]), st.text(max_size=4))
+_JSON_OPTION = st.sampled_from(["weight", "kernel", "stride", "padding", "dilation", "groups", "bias", "no_bias",
+                                "ceil_mode", "count_include_pad", "divisor_override", "negative_slope", "kind",
+                                "input", "no-bias"])
+_JSON_LAYER = st.builds(lambda kind, options: {"kind": kind, **options},
+                        st.sampled_from(["conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
+                                         "relu", "leaky_relu"]),
+                        st.dictionaries(_JSON_OPTION, st.recursive(_JSON_LEAF, lambda c: st.lists(c, max_size=3),
+                                                                   max_leaves=6), max_size=4))
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=300,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers=st.lists(_JSON_LAYER, min_size=1, max_size=3),
+       shape=st.sampled_from([(1, 1, 4, 4), (1, 1, 5), (1, 2, 4, 4)]))
+def test_any_json_values_give_a_stack_or_one_line_refusal(tmp_path, layers, shape):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"layers": layers}))
+    try:
+        spec = stack_spec(shape, parse_layers(str(path)))
+    except SymconvError as error:
+        assert str(error).startswith("layers: ") and "\n" not in str(error)
+    else:
+        spec.estimate_terms(), spec.count_entries(), spec.to_dict()
 
 
 # --------------------------------------------------------------------------

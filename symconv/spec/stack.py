@@ -168,10 +168,12 @@ def parse_layers(text: str) -> list[tuple[str, dict]]:
 
 def _json_layers(path: str):
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # -sig: with or without a byte-order mark
             data = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        raise SymconvError(f"layers: got {path!r}, expected a readable JSON file ({error})") from None
+    except (OSError, ValueError, RecursionError) as error:
+        # ValueError: bad JSON, bytes that are not UTF-8, or an integer of over 4300 digits
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).split(";")[0]
+        raise SymconvError(f"layers: got {path!r}, expected a readable JSON file in UTF-8 ({reason})") from None
     items = data.get("layers") if isinstance(data, dict) else data
     if not isinstance(items, list) or not all(isinstance(i, dict) and "kind" in i for i in items):
         raise SymconvError(f"layers: got {path!r}, expected {{\"layers\": [{{\"kind\": ...}}, ...]}}")
@@ -211,8 +213,9 @@ def _options_for(kind, options, position):
     keywords = {}
     for name, value in options.items():
         if name in _FLAGS:
-            if value.lower() not in ("true", "false"):
-                raise SymconvError(f"layers: layer {position} ({kind}): {name}: got {value!r}, expected true or false")
+            if not isinstance(value, str) or value.lower() not in ("true", "false"):
+                raise SymconvError(f"layers: layer {position} ({kind}): {name}: got {shown(value)!r}, "
+                                   f"expected true or false")
             flag, when_true = _FLAGS[name]
             if flag in keywords:
                 raise SymconvError(f"layers: layer {position} ({kind}): got {name} and its opposite, expected one of them")
