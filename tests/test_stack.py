@@ -12,6 +12,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sympy import IndexedBase, Rational
 from sympy.parsing.sympy_parser import parse_expr
 
@@ -133,6 +135,68 @@ def test_a_missing_json_file_is_refused(tmp_path):
         parse_layers(str(tmp_path / "missing.json"))
 
 
+@pytest.mark.parametrize("content, reason", [
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "(nested too deeply)", id="nested-too-deeply"),
+    pytest.param(b'{"layers": [{"kind": "maxpool2d", "kernel": ' + b"9" * 5000 + b"}]}",
+                 "(Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits)",
+                 id="integer-of-5000-digits"),
+    pytest.param(b'{"layers": [{"kind": "relu\xff"}]}', "can't decode byte 0xff", id="not-utf-8"),
+    pytest.param(b"", "(Expecting value: line 1 column 1 (char 0))", id="empty-file"),
+])
+def test_json_files_python_cannot_read_are_refused_in_one_line(tmp_path, content, reason):
+    # found by fuzzing the command line: each of these was a traceback (RecursionError, ValueError,
+    # UnicodeDecodeError), as json.load raises more than JSONDecodeError
+    path = tmp_path / "net.json"
+    path.write_bytes(content)
+    with pytest.raises(SymconvError) as caught:
+        parse_layers(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"layers: got {str(path)!r}, expected a readable JSON file in UTF-8 (")
+    assert reason in message and "\n" not in message
+
+
+def test_a_json_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "net.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"layers": [{"kind": "relu"}]}).encode())
+    assert parse_layers(str(path)) == [("relu", {})]
+
+
+@pytest.mark.parametrize("value", [[[1]], [1, 2], 1, 0.5, [], "yes"])
+def test_json_flags_that_are_not_true_or_false_are_refused(tmp_path, value):
+    # [[1]] reached value.lower() as a tuple: an AttributeError before
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"layers": [{"kind": "maxpool2d", "kernel": 2, "ceil_mode": value}]}))
+    with pytest.raises(SymconvError, match=r"^layers: layer 1 \(maxpool2d\): ceil_mode: got .*, expected true or false$"):
+        stack_spec((1, 1, 4, 4), parse_layers(str(path)))
+
+
+_JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-3, 5), st.integers(), st.floats(),
+                       st.sampled_from(["same", "valid", "1", "2,1", "true", "1/2", "", "x"]), st.text(max_size=4))
+_JSON_OPTION = st.sampled_from(["weight", "kernel", "stride", "padding", "dilation", "groups", "bias", "no_bias",
+                                "ceil_mode", "count_include_pad", "divisor_override", "negative_slope", "kind",
+                                "input", "no-bias"])
+_JSON_LAYER = st.builds(lambda kind, options: {"kind": kind, **options},
+                        st.sampled_from(["conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d",
+                                         "relu", "leaky_relu"]),
+                        st.dictionaries(_JSON_OPTION, st.recursive(_JSON_LEAF, lambda c: st.lists(c, max_size=3),
+                                                                   max_leaves=6), max_size=4))
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=300,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers=st.lists(_JSON_LAYER, min_size=1, max_size=3),
+       shape=st.sampled_from([(1, 1, 4, 4), (1, 1, 5), (1, 2, 4, 4)]))
+def test_any_json_values_give_a_stack_or_one_line_refusal(tmp_path, layers, shape):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({"layers": layers}))
+    try:
+        spec = stack_spec(shape, parse_layers(str(path)))
+    except SymconvError as error:
+        assert str(error).startswith("layers: ") and "\n" not in str(error)
+    else:
+        spec.estimate_terms(), spec.count_entries(), spec.to_dict()
+
+
 # --------------------------------------------------------------------------
 # The parser: bad inputs. Nothing is ever evaluated.
 # --------------------------------------------------------------------------
@@ -142,34 +206,22 @@ def test_a_missing_json_file_is_refused(tmp_path):
     pytest.param("softmax", "'softmax'", id="unknown-layer"),
     pytest.param("relu | conv3d(weight=1,1,1,1,1)", "layer 2: got 'conv3d'", id="unknown-layer-second"),
     pytest.param("stack", "'stack'", id="stack-in-a-stack"),
-    pytest.param("maxpool2d(kernel=2", "found the end", id="unclosed-paren"),
-    pytest.param("maxpool2d(kernel=2))", "')'", id="extra-close-paren"),
-    pytest.param("relu)", "')'", id="stray-close-paren"),
-    pytest.param("maxpool2d((kernel=2)", "'('", id="double-open-paren"),
     pytest.param("maxpool2d(kernel=2, kernel=3)", "kernel twice", id="option-twice"),
     pytest.param("maxpool2d(kernel=2, stride=1, stride=2)", "stride twice", id="option-twice-later"),
     pytest.param("maxpool2d(kernel=2, ceil_mode=true, ceil-mode=true)", "ceil_mode twice", id="option-twice-dash"),
-    pytest.param("__import__('os')", "cannot read", id="dunder-import"),
-    pytest.param("eval(1)", "'1'", id="eval-call"),
-    pytest.param("relu; import os", "cannot read", id="semicolon"),
+    pytest.param("__import__('os')", "cannot read \"'os')\" at character 12", id="dunder-import"),
+    pytest.param("eval(1)", "found '1' at character 6", id="eval-call"),
+    pytest.param("relu; import os", "cannot read '; import os' at character 5", id="semicolon"),
     pytest.param("maxpool2d(kernel=__import__('os').getcwd())", "cannot read", id="import-as-value"),
-    pytest.param("maxpool2d(kernel='2')", "cannot read", id="single-quoted-value"),
+    pytest.param("maxpool2d(kernel='2')", "cannot read \"'2')\" at character 18", id="single-quoted-value"),
     pytest.param('maxpool2d(kernel="2")', "cannot read", id="double-quoted-value"),
-    pytest.param("", "found the end", id="empty"),
-    pytest.param("   ", "found the end", id="blank"),
-    pytest.param("relu |", "found the end", id="trailing-pipe"),
-    pytest.param("| relu", "found '|'", id="leading-pipe"),
-    pytest.param("relu || relu", "found '|'", id="double-pipe"),
-    pytest.param("relu relu", "found 'relu'", id="missing-pipe"),
-    pytest.param("maxpool2d(kernel=)", "found ')'", id="missing-value"),
-    pytest.param("maxpool2d(kernel 2)", "found '2'", id="missing-equals"),
-    pytest.param("maxpool2d(kernel=2,)", "found ')'", id="trailing-comma"),
     pytest.param("maxpool2d(kernel=2, ceil_mode=yes)", "ceil_mode: got 'yes', expected true or false", id="flag-yes"),
     pytest.param("conv2d(weight=1,1,2,2, bias=0)", "bias: got '0', expected true or false", id="flag-digit"),
     pytest.param("relu(kernel=2)", "kernel: got '2'", id="option-the-layer-lacks"),
     pytest.param("leaky_relu(negative_slope=abc)", "negative-slope: got 'abc'", id="slope-word"),
-    pytest.param("leaky_relu(negative_slope=1e-2)", "layers: ", id="slope-exponent"),
+    pytest.param("leaky_relu(negative_slope=1e-2000)", "negative-slope: got '1e-2000'", id="slope-long-exponent"),
     pytest.param("maxpool2d(kernel=2.5)", "kernel: got '2.5'", id="fractional-kernel"),
+    pytest.param("maxpool2d(kernel=+2)", "kernel: got '+2'", id="plus-kernel"),
     pytest.param("x" * 5000, "'" + "x" * 10, id="long-garbage"),
 ])
 def test_bad_stacks_are_refused_with_one_line(text, fragment, monkeypatch):
@@ -183,6 +235,86 @@ def test_bad_stacks_are_refused_with_one_line(text, fragment, monkeypatch):
     message = str(caught.value)
     assert message.startswith("layers: ") and "\n" not in message
     assert fragment in message
+
+
+#: Malformed stacks: what the parser expected, and what it found where (characters count from 1).
+MALFORMED = [
+    pytest.param("conv2d(weight=2,1,3,3 | relu",
+                 "expected ')' to close the '(' of conv2d at character 7, found '|' at character 23",
+                 id="issue-unclosed-before-pipe"),
+    pytest.param("maxpool2d(kernel=2", "expected ')' to close the '(' of maxpool2d at character 10, found the end",
+                 id="unclosed-at-end"),
+    pytest.param("relu(", "expected ')' to close the '(' of relu at character 5, found the end", id="unclosed-empty"),
+    pytest.param("maxpool2d(kernel=2,", "expected ')' to close the '(' of maxpool2d at character 10, found the end",
+                 id="unclosed-after-comma"),
+    pytest.param("conv2d(weight=", "expected ')' to close the '(' of conv2d at character 7, found the end",
+                 id="unclosed-after-equals"),
+    pytest.param("relu | maxpool2d(kernel | relu",
+                 "expected ')' to close the '(' of maxpool2d at character 17, found '|' at character 25",
+                 id="unclosed-second-layer"),
+    pytest.param("relu)", "expected every ')' to close a '(', found an unmatched ')' at character 5", id="stray-close"),
+    pytest.param("maxpool2d(kernel=2))", "expected every ')' to close a '(', found an unmatched ')' at character 20",
+                 id="extra-close"),
+    pytest.param("relu | )", "expected every ')' to close a '(', found an unmatched ')' at character 8",
+                 id="close-for-a-layer"),
+    pytest.param(")", "expected every ')' to close a '(', found an unmatched ')' at character 1", id="close-alone"),
+    pytest.param("maxpool2d((kernel=2)", "expected an option (name=value) or ')', found '(' at character 11",
+                 id="double-open"),
+    pytest.param("relu(kernel=(2))", "expected a value for kernel (a number or a word), found '(' at character 13",
+                 id="nested-value"),
+    pytest.param("relu()()", "expected '|' or the end after relu, found '(' at character 7", id="second-parens"),
+    pytest.param("", "expected at least one layer, such as 'conv2d(weight=2,1,3,3) | relu'", id="empty"),
+    pytest.param("   ", "expected at least one layer, such as 'conv2d(weight=2,1,3,3) | relu'", id="blank"),
+    pytest.param("relu |", "expected a layer name after the '|' at character 6, found the end", id="trailing-pipe"),
+    pytest.param("| relu", "expected a layer name, found '|' at character 1", id="leading-pipe"),
+    pytest.param("relu || relu", "expected a layer name after the '|' at character 6, found '|' at character 7",
+                 id="double-pipe"),
+    pytest.param("relu relu", "expected '|' or the end after relu, found 'relu' at character 6", id="missing-pipe"),
+    pytest.param("maxpool2d(kernel=2) relu",
+                 "expected '|' or the end after maxpool2d(...), found 'relu' at character 21",
+                 id="missing-pipe-after-options"),
+    pytest.param("relu,relu", "expected '|' or the end after relu, found ',' at character 5",
+                 id="comma-between-layers"),
+    pytest.param("maxpool2d(kernel=)", "expected a value for kernel (a number or a word), found ')' at character 18",
+                 id="missing-value"),
+    pytest.param("maxpool2d(kernel 2)", "expected '=' after the option name kernel, found '2' at character 18",
+                 id="missing-equals"),
+    pytest.param("maxpool2d(kernel=2,)",
+                 "expected an option (name=value) after the ',' at character 19, found ')' at character 20",
+                 id="trailing-comma"),
+    pytest.param("maxpool2d(kernel=2,,stride=1)",
+                 "expected an option (name=value) after the ',' at character 19, found ',' at character 20",
+                 id="double-comma"),
+    pytest.param("maxpool2d(kernel=2 stride=1)",
+                 "expected ',' or ')' after the value of kernel, found 'stride' at character 20", id="missing-comma"),
+    pytest.param("conv2d(weight=1,1,2,2, =3)",
+                 "expected an option (name=value) after the ',' at character 22, found '=' at character 24",
+                 id="missing-option-name"),
+]
+
+
+@pytest.mark.parametrize("text, expected", MALFORMED)
+def test_malformed_stacks_say_what_was_expected_where(text, expected):
+    with pytest.raises(SymconvError) as caught:
+        parse_layers(text)
+    assert str(caught.value) == f"layers: got {text.strip()!r}, {expected}"
+
+
+def test_character_positions_point_at_the_characters_named():
+    text = "relu | conv2d(weight=1,1,2,2 | relu"
+    with pytest.raises(SymconvError) as caught:
+        parse_layers("   " + text + "  ")  # counted in the text shown, which is stripped
+    numbers = [int(n) for n in re.findall(r"character (\d+)", str(caught.value))]
+    assert [text[n - 1] for n in numbers] == ["(", "|"]
+
+
+def test_numbers_read_as_the_command_line_reads_them():
+    # --negative-slope takes 1e-2 and .5; so does the stack syntax
+    assert parse_layers("leaky_relu(negative_slope=1e-2) | leaky_relu(negative-slope=.5)") == [
+        ("leaky_relu", {"negative_slope": "1e-2"}), ("leaky_relu", {"negative_slope": ".5"})]
+    slopes = [layer.negative_slope for layer in stack_spec((1, 1, 4), parse_layers(
+        "leaky_relu(negative_slope=1e-2) | leaky_relu(negative_slope=.5) | leaky_relu(negative_slope=2.5E+1)")).layers]
+    assert slopes == [Fraction(1, 100), Fraction(1, 2), Fraction(25)]
 
 
 # --------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from symconv.names import LAYER_KINDS
 from symconv.spec.options import build_spec
 from symconv.spec.values import shown
 
-_TOKEN = re.compile(r"\s*(?:(?P<number>-?\d+(?:\.\d+)?(?:/\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<symbol>[(),=|]))")
+_TOKEN = re.compile(r"\s*(?:(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?(?:/\d+)?)"
+                    r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<symbol>[(),=|]))")
 #: Flags as the stack syntax writes them -> (build_spec's flag, whether "true" sets it).
 _FLAGS = {
     "bias": ("no_bias", False), "no_bias": ("no_bias", True),
@@ -46,17 +47,17 @@ _FLAGS = {
 
 
 def _tokens(text: str):
+    """``(kind, text, character)`` per token, ``character`` counting from 1 in ``text``."""
     position, tokens = 0, []
-    text = text.strip()
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
             raise SymconvError(
-                f"layers: got {text!r}, expected layer(option=value, ...) | ... ; "
-                f"cannot read {text[position:position + 12]!r} at character {position + 1}"
+                f"layers: got {text!r}, expected layer(option=value, ...) | ... made of names, numbers "
+                f"and ( ) , = |; cannot read {text[position:position + 12]!r} at character {position + 1}"
             )
         kind = match.lastgroup
-        tokens.append((kind, match.group(kind)))
+        tokens.append((kind, match.group(kind), match.start(kind) + 1))
         position = match.end()
         while position < len(text) and text[position].isspace():
             position += 1
@@ -65,59 +66,96 @@ def _tokens(text: str):
 
 class _Parser:
     """stack := layer ('|' layer)* ; layer := NAME ['(' [arg (',' arg)*] ')'] ;
-    arg := NAME '=' value ; value := atom (',' atom)* (an atom followed by '=' starts the next arg)."""
+    arg := NAME '=' value ; value := atom (',' atom)* (an atom followed by '=' starts the next arg).
+
+    Each refusal says what was expected and what was found, with the character
+    (counting from 1) of both: ``expected ')' to close the '(' of conv2d at
+    character 7, found '|' at character 23``.
+    """
 
     def __init__(self, text):
         self.text, self.tokens, self.at = text, _tokens(text), 0
 
     def peek(self, offset=0):
         index = self.at + offset
-        return self.tokens[index] if index < len(self.tokens) else (None, None)
+        return self.tokens[index] if index < len(self.tokens) else (None, None, len(self.text) + 1)
 
-    def take(self, kind=None, value=None):
+    def next(self):
         token = self.peek()
-        if token[0] is None or (kind and token[0] != kind) or (value and token[1] != value):
-            wanted = value or kind
-            got = "the end" if token[0] is None else repr(token[1])
-            raise SymconvError(f"layers: got {self.text!r}, expected {wanted} but found {got}")
         self.at += 1
-        return token[1]
+        return token
+
+    def refuse(self, expected, found=None):
+        kind, value, where = self.peek()
+        found = "the end" if kind is None else f"{found or repr(shown(value))} at character {where}"
+        raise SymconvError(f"layers: got {self.text!r}, expected {expected}, found {found}")
+
+    def refuse_inside(self, layer, opened, expected):
+        """The end or a '|' inside a layer's parentheses means they were never closed."""
+        if self.peek()[0] is None or self.peek()[1] == "|":
+            expected = f"')' to close the '(' of {layer} at character {opened}"
+        self.refuse(expected)
+
+    def refuse_unmatched(self):
+        if self.peek()[1] == ")":
+            self.refuse("every ')' to close a '('", "an unmatched ')'")
 
     def stack(self):
-        layers = [self.layer()]
-        while self.peek()[1] == "|":
-            self.take("symbol", "|")
-            layers.append(self.layer())
-        if self.peek()[0] is not None:
-            self.take("symbol", "|")  # raises: something after a layer that is not '|'
+        if not self.tokens:
+            raise SymconvError(f"layers: got {self.text!r}, expected at least one layer, "
+                               f"such as 'conv2d(weight=2,1,3,3) | relu'")
+        layers = [self.layer("a layer name")]
+        while self.peek()[0] is not None:
+            if self.peek()[1] != "|":
+                self.refuse_unmatched()
+                kind, options = layers[-1]
+                self.refuse(f"'|' or the end after {kind}{'(...)' if options else ''}")
+            pipe = self.next()[2]
+            layers.append(self.layer(f"a layer name after the '|' at character {pipe}"))
         return layers
 
-    def layer(self):
-        kind = self.take("name")
+    def layer(self, expected):
+        if self.peek()[0] != "name":
+            self.refuse_unmatched()
+            self.refuse(expected)
+        kind = self.next()[1]
         options = {}
         if self.peek()[1] == "(":
-            self.take("symbol", "(")
-            while self.peek()[1] != ")":
-                name = self.take("name").replace("-", "_")
-                self.take("symbol", "=")
-                atoms = [self.atom()]
-                while self.peek()[1] == "," and self.peek(2)[1] != "=":
-                    self.take("symbol", ",")
-                    atoms.append(self.atom())
-                if name in options:
-                    raise SymconvError(f"layers: got {name} twice in {kind}(...), expected each option once")
-                options[name] = ",".join(atoms)
-                if self.peek()[1] == ",":
-                    self.take("symbol", ",")
-            self.take("symbol", ")")
+            options = self.arguments(kind, self.next()[2])
         return kind, options
 
-    def atom(self):
-        kind, value = self.peek()
-        if kind not in ("number", "name"):
-            return self.take("number")  # raises with the right message
-        self.at += 1
-        return value
+    def arguments(self, layer, opened):
+        """The options inside ``layer(...)``, whose '(' is at character ``opened``."""
+        options, expected = {}, "an option (name=value) or ')'"
+        while self.peek()[1] != ")":
+            if self.peek()[0] != "name":
+                self.refuse_inside(layer, opened, expected)
+            name = self.next()[1].replace("-", "_")
+            if self.peek()[1] != "=":
+                self.refuse_inside(layer, opened, f"'=' after the option name {name}")
+            self.next()
+            atoms = [self.atom(layer, opened, name)]
+            while (self.peek()[1] == "," and self.peek(1)[0] in ("number", "name")
+                   and self.peek(2)[1] != "="):
+                self.next()
+                atoms.append(self.atom(layer, opened, name))
+            if name in options:
+                raise SymconvError(f"layers: got {name} twice in {layer}(...), expected each option once")
+            options[name] = ",".join(atoms)
+            if self.peek()[1] == ",":
+                comma = self.next()[2]
+                expected = f"an option (name=value) after the ',' at character {comma}"
+                if self.peek()[1] == ")":
+                    self.refuse(expected)  # a trailing comma
+            elif self.peek()[1] != ")":
+                self.refuse_inside(layer, opened, f"',' or ')' after the value of {name}")
+        self.next()
+        return options
+
+    def atom(self, layer, opened, name):
+        if self.peek()[0] not in ("number", "name"):
+            self.refuse_inside(layer, opened, f"a value for {name} (a number or a word)")
+        return self.next()[1]
 
 
 def parse_layers(text: str) -> list[tuple[str, dict]]:
@@ -130,10 +168,12 @@ def parse_layers(text: str) -> list[tuple[str, dict]]:
 
 def _json_layers(path: str):
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # -sig: with or without a byte-order mark
             data = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        raise SymconvError(f"layers: got {path!r}, expected a readable JSON file ({error})") from None
+    except (OSError, ValueError, RecursionError) as error:
+        # ValueError: bad JSON, bytes that are not UTF-8, or an integer of over 4300 digits
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error).split(";")[0]
+        raise SymconvError(f"layers: got {path!r}, expected a readable JSON file in UTF-8 ({reason})") from None
     items = data.get("layers") if isinstance(data, dict) else data
     if not isinstance(items, list) or not all(isinstance(i, dict) and "kind" in i for i in items):
         raise SymconvError(f"layers: got {path!r}, expected {{\"layers\": [{{\"kind\": ...}}, ...]}}")
@@ -173,8 +213,9 @@ def _options_for(kind, options, position):
     keywords = {}
     for name, value in options.items():
         if name in _FLAGS:
-            if value.lower() not in ("true", "false"):
-                raise SymconvError(f"layers: layer {position} ({kind}): {name}: got {value!r}, expected true or false")
+            if not isinstance(value, str) or value.lower() not in ("true", "false"):
+                raise SymconvError(f"layers: layer {position} ({kind}): {name}: got {shown(value)!r}, "
+                                   f"expected true or false")
             flag, when_true = _FLAGS[name]
             if flag in keywords:
                 raise SymconvError(f"layers: layer {position} ({kind}): got {name} and its opposite, expected one of them")
