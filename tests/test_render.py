@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -200,6 +201,32 @@ def test_render_command_typesets_each_form_to_png(tmp_path, name):
     result = run_in_group(with_output(FORMS[name], tmp_path / "d.png"))
     assert result.exit_code == 0, result.output
     assert (tmp_path / "d.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@needs_pdflatex
+@needs_pdftoppm
+def test_a_png_is_cut_to_its_content(tmp_path):
+    """The matrix pictures of the seeds' layer: a few pixels of white around them, not a page of it."""
+    image = pytest.importorskip("PIL.Image")
+    result = run_in_group(SEED + ["--form", "matrix", "-o", str(tmp_path / "m.png")])
+    assert result.exit_code == 0, result.output
+    with image.open(tmp_path / "m.png") as png:
+        pixels = np.asarray(png.convert("L"))
+    height, width = pixels.shape
+    a4 = (11.69 * pdf.PNG_DPI, 8.27 * pdf.PNG_DPI)  # inches times dots per inch
+    assert height < a4[0] / 2 and width < a4[1] and height * width < a4[0] * a4[1] / 3
+    ink = pixels < 255
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    margins = (rows[0], columns[0], height - 1 - rows[-1], width - 1 - columns[-1])
+    assert all(abs(m - pdf.PNG_MARGIN) <= 1 for m in margins), margins  # ink on every side, near the edge
+
+
+def test_the_content_box_keeps_a_margin_inside_the_page():
+    page = np.full((50, 40), 255, dtype=np.uint8)
+    assert pdf.content_box(page, 3) == (0, 0, 40, 50)  # blank: the whole page
+    page[0:5, 30:40] = 0  # ink at the top right corner: the margin stops at the page's edge
+    page[20, 10] = 254
+    assert pdf.content_box(page, 3) == (7, 0, 33, 24)
 
 
 def test_render_formula_typesets_what_formula_prints(monkeypatch, tmp_path):

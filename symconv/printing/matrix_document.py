@@ -145,7 +145,9 @@ def _math(fmt):
                  r"window reads; $x$ is framed by the padding and cut to what the windows read; the rotated $w$ is "
                  r"turned by 180 degrees." + (_JACOBIAN_NOTE[0] if spec.ndim == 1 else "")
                  + (" " + _SLICES_NOTE[0] if len(slices(spec)) > 1 else ""))
-        return math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: matrix pictures")
+        text = math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: matrix pictures")
+        # A picture has no page number, so that a PNG of it is cut to the pictures alone.
+        return text.replace("\\begin{document}\n", "\\begin{document}\n\\pagestyle{empty}\n", 1)
 
     return write
 
