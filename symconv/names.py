@@ -21,7 +21,7 @@ FORMATS = ("latex", "markdown", "text", "json")
 #: How a derivation is shown: every entry, operator identities, or matrix pictures.
 FORMS = ("element", "operator", "matrix")
 #: The layers that have general index formulas (``symconv formula``).
-FORMULA_LAYERS = ("conv1d", "conv2d", "maxpool2d", "avgpool2d")
+FORMULA_LAYERS = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
 
 #: A single layer's tensors and their gradients.
 TENSOR_NAMES = ("x", "w", "b", "dy", "y", "dx", "dw", "db")

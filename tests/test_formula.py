@@ -39,6 +39,7 @@ from symconv.printing.documents import formula_document
 from symconv.engine.derive import derive
 from symconv.errors import SymconvError
 from symconv.formula.index import AXES_1D, derive_formulas, spec_sizes
+from symconv.names import FORMULA_LAYERS
 from symconv.printing.formula_document import TITLES
 from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter
 from symconv.printing.latex import DOCUMENT_HEAD
@@ -47,7 +48,7 @@ from symconv.spec.pool import pool_spec
 
 TENSORS = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
 SIZES = "N C H W F KH KW SH SW PH PW DH DW L K S P D".split()
-LAYER_NAMES = ["conv1d", "conv2d", "maxpool2d", "avgpool2d"]
+LAYER_NAMES = list(FORMULA_LAYERS)
 
 
 def read(text):
@@ -160,13 +161,15 @@ def test_dx_is_a_gather_with_the_tap_solved_and_bounds_tightened():
 
 
 def test_json_contract_keys_and_left_sides():
-    data = {layer: json.loads(formula_document(layer, "json")) for layer in ("conv1d", "conv2d", "maxpool2d", "avgpool2d")}
+    data = {layer: json.loads(formula_document(layer, "json")) for layer in LAYER_NAMES}
     assert {k: v["lhs"] for k, v in data["conv2d"].items()} == {
         "forward": "y[n, f, i, j]", "dx": "dx[n, c, h, q]", "dw": "dw[f, c, k, l]", "db": "db[f]"}
     assert {k: v["lhs"] for k, v in data["conv1d"].items()} == {
         "forward": "y[n, f, i]", "dx": "dx[n, c, h]", "dw": "dw[f, c, k]", "db": "db[f]"}
     for pool in ("maxpool2d", "avgpool2d"):
         assert {k: v["lhs"] for k, v in data[pool].items()} == {"forward": "y[n, c, i, j]", "dx": "dx[n, c, h, q]"}
+    for pool in ("maxpool1d", "avgpool1d"):
+        assert {k: v["lhs"] for k, v in data[pool].items()} == {"forward": "y[n, c, i]", "dx": "dx[n, c, h]"}
     for layer in data.values():
         for entry in layer.values():
             assert read(entry["rhs"]).free_symbols  # parses, and speaks of sizes and indices
@@ -333,47 +336,57 @@ def _pool_axis_size(case, preferred):
     raise AssertionError(f"no size fits {case}")
 
 
+POOL_KINDS = ("maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
+
+
 def pool_grid(kind):
-    """Every legal axis case on the H axis and, shifted by 7 places, on the W axis.
+    """Every legal axis case on the H (or L) axis and, shifted by 7 places, on the W axis.
 
     Sizes cycle through 4, 5, 6, 7, 3 (odd, even, many not divisible by the
     stride); every fifth layer has N = C = 2.
     """
-    cases = _pool_axis_cases((1, 2) if kind == "maxpool2d" else (1,))
+    cases = _pool_axis_cases((1, 2) if kind.startswith("max") else (1,))
+    ndim = int(kind[-2])
     specs = []
     for position, (ah, aw) in enumerate(zip(cases, cases[7:] + cases[:7])):
-        sizes = [_pool_axis_size(a, (4, 5, 6, 7, 3)[(position + shift) % 5]) for a, shift in ((ah, 0), (aw, 2))]
-        options = {name: (ah[axis], aw[axis]) for axis, name in enumerate(("kernel", "stride", "padding", "dilation"))}
+        axes = ((ah, 0), (aw, 2))[:ndim]
+        sizes = [_pool_axis_size(a, (4, 5, 6, 7, 3)[(position + shift) % 5]) for a, shift in axes]
+        options = {name: tuple(a[axis] for a, _ in axes)
+                   for axis, name in enumerate(("kernel", "stride", "padding", "dilation"))}
+        if not kind.startswith("max"):
+            del options["dilation"]
         batch = (2, 2) if position % 5 == 0 else (1, 1)
         specs.append(pool_spec(kind, batch + tuple(sizes), **options))
     return specs
 
 
-POOL_GRIDS = {kind: pool_grid(kind) for kind in ("maxpool2d", "avgpool2d")}
+POOL_GRIDS = {kind: pool_grid(kind) for kind in POOL_KINDS}
 
 
 def _axis_case(spec, axis):
     return spec.kernel[axis], spec.stride[axis], spec.padding[axis], spec.dilation[axis]
 
 
-@pytest.mark.parametrize("kind", ["maxpool2d", "avgpool2d"])
-def test_pool_grid_covers_every_legal_axis_case_on_both_axes(kind):
-    cases = set(_pool_axis_cases((1, 2) if kind == "maxpool2d" else (1,)))
+@pytest.mark.parametrize("kind", POOL_KINDS)
+def test_pool_grid_covers_every_legal_axis_case_on_every_axis(kind):
+    cases = set(_pool_axis_cases((1, 2) if kind.startswith("max") else (1,)))
     grid = POOL_GRIDS[kind]
-    assert len(cases) == (48 if kind == "maxpool2d" else 24) == len(grid)
-    for axis in (0, 1):
+    axes = range(int(kind[-2]))
+    assert len(cases) == (48 if kind.startswith("max") else 24) == len(grid)
+    for axis in axes:
         assert {_axis_case(spec, axis) for spec in grid} == cases
-    sizes = [spec.input[2 + axis] for spec in grid for axis in (0, 1)]
+    sizes = [spec.input[2 + axis] for spec in grid for axis in axes]
     assert {size % 2 for size in sizes} == {0, 1}
     remainders = [(spec.input[2 + a] + 2 * spec.padding[a] - spec.dilation[a] * (spec.kernel[a] - 1) - 1)
-                  % spec.stride[a] for spec in grid for a in (0, 1)]
+                  % spec.stride[a] for spec in grid for a in axes]
     assert any(remainders) and not all(remainders)  # a last window that ends short of the input, and one that does not
     assert {spec.input[:2] for spec in grid} == {(1, 1), (2, 2)}
 
 
 def pool_sizes(spec):
     """The size symbols' values for a :class:`~symconv.spec.pool.PoolSpec` (an average pool has no D)."""
-    names = ("N", "C", "H", "W", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")
+    names = ("N", "C", "H", "W", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW") if len(spec.input) == 4 else \
+        ("N", "C", "L", "K", "S", "P", "D")
     values = spec.input + spec.kernel + spec.stride + spec.padding + spec.dilation
     return {k: v for k, v in zip(names, values) if spec.is_max or not k.startswith("D")}
 
@@ -429,7 +442,7 @@ def _powers_of_two(shape):
     return np.array([2 ** position for position in range(int(np.prod(shape)))], dtype=object).reshape(shape)
 
 
-@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["maxpool2d"], pool_id))
+@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["maxpool1d"] + POOL_GRIDS["maxpool2d"], pool_id))
 def test_maxpool_formulas_equal_the_derivation_at_tied_and_distinct_values(spec):
     memo = {}  # the windows share their elements and comparisons
     engine = {name: {index: compile_exact(e, memo) for index, e in table.items()}
@@ -447,7 +460,7 @@ def _elements(name, shape):
     return np.array([IndexedBase(name)[i] for i in np.ndindex(*shape)] + [None], dtype=object)[:-1].reshape(shape)
 
 
-@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["avgpool2d"], pool_id))
+@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["avgpool1d"] + POOL_GRIDS["avgpool2d"], pool_id))
 def test_avgpool_formulas_equal_the_derivation(spec):
     """Symbolic equality: the formulas evaluated on x and dy as SymPy elements give the derivation's sums."""
     formula = pool_formulas_at(spec, _elements("x", spec.input), _elements("dy", spec.output_shape))
@@ -456,10 +469,10 @@ def test_avgpool_formulas_equal_the_derivation(spec):
             assert expand(formula(name, index)) == expand(expected), (name, index)
 
 
-@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["avgpool2d"][::4], pool_id))
+@pytest.mark.parametrize("spec", quick_first(POOL_GRIDS["avgpool1d"][::4] + POOL_GRIDS["avgpool2d"][::4], pool_id))
 def test_avgpool_formulas_through_doit_equal_the_derivation(spec):
     """Every fourth layer again through SymPy's own doit (18 ms an entry), as the convolutions are."""
-    formulas = instantiate("avgpool2d", pool_sizes(spec))
+    formulas = instantiate(spec.kind, pool_sizes(spec))
     for name, table in _tables(derive(spec)).items():
         for index, expected in table.items():
             assert expand(formulas[name](index)) == expand(expected), (name, index)
@@ -509,7 +522,7 @@ def test_exact_evaluation_of_a_max_pool_is_sympys_doit():
             assert formula(name, index) == slow, (name, index)
 
 
-TORCH_LAYERS = [spec for kind in ("maxpool2d", "avgpool2d") for spec in POOL_GRIDS[kind][::9]]
+TORCH_LAYERS = [spec for kind in POOL_KINDS for spec in POOL_GRIDS[kind][::9]]
 
 
 @pytest.mark.parametrize("spec", TORCH_LAYERS, ids=pool_id)
@@ -521,8 +534,9 @@ def test_pool_formulas_match_torch(spec):
     x = rng.integers(0, 2, spec.input)
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     options = dict(kernel_size=spec.kernel, stride=spec.stride, padding=spec.padding)
-    yt = (F.max_pool2d(xt, dilation=spec.dilation, **options) if spec.is_max
-          else F.avg_pool2d(xt, count_include_pad=True, **options))
+    ndim = len(spec.input) - 2
+    pool = getattr(F, ("max_pool%dd" if spec.is_max else "avg_pool%dd") % ndim)
+    yt = pool(xt, dilation=spec.dilation, **options) if spec.is_max else pool(xt, count_include_pad=True, **options)
     dy = rng.integers(1, 9, tuple(yt.shape))
     yt.backward(torch.tensor(dy, dtype=torch.float64))
     formula = pool_formulas_at(spec, x, dy)
@@ -562,13 +576,13 @@ def test_output_size_is_stated():
 
 
 def test_markdown_uses_display_blocks_katex_reads():
-    for layer in ("conv1d", "conv2d", "maxpool2d", "avgpool2d"):
+    for layer in LAYER_NAMES:
         text = formula_document(layer, "markdown")
         assert text.count("$$") % 2 == 0 and "\\begin{aligned}" in text
         assert "\\mathbb" not in text and "\\operatorname*" not in text and "\\begin{align*}" not in text
 
 
-@pytest.mark.parametrize("layer", ["conv1d", "conv2d", "maxpool2d", "avgpool2d"])
+@pytest.mark.parametrize("layer", LAYER_NAMES)
 def test_standalone_latex_compiles(layer, tmp_path):
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
@@ -631,7 +645,7 @@ def test_jupyter_latex_compiles(tmp_path):
 # -- the command -----------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", ["latex", "markdown", "text", "json"])
-@pytest.mark.parametrize("layer", ["conv1d", "conv2d", "maxpool2d", "avgpool2d"])
+@pytest.mark.parametrize("layer", LAYER_NAMES)
 def test_command_prints_every_form(layer, fmt):
     result = CliRunner().invoke(formula, [layer, "--format", fmt])
     assert result.exit_code == 0, result.output

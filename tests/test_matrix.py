@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from sympy import Matrix, expand
 
-from symconv.printing.matrix_document import matrix_document
+from symconv.printing.matrix_document import caption, matrix_document
 from symconv.engine.derive import derive
 from symconv.errors import SymconvError
 from symconv.formula.matrix import jacobian, pictures
-from symconv.formula.operators import correlate
+from symconv.formula.operators import correlate, symbolic_tensors
 from symconv.spec.conv import conv_spec
 from symconv.symbolic.tensors import element
 
@@ -158,3 +158,46 @@ def test_1d_matrix_document_compiles(shape, weight, tmp_path):
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "m.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout[-2000:]
+
+
+CAPTIONED = [  # every clause of the caption, present and absent
+    ((1, 1, 4, 4), (1, 1, 2, 2), {}),
+    ((1, 1, 5, 5), (1, 1, 3, 2), dict(stride=2, padding=1, dilation=(1, 2))),
+    ((1, 1, 7, 6), (1, 1, 2, 2), dict(stride=(2, 3))),
+    ((1, 1, 5, 4), (1, 1, 1, 1), dict(padding=(1, 0))),
+    ((1, 1, 6, 6), (1, 1, 1, 2), {}),
+    ((1, 1, 6, 5), (1, 1, 1, 1), dict(stride=(2, 1), padding=(1, 0))),  # cut, then a stride's zero at the border
+]
+
+
+def _entries(matrix):
+    return {e for e in np.asarray(matrix).flat if e != 0}
+
+
+@pytest.mark.parametrize("shape, weight, options", CAPTIONED)
+def test_the_caption_names_what_the_pictures_show_and_nothing_else(shape, weight, options):
+    """Each clause against the drawn arrays: stride's zeros, padding's frame, cut rows, dilation's zeros."""
+    spec = conv_spec("conv2d", shape, weight, **options)
+    (m,) = pictures(spec).values()
+    x, dy = symbolic_tensors(spec)[1][0, 0], symbolic_tensors(spec)[0][0, 0]
+    text = caption(spec, tex=False)
+    assert ("dy has the stride's zeros" in text) == (m["dy"].shape != dy.shape)
+    assert ("framed by the padding's zeros" in text) == (0 in set(m["x"].flat))
+    assert ("cut to the rows and columns the windows read" in text) == (_entries(m["x"]) != set(x.flat))
+    assert ("x and dy are drawn as they are" in text) == (m["x"].shape == x.shape and m["dy"].shape == dy.shape)
+    tilde = m["dy~"]
+    frame = [tilde[0], tilde[-1], tilde[:, 0], tilde[:, -1]]  # a border row or column of zeros only
+    assert ("framed in zeros" in text) == any(not _entries(line) for line in frame)
+    assert ("less the entries" in text) == (_entries(m["dy~"]) != set(dy.flat))
+    assert ("dilation's zeros" in text) == (0 in set(m["w_rot"].flat))
+    assert "matrix product" not in text and "matrix product" not in matrix_document(derive(spec), "latex")
+
+
+def test_the_matrix_product_is_named_where_it_is_drawn():
+    """Only a 1-D layer draws dy times its Jacobians; the seeds' 2-D pictures have no product dot."""
+    one = derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))
+    assert r"$\cdot$ is the matrix product" in matrix_document(one, "markdown")
+    assert ". is the matrix product" in matrix_document(one, "text")
+    seed = matrix_document(derive(conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2))), "markdown", 1)
+    assert r"\cdot" not in seed and "product." not in seed
+    assert "In $dx$, $dy$ is framed in zeros, and $w$ is turned by 180 degrees." in seed

@@ -145,26 +145,70 @@ def test_identity_lines_counted_from_one_read_like_the_seeds():
     d = derive(conv_spec("conv1d", (1, 1, 5), (1, 1, 2), stride=2))
     text = operator_document(d, "text", 1).splitlines()
     assert text[0] == "conv1d: x 1x1x5, w 1x1x2, stride 2, padding 0, dilation 1, indices from 1"
-    assert text[5] == "  dy~: 6 per slice, dy[..., i] at 2*i, zero elsewhere; w_rot[c, f, k] = w[f, c, K+1-k]"
-    assert "  dy~: 6 per slice, dy[..., i] at 2*i + 1, zero elsewhere; w_rot[c, f, k] = w[f, c, K-1-k]" in \
-        operator_document(d, "text", 0)
+    assert text[5:7] == [
+        "    dy~: dy with 1 zero inserted between neighbouring entries (stride 2), placed in a row of 6 zeros "
+        "per slice: dy[..., i] goes to 2*i",
+        "    w_rot: w turned by 180 degrees, filters and channels swapped: w_rot[c, f, k] = w[f, c, K+1-k]"]
+    assert "    dy~: dy with 1 zero inserted between neighbouring entries (stride 2), placed in a row of 6 zeros " \
+        "per slice: dy[..., i] goes to 2*i + 1" in operator_document(d, "text", 0)
     latex = operator_document(d, "latex", 1)
     assert latex.startswith("% conv1d: x 1x1x5, w 1x1x2, stride 2, padding 0, dilation 1, indices from 1. ")
-    assert (r"&\widetilde{dy}: \text{ 6 per slice, } dy_{\dots,i} \text{ at } 2\,i,\ \text{zero elsewhere};"
-            r"\quad w^{\mathrm{rot}}_{c,f,k} = w_{f,c,K+1-k} \\") in latex
+    assert (r"&\qquad \widetilde{dy}\colon\ \text{$dy$ with 1 zero inserted between neighbouring entries "
+            r"(stride 2),} \\" + "\n" + r"&\qquad\qquad \text{placed in a row of 6 zeros per slice: "
+            r"$dy_{\dots,i}$ goes to $2\,i$} \\") in latex
+    assert (r"&\qquad w^{\mathrm{rot}}\colon\ \text{$w$ turned by 180 degrees, filters and channels swapped: "
+            r"$w^{\mathrm{rot}}_{c,f,k} = w_{f,c,K+1-k}$} \\") in latex
 
 
 def test_identity_lines_of_a_2d_layer_name_both_axes():
     d = derive(conv_spec("conv2d", (1, 1, 5, 6), (1, 1, 3, 2), stride=(2, 3), padding=(1, 2)))
     latex = operator_document(d, "latex", 0)
-    assert (r"&\widetilde{dy}: \text{ 7x7 per slice, } dy_{\dots,i,j} \text{ at } (2\,i + 1, 3\,j - 1),\ "
-            r"\text{zero elsewhere};\quad w^{\mathrm{rot}}_{c,f,k,l} = w_{f,c,K_H-1-k,K_W-1-l} \\") in latex
+    assert r"$dy_{\dots,i,j}$ goes to $(2\,i + 1, 3\,j - 1)$" in latex
+    assert r"$w^{\mathrm{rot}}_{c,f,k,l} = w_{f,c,K_H-1-k,K_W-1-l}$" in latex
     assert r"&db_f = \sum_{n,i,j} dy_{n,f,i,j}" in latex
     text = operator_document(d, "text", 1)
-    assert "dy[..., i, j] at (2*i, 3*j - 3), zero elsewhere; w_rot[c, f, k, l] = w[f, c, KH+1-k, KW+1-l]" in text
+    assert "dy~: dy with (1, 2) zeros inserted between neighbouring entries (stride (2, 3)), placed in a 7x7 grid " \
+           "of zeros per slice: dy[..., i, j] goes to (2*i, 3*j - 3); the entries that land outside it are dropped " \
+           "(their windows lie wholly in the padding)" in text
+    assert "w_rot[c, f, k, l] = w[f, c, KH+1-k, KW+1-l]" in text
     assert "db[f] = sum_{n, i, j} dy[n, f, i, j]" in text
-    assert json.loads(operator_document(d, "json", 1))["identities"][2].startswith(  # JSON keys count from 0
-        "dy~: 7x7 per slice, dy[..., i, j] at (2*i + 1, 3*j - 1)")
+    identities = json.loads(operator_document(d, "json", 1))["identities"]  # JSON keys count from 0
+    assert "dy[..., i, j] goes to (2*i + 1, 3*j - 1)" in identities[2]
+
+
+PLAIN = [  # the layers whose identity lines say each thing and its opposite
+    ("conv1d", (1, 1, 5), (1, 1, 2), {}),
+    ("conv1d", (1, 1, 7), (1, 1, 2), dict(stride=2, dilation=2)),
+    ("conv1d", (1, 1, 6), (1, 1, 2), dict(stride=3, padding=2)),
+    ("conv2d", (1, 1, 4, 4), (1, 1, 2, 2), dict(stride=2, padding=1)),
+    ("conv2d", (1, 1, 6, 5), (1, 1, 1, 1), dict(stride=(2, 1), padding=(1, 0))),
+]
+
+
+@pytest.mark.parametrize("case", PLAIN, ids=[f"{k}-{'x'.join(map(str, x))}-{o}" for k, x, _, o in PLAIN])
+def test_the_plain_words_are_true_of_the_arrays(case):
+    """Zeros inserted, the grid's size, dropped entries, x_pad's size, taps and kept results: each against the arrays."""
+    spec = _spec(case)
+    text = operator_document(derive(spec), "text")
+    lines = {line.split(":")[0].strip(): line for line in text.splitlines() if line.startswith("    ")}
+    dy = np.arange(1, 1 + int(np.prod(spec.output_shape))).reshape(spec.output_shape)
+    tilde = spread_dy(spec, dy)
+    inserted = [s - 1 for s in spec.stride]
+    if any(inserted):
+        said = inserted[0] if len(set(inserted)) == 1 else tuple(inserted)
+        assert f"with {said} zero" in lines["dy~"]
+    else:
+        assert "with nothing inserted between its entries (stride 1)" in lines["dy~"]
+    assert "x".join(map(str, tilde.shape[2:])) + (" zeros" if spec.ndim == 1 else " grid") in lines["dy~"]
+    assert ("are dropped" in lines["dy~"]) == (np.count_nonzero(tilde) < dy.size)
+    assert ("output_padding" in lines) == any(output_padding(spec))
+    read = [(o - 1) * s + d * (k - 1) + 1 for o, s, d, k in
+            zip(spec.output_shape[2:], spec.stride, spec.dilation, spec.weight[2:])]
+    assert f"over the {'x'.join(map(str, read))} positions the windows read" in lines["x_pad"]
+    kernel = next(line for name, line in lines.items() if name.startswith("(*)^"))
+    assert ("only one result in" in kernel) == any(d > 1 for d in spec.dilation)
+    assert ("entries next to each other (stride 1)" in kernel) == all(s == 1 for s in spec.stride)
+    assert "taps 1 apart" not in text and "read every" not in text  # the old wording
 
 
 @pytest.mark.parametrize("base", [0, 1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -177,6 +178,8 @@ FORMS = {
     "formula-conv2d": ["formula", "conv2d"],
     "formula-maxpool2d": ["formula", "maxpool2d"],
     "formula-avgpool2d": ["formula", "avgpool2d"],
+    "formula-maxpool1d": ["formula", "maxpool1d"],
+    "formula-avgpool1d": ["formula", "avgpool1d"],
 }
 
 
@@ -200,6 +203,32 @@ def test_render_command_typesets_each_form_to_png(tmp_path, name):
     result = run_in_group(with_output(FORMS[name], tmp_path / "d.png"))
     assert result.exit_code == 0, result.output
     assert (tmp_path / "d.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@needs_pdflatex
+@needs_pdftoppm
+def test_a_png_is_cut_to_its_content(tmp_path):
+    """The matrix pictures of the seeds' layer: a few pixels of white around them, not a page of it."""
+    image = pytest.importorskip("PIL.Image")
+    result = run_in_group(SEED + ["--form", "matrix", "-o", str(tmp_path / "m.png")])
+    assert result.exit_code == 0, result.output
+    with image.open(tmp_path / "m.png") as png:
+        pixels = np.asarray(png.convert("L"))
+    height, width = pixels.shape
+    a4 = (11.69 * pdf.PNG_DPI, 8.27 * pdf.PNG_DPI)  # inches times dots per inch
+    assert height < a4[0] / 2 and width < a4[1] and height * width < a4[0] * a4[1] / 3
+    ink = pixels < 255
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    margins = (rows[0], columns[0], height - 1 - rows[-1], width - 1 - columns[-1])
+    assert all(abs(m - pdf.PNG_MARGIN) <= 1 for m in margins), margins  # ink on every side, near the edge
+
+
+def test_the_content_box_keeps_a_margin_inside_the_page():
+    page = np.full((50, 40), 255, dtype=np.uint8)
+    assert pdf.content_box(page, 3) == (0, 0, 40, 50)  # blank: the whole page
+    page[0:5, 30:40] = 0  # ink at the top right corner: the margin stops at the page's edge
+    page[20, 10] = 254
+    assert pdf.content_box(page, 3) == (7, 0, 33, 24)
 
 
 def test_render_formula_typesets_what_formula_prints(monkeypatch, tmp_path):
@@ -250,7 +279,7 @@ def test_render_command_typesets_every_kind_of_layer(tmp_path, name):
     (["maxpool2d", "--input", "1,1,4,4", "--kernel", "2", "--form", "matrix", "-o", "g.pdf"],
      "Invalid value for '--form': got 'matrix' for maxpool2d, expected it only for conv1d and conv2d"),
     (["formula", "relu", "-o", "f.pdf"], "Invalid value for 'LAYER': 'relu' is not one of 'conv1d', 'conv2d', "
-                                        "'maxpool2d', 'avgpool2d'"),
+                                        "'maxpool1d', 'maxpool2d', 'avgpool1d', 'avgpool2d'"),
     (["formula", "conv2d", "-o", "f.tex"], "got 'f.tex', expected a file name ending in .pdf or .png"),
     (["formula", "conv2d"], "Missing option '-o'"),
     (SEED + ["--form", "formula", "-o", "g.pdf"], "'formula' is not one of 'element', 'operator', 'matrix'"),

@@ -27,10 +27,11 @@ FORMULA_LAYER = click.argument("layer", type=click.Choice(FORMULA_LAYERS), metav
 def formula(layer, fmt, standalone, output):
     """Print LAYER's forward and gradients as index formulas, for every size.
 
-    LAYER is conv1d, conv2d, maxpool2d or avgpool2d. Sizes, stride, padding
-    and dilation stay symbols (N, C, H, W, F, KH, KW, SH, SW, PH, PW, DH, DW;
-    for conv1d N, C, L, F, K, S, P, D) and the gradients are derived from the
-    forward definition, with tightened summation bounds.
+    LAYER is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d or avgpool2d.
+    Sizes, stride, padding and dilation stay symbols (N, C, H, W, F, KH, KW,
+    SH, SW, PH, PW, DH, DW; for the 1-D layers N, C, L, F, K, S, P, D) and the
+    gradients are derived from the forward definition, with tightened
+    summation bounds.
 
     \b
     Example:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from sympy import Indexed, Integer, diff
+from sympy import Indexed, Integer, Mul, diff
 
 from symconv.errors import SymconvError
 from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formulas are made of)
@@ -53,6 +53,7 @@ from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formula
     AXES_1D,
     AXES_2D,
     AXES_AVG,
+    AXES_AVG_1D,
     FirstArgmax,
     IndexSum,
     Limit,
@@ -163,28 +164,34 @@ def conv_formulas(axes) -> dict[str, Formula]:
     }
 
 
+#: Each pool's axes and reduction: a max pool dilates, an average pool does not.
+POOLS = {"maxpool1d": (AXES_1D, "max"), "maxpool2d": (AXES_2D, "max"),
+         "avgpool1d": (AXES_AVG_1D, "sum"), "avgpool2d": (AXES_AVG, "sum")}
+
+
 def pool_formulas(kind: str) -> dict[str, Formula]:
-    """Forward and dx of ``maxpool2d`` or ``avgpool2d`` (count_include_pad, no ceil_mode)."""
-    axes = AXES_2D if kind == "maxpool2d" else AXES_AVG
-    n, c, i, j, k, l, h, q = idx("n c i j k l h q")
-    positions = (axes[0].position(i, k), axes[1].position(j, l))
+    """Forward and dx of a max or average pool, 1-D or 2-D (count_include_pad, no ceil_mode)."""
+    axes, reduction = POOLS[kind]
+    n, c = idx("n c")
+    outs, taps, places = idx("i j")[: len(axes)], idx("k l")[: len(axes)], idx("h q")[: len(axes)]
+    positions = tuple(a.position(o, t) for a, o, t in zip(axes, outs, taps))
     element = base("x")[(n, c) + positions]
-    if kind == "maxpool2d":
-        body, reduction = element * FirstArgmax(n, c, i, j, k, l), "max"
+    if reduction == "max":
+        body = element * FirstArgmax(n, c, *outs, *taps)
     else:
         # No ceil_mode: every window lies inside the padded input, so the
-        # count_include_pad divisor is the whole window, KH*KW.
-        body, reduction = element / (axes[0].kernel * axes[1].kernel), "sum"
+        # count_include_pad divisor is the whole window, K (1-D) or KH*KW.
+        body = element / Mul(*(a.kernel for a in axes))
     window = IndexSum(
-        body, (Limit(k, 0, axes[0].kernel - 1), Limit(l, 0, axes[1].kernel - 1)),
+        body, tuple(Limit(t, 0, a.kernel - 1) for t, a in zip(taps, axes)),
         tuple(Span(p, 0, a.size - 1) for p, a in zip(positions, axes)), reduction=reduction,
     )
-    y_domains = _domains([(n, BATCH), (c, CHANNELS), (i, axes[0].out), (j, axes[1].out)])
-    forward = Formula("y", base("y")[n, c, i, j], (replace(window, reduction="sum"),), y_domains, axes)
-    x_domains = _domains([(n, BATCH), (c, CHANNELS), (h, axes[0].size), (q, axes[1].size)])
+    y_domains = _domains([(n, BATCH), (c, CHANNELS)] + [(o, a.out) for o, a in zip(outs, axes)])
+    forward = Formula("y", base("y")[(n, c) + outs], (replace(window, reduction="sum"),), y_domains, axes)
+    x_domains = _domains([(n, BATCH), (c, CHANNELS)] + [(p, a.size) for p, a in zip(places, axes)])
     return {
         "forward": replace(forward, terms=(window.tighten(y_domains),)),
-        "dx": differentiate(forward, "x", (n, c, h, q), x_domains),
+        "dx": differentiate(forward, "x", (n, c) + places, x_domains),
     }
 
 
@@ -203,7 +210,9 @@ def derive_formulas(layer: str) -> Formulas:
 BUILDERS = {
     "conv1d": lambda: conv_formulas(AXES_1D),
     "conv2d": lambda: conv_formulas(AXES_2D),
+    "maxpool1d": lambda: pool_formulas("maxpool1d"),
     "maxpool2d": lambda: pool_formulas("maxpool2d"),
+    "avgpool1d": lambda: pool_formulas("avgpool1d"),
     "avgpool2d": lambda: pool_formulas("avgpool2d"),
 }
 assert tuple(BUILDERS) == LAYERS

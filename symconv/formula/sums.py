@@ -57,7 +57,8 @@ def _axis(size, kernel, stride, padding, dilation, out):
 
 AXES_1D = (_axis("L", "K", "S", "P", "D", "L_o"),)
 AXES_2D = (_axis("H", "KH", "SH", "PH", "DH", "H_o"), _axis("W", "KW", "SW", "PW", "DW", "W_o"))
-#: PyTorch's avg_pool2d has no dilation: its taps are consecutive.
+#: PyTorch's avg_pool1d and avg_pool2d have no dilation: their taps are consecutive.
+AXES_AVG_1D = (_axis("L", "K", "S", "P", None, "L_o"),)
 AXES_AVG = (_axis("H", "KH", "SH", "PH", None, "H_o"), _axis("W", "KW", "SW", "PW", None, "W_o"))
 BATCH, CHANNELS, FILTERS = size_symbol("N"), size_symbol("C"), size_symbol("F")
 
@@ -70,21 +71,33 @@ def idx(names: str):
 class FirstArgmax(Function):
     r"""Iverson bracket :math:`[(k,l)` is the first maximum of window :math:`(i,j)` of :math:`x_{n,c}]`.
 
-    Arguments ``(n, c, i, j, k, l)``. They hold no element of x, so its
-    derivative is 0: the selector is piecewise constant, which is the
-    subgradient of max PyTorch uses (ties go to the first maximum in
-    row-major order; taps in the padding hold :math:`-\infty`).
+    Arguments ``(n, c, i, j, k, l)`` for a 2-D pool, ``(n, c, i, k)`` for a
+    1-D one. They hold no element of x, so its derivative is 0: the selector
+    is piecewise constant, which is the subgradient of max PyTorch uses (ties
+    go to the first maximum in row-major order; taps in the padding hold
+    :math:`-\infty`).
 
     >>> n, c, i, j, k, l = idx("n c i j k l")
     >>> FirstArgmax(n, c, i, j, k, l).diff(base("x")[n, c, i, j])
     0
     """
 
-    nargs = 6
+    nargs = (4, 6)
 
     @classmethod
     def eval(cls, *args):
         return None  # never evaluated symbolically: it names a condition
+
+    @property
+    def axes(self):
+        """The spatial axes of the window: :data:`AXES_1D` or :data:`AXES_2D`."""
+        return AXES_2D if len(self.args) == 6 else AXES_1D
+
+    def parts(self):
+        """``(n, c, outputs, taps)``: the window's sample and channel, its output index and the chosen tap."""
+        n, c, *rest = self.args
+        half = len(rest) // 2
+        return n, c, tuple(rest[:half]), tuple(rest[half:])
 
     def definition(self):
         """The bracket as plain SymPy: a product over the window of Heaviside steps.
@@ -94,14 +107,18 @@ class FirstArgmax(Function):
         leak their bound variable in SymPy, hence Heaviside, whose second
         argument is its value at 0 (ties).
         """
-        n, c, i, j, k, l = self.args
-        (ah, aw), (kk, ll) = AXES_2D, (Symbol("kk"), Symbol("ll"))
-        ph, pw = ah.position(i, kk), aw.position(j, ll)
-        inside = Mul(*(Heaviside(p, 1) * Heaviside(a.size - 1 - p, 1) for p, a in ((ph, ah), (pw, aw))))
-        chosen = base("x")[n, c, ah.position(i, k), aw.position(j, l)]
-        later = Heaviside((kk - k) * aw.kernel + ll - l, 1)
-        beaten = 1 - Heaviside(chosen - base("x")[n, c, ph, pw], later)
-        return Product(1 - inside * beaten, (ll, 0, aw.kernel - 1), (kk, 0, ah.kernel - 1))
+        n, c, outs, taps = self.parts()
+        axes, others = self.axes, (Symbol("kk"), Symbol("ll"))[: len(outs)]
+        places = [a.position(o, t) for a, o, t in zip(axes, outs, others)]
+        inside = Mul(*(Heaviside(p, 1) * Heaviside(a.size - 1 - p, 1) for p, a in zip(places, axes)))
+        chosen = base("x")[(n, c) + tuple(a.position(o, t) for a, o, t in zip(axes, outs, taps))]
+        order = others[0] - taps[0]  # row-major: (kk - k) KW + ll - l
+        for axis, other, tap in zip(axes[1:], others[1:], taps[1:]):
+            order = order * axis.kernel + other - tap
+        later = Heaviside(order, 1)
+        beaten = 1 - Heaviside(chosen - base("x")[(n, c) + tuple(places)], later)
+        limits = [(t, 0, a.kernel - 1) for t, a in zip(others, axes)]
+        return Product(1 - inside * beaten, *reversed(limits))
 
 
 @dataclass(frozen=True)

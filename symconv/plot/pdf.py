@@ -5,6 +5,12 @@ directory with the system's ``pdflatex`` (TeX Live) and ``pdftoppm``
 (poppler); a missing tool or a failed run is a :class:`SymconvError` of one
 line, which for a missing tool says how to install it.
 
+A PNG shows the page's content, not the page: :func:`pdf_to_png` renders
+the page once in grey, finds the box of every pixel that is not white, and
+renders again cut to that box (``pdftoppm -x -y -W -H``) with
+:data:`PNG_MARGIN` pixels of white around it. No image library is needed:
+the grey page is a PGM, which NumPy reads as it is.
+
 The standalone document needs only ``amsmath`` and ``amssymb``, both in
 Debian's ``texlive-latex-base``.
 
@@ -37,6 +43,8 @@ INSTALL = {
 TIMEOUT = 600
 #: PNG resolution, dots per inch.
 PNG_DPI = 150
+#: White kept around a PNG's content, in pixels.
+PNG_MARGIN = 8
 
 
 @dataclass(frozen=True)
@@ -109,17 +117,76 @@ def latex_to_pdf(text: str) -> bytes:
     return compile_latex(text).data
 
 
-def pdf_to_png(pdf: bytes, dpi: int = PNG_DPI) -> bytes:
-    """The first page of a PDF as a PNG, through ``pdftoppm -singlefile``."""
+def _pdftoppm(pdftoppm, workdir, options, name):
+    """Run ``pdftoppm`` on page 1 of ``page.pdf`` into ``name`` (its suffix says the format) and read it."""
+    stem, suffix = name.rsplit(".", 1)
+    command = [pdftoppm, *options, "-f", "1", "-l", "1", "-singlefile", "page.pdf", stem]
+    finished = _run(command, workdir, "pdftoppm")
+    path = Path(workdir, name)
+    if finished.returncode != 0 or not path.exists():
+        message = " ".join(finished.stderr.decode(errors="replace").split()) or "no message"
+        raise SymconvError(f"render: pdftoppm failed: {message}")
+    return path.read_bytes()
+
+
+def read_pgm(data: bytes):
+    """A binary PGM (``P5``, 8 bits, as ``pdftoppm -gray`` writes) as a 2-D uint8 array.
+
+    >>> read_pgm(b"P5\\n3 2\\n255\\n" + bytes([255, 0, 255, 255, 255, 7])).tolist()
+    [[255, 0, 255], [255, 255, 7]]
+    """
+    import numpy as np
+
+    fields, position = [], 0
+    while len(fields) < 4:  # magic, width, height, maximum; '#' starts a comment
+        while data[position:position + 1].isspace():
+            position += 1
+        if data[position:position + 1] == b"#":
+            position = data.index(b"\n", position) + 1
+            continue
+        end = position
+        while end < len(data) and not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[position:end])
+        position = end
+    magic, width, height, maximum = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+    if magic != b"P5" or maximum > 255:
+        raise SymconvError(f"render: pdftoppm wrote a {magic.decode(errors='replace')} image; expected an 8-bit PGM")
+    pixels = np.frombuffer(data, dtype=np.uint8, count=width * height, offset=position + 1)
+    return pixels.reshape(height, width)
+
+
+def content_box(gray, margin: int = PNG_MARGIN) -> tuple[int, int, int, int]:
+    """``(x, y, width, height)`` of the pixels that are not white, ``margin`` more on each side.
+
+    Kept inside the page; a blank page keeps its whole area.
+
+    >>> import numpy as np
+    >>> page = np.full((100, 80), 255, dtype=np.uint8)
+    >>> page[30:41, 20:26] = 0
+    >>> content_box(page, 5)
+    (15, 25, 16, 21)
+    """
+    import numpy as np
+
+    height, width = gray.shape
+    rows, columns = np.flatnonzero((gray < 255).any(axis=1)), np.flatnonzero((gray < 255).any(axis=0))
+    if rows.size == 0:
+        return 0, 0, width, height
+    left, top = max(0, int(columns[0]) - margin), max(0, int(rows[0]) - margin)
+    right, bottom = min(width, int(columns[-1]) + 1 + margin), min(height, int(rows[-1]) + 1 + margin)
+    return left, top, right - left, bottom - top
+
+
+def pdf_to_png(pdf: bytes, dpi: int = PNG_DPI, margin: int = PNG_MARGIN) -> bytes:
+    """The first page of a PDF as a PNG, cut to its content with ``margin`` pixels of white around it."""
     (pdftoppm,) = require("pdftoppm")
     with tempfile.TemporaryDirectory(prefix="symconv-") as workdir:
         Path(workdir, "page.pdf").write_bytes(pdf)
-        finished = _run([pdftoppm, "-png", "-r", str(dpi), "-singlefile", "page.pdf", "page"], workdir, "pdftoppm")
-        png = Path(workdir, "page.png")
-        if finished.returncode != 0 or not png.exists():
-            message = " ".join(finished.stderr.decode(errors="replace").split()) or "no message"
-            raise SymconvError(f"render: pdftoppm failed: {message}")
-        return png.read_bytes()
+        gray = read_pgm(_pdftoppm(pdftoppm, workdir, ["-gray", "-r", str(dpi)], "grey.pgm"))
+        x, y, width, height = content_box(gray, margin)
+        box = ["-x", str(x), "-y", str(y), "-W", str(width), "-H", str(height)]
+        return _pdftoppm(pdftoppm, workdir, ["-png", "-r", str(dpi), *box], "page.png")
 
 
 def latex_to_png(text: str, dpi: int = PNG_DPI) -> bytes:

@@ -35,11 +35,18 @@ SCOPE = {
     "conv2d": "x has shape $(N, C, H, W)$, w $(F, C, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, "
               "zero padding $(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, groups 1 "
               "(grouped convolutions are not covered). The convolution is PyTorch's cross-correlation.",
+    "maxpool1d": "x has shape $(N, C, L)$; window $K$, stride $S$, padding $P$ holding $-\\infty$, "
+                 "dilation $D$, `ceil_mode` off. arg max is the first maximum among the window's taps inside x "
+                 "(PyTorch's rule for ties); its bracket is piecewise constant, so its derivative is "
+                 "taken as 0, as PyTorch does.",
     "maxpool2d": "x has shape $(N, C, H, W)$; window $K_H \\times K_W$, stride $(S_H, S_W)$, "
                  "padding $(P_H, P_W)$ holding $-\\infty$, dilation $(D_H, D_W)$, `ceil_mode` off. "
                  "arg max is the first maximum in row-major order among the window's taps inside x "
                  "(PyTorch's rule for ties); its bracket is piecewise constant, so its derivative is "
                  "taken as 0, as PyTorch does.",
+    "avgpool1d": "x has shape $(N, C, L)$; window $K$, stride $S$, zero padding $P$, with "
+                 "`count_include_pad` on and `ceil_mode` off: every window lies inside the padded input, so the "
+                 "divisor is always $K$. PyTorch's `avg_pool1d` has no dilation.",
     "avgpool2d": "x has shape $(N, C, H, W)$; window $K_H \\times K_W$, stride $(S_H, S_W)$, "
                  "zero padding $(P_H, P_W)$, with `count_include_pad` on, `ceil_mode` off and no "
                  "`divisor_override`: every window lies inside the padded input, so the divisor is "

@@ -50,6 +50,14 @@ def display_parts(term: IndexSum):
     return limits, brackets, body, [row for row in rows if row]
 
 
+def _argmax_parts(expr: FirstArgmax):
+    """``(chosen taps, "u" or "(u, v)", the window's element at taps u, v)`` of a max pool's selector."""
+    n, c, outs, taps = expr.parts()
+    over = idx("u v")[: len(taps)]
+    window = base("x")[(n, c) + tuple(a.position(o, t) for a, o, t in zip(expr.axes, outs, over))]
+    return taps, over[0].name if len(over) == 1 else "(%s)" % ", ".join(v.name for v in over), window
+
+
 #: Reading order of index letters and sizes inside a sum: ``i S + k D - P``, ``H + P - 1``.
 _LETTERS = "nfcijhqkluvHWLNCFKSDP"
 
@@ -175,11 +183,10 @@ class FormulaLatexPrinter(SymconvLatexPrinter):
         return r"\delta_{%s,%s}" % tuple(self._print(a) for a in _delta_args(*expr.args))
 
     def _print_FirstArgmax(self, expr):
-        n, c, i, j, k, l = expr.args
-        u, v = idx("u v")
-        window = base("x")[n, c, AXES_2D[0].position(i, u), AXES_2D[1].position(j, v)]
-        return r"\left[(%s, %s) = \mathop{\mathrm{arg\,max}}\limits_{(u,v)} %s\right]" % (
-            self._print(k), self._print(l), self._print(window))
+        taps, over, window = _argmax_parts(expr)
+        chosen = ", ".join(map(self._print, taps))
+        return r"\left[%s = \mathop{\mathrm{arg\,max}}\limits_{%s} %s\right]" % (
+            chosen if len(taps) == 1 else "(%s)" % chosen, over.replace(" ", ""), self._print(window))
 
     def index_sum(self, term: IndexSum) -> tuple[str, list]:
         """``(lines of tex, rows of (name, value) definitions)``: one line, or three for a chain rule."""
@@ -245,10 +252,9 @@ class FormulaTextPrinter(StrPrinter):
         return "delta(%s, %s)" % tuple(self._print(a) for a in _delta_args(*expr.args))
 
     def _print_FirstArgmax(self, expr):
-        n, c, i, j, k, l = expr.args
-        u, v = idx("u v")
-        window = base("x")[n, c, AXES_2D[0].position(i, u), AXES_2D[1].position(j, v)]
-        return "[(%s, %s) = argmax_{(u, v)} %s]" % (self._print(k), self._print(l), self._print(window))
+        taps, over, window = _argmax_parts(expr)
+        chosen = ", ".join(map(self._print, taps))
+        return "[%s = argmax_{%s} %s]" % (chosen if len(taps) == 1 else "(%s)" % chosen, over, self._print(window))
 
     def _print_Sum(self, expr):
         sums = "".join("sum_{%s=%s}^{%s} " % tuple(map(self._print, limit)) for limit in reversed(expr.limits))

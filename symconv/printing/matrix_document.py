@@ -20,10 +20,58 @@ from symconv.symbolic.tensors import element
 #: A 1-D layer's second picture, as ``(LaTeX, text)``.
 _JACOBIAN_NOTE = (
     r" A 1-D layer's gradients are drawn again as $dy$ times the Jacobians $\partial y / \partial w$ and "
-    r"$\partial y / \partial x$ (seed 000's banded matrix), taken from the forward.",
-    "; a 1-D layer's gradients are drawn again as dy . dy/dw and dy . dy/dx, where dy/dx is the Jacobian "
-    "of y with respect to x (seed 000's banded matrix), taken from the forward",
+    r"$\partial y / \partial x$ (seed 000's banded matrix), taken from the forward; $\cdot$ is the matrix product.",
+    " A 1-D layer's gradients are drawn again as dy . dy/dw and dy . dy/dx, where dy/dx is the Jacobian "
+    "of y with respect to x (seed 000's banded matrix), taken from the forward; . is the matrix product.",
 )
+
+
+def caption(spec, tex: bool) -> str:
+    """What the pictures of ``spec`` show, sentence by sentence, in LaTeX prose or plain text.
+
+    Only what is drawn is named: the stride's zeros when a stride exceeds 1,
+    the padding's frame when x has one, and so on; the matrix product only
+    where a 1-D layer's Jacobians are drawn.
+
+    >>> from symconv.spec.conv import conv_spec
+    >>> print(caption(conv_spec("conv2d", (1, 1, 4, 4), (1, 1, 2, 2)), tex=False))
+    * slides the right matrix over the left one and sums the products (cross-correlation, PyTorch's convolution). In dw, x and dy are drawn as they are. In dx, dy~ is dy framed in zeros, and w_rot is w turned by 180 degrees.
+    """
+    name = (lambda t: "$%s$" % t) if tex else (lambda t: t)
+    tilde, rot, plain = ("$dy$ is", "$w$ is", "$dy$ is drawn as it is") if tex else \
+        ("dy~ is dy", "w_rot is w", "dy~ is dy itself")
+    lines = "rows and columns" if spec.ndim == 2 else "entries"
+    reach = [d * (k - 1) for d, k in zip(spec.dilation, spec.weight[2:])]
+    read = [(o - 1) * s + r + 1 for o, s, r in zip(spec.output_shape[2:], spec.stride, reach)]
+    framed = any(lo > 0 or length > lo + size for (lo, _), length, size in zip(spec.padding, read, spec.input[2:]))
+    cut = any(length < lo + size for (lo, _), length, size in zip(spec.padding, read, spec.input[2:]))
+    strided = any(s > 1 for s in spec.stride)
+    x_parts = (["framed by the padding's zeros"] if framed else []) + ([f"cut to the {lines} the windows read"] if cut else [])
+    if x_parts and strided:
+        dw = f"{name('x')} is {' and '.join(x_parts)}, and {name('dy')} has the stride's zeros between its entries"
+    elif x_parts:
+        dw = f"{name('x')} is {' and '.join(x_parts)}; {name('dy')} is drawn as it is"
+    elif strided:
+        dw = f"{name('x')} is drawn as it is; {name('dy')} has the stride's zeros between its entries"
+    else:
+        dw = f"{name('x')} and {name('dy')} are drawn as they are"
+    # dy~ (operators.spread_dy): entry i at D(K-1) - P_b + iS, in H + D(K-1) places; those outside are dropped.
+    border, dropped = False, False
+    for size, r, (lo, _), o, s in zip(spec.input[2:], reach, spec.padding, spec.output_shape[2:], spec.stride):
+        first, last = max(0, -((r - lo) // s)), min(o - 1, (size + r - 1 - (r - lo)) // s)
+        border |= r - lo + first * s > 0 or r - lo + last * s < size + r - 1
+        dropped |= first > 0 or last < o - 1
+    tilde_parts = (["with the stride's zeros between its entries"] if strided else []) + (
+        ["framed in zeros"] if border else [])
+    dx = f"{tilde} {', '.join(tilde_parts)}" if tilde_parts else plain
+    if dropped:
+        dx += ", less the entries whose windows lie wholly in the padding"
+    turned = f"{rot} turned by 180 degrees" + (
+        ", with the dilation's zeros between its taps" if any(d > 1 for d in spec.dilation) else "")
+    star = name("*")
+    return (f"{star} slides the right matrix over the left one and sums the products (cross-correlation, "
+            f"PyTorch's convolution). In {name('dw')}, {dw}. In {name('dx')}, {dx}, and {turned}.")
+
 
 #: What the super- and subscripts of a multi-slice picture mean, as ``(LaTeX, text)``.
 _SLICES_NOTE = (
@@ -104,9 +152,8 @@ def _text(spec, equations, index_base, standalone):
     from symconv.printing.formats import TextPrinter
 
     printer = TextPrinter(choose_style(spec, index_base))
-    lines = [describe(spec) + f", indices from {index_base}", "* slides the right matrix over the left one and sums the products "
-             "(cross-correlation); . is the matrix product; dy~ is dy spread by the stride and framed "
-             "in zeros; w_rot is w turned by 180 degrees" + (_JACOBIAN_NOTE[1] if spec.ndim == 1 else "")]
+    lines = [describe(spec) + f", indices from {index_base}",
+             caption(spec, tex=False) + (_JACOBIAN_NOTE[1] if spec.ndim == 1 else "")]
     if len(slices(spec)) > 1:
         lines.append(_SLICES_NOTE[1])
     lines.append("")
@@ -139,13 +186,12 @@ def _math(fmt):
             drawn.append("\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(t for t, _ in sums), environment))
             return drawn
 
-        intro = (describe(spec) + f", indices from {index_base}" + r". $*$ slides the right matrix over the left one and sums the products "
-                 r"(cross-correlation, PyTorch's convolution); $\cdot$ is the matrix product. The padded "
-                 r"$dy$ has the stride's zeros between its entries and, at the end, zero rows for the input rows no "
-                 r"window reads; $x$ is framed by the padding and cut to what the windows read; the rotated $w$ is "
-                 r"turned by 180 degrees." + (_JACOBIAN_NOTE[0] if spec.ndim == 1 else "")
+        intro = (describe(spec) + f", indices from {index_base}. " + caption(spec, tex=True)
+                 + (_JACOBIAN_NOTE[0] if spec.ndim == 1 else "")
                  + (" " + _SLICES_NOTE[0] if len(slices(spec)) > 1 else ""))
-        return math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: matrix pictures")
+        text = math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: matrix pictures")
+        # A picture has no page number, so that a PNG of it is cut to the pictures alone.
+        return text.replace("\\begin{document}\n", "\\begin{document}\n\\pagestyle{empty}\n", 1)
 
     return write
 

@@ -1,14 +1,20 @@
 r"""The operator document: dx, dw and db of a convolution as the identities of :mod:`symconv.formula.operators`.
 
-It writes the identities with the layer's numbers, then every gradient entry
-as the identities compute it, and says whether each equals the chain-rule
-derivation.
+It writes the identities with the layer's numbers, each followed by indented
+lines that say in plain words what each of its names means (dy~ is dy with
+zeros inserted between its entries...), then every gradient entry as the
+identities compute it, and says whether each equals the chain-rule derivation.
 
 >>> from symconv.engine.derive import derive
 >>> from symconv.spec.conv import conv_spec
 >>> text = operator_document(derive(conv_spec("conv1d", (1, 1, 5), (1, 1, 2), stride=2)), "text")
->>> text.splitlines()[1]
-'(*) is cross-correlation. Entries computed by the identities, compared with the chain-rule derivation: dx equal; dw equal; db equal.'
+>>> print(*text.splitlines()[3:9], sep="\n")
+  dx = conv_transpose(dy, w; stride 2, padding 0, dilation 1, output_padding 1)
+     = dy~ (*)_1 w_rot
+    dy~: dy with 1 zero inserted between neighbouring entries (stride 2), placed in a row of 6 zeros per slice: dy[..., i] goes to 2*i + 1
+    w_rot: w turned by 180 degrees, filters and channels swapped: w_rot[c, f, k] = w[f, c, K-1-k]
+    (*)_1: w_rot slides over dy~ one position at a time, its taps next to each other (dilation 1)
+    output_padding: the 1 position of the padded input after the last window, which the output size alone cannot tell
 """
 
 from __future__ import annotations
@@ -35,15 +41,75 @@ def _affine(slope, var, offset, times):
 _LETTERS = {1: (("i",), ("k",), ("K",), ("K",)), 2: (("i", "j"), ("k", "l"), ("K_H", "K_W"), ("KH", "KW"))}
 
 
-def _identity_lines(spec, index_base: int = 0):
-    """``(LaTeX, text)`` of each identity with this layer's numbers, one row each, indices from ``index_base``."""
-    outs, taps, kernels_tex, kernels_text = _LETTERS[spec.ndim]
+def _one(values) -> str:
+    """``2`` when every axis has 2, else ``(2, 3)``."""
+    values = list(values)
+    return str(values[0]) if len(set(values)) == 1 else _axes(values)
+
+
+def _plural(values, noun: str) -> str:
+    """``1 zero``, ``2 zeros``, ``(1, 2) zeros``."""
+    values = list(values)
+    return f"{_one(values)} {noun}" + ("" if len(set(values)) == 1 and values[0] == 1 else "s")
+
+
+#: The names the identity lines explain, as LaTeX (inside ``\text``) and as text.
+_NAMES = {
+    "tex": {"tilde": r"$\widetilde{dy}$", "rot": r"$w^{\mathrm{rot}}$", "pad": r"$x^{\mathrm{pad}}$",
+            "dy": "$dy$", "x": "$x$", "w": "$w$", "f": "$f$", "op": r"output\_padding"},
+    "text": {"tilde": "dy~", "rot": "w_rot", "pad": "x_pad", "dy": "dy", "x": "x", "w": "w", "f": "f",
+             "op": "output_padding"},
+}
+
+
+def _words(spec):
+    """The plain-English sentences, templates of :data:`_NAMES` and ``tilde_at``/``rot_at``.
+
+    A ``|`` marks where a LaTeX row may end (the text has one line per sentence).
+    """
+    ones = lambda values: all(v == 1 for v in values)  # noqa: E731
     reach = [d * (k - 1) for d, k in zip(spec.dilation, spec.weight[2:])]
+    stride, dilation, op = spec.stride, spec.dilation, output_padding(spec)
+    grid = "x".join(str(h + r) for h, r in zip(spec.input[2:], reach))
+    article = "an" if grid.startswith("8") or grid.split("x")[0] in ("11", "18") else "a"  # an 8x8 grid
+    grid = f"a row of {grid} zeros" if spec.ndim == 1 else f"{article} {grid} grid of zeros"
+    between = "nothing inserted between its entries" if ones(stride) else \
+        _plural((s - 1 for s in stride), "zero") + " inserted between neighbouring entries"
+    tilde = f"{{dy}} with {between} (stride {_one(stride)}), |placed in {grid} per slice: {{tilde_at}}"
+    dropped = any(lo > r or (o - 1) * s + r - lo > h + r - 1
+                  for r, (lo, _), o, s, h in zip(reach, spec.padding, spec.output_shape[2:], stride, spec.input[2:]))
+    if dropped:
+        tilde += "; |the entries that land outside it are dropped (their windows lie wholly in the padding)"
+    taps = "next to each other" if ones(dilation) else f"{_one(dilation)} apart"
+    slide = f"{{rot}} slides over {{tilde}} one position at a time, its taps {taps} (dilation {_one(dilation)})"
+    front = [lo for lo, _ in spec.padding]
+    padded = "x".join(str((o - 1) * st + r + 1) for o, st, r in zip(spec.output_shape[2:], stride, reach))
+    read = [(o - 1) * st + r + 1 for o, st, r in zip(spec.output_shape[2:], stride, reach)]
+    pad = "{x} with no padding in front" if not any(front) else \
+        f"{{x}} with {_plural(front, 'zero')} of padding in front"
+    pad += f", |over the {padded} positions the windows read"
+    if any(length > lo + h for length, lo, h in zip(read, front, spec.input[2:])):
+        pad += " (with zeros past its end)"
+    if any(length < lo + h for length, lo, h in zip(read, front, spec.input[2:])):
+        pad += " (the rest of {x} is never read)"
+    apart = "next to each other" if ones(stride) else f"{_one(stride)} apart"
+    kept = "every result is kept" if ones(dilation) else f"only one result in {_one(dilation)} is kept"
+    kernel = f"{{dy}} is the kernel, its entries {apart} (stride {_one(stride)}), |and {kept} (dilation {_one(dilation)})"
+    return {"tilde": tilde, "rot": "{w} turned by 180 degrees, filters and channels swapped: {rot_at}",
+            "slide": slide, "pad": pad, "kernel": kernel, "db": "every entry of {dy} for filter {f}, added up",
+            "op": f"the {_plural(op, 'position')} of the padded input after the last window, "
+                  "|which the output size alone cannot tell"}
+
+
+def _identity_lines(spec, index_base: int = 0):
+    """``(LaTeX, text)`` rows: each identity with this layer's numbers, then what each name in it means.
+
+    Indices count from ``index_base``; the meanings are plain sentences.
+    """
+    outs, taps, kernels_tex, kernels_text = _LETTERS[spec.ndim]
     pads = _axes(lo for lo, _ in spec.padding) if all(lo == hi for lo, hi in spec.padding) \
         else _axes(f"{lo}/{hi}" for lo, hi in spec.padding)
     s, d, op = _axes(spec.stride), _axes(spec.dilation), _axes(output_padding(spec))
-    tilde = "x".join(str(h + r) for h, r in zip(spec.input[2:], reach))
-    padded = "x".join(str((o - 1) * st + r + 1) for o, st, r in zip(spec.output_shape[2:], spec.stride, reach))
     placement = list(zip(dy_placement(spec, index_base), outs))
     where_tex = _axes(_affine(slope, v, offset, r"\,") for (slope, offset), v in placement)
     where_text = _axes(_affine(slope, v, offset, "*") for (slope, offset), v in placement)
@@ -52,22 +118,39 @@ def _identity_lines(spec, index_base: int = 0):
     rot_tex = ",".join(kernel + flip + tap for kernel, tap in zip(kernels_tex, taps))
     rot_text = ", ".join(kernel + flip + tap for kernel, tap in zip(kernels_text, taps))
     outs_tex, taps_tex = ",".join(outs), ",".join(taps)
-    return [
+    names = {
+        "tex": dict(_NAMES["tex"], tilde_at=r"$dy_{\dots,%s}$ goes to $%s$" % (outs_tex, where_tex),
+                    rot_at=r"$w^{\mathrm{rot}}_{c,f,%s} = w_{f,c,%s}$" % (taps_tex, rot_tex)),
+        "text": dict(_NAMES["text"], tilde_at=f"dy[..., {', '.join(outs)}] goes to {where_text}",
+                     rot_at=f"w_rot[c, f, {', '.join(taps)}] = w[f, c, {rot_text}]"),
+    }
+    words = _words(spec)
+
+    def said(name_tex, name_text, key):
+        """The rows saying what ``name`` means: one line of text; in LaTeX a row per ``|``-marked part."""
+        first, *rest = (part.rstrip() for part in words[key].format(**names["tex"]).split("|"))
+        tex = [r"\qquad %s\colon\ \text{%s}" % (name_tex, first)] + [r"\qquad\qquad \text{%s}" % part for part in rest]
+        text = [f"  {name_text}: " + words[key].format(**names["text"]).replace("|", "")] + [None] * len(rest)
+        return list(zip(tex, text))
+
+    rows = [
         (r"dx = \operatorname{conv\_transpose}(dy, w;\ \text{stride } %s,\ \text{padding } %s,\ "
          r"\text{dilation } %s,\ \text{output\_padding } %s)" % (s, pads, d, op),
          f"dx = conv_transpose(dy, w; stride {s}, padding {pads}, dilation {d}, output_padding {op})"),
         (r"\phantom{dx} = \widetilde{dy} \star_{%s} w^{\mathrm{rot}}" % d, f"   = dy~ (*)_{d} w_rot"),
-        (r"\widetilde{dy}: \text{ %s per slice, } dy_{\dots,%s} \text{ at } %s,\ "
-         r"\text{zero elsewhere};\quad w^{\mathrm{rot}}_{c,f,%s} = w_{f,c,%s}"
-         % (tilde, outs_tex, where_tex, taps_tex, rot_tex),
-         f"dy~: {tilde} per slice, dy[..., {', '.join(outs)}] at {where_text}, zero elsewhere; "
-         f"w_rot[c, f, {', '.join(taps)}] = w[f, c, {rot_text}]"),
-        (r"dw = x^{\mathrm{pad}} \star^{%s}_{%s} dy:\ x \text{ padded to %s, } dy \text{ taps %s apart, "
-         r"read every %s}" % (d, s, padded, s, d),
-         f"dw = x_pad (*)^{d}_{s} dy: x padded to {padded}, dy taps {s} apart, read every {d}"),
+        *said(r"\widetilde{dy}", "dy~", "tilde"),
+        *said(r"w^{\mathrm{rot}}", "w_rot", "rot"),
+        *said(r"\star_{%s}" % d, f"(*)_{d}", "slide"),
+    ] + (said(r"\text{output\_padding}", "output_padding", "op") if any(output_padding(spec)) else []) + [
+        (r"dw = x^{\mathrm{pad}} \star^{%s}_{%s} dy" % (d, s), f"dw = x_pad (*)^{d}_{s} dy"),
+        *said(r"x^{\mathrm{pad}}", "x_pad", "pad"),
+        *said(r"\star^{%s}_{%s}" % (d, s), f"(*)^{d}_{s}", "kernel"),
         (r"db_f = \sum_{n,%s} dy_{n,f,%s}" % (outs_tex, outs_tex),
          f"db[f] = sum_{{n, {', '.join(outs)}}} dy[n, f, {', '.join(outs)}]"),
+        (r"\qquad \text{%s}" % words["db"].format(**names["tex"]).capitalize(),
+         "  " + words["db"].format(**names["text"]).capitalize()),
     ]
+    return rows
 
 
 def operator_document(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False) -> str:
@@ -88,6 +171,15 @@ def operator_document(derivation, fmt: str = "latex", index_base: int = 0, stand
     return WRITERS[fmt](spec, sides, equal, index_base, standalone)
 
 
+#: What cross-correlation is, as ``(LaTeX, text)``.
+_CROSS_CORRELATION = (
+    r"$\star$ is cross-correlation (PyTorch's convolution): the kernel slides over the array and, at each "
+    r"position, the products are added up; the indented lines say what each name in an identity means.",
+    "(*) is cross-correlation (PyTorch's convolution): the kernel slides over the array and, at each "
+    "position, the products are added up; the indented lines say what each name in an identity means.",
+)
+
+
 def _check_line(equal) -> str:
     verdict = "; ".join(f"{name} {'equal' if ok else 'DIFFERENT'}" for name, ok in equal.items())
     return f"Entries computed by the identities, compared with the chain-rule derivation: {verdict}."
@@ -104,7 +196,7 @@ def _json(spec, sides, equal, index_base, standalone):
     return json_text({
         "layer": spec.to_dict(),
         "output_padding": list(output_padding(spec)),
-        "identities": [text for _, text in _identity_lines(spec)],
+        "identities": [text for _, text in _identity_lines(spec) if text is not None],
         "equal_to_derivation": equal,
         "gradients": {name: {f"{name}[{', '.join(map(str, i))}]": str(e) for i, e in t.items()}
                       for name, t in sides.items()},
@@ -116,8 +208,8 @@ def _text(spec, sides, equal, index_base, standalone):
     from symconv.printing.latex import table_rows
 
     printer = TextPrinter(choose_style(spec, index_base))
-    lines = [_header(spec, index_base), "(*) is cross-correlation. " + _check_line(equal), ""]
-    lines += ["  " + text for _, text in _identity_lines(spec, index_base)]
+    lines = [_header(spec, index_base), _CROSS_CORRELATION[1] + " " + _check_line(equal), ""]
+    lines += ["  " + text for _, text in _identity_lines(spec, index_base) if text is not None]
     for name, table in sides.items():
         rows = table_rows(name, table, printer, "*")
         lines += ["", name] + [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
@@ -137,9 +229,7 @@ def _math(fmt):
             return [first] + [align_block(table_rows(name, table, printer, " "), 6, environment)
                               for name, table in sides.items()]
 
-        intro = (_header(spec, index_base) + r". $\star$ is cross-correlation (PyTorch's convolution); subscripts "
-                 r"give the spacing of the kernel's taps, superscripts how often the result is read. "
-                 + _check_line(equal))
+        intro = _header(spec, index_base) + ". " + _CROSS_CORRELATION[0] + " " + _check_line(equal)
         return math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: operator identities")
 
     return write
