@@ -47,7 +47,7 @@ from symconv.spec.conv import conv_spec
 from symconv.spec.pool import pool_spec
 
 TENSORS = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
-SIZES = "N C H W F KH KW SH SW PH PW DH DW L K S P D".split()
+SIZES = "N C H W F KH KW SH SW PH PW DH DW L K S P D G".split()
 LAYER_NAMES = list(FORMULA_LAYERS)
 
 
@@ -545,6 +545,178 @@ def test_pool_formulas_match_torch(spec):
         np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-12, atol=0, err_msg=name)
 
 
+# -- groups: G groups, the composite indices g*C_g + c and g*F_g + f ---------
+
+GROUP_GRID = [  # groups 1, 2 and depthwise (G = C, one or two filters a channel), 1-D and 2-D
+    ("conv1d", (1, 3, 5), (2, 3, 2), dict(stride=2, padding=1, groups=1)),
+    ("conv1d", (2, 4, 6), (4, 2, 3), dict(stride=2, padding=1, dilation=2, groups=2)),
+    ("conv1d", (1, 3, 6), (6, 1, 2), dict(stride=3, padding=2, groups=3)),
+    ("conv2d", (1, 2, 4, 3), (2, 2, 2, 2), dict(dilation=(1, 2), padding=1, groups=1)),
+    ("conv2d", (1, 4, 4, 5), (2, 2, 2, 3), dict(stride=(2, 1), padding=(1, 0), groups=2)),
+    ("conv2d", (2, 3, 3, 4), (3, 1, 3, 2), dict(stride=(1, 2), padding=(1, 1), groups=3)),
+]
+
+
+@lru_cache(maxsize=None)
+def grouped_contract(kind):
+    """``symconv formula KIND --groups --format json``, parsed: {name: (lhs, rhs)}."""
+    result = CliRunner().invoke(formula, [kind, "--groups", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return {name: (read(e["lhs"]), read(e["rhs"])) for name, e in json.loads(result.output).items()}
+
+
+def _by_name(expr, values):
+    """``expr`` at the integer ``values`` of its symbols, named (so assumptions do not matter)."""
+    return expr.xreplace({s: Integer(values[s.name]) for s in expr.free_symbols if s.name in values})
+
+
+def each_entry(formula, sizes):
+    """Every assignment of a formula's free indices in their domains, at concrete sizes: {name: value}."""
+    names, outputs = [v.name for v in formula.domains], {a.out: a.out_size() for a in formula.axes}
+    ranges = [range(int(_by_name(lo.subs(outputs), sizes)), int(_by_name(hi.subs(outputs), sizes)) + 1)
+              for lo, hi in formula.domains.values()]
+    return [dict(zip(names, values)) for values in itertools.product(*ranges)]
+
+
+@pytest.mark.parametrize("kind, shape, weight, options", GROUP_GRID,
+                         ids=[f"{k}-g{o['groups']}-{'x'.join(map(str, x))}" for k, x, _, o in GROUP_GRID])
+def test_grouped_formulas_equal_the_derivation(kind, shape, weight, options):
+    """The JSON of --groups at the layer's sizes: the left side names each entry once, the right one equals it."""
+    spec = conv_spec(kind, shape, weight, **options)
+    sizes = spec_sizes(spec, groups=True)
+    derivation = derive(spec)
+    tables = {"forward": derivation.forward, **derivation.gradients}
+    for name, (lhs, rhs) in grouped_contract(kind).items():
+        rhs, seen = _by_name(rhs, sizes), set()
+        for values in each_entry(derive_formulas(kind, groups=True)[name], sizes):
+            index = tuple(int(_by_name(i, values)) for i in _by_name(lhs, sizes).indices)
+            assert index not in seen, (name, index)
+            seen.add(index)
+            assert expand(_by_name(rhs, values).doit()) == expand(tables[name][index]), (name, index)
+        assert seen == set(tables[name]), name  # every entry, once
+
+
+def test_a_group_reads_its_own_channels():
+    """Filter g F_g + f of group g reads channels g C_g + c; dx of channel g C_g + c sums its group's filters."""
+    formulas = derive_formulas("conv1d", groups=True)
+    n, f, c, g, i, k = (Symbol(v, integer=True, nonnegative=True) for v in "nfcgik")
+    FG, CG = (Symbol(v, integer=True, positive=True) for v in ("F_g", "C_g"))
+    assert formulas["forward"].lhs == IndexedBase("y")[n, g * FG + f, i]
+    (product, _) = formulas["forward"].terms
+    (x,) = [e for e in product.body.atoms(Indexed) if e.base.name == "x"]
+    assert x.indices[:2] == (n, g * CG + c)
+    assert [(l.var, l.hi) for l in product.limits][0] == (c, CG - 1)
+    (term,) = formulas["dx"].terms
+    assert formulas["dx"].lhs.indices[1] == g * CG + c and [(l.var, l.hi) for l in term.limits][0] == (f, FG - 1)
+    text = formula_document_of("conv1d", ["--groups", "--format", "text"])
+    assert "Group sizes\n  C_g = C/G\n  F_g = F/G" in text and "Group g (0 <= g < G) is filters g F_g + f" in text
+
+
+def formula_document_of(layer, options):
+    result = CliRunner().invoke(formula, [layer] + options)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+# -- counted from 1: --index-base 1 ------------------------------------------
+
+class From1:
+    """An array read at 1-based indices (``x[1]`` is entry 0), refusing 0 and what lies past the end."""
+
+    def __init__(self, array, outside=None):
+        self.values = Values(array, outside)
+
+    def __getitem__(self, index):
+        # A solved tap, (h + P - S*(i - 1) - 1)/D + 1, is a Fraction, whole wherever the bracket lets it be read.
+        assert all(Fraction(i).denominator == 1 for i in index), index
+        return self.values[tuple(int(i) - 1 for i in index)]
+
+
+def formulas_from_one_at(kind, sizes, tensors, outside=None, groups=False):
+    """``at(name, 0-based index)``: the 1-based formula, evaluated at the 1-based index, on 1-based tensors."""
+    formulas = derive_formulas(kind, groups=groups, index_base=1)
+    env = {k: v for k, v in sizes.items()}
+    env.update({name: From1(array, outside if name == "x" else None) for name, array in tensors.items()})
+    compiled = {name: ([v.name for v in f.lhs.free_symbols & set(f.domains)], f, compile_exact(f.sympy().xreplace(
+        {s: Integer(sizes[s.name]) for s in f.sympy().free_symbols if s.name in sizes})))
+        for name, f in formulas.items()}
+
+    def at(name, index):
+        _, f, function = compiled[name]
+        index1 = tuple(i + 1 for i in index)
+        assignments = [v for v in each_entry(f, sizes)
+                       if tuple(int(_by_name(i, {**sizes, **v})) for i in f.lhs.indices) == index1]
+        (values,) = assignments
+        return function({**env, **values})
+
+    return at
+
+
+FROM_ONE = [  # (kind, spec): a convolution of each kind, with groups, and every pool
+    ("conv1d", conv_spec("conv1d", (2, 2, 6), (3, 2, 3), stride=2, padding=1, dilation=2)),
+    ("conv2d", conv_spec("conv2d", (1, 2, 5, 4), (2, 2, 2, 3), stride=(2, 1), padding=(1, 2), dilation=(2, 1))),
+    ("conv2d-groups", conv_spec("conv2d", (1, 4, 4, 4), (2, 2, 2, 2), stride=2, padding=1, groups=2)),
+    ("avgpool1d", pool_spec("avgpool1d", (1, 2, 7), kernel=3, stride=2, padding=1)),
+    ("avgpool2d", pool_spec("avgpool2d", (1, 1, 5, 4), kernel=(3, 2), stride=(2, 1), padding=(1, 1))),
+]
+
+
+@pytest.mark.parametrize("case, spec", FROM_ONE, ids=[c for c, _ in FROM_ONE])
+def test_formulas_counted_from_one_equal_the_derivation(case, spec):
+    """Linear layers symbolically: the 1-based formula at index + 1, reading x[1] as x[0], is the derivation's entry."""
+    kind, groups = spec.kind, case.endswith("groups")
+    sizes = spec_sizes(spec, groups=groups) if kind.startswith("conv") else pool_sizes(spec)
+    tensors = {"x": _elements("x", spec.input), "dy": _elements("dy", spec.output_shape)}
+    if kind.startswith("conv"):
+        tensors.update(w=_elements("w", spec.weight), b=_elements("b", (spec.weight[0],)))
+    at = formulas_from_one_at(kind, sizes, tensors, groups=groups)
+    derivation = derive(spec)
+    for name, table in {"forward": derivation.forward, **derivation.gradients}.items():
+        for index, expected in table.items():
+            assert expand(at(name, index)) == expand(expected), (name, index)
+
+
+@pytest.mark.parametrize("spec", [pool_spec("maxpool1d", (1, 1, 7), kernel=3, stride=2, padding=1, dilation=2),
+                                  pool_spec("maxpool2d", (1, 2, 4, 5), kernel=(2, 3), stride=(1, 2), padding=1)],
+                         ids=pool_id)
+def test_max_pool_formulas_counted_from_one_equal_the_derivation(spec):
+    """At tied and distinct values of x, as the 0-based ones are checked (the selector counted from 1 too)."""
+    memo = {}
+    engine = {name: {index: compile_exact(e, memo) for index, e in table.items()}
+              for name, table in _tables(derive(spec)).items()}
+    dy = _powers_of_two(spec.output_shape)
+    for assignment, x in max_pool_assignments(spec):
+        outside = max(abs(v) for v in np.asarray(x).flat) + 100
+        at = formulas_from_one_at(spec.kind, pool_sizes(spec), {"x": x, "dy": dy}, outside)
+        inside = {"x": Values(x), "dy": Values(dy)}
+        for name, table in engine.items():
+            for index, entry in table.items():
+                assert at(name, index) == entry(inside), (assignment, name, index)
+
+
+def test_counted_from_one_reads_as_the_hand_derivations_do():
+    """Sums from 1 to N, positions (i - 1) S + (k - 1) D - P + 1, bounds max(1, ...) and min(L_o, ...)."""
+    text = formula_document_of("conv1d", ["--index-base", "1", "--format", "text"])
+    assert "Indices are 1-based" in text and "Indices are 0-based" not in text
+    assert "y[n, f, i] = sum_{c=1}^{C} sum_{k=k_min}^{k_max} w[f, c, k]*x[n, c, S*(i - 1) + D*(k - 1) - P + 1] + b[f]" in text
+    assert "= sum_{f=1}^{F} sum_{i=i_min}^{i_max} [D | h + P - S*(i - 1) - 1] dy[n, f, i]*w[f, c, k]" in text
+    assert "i_min = Max(1, ceiling((h + P - D*(K - 1) - 1)/S) + 1), i_max = Min(L_o, floor((h + P - 1)/S) + 1)" in text
+    assert "db[f] = sum_{n', f', i'} dy[n', f', i'] delta(f, f')\n        = sum_{n=1}^{N} sum_{i=1}^{L_o} dy[n, f, i]" in text
+    pool = formula_document_of("maxpool2d", ["--index-base", "1", "--format", "text"])
+    assert "[(k, l) = argmax_{(u, v)} x[n, c, SH*(i - 1) + DH*(u - 1) - PH + 1, SW*(j - 1) + DW*(v - 1) - PW + 1]]" in pool
+    grouped = formula_document_of("conv2d", ["--groups", "--index-base", "1", "--format", "text"])
+    assert "dx[n, C_g*(g - 1) + c, h, q] = " in grouped and "Group g (1 <= g <= G) is filters (g - 1) F_g + f" in grouped
+    latex = formula_document_of("conv2d", ["--index-base", "1"])
+    assert r"\sum_{f=1}^{F}" in latex and r"S_{H} \left(i - 1\right) + D_{H} \left(k - 1\right) - P_{H} + 1" in latex
+
+
+@pytest.mark.parametrize("layer", LAYER_NAMES)
+def test_json_is_zero_based_whatever_the_index_base(layer):
+    options = ["--groups"] if layer.startswith("conv") else []
+    zero, one = (formula_document_of(layer, options + ["--format", "json", "--index-base", b]) for b in "01")
+    assert zero == one == formula_document_of(layer, options + ["--format", "json"])
+
+
 # -- printing --------------------------------------------------------------
 
 def test_latex_of_the_general_dx():
@@ -592,6 +764,29 @@ def test_standalone_latex_compiles(layer, tmp_path):
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "f.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout[-2000:]
+
+@pytest.mark.parametrize("layer, options", [("conv2d", ["--groups", "--index-base", "1"]), ("conv1d", ["--groups"]),
+                                            ("maxpool2d", ["--index-base", "1"]), ("maxpool1d", ["--index-base", "1"])],
+                         ids=lambda v: v if isinstance(v, str) else " ".join(v))
+def test_grouped_and_one_based_standalone_latex_compiles(layer, options, tmp_path):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    (tmp_path / "f.tex").write_text(formula_document_of(layer, options + ["--standalone"]))
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "f.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_the_python_api_takes_groups_and_the_index_base():
+    import symconv
+
+    formulas = symconv.formula("conv2d", groups=True, index_base=1)
+    assert (formulas.layer, formulas.groups, formulas.index_base) == ("conv2d", True, 1)
+    assert symconv.render(formulas, "text") == formula_document_of("conv2d", ["--groups", "--index-base", "1",
+                                                                             "--format", "text"])
+    assert formulas._repr_latex_().startswith(
+        "$$\n\\begin{aligned}\n&\\text{conv2d: index formulas for every size, with groups, indices from 1}")
+
 
 # -- Jupyter ---------------------------------------------------------------
 
@@ -654,6 +849,9 @@ def test_command_prints_every_form(layer, fmt):
 
 BAD_ARGUMENTS = [
     (["conv3d"], "conv3d"),
+    (["maxpool2d", "--groups"], "got --groups for maxpool2d, expected it only for conv1d and conv2d"),
+    (["conv1d", "--index-base", "2"], "'2' is not one of '0', '1'"),
+    (["conv1d", "--groups", "4"], "unexpected extra argument (4)"),
     (["conv2d", "--format", "html"], "html"),
     (["conv2d", "--format", "text", "--standalone"], "--standalone"),
     (["conv2d", "-o", "/no/such/directory/f.tex"], "existing directory"),
@@ -682,5 +880,10 @@ def test_importing_the_forms_command_does_not_load_sympy():
 def test_spec_sizes_refuses_what_the_formulas_do_not_cover():
     with pytest.raises(SymconvError, match="groups: got 2"):
         spec_sizes(conv_spec("conv1d", (1, 2, 5), (2, 1, 2), groups=2))
+    assert spec_sizes(conv_spec("conv1d", (1, 2, 5), (4, 1, 2), groups=2), groups=True)["F_g"] == 2
+    with pytest.raises(SymconvError, match="groups: got --groups for avgpool1d, expected it only for conv1d and conv2d"):
+        derive_formulas("avgpool1d", groups=True)
+    with pytest.raises(SymconvError, match="index_base: got 2, expected 0 or 1"):
+        derive_formulas("conv1d", index_base=2)
     with pytest.raises(SymconvError, match="padding"):
         spec_sizes(conv_spec("conv1d", (1, 1, 5), (1, 1, 2), padding="same"))

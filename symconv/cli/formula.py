@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import click
 
-from symconv.cli.options import OUTPUT, STANDALONE, check_output, check_standalone, format_option, write_or_echo
-from symconv.names import FORMULA_LAYERS
+from symconv.cli.options import (
+    OUTPUT, STANDALONE, check_output, check_standalone, format_option, index_base_option, usage_errors, write_or_echo,
+)
+from symconv.names import CONV_KINDS, FORMULA_LAYERS
 
 #: The LAYER argument of the commands that write index formulas.
 FORMULA_LAYER = click.argument("layer", type=click.Choice(FORMULA_LAYERS), metavar="LAYER")
@@ -21,24 +23,38 @@ FORMULA_LAYER = click.argument("layer", type=click.Choice(FORMULA_LAYERS), metav
 
 @click.command("formula")
 @FORMULA_LAYER
-@format_option("Output format; json holds SymPy expressions that parse_expr reads back.")
+@format_option("Output format; json holds SymPy expressions that parse_expr reads back, 0-based whatever "
+               "--index-base says.")
+@index_base_option("Count every index from 0 or 1 in the printed formulas (sums from 1 to N, x[..., S*(i - 1) "
+                   "+ D*(k - 1) - P + 1]).")
+@click.option("--groups", is_flag=True,
+              help="conv1d, conv2d: the formulas of a grouped convolution, G groups of C_g = C/G channels and "
+                   "F_g = F/G filters (G stays a symbol; depthwise is G = C).")
 @STANDALONE
 @OUTPUT
-def formula(layer, fmt, standalone, output):
+@usage_errors
+def formula(layer, fmt, index_base, groups, standalone, output):
     """Print LAYER's forward and gradients as index formulas, for every size.
 
     LAYER is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d or avgpool2d.
     Sizes, stride, padding and dilation stay symbols (N, C, H, W, F, KH, KW,
     SH, SW, PH, PW, DH, DW; for the 1-D layers N, C, L, F, K, S, P, D) and the
     gradients are derived from the forward definition, with tightened
-    summation bounds.
+    summation bounds. With --groups, filter g*F_g + f of group g reads
+    channels g*C_g to g*C_g + C_g - 1.
 
     \b
-    Example:
+    Examples:
       symconv formula conv2d --format markdown
+      symconv formula conv1d --groups --index-base 1 --format text
     """
     check_standalone(standalone, fmt)
     check_output(output)
-    from symconv.printing.documents import formula_document
+    if groups and layer not in CONV_KINDS:
+        raise click.BadParameter(f"got --groups for {layer}, expected it only for conv1d and conv2d",
+                                 param_hint="'--groups'")
+    from symconv.formula.index import derive_formulas
+    from symconv.printing.documents import render
 
-    write_or_echo(formula_document(layer, fmt, standalone), output)
+    formulas = derive_formulas(layer, groups=groups, index_base=int(index_base))
+    write_or_echo(render(formulas, fmt, standalone=standalone), output)

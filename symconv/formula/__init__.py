@@ -2,6 +2,7 @@
 
 * :mod:`symconv.formula.sums`: symbolic sizes, axes, bounded sums, first-argmax selectors;
 * :mod:`symconv.formula.index`: the formulas, derived from the forward definition;
+* :mod:`symconv.formula.shift`: the same formulas with indices counted from 1;
 * :mod:`symconv.formula.operators`: dx, dw, db as whole-tensor operations;
 * :mod:`symconv.formula.matrix`: a small layer's gradients as matrix pictures.
 
@@ -15,11 +16,15 @@ import sys
 import types
 
 
-def formula(layer: str):
-    """The general index formulas of ``layer``, derived from its forward definition."""
+def formula(layer: str, groups: bool = False, index_base: int = 0):
+    """The general index formulas of ``layer``, derived from its forward definition.
+
+    ``groups=True`` gives a convolution's formulas with G groups;
+    ``index_base=1`` counts every index from 1.
+    """
     from symconv.formula.index import derive_formulas
 
-    return derive_formulas(layer)
+    return derive_formulas(layer, groups, index_base)
 
 
 class _CallableModule(types.ModuleType):
@@ -29,8 +34,8 @@ class _CallableModule(types.ModuleType):
     imported, so the public function and the package share one object.
     """
 
-    def __call__(self, layer: str):
-        return formula(layer)
+    def __call__(self, layer: str, groups: bool = False, index_base: int = 0):
+        return formula(layer, groups, index_base)
 
 
 sys.modules[__name__].__class__ = _CallableModule

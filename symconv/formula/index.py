@@ -34,6 +34,11 @@ it":
         \sum_{i=\max(0, \lceil (h+P-D(K-1))/S \rceil)}^{\min(L_o-1, \lfloor (h+P)/S \rfloor)}
         [D \mid h+P-iS]\; dy_{n,f,i}\, w_{f,c,(h+P-iS)/D}.
 
+A grouped convolution (``groups=True``) is derived the same way, over each
+element's pair (group, channel in the group) (:func:`conv_formulas`);
+``index_base=1`` reads the result with every index counted from 1
+(:mod:`symconv.formula.shift`).
+
 >>> formulas = derive_formulas("conv1d")
 >>> print(formulas["db"].expression())
 Sum(dy[n, f, i], (i, 0, L_o - 1), (n, 0, N - 1))
@@ -54,6 +59,10 @@ from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formula
     AXES_2D,
     AXES_AVG,
     AXES_AVG_1D,
+    GROUP_CHANNELS,
+    GROUP_FILTERS,
+    GROUP_SIZES,
+    GROUPS,
     FirstArgmax,
     IndexSum,
     Limit,
@@ -62,6 +71,7 @@ from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formula
     offset_symbol,
     split_deltas,
 )
+from symconv.formula.shift import counted_from_one, element_from_one, plus_one
 from symconv.names import FORMULA_LAYERS as LAYERS
 from symconv.symbolic.tensors import base
 
@@ -88,23 +98,41 @@ class Formula:
         return sum((t.expression(guard) for t in self.terms), Integer(0))
 
     def sympy(self):
-        """Self-contained right-hand side: output sizes and selectors written out."""
-        sizes = {a.out: a.out_size() for a in self.axes}
+        """Self-contained right-hand side: output sizes, group sizes and selectors written out."""
+        sizes = {**{a.out: a.out_size() for a in self.axes}, **GROUP_SIZES}
         expr = self.expression().subs(sizes)
         return expr.replace(lambda e: isinstance(e, FirstArgmax), lambda e: e.definition())
+
+    def sympy_lhs(self):
+        """The left-hand side with the group sizes written out (``dx[n, C*g/G + c, h]``)."""
+        return self.lhs.subs(GROUP_SIZES)
+
+    def counted_from_one(self) -> Formula:
+        """The same formula with every index counted from 1 (:mod:`symconv.formula.shift`)."""
+        free = tuple(self.domains)
+        return replace(
+            self, lhs=element_from_one(self.lhs, free),
+            terms=tuple(counted_from_one(t, free) for t in self.terms),
+            chain=tuple(counted_from_one(t, free) for t in self.chain),
+            domains={v: (plus_one(lo), plus_one(hi)) for v, (lo, hi) in self.domains.items()},
+        )
 
 
 class Formulas(dict):
     """A layer's formulas by name (``forward``, ``dx``, ...), as :func:`derive_formulas` returns them.
 
-    A dict that knows its layer, so that Jupyter shows it as the document
+    A dict that knows its layer, whether its convolution has groups, and
+    where its indices count from, so that Jupyter shows it as the document
     ``symconv formula LAYER --format markdown`` prints: the notes on what
-    the formulas assume, then a titled block per formula.
+    the formulas assume, then a titled block per formula. ``zero_based``
+    holds the same formulas counted from 0, which the JSON contract always
+    gives (as ``derive``'s JSON does whatever ``--index-base`` says).
     """
 
-    def __init__(self, layer: str, formulas):
+    def __init__(self, layer: str, formulas, groups: bool = False, index_base: int = 0, zero_based=None):
         super().__init__(formulas)
-        self.layer = layer
+        self.layer, self.groups, self.index_base = layer, groups, index_base
+        self.zero_based = dict(formulas) if zero_based is None else zero_based
 
     def __repr__(self) -> str:
         return f"Formulas({self.layer!r}, {dict.__repr__(self)})"
@@ -141,27 +169,64 @@ def _domains(pairs):
     return {var: (Integer(0), size - 1) for var, size in pairs}
 
 
-def conv_formulas(axes) -> dict[str, Formula]:
-    """Forward, dx, dw and db of a convolution over ``axes`` (groups = 1)."""
-    n, f, c = idx("n f c")
+def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
+    r"""Forward, dx, dw and db of a convolution over ``axes``; with ``grouped``, of G groups.
+
+    PyTorch's groups split the C channels and the F filters into G blocks in
+    order: filter :math:`gF_g + f` of group g reads channels :math:`gC_g`
+    to :math:`gC_g + C_g - 1`. An element of x is then named by its group
+    and its channel in the group, :math:`x_{n,\,gC_g + c}` with
+    :math:`0 \le c < C_g` (division with remainder: the pair is unique), and
+    likewise w, b, y and dy by the group and the filter in the group. The
+    derivation runs on those pairs (the forward is G convolutions side by
+    side, so the chain rule gives :math:`\delta_{g,g'}\delta_{c,c'}`), and
+    the results are written back with the composite indices.
+    """
+    n, f, c, g = idx("n f c g")
     outs, taps, places = idx("i j")[: len(axes)], idx("k l")[: len(axes)], idx("h q")[: len(axes)]
     positions = tuple(a.position(o, t) for a, o, t in zip(axes, outs, taps))
+    lead, groups = ((g,), [(g, GROUPS)]) if grouped else ((), [])
+    channels, filters = (GROUP_CHANNELS, GROUP_FILTERS) if grouped else (CHANNELS, FILTERS)
     product = IndexSum(
-        base("w")[(f, c) + taps] * base("x")[(n, c) + positions],
-        (Limit(c, 0, CHANNELS - 1),) + tuple(Limit(t, 0, a.kernel - 1) for t, a in zip(taps, axes)),
+        base("w")[lead + (f, c) + taps] * base("x")[(n,) + lead + (c,) + positions],
+        (Limit(c, 0, channels - 1),) + tuple(Limit(t, 0, a.kernel - 1) for t, a in zip(taps, axes)),
         tuple(Span(p, 0, a.size - 1) for p, a in zip(positions, axes)),
     )
-    y_domains = _domains([(n, BATCH), (f, FILTERS)] + [(o, a.out) for o, a in zip(outs, axes)])
-    forward_terms = (product, IndexSum(base("b")[f]))
-    forward = Formula("y", base("y")[(n, f) + outs], forward_terms, y_domains, axes)
-    x_domains = _domains([(n, BATCH), (c, CHANNELS)] + [(p, a.size) for p, a in zip(places, axes)])
-    w_domains = _domains([(f, FILTERS), (c, CHANNELS)] + [(t, a.kernel) for t, a in zip(taps, axes)])
-    return {
+    y_domains = _domains([(n, BATCH)] + groups + [(f, filters)] + [(o, a.out) for o, a in zip(outs, axes)])
+    forward_terms = (product, IndexSum(base("b")[lead + (f,)]))
+    forward = Formula("y", base("y")[(n,) + lead + (f,) + outs], forward_terms, y_domains, axes)
+    x_domains = _domains([(n, BATCH)] + groups + [(c, channels)] + [(p, a.size) for p, a in zip(places, axes)])
+    w_domains = _domains(groups + [(f, filters), (c, channels)] + [(t, a.kernel) for t, a in zip(taps, axes)])
+    formulas = {
         "forward": replace(forward, terms=(product.tighten(y_domains), forward_terms[1])),
-        "dx": differentiate(forward, "x", (n, c) + places, x_domains),
-        "dw": differentiate(forward, "w", (f, c) + taps, w_domains),
-        "db": differentiate(forward, "b", (f,), _domains([(f, FILTERS)])),
+        "dx": differentiate(forward, "x", (n,) + lead + (c,) + places, x_domains),
+        "dw": differentiate(forward, "w", lead + (f, c) + taps, w_domains),
+        "db": differentiate(forward, "b", lead + (f,), _domains(groups + [(f, filters)])),
     }
+    return {name: _composite(formula) for name, formula in formulas.items()} if grouped else formulas
+
+
+#: Per tensor of a grouped convolution: where its (group, member) pair of indices sits, and the group's size.
+_PAIRS = {"x": (1, GROUP_CHANNELS), "dx": (1, GROUP_CHANNELS), "y": (1, GROUP_FILTERS), "dy": (1, GROUP_FILTERS),
+          "w": (0, GROUP_FILTERS), "dw": (0, GROUP_FILTERS), "b": (0, GROUP_FILTERS), "db": (0, GROUP_FILTERS)}
+
+
+def _composite_element(element):
+    """``x[n, g, c, h]`` -> ``x[n, g C_g + c, h]``: the (group, member) pair as the one index PyTorch uses."""
+    at, size = _PAIRS[element.base.name]
+    index = element.indices
+    return element.base[index[:at] + (index[at] * size + index[at + 1],) + index[at + 2:]]
+
+
+def _composite(formula: Formula) -> Formula:
+    def written(expr):
+        return expr.replace(lambda e: isinstance(e, Indexed) and e.base.name in _PAIRS, _composite_element)
+
+    def term(t):
+        return replace(t, body=written(t.body))
+
+    return replace(formula, lhs=_composite_element(formula.lhs), terms=tuple(map(term, formula.terms)),
+                   chain=tuple(map(term, formula.chain)))
 
 
 #: Each pool's axes and reduction: a max pool dilates, an average pool does not.
@@ -195,43 +260,67 @@ def pool_formulas(kind: str) -> dict[str, Formula]:
     }
 
 
-def derive_formulas(layer: str) -> Formulas:
+def derive_formulas(layer: str, groups: bool = False, index_base: int = 0) -> Formulas:
     """The index formulas of ``layer``: forward, dx and, for convolutions, dw and db.
+
+    ``groups`` gives a convolution's formulas for G groups (G, C_g = C/G and
+    F_g = F/G stay symbols); ``index_base`` 1 counts every index from 1.
 
     >>> sorted(derive_formulas("avgpool2d"))
     ['dx', 'forward']
+    >>> print(derive_formulas("conv1d", index_base=1)["db"].expression())
+    Sum(dy[n, f, i], (i, 1, L_o), (n, 1, N))
     """
     if layer not in BUILDERS:
         raise SymconvError(f"layer: got {layer!r}, expected one of {', '.join(LAYERS)}")
-    return Formulas(layer, BUILDERS[layer]())
+    if groups and layer not in GROUPED:
+        raise SymconvError(f"groups: got --groups for {layer}, expected it only for {' and '.join(GROUPED)}")
+    if index_base not in (0, 1):
+        raise SymconvError(f"index_base: got {index_base!r}, expected 0 or 1")
+    formulas = BUILDERS[layer](groups)
+    if index_base == 0:
+        return Formulas(layer, formulas, groups)
+    shifted = {name: formula.counted_from_one() for name, formula in formulas.items()}
+    return Formulas(layer, shifted, groups, index_base, zero_based=formulas)
 
 
-#: How each layer's formulas are built; the keys are :data:`symconv.names.FORMULA_LAYERS`.
+#: How each layer's formulas are built (from whether it has groups); the keys are
+#: :data:`symconv.names.FORMULA_LAYERS`.
 BUILDERS = {
-    "conv1d": lambda: conv_formulas(AXES_1D),
-    "conv2d": lambda: conv_formulas(AXES_2D),
-    "maxpool1d": lambda: pool_formulas("maxpool1d"),
-    "maxpool2d": lambda: pool_formulas("maxpool2d"),
-    "avgpool1d": lambda: pool_formulas("avgpool1d"),
-    "avgpool2d": lambda: pool_formulas("avgpool2d"),
+    "conv1d": lambda groups: conv_formulas(AXES_1D, groups),
+    "conv2d": lambda groups: conv_formulas(AXES_2D, groups),
+    "maxpool1d": lambda groups: pool_formulas("maxpool1d"),
+    "maxpool2d": lambda groups: pool_formulas("maxpool2d"),
+    "avgpool1d": lambda groups: pool_formulas("avgpool1d"),
+    "avgpool2d": lambda groups: pool_formulas("avgpool2d"),
 }
 assert tuple(BUILDERS) == LAYERS
+#: The layers whose formulas take groups.
+GROUPED = ("conv1d", "conv2d")
 
 
 def json_formulas(formulas: dict[str, Formula]) -> dict:
-    """``{"dx": {"lhs": "dx[n, c, h, q]", "rhs": "<SymPy str>"}, ...}`` (the JSON contract)."""
-    return {name: {"lhs": str(f.lhs), "rhs": str(f.sympy())} for name, f in formulas.items()}
+    """``{"dx": {"lhs": "dx[n, c, h, q]", "rhs": "<SymPy str>"}, ...}`` (the JSON contract).
+
+    Always counted from 0 (a :class:`Formulas` counted from 1 gives its
+    ``zero_based`` twins), with the output and group sizes written out.
+    """
+    zero = formulas.zero_based if isinstance(formulas, Formulas) else formulas
+    return {name: {"lhs": str(f.sympy_lhs()), "rhs": str(f.sympy())} for name, f in zero.items()}
 
 
-def spec_sizes(spec) -> dict[str, int]:
+def spec_sizes(spec, groups: bool = False) -> dict[str, int]:
     """Concrete values of the size symbols for a :class:`~symconv.spec.conv.ConvSpec`.
+
+    With ``groups`` (the formulas of ``derive_formulas(..., groups=True)``)
+    G too, and C_g, F_g for the formulas as printed.
 
     >>> from symconv.spec.conv import conv_spec
     >>> spec_sizes(conv_spec("conv1d", (1, 2, 5), (3, 2, 2), stride=2))
     {'N': 1, 'C': 2, 'F': 3, 'L': 5, 'K': 2, 'S': 2, 'P': 0, 'D': 1}
     """
-    if spec.groups != 1:
-        raise SymconvError(f"groups: got {spec.groups}, expected 1 (the index formulas have no groups)")
+    if spec.groups != 1 and not groups:
+        raise SymconvError(f"groups: got {spec.groups}, expected 1 (the index formulas without --groups)")
     if any(lo != hi for lo, hi in spec.padding):
         raise SymconvError(
             f"padding: got {[list(p) for p in spec.padding]}, expected the same padding on both sides"
@@ -243,4 +332,7 @@ def spec_sizes(spec) -> dict[str, int]:
     ):
         sizes.update({a.size.name: size, a.kernel.name: kernel, a.stride.name: stride,
                       a.padding.name: pad, a.dilation.name: dilation})
+    if groups:
+        sizes.update({GROUPS.name: spec.groups, GROUP_CHANNELS.name: spec.input[1] // spec.groups,
+                      GROUP_FILTERS.name: spec.weight[0] // spec.groups})
     return sizes

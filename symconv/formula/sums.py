@@ -61,6 +61,10 @@ AXES_2D = (_axis("H", "KH", "SH", "PH", "DH", "H_o"), _axis("W", "KW", "SW", "PW
 AXES_AVG_1D = (_axis("L", "K", "S", "P", None, "L_o"),)
 AXES_AVG = (_axis("H", "KH", "SH", "PH", None, "H_o"), _axis("W", "KW", "SW", "PW", None, "W_o"))
 BATCH, CHANNELS, FILTERS = size_symbol("N"), size_symbol("C"), size_symbol("F")
+#: A grouped convolution's groups G, and each group's channels C_g = C/G and filters F_g = F/G.
+GROUPS, GROUP_CHANNELS, GROUP_FILTERS = size_symbol("G"), size_symbol("C_g"), size_symbol("F_g")
+#: What the group sizes stand for: written out where a formula must stand alone (JSON).
+GROUP_SIZES = {GROUP_CHANNELS: CHANNELS / GROUPS, GROUP_FILTERS: FILTERS / GROUPS}
 
 
 def idx(names: str):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from symconv.errors import SymconvError
-from symconv.formula.index import Formula, Formulas, json_formulas
+from symconv.formula.index import GROUP_SIZES, Formula, Formulas, json_formulas
 from symconv.names import FORMATS
 from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter
 
@@ -21,6 +21,7 @@ from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrint
 
 TITLES = {
     "size": "Output size",
+    "groups": "Group sizes",
     "forward": "Forward",
     "dx": "Gradient with respect to the input x",
     "dw": "Gradient with respect to the weights w",
@@ -30,11 +31,11 @@ TITLES = {
 #: What each layer's formulas assume, in one paragraph; ``$...$`` is math.
 SCOPE = {
     "conv1d": "x has shape $(N, C, L)$, w $(F, C, K)$, b $(F)$; stride $S$, zero padding $P$ "
-              "on both sides, dilation $D$, groups 1 (grouped convolutions are not covered). "
+              "on both sides, dilation $D$, groups 1 (`--groups`, in Python `groups=True`, gives the formulas of G groups). "
               "The convolution is PyTorch's cross-correlation.",
     "conv2d": "x has shape $(N, C, H, W)$, w $(F, C, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, "
               "zero padding $(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, groups 1 "
-              "(grouped convolutions are not covered). The convolution is PyTorch's cross-correlation.",
+              "(`--groups`, in Python `groups=True`, gives the formulas of G groups). The convolution is PyTorch's cross-correlation.",
     "maxpool1d": "x has shape $(N, C, L)$; window $K$, stride $S$, padding $P$ holding $-\\infty$, "
                  "dilation $D$, `ceil_mode` off. arg max is the first maximum among the window's taps inside x "
                  "(PyTorch's rule for ties); its bracket is piecewise constant, so its derivative is "
@@ -53,8 +54,41 @@ SCOPE = {
                  "always $K_H K_W$. PyTorch's `avg_pool2d` has no dilation.",
 }
 
+#: A grouped convolution's shapes, per layer; :data:`_GROUPS` says who reads whom.
+GROUPED_SCOPE = {
+    "conv1d": "x has shape $(N, C, L)$, w $(F, C_g, K)$, b $(F)$; stride $S$, zero padding $P$ on both sides, "
+              "dilation $D$, ",
+    "conv2d": "x has shape $(N, C, H, W)$, w $(F, C_g, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, zero padding "
+              "$(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, ",
+}
+_GROUPS = (
+    "and $G$ groups of $C_g = C/G$ channels and $F_g = F/G$ filters (depthwise: $G = C$, $C_g = 1$). "
+    "Group $g$ ({g}) is filters ${shift} F_g + f$ and channels ${shift} C_g + c$ ({f}, {c}): its filters read "
+    "its channels only, and its channels feed its filters only. The convolution is PyTorch's cross-correlation."
+)
+
+
+def scope(formulas) -> str:
+    """What a layer's formulas assume, in one paragraph (``$...$`` is math)."""
+    if not formulas.groups:
+        return SCOPE[formulas.layer]
+    if formulas.index_base == 0:
+        ranges = dict(g="$0 \\le g < G$", f="$0 \\le f < F_g$", c="$0 \\le c < C_g$", shift="g")
+    else:
+        ranges = dict(g="$1 \\le g \\le G$", f="$1 \\le f \\le F_g$", c="$1 \\le c \\le C_g$", shift="(g - 1)")
+    return GROUPED_SCOPE[formulas.layer] + _GROUPS.format(**ranges)
+
+
+def conventions(index_base: int) -> str:
+    """How to read the formulas: where indices start, brackets, empty sums, how the gradients were derived."""
+    start = "Indices are 0-based. " if index_base == 0 else (
+        "Indices are 1-based: each formula is the 0-based one with every index $v$ read as $v - 1$ and every "
+        "position $p$ written $p + 1$ (the JSON output stays 0-based). ")
+    return start + CONVENTIONS
+
+
 CONVENTIONS = (
-    "Indices are 0-based. $[\\cdot]$ is 1 when the condition inside holds and 0 otherwise; "
+    "$[\\cdot]$ is 1 when the condition inside holds and 0 otherwise; "
     "$a \\mid b$ reads a divides b. A sum whose lower bound exceeds its upper bound is empty. "
     "The gradients are derived from the forward: the chain rule over $L = \\sum_i dy_i y_i$ gives "
     "Kronecker deltas, each solved for the innermost summation variable it holds (for dx, the "
@@ -63,7 +97,7 @@ CONVENTIONS = (
 )
 
 _PLAIN = (("$", ""), ("\\mid", "|"), ("\\times", "x"), ("-\\infty", "-inf"), ("\\cdot", "."),
-          ("\\sum", "sum"), ("_H", "H"), ("_W", "W"), ("K_H", "KH"), ("`", ""))
+          ("\\sum", "sum"), (" \\le ", " <= "), ("_H", "H"), ("_W", "W"), ("K_H", "KH"), ("`", ""))
 
 
 def _plain(text: str) -> str:
@@ -111,6 +145,8 @@ def size_rows(axes, printer) -> list:
 def _sections(formulas, printer):
     """``(name, rows, definitions)``: the output sizes, then each formula."""
     yield "size", size_rows(next(iter(formulas.values())).axes, printer), []
+    if formulas.groups:
+        yield "groups", [(printer._print(size), "=", printer._print(value)) for size, value in GROUP_SIZES.items()], []
     for name, formula in formulas.items():
         yield (name,) + formula_rows(formula, printer)
 
@@ -146,11 +182,11 @@ def write_formulas(formulas: Formulas, fmt: str = "latex", standalone: bool = Fa
 
 
 def _title(formulas) -> str:
-    return f"{formulas.layer}: index formulas for every size"
+    return f"{formulas.layer}: index formulas for every size" + (", with groups" if formulas.groups else "")
 
 
 def _notes(formulas) -> list[str]:
-    return [SCOPE[formulas.layer], CONVENTIONS]
+    return [scope(formulas), conventions(formulas.index_base)]
 
 
 def _json(formulas, standalone):
@@ -213,7 +249,7 @@ def formula_latex(formula: Formula) -> str:
 
 def formulas_latex(formulas: Formulas) -> str:
     """A layer's formulas as one MathJax ``$$`` block, a bold title over each section's ``aligned``."""
-    lines = [r"&\text{%s: index formulas for every size, indices from 0}" % formulas.layer]
+    lines = [r"&\text{%s, indices from %d}" % (_title(formulas), formulas.index_base)]
     for name, rows, definitions in _sections(formulas, FormulaLatexPrinter()):
         lines += [r"&\textbf{%s}" % TITLES[name], "&" + latex_block(rows, definitions, "aligned")]
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"

@@ -42,7 +42,8 @@ def display_parts(term: IndexSum):
             lo, hi = Symbol(limit.var.name + "_min"), Symbol(limit.var.name + "_max")
             rows.append([(lo, limit.lo), (hi, limit.hi)])
         limits.append((limit.var, lo, hi))
-    brackets = [Eq(Mod(d.numerator, d.divisor), 0) for d in term.divides]
+    # Unevaluated: SymPy would write Mod(h - 1, D) as Mod(h + D - 1, D).
+    brackets = [Eq(Mod(d.numerator, d.divisor, evaluate=False), 0) for d in term.divides]
     brackets += [And(s.lo <= s.expr, s.expr <= s.hi) for s in term.spans]
     body = term.body
     if term.reduction == "max":  # the max itself is written, not its selector
@@ -51,15 +52,18 @@ def display_parts(term: IndexSum):
 
 
 def _argmax_parts(expr: FirstArgmax):
-    """``(chosen taps, "u" or "(u, v)", the window's element at taps u, v)`` of a max pool's selector."""
+    """``(chosen taps, "u" or "(u, v)", the window's element at taps u, v)`` of a max pool's selector.
+
+    Counted from 1 (a :class:`~symconv.formula.shift.FirstArgmaxFrom1`), tap u reads ``(i-1)S + (u-1)D - P + 1``.
+    """
     n, c, outs, taps = expr.parts()
-    over = idx("u v")[: len(taps)]
-    window = base("x")[(n, c) + tuple(a.position(o, t) for a, o, t in zip(expr.axes, outs, over))]
+    over, b = idx("u v")[: len(taps)], getattr(expr, "index_base", 0)
+    window = base("x")[(n, c) + tuple(a.position(o - b, t - b) + b for a, o, t in zip(expr.axes, outs, over))]
     return taps, over[0].name if len(over) == 1 else "(%s)" % ", ".join(v.name for v in over), window
 
 
 #: Reading order of index letters and sizes inside a sum: ``i S + k D - P``, ``H + P - 1``.
-_LETTERS = "nfcijhqkluvHWLNCFKSDP"
+_LETTERS = "ngfcijhqkluvHWLNCFKSDP"
 
 
 def _rank(expr) -> int:
@@ -188,6 +192,8 @@ class FormulaLatexPrinter(SymconvLatexPrinter):
         return r"\left[%s = \mathop{\mathrm{arg\,max}}\limits_{%s} %s\right]" % (
             chosen if len(taps) == 1 else "(%s)" % chosen, over.replace(" ", ""), self._print(window))
 
+    _print_FirstArgmaxFrom1 = _print_FirstArgmax  # SymPy looks a Function's printer up by its own name
+
     def index_sum(self, term: IndexSum) -> tuple[str, list]:
         """``(lines of tex, rows of (name, value) definitions)``: one line, or three for a chain rule."""
         limits, brackets, body, rows = display_parts(term)
@@ -255,6 +261,8 @@ class FormulaTextPrinter(StrPrinter):
         taps, over, window = _argmax_parts(expr)
         chosen = ", ".join(map(self._print, taps))
         return "[%s = argmax_{%s} %s]" % (chosen if len(taps) == 1 else "(%s)" % chosen, over, self._print(window))
+
+    _print_FirstArgmaxFrom1 = _print_FirstArgmax
 
     def _print_Sum(self, expr):
         sums = "".join("sum_{%s=%s}^{%s} " % tuple(map(self._print, limit)) for limit in reversed(expr.limits))
