@@ -1,4 +1,4 @@
-"""One thread pool for the NumPy reference kernels.
+"""One thread pool for the NumPy reference kernels, and the memory they run in.
 
 NumPy releases the GIL inside its copies, element-wise loops and matrix
 products, so cutting a batch into one contiguous part per core and running
@@ -6,25 +6,47 @@ the parts on threads uses both cores of a small machine, as PyTorch's CPU
 kernels do. The kernels decide what a part is (samples for convolution,
 (sample, channel) pairs for pooling); this module only cuts and runs.
 
+Each part is cut again into a few pieces, which the threads take one after
+another until none is left, rather than one thread per part: when a core
+is busy elsewhere, the threads that do run take over its pieces instead of
+waiting for it. A busy core is the usual case when the kernels are called
+once, between other work: after each call, PyTorch's OpenMP threads spin on
+the cores for a few milliseconds (libgomp's default wait policy), so a
+kernel called right after PyTorch, as ``symconv check`` does, found one of
+its two halves running at half speed. Which thread runs a piece does not
+change its result, and results come back in piece order, so the output is
+the same, bit for bit, whatever the timing.
+
 While the parts run, the OpenBLAS behind NumPy (when it is one) is held to
 one thread. Otherwise each part's matrix products would start BLAS threads
 of their own: four busy threads on two cores, and OpenBLAS serializes
 concurrent callers besides. On the (8, 64, 56, 56) benchmark layer that
 took the convolution's forward + backward from about 210 to 150 ms.
 
->>> run_parts(lambda part: part.stop - part.start, split(10, 3))
-[3, 3, 4]
+The first call also keeps glibc from handing freed memory back to the
+system (:func:`keep_freed_memory`), so a call's buffers reuse the last
+call's pages instead of faulting in fresh ones.
+
+>>> run_parts(lambda part: part.stop - part.start, split(10, 2))
+[1, 1, 1, 2, 1, 1, 1, 2]
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
+import platform
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _pool = None
 _running = threading.Lock()
+
+#: How many pieces each part is cut into (fewer if it is shorter): enough
+#: for the threads to even out a core that starts late, few enough that the
+#: Python work around each piece stays small.
+PIECES_PER_PART = 4
 
 
 def cores():
@@ -35,33 +57,89 @@ def cores():
         return os.cpu_count() or 1
 
 
-def split(length, parts):
-    """``parts`` contiguous slices covering ``range(length)``, sizes within one.
+def split(length, parts, start=0):
+    """``parts`` contiguous slices covering ``range(start, start + length)``, sizes within one.
 
     >>> split(5, 2)
     [slice(0, 2, None), slice(2, 5, None)]
     """
     parts = max(1, min(parts, length))
-    bounds = [length * i // parts for i in range(parts + 1)]
+    bounds = [start + length * i // parts for i in range(parts + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
 
 
 def run_parts(work, parts):
-    """``[work(part) for part in parts]``, the parts run on threads.
+    """``[work(piece) for piece in pieces]``, the pieces run on threads.
 
-    The last part runs on the calling thread, which would otherwise only wait.
-    One call runs at a time (the BLAS setting is process-wide), so ``work``
-    must not itself call :func:`run_parts`: it would wait for itself.
+    ``parts`` are slices, one per thread to run (the kernels make one per
+    core); each is cut into up to :data:`PIECES_PER_PART` pieces, and the
+    threads, the calling one among them, take the next piece until none is
+    left. Returns one result per piece, in order. One call runs at a time
+    (the BLAS setting is process-wide), so ``work`` must not itself call
+    :func:`run_parts`: it would wait for itself.
     """
     global _pool
+    keep_freed_memory()
     if len(parts) < 2:
         return [work(part) for part in parts]
+    pieces = [piece for part in parts for piece in split(part.stop - part.start, PIECES_PER_PART, part.start)]
+    results = [None] * len(pieces)
+    taken = itertools.count()
+
+    def take_pieces():
+        index = next(taken)  # count's next is atomic under the GIL: each piece is taken once
+        while index < len(pieces):
+            results[index] = work(pieces[index])
+            index = next(taken)
+
     with _running, _one_blas_thread():
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="symconv-reference")
-        futures = [_pool.submit(work, part) for part in parts[:-1]]
-        last = work(parts[-1])
-        return [future.result() for future in futures] + [last]
+        helpers = [_pool.submit(take_pieces) for _ in parts[1:]]
+        try:
+            take_pieces()
+        finally:  # never leave threads running past the lock, even on an error
+            for helper in helpers:
+                helper.exception()
+        for helper in helpers:
+            helper.result()
+    return results
+
+
+#: glibc's mallopt parameters, and the values it would reach by itself
+#: after freeing one block of its largest dynamic threshold (32 MB on 64-bit).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD, _TRIM_THRESHOLD = 32 * 2**20, 64 * 2**20
+_memory_kept = False
+
+
+def keep_freed_memory():
+    """Ask glibc, once, to keep freed blocks up to 32 MB for reuse (no-op elsewhere).
+
+    By default glibc serves a large block with a fresh ``mmap`` and returns
+    it to the system when freed, until a block that large has been freed
+    once; then it raises both thresholds by itself. Until then every call
+    of a kernel pays a page fault on each fresh page of its buffers: the
+    (8, 32, 28, 28) stride-2 convolution about 1,200 a call, which made
+    its cold calls about twice as slow as warm ones. Setting the thresholds
+    glibc would reach anyway makes every call warm. A process that set its
+    own (``MALLOC_*_`` variables, ``GLIBC_TUNABLES``) is left alone.
+    """
+    global _memory_kept
+    if _memory_kept:
+        return
+    _memory_kept = True
+    if platform.libc_ver()[0] != "glibc" or any(
+        name.startswith("MALLOC_") or name == "GLIBC_TUNABLES" for name in os.environ
+    ):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
 def _openblas_threads():
