@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
+
 import numpy as np
 
 #: Largest rel_error accepted against the reference (both are float64 sums).
@@ -41,6 +43,15 @@ def first_difference(a, b) -> tuple | None:
         if a[index] != b[index]:
             return tuple(int(i) for i in index)
     return None
+
+
+def fractions(integers, denominators=None):
+    """An object array of ``Fraction(integers, denominators)``, entry by entry."""
+    array = np.empty(integers.shape, dtype=object)
+    for index in np.ndindex(*integers.shape):
+        q = 1 if denominators is None else int(denominators[index])
+        array[index] = Fraction(int(integers[index]), q)
+    return array
 
 
 #: The common denominator of the exact trials' rationals p/q (q < 10): lcm(1, ..., 9).

@@ -51,7 +51,7 @@ def random_values(shapes, rng, smooth: bool):
     return values
 
 
-def exact_trials(shapes, rng, smooth: bool):
+def rational_trials(shapes, rng, smooth: bool):
     """Exact inputs: random rationals scaled to integers, and for piecewise layers tie-heavy ones.
 
     The random trial draws rationals p/q (|p| < 10, 0 < q < 10) and scales
@@ -82,7 +82,7 @@ def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None =
     smooth = rule_for(spec).smooth
     shapes = leaf_shapes(derivation)
     plan = Plan(draw=lambda rng: random_values(shapes, rng, smooth),
-                trials=lambda rng: exact_trials(shapes, rng, smooth), step=STEP, fd_samples=fd_samples)
+                trials=lambda rng: rational_trials(shapes, rng, smooth), step=STEP, fd_samples=fd_samples)
     if exact is None:
         exact = spec.estimate_terms() <= EXACT_TERM_LIMIT
     _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress)
