@@ -27,8 +27,8 @@ The first call also keeps glibc from handing freed memory back to the
 system (:func:`keep_freed_memory`), so a call's buffers reuse the last
 call's pages instead of faulting in fresh ones.
 
->>> run_parts(lambda part: part.stop - part.start, split(10, 2))
-[1, 1, 1, 2, 1, 1, 1, 2]
+>>> run_parts(lambda piece: piece.stop - piece.start, split(10, 2))
+[3, 1, 1, 3, 1, 1]
 """
 
 from __future__ import annotations
@@ -43,10 +43,6 @@ from concurrent.futures import ThreadPoolExecutor
 _pool = None
 _running = threading.Lock()
 
-#: How many pieces each part is cut into (fewer if it is shorter): enough
-#: for the threads to even out a core that starts late, few enough that the
-#: Python work around each piece stays small.
-PIECES_PER_PART = 4
 
 
 def cores():
@@ -68,29 +64,48 @@ def split(length, parts, start=0):
     return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
 
 
+def pieces_of(part):
+    """A part cut into pieces: its first half, then two quarters (fewer if it is shorter).
+
+    >>> pieces_of(slice(8, 16))
+    [slice(8, 12, None), slice(12, 14, None), slice(14, 16, None)]
+    """
+    length = part.stop - part.start
+    half = part.start + (length + 1) // 2
+    return [slice(part.start, half)] + split(part.stop - half, 2, half) if length > 2 else split(length, length, part.start)
+
+
 def run_parts(work, parts):
     """``[work(piece) for piece in pieces]``, the pieces run on threads.
 
     ``parts`` are slices, one per thread to run (the kernels make one per
-    core); each is cut into up to :data:`PIECES_PER_PART` pieces, and the
-    threads, the calling one among them, take the next piece until none is
-    left. Returns one result per piece, in order. One call runs at a time
-    (the BLAS setting is process-wide), so ``work`` must not itself call
-    :func:`run_parts`: it would wait for itself.
+    core), each cut into pieces (:func:`pieces_of`). The threads, the
+    calling one among them, take the first halves of the parts first, then
+    the quarters, each the next piece not yet taken, until none is left: a
+    thread that starts late or runs slowly leaves its quarters to the
+    others. Halves first keep the pieces few and large (each costs a few
+    more NumPy calls, and on small layers their GIL hand-overs add up).
+    Returns one result per piece, in the pieces' order. One call runs at a
+    time (the BLAS setting is process-wide), so ``work`` must not itself
+    call :func:`run_parts`: it would wait for itself.
     """
     global _pool
     keep_freed_memory()
     if len(parts) < 2:
         return [work(part) for part in parts]
-    pieces = [piece for part in parts for piece in split(part.stop - part.start, PIECES_PER_PART, part.start)]
+    cut = [pieces_of(part) for part in parts]
+    pieces = [piece for part in cut for piece in part]
+    starts = list(itertools.accumulate((len(part) for part in cut[:-1]), initial=0))
+    order = starts + [i for i in range(len(pieces)) if i not in starts]  # the halves, then the quarters
     results = [None] * len(pieces)
     taken = itertools.count()
 
     def take_pieces():
-        index = next(taken)  # count's next is atomic under the GIL: each piece is taken once
-        while index < len(pieces):
+        turn = next(taken)  # count's next is atomic under the GIL: each piece is taken once
+        while turn < len(order):
+            index = order[turn]
             results[index] = work(pieces[index])
-            index = next(taken)
+            turn = next(taken)
 
     with _running, _one_blas_thread():
         if _pool is None:
