@@ -1,6 +1,6 @@
-"""The reference kernels' thread pool: pieces taken by whichever thread is free, and memory kept for reuse."""
+"""The reference kernels' thread pool: parts taken by whichever thread is free, and memory kept for reuse."""
 
-import platform
+import os
 import subprocess
 import sys
 import threading
@@ -10,68 +10,46 @@ import pytest
 from symconv.reference import threads
 
 
-def test_pieces_cover_the_parts_in_order_each_run_once():
+class Idle:
+    """A thread pool whose threads never start: every task is reported done without running."""
+
+    def submit(self, fn):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(None)
+        return future
+
+
+def test_parts_run_once_each_and_come_back_in_order():
     ran = []
-    results = threads.run_parts(lambda piece: ran.append(piece) or (piece.start, piece.stop),
-                                [slice(0, 3), slice(3, 13)])
-    assert results == [(0, 2), (2, 3), (3, 8), (8, 10), (10, 13)]  # 3 cut 2 + 1, 10 cut 5 + 3 + 2
-    assert sorted(ran, key=lambda piece: piece.start) == [slice(a, b) for a, b in results]
+    results = threads.run_parts(lambda part: ran.append(part) or (part.start, part.stop), threads.split(10, 3))
+    assert results == [(0, 3), (3, 6), (6, 10)]
+    assert sorted(ran, key=lambda part: part.start) == threads.split(10, 3)
 
 
-def test_a_thread_that_starts_late_leaves_its_pieces_to_the_others():
-    """The helper thread is held up on its first piece until every other piece is done:
-    with one fixed half per thread this would wait forever (here: time out)."""
-    caller = threading.get_ident()
-    started, done, by_caller, held = threading.Event(), threading.Event(), [], []
-    pieces = threads.split(8, 2)  # cut into 2 + 1 + 1 and 2 + 1 + 1
-
-    def work(piece):
-        if threading.get_ident() != caller:
-            held.append(piece)
-            started.set()
-            assert done.wait(timeout=20), "the calling thread did not take over the helper's pieces"
-        else:
-            assert started.wait(timeout=20), "the helper thread never started"
-            by_caller.append(piece)
-            if len(by_caller) == 5:  # all but the held one
-                done.set()
-        return piece.start
-
-    results = threads.run_parts(work, pieces)
-    assert results == [0, 2, 3, 4, 6, 7]
-    assert len(held) == 1 and len(by_caller) == 5
-
-
-def test_an_error_in_a_piece_is_raised_and_leaves_no_thread_running():
-    def work(piece):
-        if piece.start == 6:
-            raise ValueError("piece 6")
-        return piece.start
-
-    with pytest.raises(ValueError, match="piece 6"):
-        threads.run_parts(work, threads.split(8, 2))
-    assert not threads._running.locked()
-    assert threads.run_parts(lambda piece: piece.start, threads.split(4, 2)) == [0, 1, 2, 3]
-
-
-def test_the_halves_are_taken_before_the_quarters(monkeypatch):
-    """With the helper threads held back (their tasks never run), the calling thread takes every piece in turn."""
-    from concurrent.futures import Future
-
-    class Idle:
-        def submit(self, fn):
-            future = Future()
-            future.set_result(None)
-            return future
-
+def test_a_thread_that_never_starts_leaves_its_part_to_the_others(monkeypatch):
+    """With one fixed part per thread the calling thread would wait for the helpers' parts forever."""
     monkeypatch.setattr(threads, "_pool", Idle())
-    taken = []
-    results = threads.run_parts(lambda piece: taken.append(piece.start) or piece.start, threads.split(16, 2))
-    assert taken == [0, 8, 4, 6, 12, 14] and results == [0, 4, 6, 8, 12, 14]
+    caller, seen = threading.get_ident(), []
+    results = threads.run_parts(lambda part: seen.append(threading.get_ident()) or part.start, threads.split(9, 3))
+    assert results == [0, 3, 6] and seen == [caller] * 3
 
 
-def test_one_part_runs_on_the_calling_thread_uncut():
-    assert threads.run_parts(lambda piece: (piece, threading.get_ident()), [slice(0, 9)]) == [
+def test_an_error_in_a_part_is_raised_and_leaves_no_thread_running():
+    def work(part):
+        if part.start == 2:
+            raise ValueError("part 2")
+        return part.start
+
+    with pytest.raises(ValueError, match="part 2"):
+        threads.run_parts(work, threads.split(4, 2))
+    assert not threads._running.locked()
+    assert threads.run_parts(lambda part: part.start, threads.split(4, 2)) == [0, 2]
+
+
+def test_one_part_runs_on_the_calling_thread():
+    assert threads.run_parts(lambda part: (part, threading.get_ident()), [slice(0, 9)]) == [
         (slice(0, 9), threading.get_ident())]
 
 
@@ -91,7 +69,14 @@ print(sorted(faults)[10])
 """
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc thresholds only")
+def _glibc() -> bool:
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's malloc thresholds only")
 def test_freed_buffers_are_reused_without_page_faults():
     def median_faults(mode):
         run = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True,

@@ -6,17 +6,6 @@ the parts on threads uses both cores of a small machine, as PyTorch's CPU
 kernels do. The kernels decide what a part is (samples for convolution,
 (sample, channel) pairs for pooling); this module only cuts and runs.
 
-Each part is cut again into a few pieces, which the threads take one after
-another until none is left, rather than one thread per part: when a core
-is busy elsewhere, the threads that do run take over its pieces instead of
-waiting for it. A busy core is the usual case when the kernels are called
-once, between other work: after each call, PyTorch's OpenMP threads spin on
-the cores for a few milliseconds (libgomp's default wait policy), so a
-kernel called right after PyTorch, as ``symconv check`` does, found one of
-its two halves running at half speed. Which thread runs a piece does not
-change its result, and results come back in piece order, so the output is
-the same, bit for bit, whatever the timing.
-
 While the parts run, the OpenBLAS behind NumPy (when it is one) is held to
 one thread. Otherwise each part's matrix products would start BLAS threads
 of their own: four busy threads on two cores, and OpenBLAS serializes
@@ -27,8 +16,8 @@ The first call also keeps glibc from handing freed memory back to the
 system (:func:`keep_freed_memory`), so a call's buffers reuse the last
 call's pages instead of faulting in fresh ones.
 
->>> run_parts(lambda piece: piece.stop - piece.start, split(10, 2))
-[3, 1, 1, 3, 1, 1]
+>>> run_parts(lambda part: part.stop - part.start, split(10, 3))
+[3, 3, 4]
 """
 
 from __future__ import annotations
@@ -36,13 +25,11 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
-import platform
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _pool = None
 _running = threading.Lock()
-
 
 
 def cores():
@@ -53,66 +40,49 @@ def cores():
         return os.cpu_count() or 1
 
 
-def split(length, parts, start=0):
-    """``parts`` contiguous slices covering ``range(start, start + length)``, sizes within one.
+def split(length, parts):
+    """``parts`` contiguous slices covering ``range(length)``, sizes within one.
 
     >>> split(5, 2)
     [slice(0, 2, None), slice(2, 5, None)]
     """
     parts = max(1, min(parts, length))
-    bounds = [start + length * i // parts for i in range(parts + 1)]
+    bounds = [length * i // parts for i in range(parts + 1)]
     return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
 
 
-def pieces_of(part):
-    """A part cut into pieces: its first half, then two quarters (fewer if it is shorter).
-
-    >>> pieces_of(slice(8, 16))
-    [slice(8, 12, None), slice(12, 14, None), slice(14, 16, None)]
-    """
-    length = part.stop - part.start
-    half = part.start + (length + 1) // 2
-    return [slice(part.start, half)] + split(part.stop - half, 2, half) if length > 2 else split(length, length, part.start)
-
-
 def run_parts(work, parts):
-    """``[work(piece) for piece in pieces]``, the pieces run on threads.
+    """``[work(part) for part in parts]``, the parts run on threads.
 
-    ``parts`` are slices, one per thread to run (the kernels make one per
-    core), each cut into pieces (:func:`pieces_of`). The threads, the
-    calling one among them, take the first halves of the parts first, then
-    the quarters, each the next piece not yet taken, until none is left: a
-    thread that starts late or runs slowly leaves its quarters to the
-    others. Halves first keep the pieces few and large (each costs a few
-    more NumPy calls, and on small layers their GIL hand-overs add up).
-    Returns one result per piece, in the pieces' order. One call runs at a
-    time (the BLAS setting is process-wide), so ``work`` must not itself
-    call :func:`run_parts`: it would wait for itself.
+    The kernels make one part per core. Each thread, the calling one among
+    them, takes the next part not yet taken until none is left, so a thread
+    that starts late (a busy core, a slow wake-up) leaves its part to the
+    others instead of holding them up. Cutting the parts finer, for the
+    threads to even out, was tried: with both cores free it made the small
+    benchmark layers 25-40% slower (smaller matrix products, and more GIL
+    hand-overs between the threads), so a part stays the unit. One call
+    runs at a time (the BLAS setting is process-wide), so ``work`` must not
+    itself call :func:`run_parts`: it would wait for itself.
     """
     global _pool
     keep_freed_memory()
     if len(parts) < 2:
         return [work(part) for part in parts]
-    cut = [pieces_of(part) for part in parts]
-    pieces = [piece for part in cut for piece in part]
-    starts = list(itertools.accumulate((len(part) for part in cut[:-1]), initial=0))
-    order = starts + [i for i in range(len(pieces)) if i not in starts]  # the halves, then the quarters
-    results = [None] * len(pieces)
+    results = [None] * len(parts)
     taken = itertools.count()
 
-    def take_pieces():
-        turn = next(taken)  # count's next is atomic under the GIL: each piece is taken once
-        while turn < len(order):
-            index = order[turn]
-            results[index] = work(pieces[index])
-            turn = next(taken)
+    def take_parts():
+        index = next(taken)  # count's next is atomic under the GIL: each part is taken once
+        while index < len(parts):
+            results[index] = work(parts[index])
+            index = next(taken)
 
     with _running, _one_blas_thread():
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="symconv-reference")
-        helpers = [_pool.submit(take_pieces) for _ in parts[1:]]
+        helpers = [_pool.submit(take_parts) for _ in parts[1:]]
         try:
-            take_pieces()
+            take_parts()
         finally:  # never leave threads running past the lock, even on an error
             for helper in helpers:
                 helper.exception()
@@ -144,9 +114,12 @@ def keep_freed_memory():
     if _memory_kept:
         return
     _memory_kept = True
-    if platform.libc_ver()[0] != "glibc" or any(
-        name.startswith("MALLOC_") or name == "GLIBC_TUNABLES" for name in os.environ
-    ):
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError, AttributeError):  # not a glibc system
+        glibc = ""
+    if not glibc.startswith("glibc") or any(name.startswith("MALLOC_") or name == "GLIBC_TUNABLES"
+                                            for name in os.environ):
         return
     try:
         mallopt = ctypes.CDLL(None).mallopt
