@@ -91,6 +91,14 @@ def test_products_that_would_overflow_int64_take_python_ints(monkeypatch):
     assert got.tolist() == [(2**40 + 1) * (-(2**35) - 7), (2**40 + 1) ** 2] and seen == [False]
 
 
+def test_a_partial_product_may_wrap_when_the_entry_fits(monkeypatch):
+    """2**40 * 2**40 overflows int64 on the way, but times 0 the term is 0: int64 stays exact."""
+    seen = spy_on_int64(monkeypatch)
+    flat = np.array([2**40, 2**40, 0, 3, 1], dtype=object)
+    got = exact_sums(flat, np.array([[0, 1, 2], [3, 3, 4]]), np.array([0, 0]), 1)
+    assert got.tolist() == [9] and seen == [True]
+
+
 def test_small_values_take_int64(monkeypatch):
     seen = spy_on_int64(monkeypatch)
     rng = np.random.default_rng(0)

@@ -9,9 +9,10 @@ factors wide (empty slots hold the value 1, numerator ``D``) is then the
 product of ``W`` numerators, worth ``D**W`` times the term, and an entry is
 the sum of its terms' products divided by ``D**W`` once, at the end.
 
-The products and sums run in NumPy ``int64`` when that provably cannot
-overflow: a float64 evaluation of the same sums over the numerators'
-absolute values bounds every product and every partial sum, in any order.
+The products and sums run in NumPy ``int64`` when the result provably fits:
+a float64 evaluation of the same sums over the numerators' absolute values
+bounds every entry (int64 wraps modulo 2**64, so only the entries need to
+fit, not every partial product; see :func:`_fits_int64`).
 Otherwise they run on Python ints in object arrays, which never overflow and
 still cost a fraction of ``Fraction``'s arithmetic. Values that are neither
 ints nor Fractions (``None`` for a missing tensor, say) leave the work to
@@ -90,10 +91,13 @@ def exact_sums(flat: np.ndarray, factors: np.ndarray, entry: np.ndarray, size: i
 def _fits_int64(magnitudes: np.ndarray, factors: np.ndarray, entry: np.ndarray, size: int) -> bool:
     """Whether every entry's sum of |products| stays below :data:`INT64_SAFE`.
 
-    ``magnitudes`` are the numerators in float64. Each product and each
-    partial sum, whatever the order, is at most its entry's sum of absolute
-    products, which float64 computes here to a relative error far below the
-    factor of two :data:`INT64_SAFE` leaves.
+    ``magnitudes`` are the numerators in float64. NumPy's int64 products
+    and sums wrap modulo 2**64, which is still exact ring arithmetic: a
+    partial product or partial sum may overflow on the way (a huge product
+    later times 0, say), and an entry whose true value lies inside int64's
+    range still comes out exact. So it is enough to bound each entry's
+    value, by its sum of absolute products, which float64 computes here to
+    a relative error far below the factor of two :data:`INT64_SAFE` leaves.
     """
     magnitudes = np.abs(magnitudes)
     products = magnitudes[factors[:, 0]]
