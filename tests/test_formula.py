@@ -848,8 +848,8 @@ def test_command_prints_every_form(layer, fmt):
 
 
 BAD_ARGUMENTS = [
-    (["conv3d"], "conv3d"),
-    (["maxpool2d", "--groups"], "got --groups for maxpool2d, expected it only for conv1d and conv2d"),
+    (["conv4d"], "conv4d"),
+    (["maxpool2d", "--groups"], "got --groups for maxpool2d, expected it only for conv1d, conv2d and conv3d"),
     (["conv1d", "--index-base", "2"], "'2' is not one of '0', '1'"),
     (["conv1d", "--groups", "4"], "unexpected extra argument (4)"),
     (["conv2d", "--format", "html"], "html"),

@@ -446,7 +446,7 @@ def invalid_layers(draw):
     axis = draw(st.integers(0, ndim - 1))
     shape, options = list(shape), dict(options)
     if what == "kind":
-        kind = draw(st.sampled_from(("conv3d", "maxpool3d", "Relu", "", "stack", "conv2d ", "pool")))
+        kind = draw(st.sampled_from(("conv4d", "maxpool4d", "Relu", "", "stack", "conv2d ", "pool")))
     elif what == "input":
         shape[draw(st.integers(0, len(shape) - 1))] = draw(bad)
     elif what == "not-a-shape":

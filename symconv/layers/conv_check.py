@@ -36,7 +36,7 @@ def _options(spec, **changes):
 
 def _config(spec) -> dict:
     config = {"input": spec.input, "weight": spec.weight, "stride": spec.stride,
-              "padding": "same" if spec.padding_mode == "same" else spec.padding,
+              "padding": "same" if spec.padding_string == "same" else spec.padding,
               "dilation": spec.dilation, "groups": spec.groups}
     if not spec.bias:
         config["no_bias"] = True
@@ -58,7 +58,7 @@ def _keywords(spec) -> dict:
 def _torch_keywords(spec) -> dict:
     padding = _symmetric(spec)
     if padding is None:
-        if spec.padding_mode != "same":
+        if spec.padding_string != "same":
             raise SymconvError(
                 f"padding: got {[list(p) for p in spec.padding]} with --convention torch, expected the same "
                 f"padding on both sides of each axis, or 'same' (PyTorch's convolutions take one per axis)"

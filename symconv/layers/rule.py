@@ -49,6 +49,9 @@ class LayerRule:
       the printers define as ``m``.
     * ``check``: what ``symconv check`` needs to call a user's backward of
       the layer and name its mistakes (:class:`symconv.layers.checking.CheckRule`).
+    * ``form_refusal(spec, form)``: why this layer cannot be shown in one of
+      its ``forms`` after all (a 3-D layer's matrix pictures), as the one-line
+      message of the refusal; ``None`` when it can.
     """
 
     kinds: tuple[str, ...]
@@ -63,6 +66,7 @@ class LayerRule:
     winner: bool = False
     forms: tuple[str, ...] = ("element",)
     check: object = None
+    form_refusal: Callable = lambda spec, form: None
 
 
 def axes_text(values) -> str:

@@ -17,6 +17,8 @@ y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
 
 from __future__ import annotations
 
+from symconv.names import OUTPUT_LETTERS
+
 
 #: Equations shown per section (forward, dx, dw, db) before a \vdots row.
 MAX_EQUATIONS = 40
@@ -77,7 +79,7 @@ def text_tex(words: str, command: str = "text") -> str:
 
 def _subscript(derivation, style):
     spec = derivation.spec
-    letters = ("i", "j")[: spec.ndim]
+    letters = OUTPUT_LETTERS[spec.ndim]
     return "".join(letters) if style.compact else ",".join(("n", "f") + letters)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from sympy.printing.latex import LatexPrinter
 
 from symconv.layers import rule_for
+from symconv.names import OUTPUT_LETTERS
 
 from symconv.printing.notation import ReadableNotation
 from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, notes, split_name
@@ -147,7 +148,7 @@ def tex_text(text: str) -> str:
 
 def _intro(derivation, style):
     spec = derivation.spec
-    letters = ("i", "j")[: spec.ndim]
+    letters = OUTPUT_LETTERS[spec.ndim]
     sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
     text = (
         tex_text(describe(spec))

@@ -22,6 +22,7 @@ from __future__ import annotations
 from sympy import expand
 
 from symconv.errors import SymconvError
+from symconv.names import OUTPUT_LETTERS
 from symconv.formula.operators import dy_placement, operator_gradients, output_padding, symbolic_tensors
 from symconv.printing.present import check_form, choose_style, describe
 
@@ -38,7 +39,9 @@ def _affine(slope, var, offset, times):
 
 
 #: Per number of spatial axes: the index letters, and the kernel sizes as LaTeX and as text.
-_LETTERS = {1: (("i",), ("k",), ("K",), ("K",)), 2: (("i", "j"), ("k", "l"), ("K_H", "K_W"), ("KH", "KW"))}
+_LETTERS = {1: (OUTPUT_LETTERS[1], ("k",), ("K",), ("K",)),
+            2: (OUTPUT_LETTERS[2], ("k", "l"), ("K_H", "K_W"), ("KH", "KW")),
+            3: (OUTPUT_LETTERS[3], ("r", "k", "l"), ("K_D", "K_H", "K_W"), ("KD", "KH", "KW"))}
 
 
 def _one(values) -> str:

@@ -195,6 +195,9 @@ def check_form(derivation, form: str) -> None:
     if derivation.is_stack or form not in rule_for(derivation.spec).forms:
         having = " or ".join(kind for kind, rule in RULES.items() if form in rule.forms)
         raise SymconvError(f"layer: got {derivation.spec.kind}, expected {having} for --form {form}")
+    refusal = rule_for(derivation.spec).form_refusal(derivation.spec, form)
+    if refusal is not None:
+        raise SymconvError(refusal)
 
 
 def describe(spec) -> str:
