@@ -267,7 +267,7 @@ def test_matrix_form_is_refused_for_conv3d_in_one_line():
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
         "Error: Invalid value for '--form': got 'matrix' for conv3d, expected it only for conv1d and conv2d")
-    with pytest.raises(SymconvError, match=r"^form: got 'matrix' for conv3d, expected it only for conv1d and conv2d"):
+    with pytest.raises(SymconvError, match=r"^layer: got conv3d, expected conv1d or conv2d for --form matrix$"):
         render(derive(conv_spec("conv3d", (1, 1, 2, 2, 2), (1, 1, 1, 1, 1))), "latex", form="matrix")
 
 

@@ -187,11 +187,13 @@ def _kinks(spec, x, constant):
     return None, np.zeros(spec.output_shape, dtype=bool)
 
 
+def _kind_forms(kind):
+    """Matrix pictures are drawn in 1-D and 2-D: a 3-D layer's slices are not matrices."""
+    return FORMS if CONV_KINDS[kind] <= 2 else tuple(form for form in FORMS if form != "matrix")
+
+
 def _form_refusal(spec, form):
-    """Matrix pictures are drawn in 1-D and 2-D; the identities and pictures assume zero padding."""
-    if form == "matrix" and spec.ndim > 2:
-        return (f"form: got 'matrix' for {spec.kind}, expected it only for conv1d and conv2d "
-                f"(a 3-D layer's slices are not matrices; try --form operator or element)")
+    """The identities and the pictures assume zero padding."""
     if form != "element" and spec.padding_mode != "zeros":
         return (f"padding-mode: got {spec.padding_mode} with --form {form}, expected zeros (the {form} form "
                 f"pictures a zero-padded x; --form element shows the padded entries' gradient folded into dx)")
@@ -209,5 +211,6 @@ RULE = LayerRule(
     kinks=_kinks,
     forms=FORMS,
     check=CHECK,
+    kind_forms=_kind_forms,
     form_refusal=_form_refusal,
 )
