@@ -20,6 +20,7 @@ from conftest import quick_first
 from symconv.cli.app import cli
 from symconv.engine.derive import derive
 from symconv.errors import SymconvError
+from symconv.formula.operators import check_identities
 from symconv.layers.conv import padded_source
 from symconv.printing.documents import render
 from symconv.reference import conv_backward, conv_forward
@@ -294,19 +295,44 @@ def test_cli_padding_mode_end_to_end():
     (["derive", "conv1d", "--input", "1,1,3", "--weight", "1,1,2", "--padding", "3", "--padding-mode", "reflect"],
      "Error: padding: got '3' with padding-mode reflect, expected at most 2 on axis L of size 3 (reflect mirrors the "
      "input without repeating its edge, so the padding must be smaller than the input, as in PyTorch)"),
-    (["derive", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--padding", "1", "--padding-mode", "reflect",
-      "--form", "operator"],
-     "Error: padding-mode: got reflect with --form operator, expected zeros (the operator form pictures a "
-     "zero-padded x; --form element shows the padded entries' gradient folded into dx)"),
     (["derive", "conv1d", "--input", "1,1,4", "--weight", "1,1,2", "--padding", "1", "--padding-mode", "replicate",
       "--form", "matrix"],
-     "Error: padding-mode: got replicate with --form matrix, expected zeros (the matrix form pictures a "
-     "zero-padded x; --form element shows the padded entries' gradient folded into dx)"),
+     "Error: padding-mode: got replicate with --form matrix, expected zeros (the matrix pictures draw a "
+     "zero-padded x; --form operator writes the fold of the padded input's gradient)"),
 ])
 def test_cli_refuses_in_one_line(args, message):
     result = invoke(args)
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == message
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind, shape, weight, options", [
+    ("conv1d", (1, 1, 4), (1, 1, 3), dict(padding=((2, 1),), stride=2)),
+    ("conv2d", (1, 2, 3, 4), (2, 1, 2, 3), dict(padding=((1, 2), (2, 0)), groups=2, dilation=(1, 2))),
+    ("conv3d", (1, 1, 3, 3, 2), (1, 1, 2, 2, 2), dict(padding=1)),
+])
+def test_operator_form_folds_the_padded_gradient_and_equals_the_derivation(mode, kind, shape, weight, options):
+    d = derive(conv_spec(kind, shape, weight, padding_mode=mode, **options))
+    assert check_identities(d) == {"dx": True, "dw": True, "db": True}
+    data = json.loads(render(d, "json", form="operator"))
+    assert data["equal_to_derivation"] == {"dx": True, "dw": True, "db": True}
+    assert data["identities"][0] == f"dx = fold_{mode}(dx_pad)"
+    assert data["identities"][2].startswith("dx_pad = conv_transpose(dy, w; stride ")
+    assert any(line.startswith(f"  x_pad: x padded with its own entries ({mode})") for line in data["identities"])
+
+
+def test_operator_form_of_a_padding_mode_at_floats_is_pytorchs():
+    """The fold of conv_transpose's padded gradient, at floats, is PyTorch's dx for nn.Conv2d(padding_mode)."""
+    from symconv.formula.operators import operator_gradients
+
+    spec = conv_spec("conv2d", (1, 2, 4, 5), (3, 2, 3, 2), padding=(2, 1), stride=(2, 1), padding_mode="reflect")
+    rng = np.random.default_rng(13)
+    x, w = rng.standard_normal(spec.input), rng.standard_normal(spec.weight)
+    y, dy, dx, dw, _ = torch_conv(x, w, None, spec.stride, (2, 1), 1, 1, "reflect")
+    got = operator_gradients(spec, dy, x, w)
+    np.testing.assert_allclose(got[0], dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got[1], dw, rtol=1e-10, atol=1e-10)
 
 
 def test_operator_form_with_zeros_is_unchanged():

@@ -193,10 +193,10 @@ def _kind_forms(kind):
 
 
 def _form_refusal(spec, form):
-    """The identities and the pictures assume zero padding."""
-    if form != "element" and spec.padding_mode != "zeros":
-        return (f"padding-mode: got {spec.padding_mode} with --form {form}, expected zeros (the {form} form "
-                f"pictures a zero-padded x; --form element shows the padded entries' gradient folded into dx)")
+    """The matrix pictures draw a zero-padded x (the operator form writes a padding mode's fold)."""
+    if form == "matrix" and spec.padding_mode != "zeros":
+        return (f"padding-mode: got {spec.padding_mode} with --form matrix, expected zeros (the matrix pictures "
+                f"draw a zero-padded x; --form operator writes the fold of the padded input's gradient)")
     return None
 
 

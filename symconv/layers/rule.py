@@ -53,9 +53,8 @@ class LayerRule:
       are fewer than ``forms`` (conv3d has no matrix pictures); see
       :meth:`forms_of`.
     * ``form_refusal(spec, form)``: why this layer cannot be shown in one of
-      its kind's forms after all (a padding mode, which the operator and
-      matrix forms do not picture), as the one-line message of the refusal;
-      ``None`` when it can.
+      its kind's forms after all (a padding mode, which the matrix pictures
+      do not draw), as the one-line message of the refusal; ``None`` when it can.
     """
 
     kinds: tuple[str, ...]
