@@ -143,10 +143,15 @@ def test_conv3d_verify_passes_every_check_exact_included(case):
     assert all(check.exact is True for check in report.checks)
 
 
-def test_conv3d_reference_equals_pytorch_on_a_larger_layer():
+@pytest.mark.parametrize("x_shape, w_shape, options", [
+    ((3, 4, 7, 8, 6), (6, 2, 3, 2, 3), dict(stride=(2, 1, 2), padding=((1, 2), (0, 1), (2, 2)), dilation=(1, 2, 1),
+                                            groups=2)),
+    # F <= C at stride 1, padding within the kernel's reach: dx by the reference's correlation shortcut
+    ((2, 8, 5, 6, 7), (4, 8, 3, 3, 2), dict(padding=((1, 1), (2, 0), (0, 1)), dilation=(1, 1, 2))),
+], ids=["col2im", "shortcut"])
+def test_conv3d_reference_equals_pytorch_on_a_larger_layer(x_shape, w_shape, options):
     rng = np.random.default_rng(3)
-    x, w, b = rng.standard_normal((3, 4, 7, 8, 6)), rng.standard_normal((6, 2, 3, 2, 3)), rng.standard_normal(6)
-    options = dict(stride=(2, 1, 2), padding=((1, 2), (0, 1), (2, 2)), dilation=(1, 2, 1), groups=2)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
     y, dy, dx, dw, db = torch_conv(x, w, b, **options)
     np.testing.assert_allclose(conv_forward(x, w, b, **options), y, rtol=1e-10, atol=1e-10)
     for got, want in zip(conv_backward(dy, x, w, **options), (dx, dw, db)):
