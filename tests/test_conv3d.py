@@ -147,7 +147,7 @@ def test_conv3d_verify_passes_every_check_exact_included(case):
     ((3, 4, 7, 8, 6), (6, 2, 3, 2, 3), dict(stride=(2, 1, 2), padding=((1, 2), (0, 1), (2, 2)), dilation=(1, 2, 1),
                                             groups=2)),
     # F <= C at stride 1, padding within the kernel's reach: dx by the reference's correlation shortcut
-    ((2, 8, 5, 6, 7), (4, 8, 3, 3, 2), dict(padding=((1, 1), (2, 0), (0, 1)), dilation=(1, 1, 2))),
+    ((2, 8, 5, 6, 7), (4, 8, 3, 3, 2), dict(stride=1, padding=((1, 1), (2, 0), (0, 1)), dilation=(1, 1, 2), groups=1)),
 ], ids=["col2im", "shortcut"])
 def test_conv3d_reference_equals_pytorch_on_a_larger_layer(x_shape, w_shape, options):
     rng = np.random.default_rng(3)
