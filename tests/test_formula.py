@@ -955,9 +955,11 @@ def test_spec_sizes_refuses_what_the_formulas_do_not_cover():
     with pytest.raises(SymconvError, match="groups: got 2"):
         spec_sizes(conv_spec("conv1d", (1, 2, 5), (2, 1, 2), groups=2))
     assert spec_sizes(conv_spec("conv1d", (1, 2, 5), (4, 1, 2), groups=2), groups=True)["F_g"] == 2
-    with pytest.raises(SymconvError, match="groups: got --groups for avgpool1d, expected it only for conv1d and conv2d"):
+    with pytest.raises(SymconvError, match="groups: got --groups for avgpool1d, expected it only for conv1d, conv2d and conv3d$"):
         derive_formulas("avgpool1d", groups=True)
     with pytest.raises(SymconvError, match="index_base: got 2, expected 0 or 1"):
         derive_formulas("conv1d", index_base=2)
     with pytest.raises(SymconvError, match="padding"):
         spec_sizes(conv_spec("conv1d", (1, 1, 5), (1, 1, 2), padding="same"))
+    with pytest.raises(SymconvError, match="^padding-mode: got reflect, expected zeros"):
+        spec_sizes(conv_spec("conv3d", (1, 1, 3, 3, 3), (1, 1, 2, 2, 2), padding=1, padding_mode="reflect"))

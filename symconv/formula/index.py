@@ -290,7 +290,7 @@ def derive_formulas(layer: str, groups: bool = False, index_base: int = 0) -> Fo
     if layer not in BUILDERS:
         raise SymconvError(f"layer: got {layer!r}, expected one of {', '.join(LAYERS)}")
     if groups and layer not in GROUPED:
-        raise SymconvError(f"groups: got --groups for {layer}, expected it only for {' and '.join(GROUPED)}")
+        raise SymconvError(f"groups: got --groups for {layer}, expected it only for {', '.join(GROUPED[:-1])} and {GROUPED[-1]}")
     if index_base not in (0, 1):
         raise SymconvError(f"index_base: got {index_base!r}, expected 0 or 1")
     formulas = BUILDERS[layer](groups)
@@ -342,6 +342,8 @@ def spec_sizes(spec, groups: bool = False) -> dict[str, int]:
         raise SymconvError(
             f"padding: got {[list(p) for p in spec.padding]}, expected the same padding on both sides"
         )
+    if spec.padding_mode != "zeros":
+        raise SymconvError(f"padding-mode: got {spec.padding_mode}, expected zeros (the index formulas pad with zeros)")
     axes = {1: AXES_1D, 2: AXES_2D, 3: AXES_3D}[spec.ndim]
     sizes = {"N": spec.input[0], "C": spec.input[1], "F": spec.weight[0]}
     for a, size, kernel, stride, (pad, _), dilation in zip(
