@@ -379,6 +379,14 @@ def test_a_stack_refuses_a_reflect_padding_its_layer_input_cannot_fill():
         "repeating its edge, so the padding must be smaller than the input, as in PyTorch)")
 
 
+def test_check_cs231n_refuses_a_padding_mode():
+    with pytest.raises(SymconvError) as raised:
+        symconv.check_backward(lambda dout, cache: None, "conv2d", input=(1, 1, 4, 4), weight=(1, 1, 3, 3), padding=1,
+                               padding_mode="reflect", convention="cs231n")
+    assert str(raised.value) == ("convention: got 'cs231n' for this layer, expected zero padding (got padding_mode "
+                                 "reflect) (cs231n's conv_param holds only stride and pad)")
+
+
 def test_check_names_a_zero_padded_backward(tmp_path):
     (tmp_path / "zero_padded.py").write_text(
         "from symconv.reference import conv_backward\n"

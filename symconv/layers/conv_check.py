@@ -93,7 +93,7 @@ def _cs231n(spec) -> dict:
     if spec.groups != 1:
         problems.append("no groups")
     if spec.padding_mode != "zeros":
-        problems.append("zero padding")
+        problems.append(f"zero padding (got padding_mode {spec.padding_mode})")
     if not spec.bias:
         problems.append("a bias")
     if problems:
