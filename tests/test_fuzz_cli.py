@@ -51,6 +51,7 @@ VALUES = {
     "stride": (["1", "2", "1,2", "2,1", "3"], ["0", "-1", "a", "1.5", "2147483648", "1,1,1,1"]),
     "padding": (["0", "1", "1,0", "same", "valid", "2"], ["-1", "x", "99", "same,1", "SAME!"]),
     "dilation": (["1", "2", "1,2"], ["0", "-2", "z"]),
+    "padding_mode": (["zeros", "reflect", "replicate", "circular"], ["mirror", "", "REFLECT!", "0"]),
     "groups": (["1", "2"], ["0", "-1", "x", "3"]),
     "divisor_override": (["1", "3"], ["0", "-1", "x"]),
     "negative_slope": (["0.01", "1/100", "1", "0", "-0.5", "1e-2"],
@@ -131,6 +132,7 @@ def _int_range(rnd, param, valid_share):
 BASES = {
     "conv1d": ["--input", "1,1,4", "--weight", "1,1,2"],
     "conv2d": ["--input", "1,1,4,4", "--weight", "1,1,2,2"],
+    "conv3d": ["--input", "1,1,3,3,3", "--weight", "1,1,2,2,2"],
     "maxpool1d": ["--input", "1,1,4", "--kernel", "2"],
     "maxpool2d": ["--input", "1,1,4,4", "--kernel", "2"],
     "avgpool1d": ["--input", "1,2,5", "--kernel", "2"],

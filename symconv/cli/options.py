@@ -14,24 +14,27 @@ import click
 
 from symconv.cli.files import check_writable, write_file
 from symconv.errors import SymconvError
-from symconv.names import CONV_KINDS, FORMATS, FORMS, LAYER_KINDS, STACK
+from symconv.names import CONV_KINDS, FORMATS, FORMS, LAYER_KINDS, PADDING_MODES, STACK
 from symconv.spec.size import DEFAULT_MAX_TERMS
 from symconv.spec.values import MAX_INTEGER
 
 #: The LAYER argument of the commands that take any layer, or a stack.
 ANY_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + (STACK,)), metavar="LAYER")
 
-_INPUT_HELP = "Input shape: N,C,L (1-D) or N,C,H,W (2-D)."
+_INPUT_HELP = "Input shape: N,C,L (1-D), N,C,H,W (2-D) or N,C,D,H,W (3-D)."
 
 _LAYER_OPTIONS = [
     click.option("--input", "input", required=True, metavar="N,C,H,W", help=_INPUT_HELP),
     click.option("--weight", metavar="F,Cg,KH,KW",
-                 help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW."),
+                 help="conv: weight shape F,C/groups,K, F,C/groups,KH,KW or F,C/groups,KD,KH,KW."),
     click.option("--kernel", metavar="K[,K]", help="pool: window size, one value or one per axis."),
     click.option("--stride", metavar="S[,S]",
                  help="Stride, one value or one per axis [conv: 1; pool: the kernel]."),
     click.option("--padding", metavar="P[,P]|same|valid",
                  help="Padding per side, one value or one per axis; conv also 'same' / 'valid' [0]."),
+    click.option("--padding-mode", type=click.Choice(PADDING_MODES),
+                 help="conv: what the padding holds, as torch.nn.Conv2d's padding_mode: zeros, or x's own entries "
+                      "(reflect, replicate, circular), whose gradient flows back into x [zeros]."),
     click.option("--dilation", metavar="D[,D]", help="conv, maxpool: dilation, one value or one per axis [1]."),
     click.option("--groups", metavar="G", help="conv: blocked connections; C and F divisible by it [1]."),
     click.option("--no-bias", is_flag=True, help="conv: leave out the bias b (and db)."),
@@ -52,7 +55,7 @@ _LAYER_OPTIONS = [
 
 
 #: The name of each option above, as its command's keyword and :data:`symconv.spec.options.ACCEPTS` spell it.
-_NAMES = ["input", "weight", "kernel", "stride", "padding", "dilation", "groups", "no_bias", "ceil_mode",
+_NAMES = ["input", "weight", "kernel", "stride", "padding", "padding_mode", "dilation", "groups", "no_bias", "ceil_mode",
           "no_count_include_pad", "divisor_override", "negative_slope", "layers", "reduction", "max_terms"]
 
 
@@ -132,10 +135,11 @@ def check_standalone(standalone: bool, fmt: str) -> None:
 
 
 def check_form(form: str, layer: str) -> None:
-    """Operator identities and matrix pictures are drawn for convolutions only."""
-    if form != "element" and layer not in CONV_KINDS:
-        raise click.BadParameter(f"got {form!r} for {layer}, expected it only for conv1d and conv2d",
-                                 param_hint="'--form'")
+    """Operator identities are written for convolutions only, matrix pictures for 1-D and 2-D ones."""
+    having = [kind for kind, ndim in CONV_KINDS.items() if form != "matrix" or ndim <= 2]
+    if form != "element" and layer not in having:
+        raise click.BadParameter(f"got {form!r} for {layer}, expected it only for {', '.join(having[:-1])} "
+                                 f"and {having[-1]}", param_hint="'--form'")
 
 
 def write_or_echo(text: str, output: str | None, hint: str = "'--output'") -> None:

@@ -29,8 +29,8 @@ from symconv.spec.command import spec_from_options
 from symconv.spec.size import check_size
 from symconv.spec.values import parse_ints
 
-#: Pictures are drawn for convolutions and max pooling.
-PICTURE_KINDS = tuple(sorted(CONV_KINDS)) + ("maxpool1d", "maxpool2d")
+#: Pictures are drawn for 1-D and 2-D convolutions and max pooling (a 3-D layer has no flat picture).
+PICTURE_KINDS = tuple(sorted(kind for kind, ndim in CONV_KINDS.items() if ndim <= 2)) + ("maxpool1d", "maxpool2d")
 #: symconv.plot.jacobian.PICTURE_FORMATS, without importing NumPy before a refusal.
 PICTURE_SUFFIXES = (".png", ".svg")
 #: --index-base of the commands that write a file: it numbers --at too.

@@ -57,6 +57,7 @@ from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formula
     FILTERS,
     AXES_1D,
     AXES_2D,
+    AXES_3D,
     AXES_AVG,
     AXES_AVG_1D,
     GROUP_CHANNELS,
@@ -154,6 +155,10 @@ def differentiate(forward: Formula, tensor: str, free: tuple, domains: dict) -> 
         local = {**rename, **_prime(l.var for l in term.limits)}
         term = term.rename(local)
         deltas, rest = split_deltas(diff(term.body, base(tensor)[free]))
+        # Solved in the order of the free indices (SymPy sorts them by name, which puts
+        # a 3-D layer's depth z after h and q), so brackets and taps read axis by axis.
+        deltas = tuple(sorted(deltas, key=lambda pair: min(
+            (at for at, v in enumerate(free) if any(e.has(v) for e in pair)), default=len(free))))
         if rest == 0:
             continue
         raw = IndexSum(upstream * rest, output_limits + term.limits, term.spans, deltas=deltas)
@@ -167,6 +172,17 @@ def differentiate(forward: Formula, tensor: str, free: tuple, domains: dict) -> 
 
 def _domains(pairs):
     return {var: (Integer(0), size - 1) for var, size in pairs}
+
+
+def axis_indices(ndim: int):
+    """``(outputs, taps, input positions)``: one index symbol of each per spatial axis.
+
+    1-D and 2-D layers use ``i, j`` (outputs), ``k, l`` (taps) and ``h, q``
+    (positions of x) on their last axes; a 3-D layer's depth axis comes first
+    with ``t``, ``r`` and ``z``.
+    """
+    letters = ("i j", "k l", "h q") if ndim < 3 else ("t i j", "r k l", "z h q")
+    return tuple(idx(names)[:ndim] for names in letters)
 
 
 def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
@@ -183,7 +199,7 @@ def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
     the results are written back with the composite indices.
     """
     n, f, c, g = idx("n f c g")
-    outs, taps, places = idx("i j")[: len(axes)], idx("k l")[: len(axes)], idx("h q")[: len(axes)]
+    outs, taps, places = axis_indices(len(axes))
     positions = tuple(a.position(o, t) for a, o, t in zip(axes, outs, taps))
     lead, groups = ((g,), [(g, GROUPS)]) if grouped else ((), [])
     channels, filters = (GROUP_CHANNELS, GROUP_FILTERS) if grouped else (CHANNELS, FILTERS)
@@ -274,7 +290,7 @@ def derive_formulas(layer: str, groups: bool = False, index_base: int = 0) -> Fo
     if layer not in BUILDERS:
         raise SymconvError(f"layer: got {layer!r}, expected one of {', '.join(LAYERS)}")
     if groups and layer not in GROUPED:
-        raise SymconvError(f"groups: got --groups for {layer}, expected it only for {' and '.join(GROUPED)}")
+        raise SymconvError(f"groups: got --groups for {layer}, expected it only for {', '.join(GROUPED[:-1])} and {GROUPED[-1]}")
     if index_base not in (0, 1):
         raise SymconvError(f"index_base: got {index_base!r}, expected 0 or 1")
     formulas = BUILDERS[layer](groups)
@@ -289,6 +305,7 @@ def derive_formulas(layer: str, groups: bool = False, index_base: int = 0) -> Fo
 BUILDERS = {
     "conv1d": lambda groups: conv_formulas(AXES_1D, groups),
     "conv2d": lambda groups: conv_formulas(AXES_2D, groups),
+    "conv3d": lambda groups: conv_formulas(AXES_3D, groups),
     "maxpool1d": lambda groups: pool_formulas("maxpool1d"),
     "maxpool2d": lambda groups: pool_formulas("maxpool2d"),
     "avgpool1d": lambda groups: pool_formulas("avgpool1d"),
@@ -296,7 +313,7 @@ BUILDERS = {
 }
 assert tuple(BUILDERS) == LAYERS
 #: The layers whose formulas take groups.
-GROUPED = ("conv1d", "conv2d")
+GROUPED = ("conv1d", "conv2d", "conv3d")
 
 
 def json_formulas(formulas: dict[str, Formula]) -> dict:
@@ -325,7 +342,9 @@ def spec_sizes(spec, groups: bool = False) -> dict[str, int]:
         raise SymconvError(
             f"padding: got {[list(p) for p in spec.padding]}, expected the same padding on both sides"
         )
-    axes = AXES_1D if spec.ndim == 1 else AXES_2D
+    if spec.padding_mode != "zeros":
+        raise SymconvError(f"padding-mode: got {spec.padding_mode}, expected zeros (the index formulas pad with zeros)")
+    axes = {1: AXES_1D, 2: AXES_2D, 3: AXES_3D}[spec.ndim]
     sizes = {"N": spec.input[0], "C": spec.input[1], "F": spec.weight[0]}
     for a, size, kernel, stride, (pad, _), dilation in zip(
         axes, spec.input[2:], spec.weight[2:], spec.stride, spec.padding, spec.dilation

@@ -57,6 +57,8 @@ def _axis(size, kernel, stride, padding, dilation, out):
 
 AXES_1D = (_axis("L", "K", "S", "P", "D", "L_o"),)
 AXES_2D = (_axis("H", "KH", "SH", "PH", "DH", "H_o"), _axis("W", "KW", "SW", "PW", "DW", "W_o"))
+#: The depth axis of a 3-D layer: D its size (``DD`` its dilation), before AXES_2D's H and W.
+AXES_3D = (_axis("D", "KD", "SD", "PD", "DD", "D_o"),) + AXES_2D
 #: PyTorch's avg_pool1d and avg_pool2d have no dilation: their taps are consecutive.
 AXES_AVG_1D = (_axis("L", "K", "S", "P", None, "L_o"),)
 AXES_AVG = (_axis("H", "KH", "SH", "PH", None, "H_o"), _axis("W", "KW", "SW", "PW", None, "W_o"))

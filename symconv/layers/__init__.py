@@ -1,6 +1,6 @@
 """The layer rule table: one module per kind family, one :class:`LayerRule` each.
 
-* :mod:`symconv.layers.conv`: conv1d, conv2d
+* :mod:`symconv.layers.conv`: conv1d, conv2d, conv3d
 * :mod:`symconv.layers.maxpool`: maxpool1d, maxpool2d
 * :mod:`symconv.layers.avgpool`: avgpool1d, avgpool2d
 * :mod:`symconv.layers.activation`: relu, leaky_relu

@@ -49,6 +49,12 @@ class LayerRule:
       the printers define as ``m``.
     * ``check``: what ``symconv check`` needs to call a user's backward of
       the layer and name its mistakes (:class:`symconv.layers.checking.CheckRule`).
+    * ``kind_forms(kind)``: the forms of one kind of the family, when they
+      are fewer than ``forms`` (conv3d has no matrix pictures); see
+      :meth:`forms_of`.
+    * ``form_refusal(spec, form)``: why this layer cannot be shown in one of
+      its kind's forms after all (a padding mode, which the matrix pictures
+      do not draw), as the one-line message of the refusal; ``None`` when it can.
     """
 
     kinds: tuple[str, ...]
@@ -63,6 +69,12 @@ class LayerRule:
     winner: bool = False
     forms: tuple[str, ...] = ("element",)
     check: object = None
+    kind_forms: Callable | None = None
+    form_refusal: Callable = lambda spec, form: None
+
+    def forms_of(self, kind: str) -> tuple[str, ...]:
+        """How a layer of ``kind`` can be shown."""
+        return self.forms if self.kind_forms is None else self.kind_forms(kind)
 
 
 def axes_text(values) -> str:

@@ -36,6 +36,10 @@ SCOPE = {
     "conv2d": "x has shape $(N, C, H, W)$, w $(F, C, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, "
               "zero padding $(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, groups 1 "
               "(`--groups`, in Python `groups=True`, gives the formulas of G groups). The convolution is PyTorch's cross-correlation.",
+    "conv3d": "x has shape $(N, C, D, H, W)$, w $(F, C, K_D, K_H, K_W)$, b $(F)$; stride $(S_D, S_H, S_W)$, "
+              "zero padding $(P_D, P_H, P_W)$ on both sides, dilation $(D_D, D_H, D_W)$, groups 1 "
+              "(`--groups`, in Python `groups=True`, gives the formulas of G groups). The depth axis D has "
+              "indices $t$ (output), $r$ (tap) and $z$ (input). The convolution is PyTorch's cross-correlation.",
     "maxpool1d": "x has shape $(N, C, L)$; window $K$, stride $S$, padding $P$ holding $-\\infty$, "
                  "dilation $D$, `ceil_mode` off. arg max is the first maximum among the window's taps inside x "
                  "(PyTorch's rule for ties); its bracket is piecewise constant, so its derivative is "
@@ -60,6 +64,8 @@ GROUPED_SCOPE = {
               "dilation $D$, ",
     "conv2d": "x has shape $(N, C, H, W)$, w $(F, C_g, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, zero padding "
               "$(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, ",
+    "conv3d": "x has shape $(N, C, D, H, W)$, w $(F, C_g, K_D, K_H, K_W)$, b $(F)$; stride $(S_D, S_H, S_W)$, "
+              "zero padding $(P_D, P_H, P_W)$ on both sides, dilation $(D_D, D_H, D_W)$, ",
 }
 _GROUPS = (
     "and $G$ groups of $C_g = C/G$ channels and $F_g = F/G$ filters (depthwise: $G = C$, $C_g = 1$). "
@@ -97,7 +103,7 @@ CONVENTIONS = (
 )
 
 _PLAIN = (("$", ""), ("\\mid", "|"), ("\\times", "x"), ("-\\infty", "-inf"), ("\\cdot", "."),
-          ("\\sum", "sum"), (" \\le ", " <= "), ("_H", "H"), ("_W", "W"), ("K_H", "KH"), ("`", ""))
+          ("\\sum", "sum"), (" \\le ", " <= "), ("_D", "D"), ("_H", "H"), ("_W", "W"), ("K_H", "KH"), ("`", ""))
 
 
 def _plain(text: str) -> str:

@@ -192,9 +192,13 @@ def notes(derivation) -> Notes:
 
 def check_form(derivation, form: str) -> None:
     """Refuse a form (operator identities, matrix pictures) that the derivation's layer does not have."""
-    if derivation.is_stack or form not in rule_for(derivation.spec).forms:
-        having = " or ".join(kind for kind, rule in RULES.items() if form in rule.forms)
+    if derivation.is_stack or form not in rule_for(derivation.spec).forms_of(derivation.spec.kind):
+        having = [kind for kind, rule in RULES.items() if form in rule.forms_of(kind)]
+        having = ", ".join(having[:-1]) + " or " + having[-1] if len(having) > 1 else having[0]
         raise SymconvError(f"layer: got {derivation.spec.kind}, expected {having} for --form {form}")
+    refusal = rule_for(derivation.spec).form_refusal(derivation.spec, form)
+    if refusal is not None:
+        raise SymconvError(refusal)
 
 
 def describe(spec) -> str:

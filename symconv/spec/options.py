@@ -27,7 +27,7 @@ from symconv.spec.pool import pool_spec
 
 #: The options each kind of layer takes (the CLI's names, with _ for -).
 ACCEPTS = {
-    **{kind: ("weight", "stride", "padding", "dilation", "groups", "no_bias") for kind in CONV_KINDS},
+    **{kind: ("weight", "stride", "padding", "padding_mode", "dilation", "groups", "no_bias") for kind in CONV_KINDS},
     "maxpool1d": ("kernel", "stride", "padding", "dilation", "ceil_mode"),
     "maxpool2d": ("kernel", "stride", "padding", "dilation", "ceil_mode"),
     "avgpool1d": ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override"),
@@ -76,14 +76,14 @@ def build_spec(kind: str, input, /, **options):
             shown = name.replace("_", "-")
             raise SymconvError(f"{shown}: got {as_given(value)}, expected no {shown} for {kind} (it takes: {takes})")
     ndim = CONV_KINDS.get(kind) or POOL_KINDS.get(kind) or None
-    axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,L or N,C,H,W"
+    axes = {1: "N,C,L", 2: "N,C,H,W", 3: "N,C,D,H,W"}.get(ndim, "N,C,L or N,C,H,W")
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
     return _BUILDERS[kind](kind, shape, ndim, given)
 
 
 def _conv(kind, shape, ndim, given):
     per_axis = per_axis_expected(ndim)
-    kernel_axes = "F,C/groups,K" if ndim == 1 else "F,C/groups,KH,KW"
+    kernel_axes = {1: "F,C/groups,K", 2: "F,C/groups,KH,KW", 3: "F,C/groups,KD,KH,KW"}[ndim]
     if "weight" not in given:
         raise SymconvError(f"weight: got nothing, expected --weight {kernel_axes} for {kind}")
     padding = given.get("padding", 0)
@@ -100,6 +100,7 @@ def _conv(kind, shape, ndim, given):
         dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
         groups=_int(given.get("groups", 1), "groups"),
         bias=not given.get("no_bias", False),
+        padding_mode=given.get("padding_mode", "zeros"),
     )
 
 
