@@ -160,4 +160,5 @@ RULE = LayerRule(
     kinks=_kinks,
     forms=FORMS,
     check=CHECK,
+    operators="conv",
 )

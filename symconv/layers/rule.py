@@ -47,6 +47,9 @@ class LayerRule:
       for convolutions also operator identities and matrix pictures).
     * ``winner``: each gradient goes to a window's first maximum, which
       the printers define as ``m``.
+    * ``operators``: the name of the family's operator identities and matrix
+      pictures (``"conv"``, ``"conv_transpose"``), by which the formula and
+      printing stages find their own code for the forms beyond ``element``.
     * ``check``: what ``symconv check`` needs to call a user's backward of
       the layer and name its mistakes (:class:`symconv.layers.checking.CheckRule`).
     """
@@ -63,6 +66,7 @@ class LayerRule:
     winner: bool = False
     forms: tuple[str, ...] = ("element",)
     check: object = None
+    operators: str = ""
 
 
 def axes_text(values) -> str:
