@@ -194,7 +194,8 @@ def notes(derivation) -> Notes:
 def check_form(derivation, form: str) -> None:
     """Refuse a form (operator identities, matrix pictures) that the derivation's layer does not have."""
     if derivation.is_stack or form not in rule_for(derivation.spec).forms:
-        having = " or ".join(kind for kind, rule in RULES.items() if form in rule.forms)
+        kinds = [kind for kind, rule in RULES.items() if form in rule.forms]
+        having = " or ".join(kinds) if len(kinds) < 3 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
         raise SymconvError(f"layer: got {derivation.spec.kind}, expected {having} for --form {form}")
 
 
