@@ -135,7 +135,7 @@ def _kinks(spec, x, constant):
 def _rule(kinds, forms) -> LayerRule:
     return LayerRule(kinds=kinds, forward=conv_transpose_forward, tensors=_tensors, reference=_reference,
                      smooth=True, details=_details, chain=_chain, kinks=_kinks, forms=forms, check=CHECK,
-                     operators="conv_transpose")
+                     operators="conv_transpose", weight_axes=("c", "f"))
 
 
 #: Matrix pictures are drawn for one or two spatial axes; operator identities for every one.

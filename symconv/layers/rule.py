@@ -50,6 +50,9 @@ class LayerRule:
     * ``operators``: the name of the family's operator identities and matrix
       pictures (``"conv"``, ``"conv_transpose"``), by which the formula and
       printing stages find their own code for the forms beyond ``element``.
+    * ``weight_axes``: the names of w's two leading axes, as pictures label
+      them (a convolution's filter and channel ``("f", "c")``, a transposed
+      convolution's ``("c", "f")``).
     * ``check``: what ``symconv check`` needs to call a user's backward of
       the layer and name its mistakes (:class:`symconv.layers.checking.CheckRule`).
     """
@@ -67,6 +70,7 @@ class LayerRule:
     forms: tuple[str, ...] = ("element",)
     check: object = None
     operators: str = ""
+    weight_axes: tuple[str, str] = ("f", "c")
 
 
 def axes_text(values) -> str:
