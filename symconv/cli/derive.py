@@ -127,9 +127,10 @@ class _progress:
 def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, form, **options):
     """Derive the forward and the gradients of LAYER element by element.
 
-    LAYER is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d,
-    relu, leaky_relu, or stack (with --layers). A convolution gets dx, dw
-    and db; the others dx; a stack every tensor, layer by layer.
+    LAYER is conv1d, conv2d, conv_transpose1d, conv_transpose2d,
+    conv_transpose3d, maxpool1d, maxpool2d, avgpool1d, avgpool2d, relu,
+    leaky_relu, or stack (with --layers). A (transposed) convolution gets
+    dx, dw and db; the others dx; a stack every tensor, layer by layer.
 
     \b
     Examples (a 4x4 input with a 2x2 filter, numbered from 1):

@@ -36,7 +36,9 @@ FORMULA_LAYER = click.argument("layer", type=click.Choice(FORMULA_LAYERS), metav
 def formula(layer, fmt, index_base, groups, standalone, output):
     """Print LAYER's forward and gradients as index formulas, for every size.
 
-    LAYER is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d or avgpool2d.
+    LAYER is conv1d, conv2d, conv_transpose1d, conv_transpose2d, maxpool1d,
+    maxpool2d, avgpool1d or avgpool2d (a transposed convolution's sizes add
+    its output_padding, A or AH, AW).
     Sizes, stride, padding and dilation stay symbols (N, C, H, W, F, KH, KW,
     SH, SW, PH, PW, DH, DW; for the 1-D layers N, C, L, F, K, S, P, D) and the
     gradients are derived from the forward definition, with tightened

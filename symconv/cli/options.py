@@ -21,12 +21,13 @@ from symconv.spec.values import MAX_INTEGER
 #: The LAYER argument of the commands that take any layer, or a stack.
 ANY_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + (STACK,)), metavar="LAYER")
 
-_INPUT_HELP = "Input shape: N,C,L (1-D) or N,C,H,W (2-D)."
+_INPUT_HELP = "Input shape: N,C,L (1-D), N,C,H,W (2-D) or N,C,D,H,W (3-D)."
 
 _LAYER_OPTIONS = [
     click.option("--input", "input", required=True, metavar="N,C,H,W", help=_INPUT_HELP),
     click.option("--weight", metavar="F,Cg,KH,KW",
-                 help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW."),
+                 help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW; "
+                      "conv_transpose: C_in,C_out/groups then K per axis."),
     click.option("--kernel", metavar="K[,K]", help="pool: window size, one value or one per axis."),
     click.option("--stride", metavar="S[,S]",
                  help="Stride, one value or one per axis [conv: 1; pool: the kernel]."),

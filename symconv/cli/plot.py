@@ -192,8 +192,9 @@ def _conv_at(spec, kind, at_text, of, base, weight_axes):
 def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, reduction, **options):
     """Draw a picture of the derivation of LAYER (needs matplotlib).
 
-    LAYER is conv1d, conv2d, conv_transpose1d, conv_transpose2d, maxpool1d or maxpool2d. A max pool's gradient
-    depends on the values of x, so its pictures are drawn at --values:
+    LAYER is conv1d, conv2d, conv_transpose1d, conv_transpose2d, maxpool1d or
+    maxpool2d. A max pool's gradient depends on the values of x, so its
+    pictures are drawn at --values:
     routing shows which input receives each dy (the first maximum of its
     window, ties marked), jacobian shows dy/dx at those values.
     matplotlib comes with pip install "symconv[plot]".

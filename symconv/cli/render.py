@@ -87,8 +87,9 @@ def render():
 def render_derive(layer, form, index_base, output, max_terms, reduction, **options):
     """Typeset the equations derive prints for LAYER.
 
-    LAYER is any layer derive takes: conv1d, conv2d, maxpool1d, maxpool2d,
-    avgpool1d, avgpool2d, relu, leaky_relu, or stack (with --layers).
+    LAYER is any layer derive takes: conv1d, conv2d, conv_transpose1d,
+    conv_transpose2d, conv_transpose3d, maxpool1d, maxpool2d, avgpool1d,
+    avgpool2d, relu, leaky_relu, or stack (with --layers).
     """
     suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
     spec = spec_from_options(layer, **options)
@@ -116,7 +117,7 @@ def render_derive(layer, form, index_base, output, max_terms, reduction, **optio
 def render_formula(layer, output):
     """Typeset the index formulas of LAYER, every size a symbol.
 
-    LAYER is conv1d, conv2d, maxpool2d or avgpool2d, as for symconv formula.
+    LAYER is any layer symconv formula takes (conv1d, conv2d, conv_transpose1d, conv_transpose2d, the pools).
     """
     suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
     _require_tools(suffix)

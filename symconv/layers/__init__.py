@@ -1,7 +1,8 @@
 """The layer rule table: one module per kind family, one :class:`LayerRule` each.
 
 * :mod:`symconv.layers.conv`: conv1d, conv2d
-* :mod:`symconv.layers.conv_transpose`: conv_transpose1d, conv_transpose2d (and, without matrix pictures, conv_transpose3d)
+* :mod:`symconv.layers.conv_transpose`: conv_transpose1d, conv_transpose2d, and conv_transpose3d
+  (without matrix pictures)
 * :mod:`symconv.layers.maxpool`: maxpool1d, maxpool2d
 * :mod:`symconv.layers.avgpool`: avgpool1d, avgpool2d
 * :mod:`symconv.layers.activation`: relu, leaky_relu

@@ -115,7 +115,8 @@ def _mistakes(spec):
         Mistake("dilation-ignored", "the kernel taps are read next to each other: tap k must read dy at "
                 "k*dilation", (_read_as(_changed(spec, dilation=ones), _fit),)),
         Mistake("padding-offset", "dy is read from position 0: the cropped output starts at the padding, "
-                "so input i reads dy at i*stride + k*dilation - padding", (_read_as(_changed(spec, padding=(0,) * spec.ndim), _fit),)),
+                "so input i reads dy at i*stride + k*dilation - padding",
+                (_read_as(_changed(spec, padding=(0,) * spec.ndim), _fit),)),
         Mistake("groups-ignored", "every input channel reads the first group's outputs: channel c must "
                 "read the outputs of its own group", (_groups_ignored(spec),)),
     )
