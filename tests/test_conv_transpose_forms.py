@@ -17,6 +17,7 @@ from sympy import Indexed, IndexedBase, Integer, Symbol, expand
 from sympy.parsing.sympy_parser import parse_expr
 
 from conftest import quick_first
+from test_formula import _by_name, each_entry
 from symconv.cli.app import cli
 from symconv.engine.derive import derive
 from symconv.engine.evaluate import evaluate_table
@@ -36,21 +37,30 @@ def _read(text):
 
 
 @lru_cache(maxsize=None)
-def _contract(layer):
-    data = json.loads(CliRunner().invoke(cli, ["formula", layer, "--format", "json"]).output)
+def _contract(layer, groups=False):
+    args = ["formula", layer, "--format", "json"] + (["--groups"] if groups else [])
+    data = json.loads(CliRunner().invoke(cli, args).output)
     return {name: (_read(entry["lhs"]), _read(entry["rhs"])) for name, entry in data.items()}
 
 
-def _assert_formulas_equal_the_derivation(spec):
-    """Every formula of ``symconv formula`` (its JSON, 0-based), at the spec's sizes, entry by entry."""
-    values = {Symbol(k): Integer(v) for k, v in transpose_sizes(spec).items()}
+def _assert_formulas_equal_the_derivation(spec, groups=False):
+    """Every formula of ``symconv formula`` (its JSON, 0-based), at the spec's sizes, entry by entry.
+
+    The free indices run over their domains (with groups, the left side's composite indices
+    ``g*C_g + c`` name each entry once), as tests/test_formula.py does for convolutions.
+    """
+    sizes = transpose_sizes(spec, groups)
     d = derive(spec)
     tables = {"forward": d.forward, **d.gradients}
-    for name, (lhs, rhs) in _contract(spec.kind).items():
-        rhs = rhs.xreplace(values)
-        for index, expected in tables[name].items():
-            got = rhs.xreplace({s: Integer(i) for s, i in zip(lhs.indices, index)}).doit()
-            assert expand(got) == expand(expected), (spec, name, index)
+    for name, (lhs, rhs) in _contract(spec.kind, groups).items():
+        rhs, lhs, seen = _by_name(rhs, sizes), _by_name(lhs, sizes), set()
+        for values in each_entry(derive_formulas(spec.kind, groups=groups)[name], sizes):
+            index = tuple(int(_by_name(i, values)) for i in lhs.indices)
+            assert index not in seen, (name, index)
+            seen.add(index)
+            got = _by_name(rhs, values).doit()
+            assert expand(got) == expand(tables[name][index]), (spec, name, index)
+        assert seen == set(tables[name]), name  # every entry, once
 
 
 def _spec_id(spec):
@@ -104,6 +114,18 @@ def test_conv_transpose2d_formulas_and_channels_equal_the_derivation(spec):
     _assert_formulas_equal_the_derivation(spec)
 
 
+GROUPED = [
+    conv_transpose_spec("conv_transpose1d", (2, 4, 3), (4, 1, 2), stride=2, padding=1, output_padding=1, groups=2),
+    conv_transpose_spec("conv_transpose2d", (1, 3, 2, 2), (3, 2, 2, 2), stride=(2, 1), dilation=(1, 2), groups=3),
+    conv_transpose_spec("conv_transpose1d", (1, 2, 3), (2, 3, 3), stride=3, output_padding=2),  # groups 1 as G = 1
+]
+
+
+@pytest.mark.parametrize("spec", quick_first(GROUPED, _spec_id))
+def test_grouped_formulas_equal_the_derivation(spec):
+    _assert_formulas_equal_the_derivation(spec, groups=True)
+
+
 @pytest.mark.parametrize("spec", quick_first([GRID_2D[0], GRID_1D[17], GRID_2D[3]], _spec_id))
 def test_formulas_counted_from_one_equal_the_derivation(spec):
     """The 1-based formulas, at 1-based indices, give the 0-based entries with every element index one more."""
@@ -145,8 +167,8 @@ def test_every_format_of_the_formulas():
             assert set(json.loads(result.output)) == {"forward", "dx", "dw", "db"}
         else:
             assert "Output size" in result.output and "plain convolution of dy with w" in result.output
-    refused = CliRunner().invoke(cli, ["formula", "conv_transpose2d", "--groups"])
-    assert refused.exit_code == 2 and "expected it only for conv1d and conv2d" in refused.output
+    grouped = CliRunner().invoke(cli, ["formula", "conv_transpose2d", "--groups", "--format", "text"])
+    assert grouped.exit_code == 0 and "input channels g C_g + c and output channels g F_g + f" in grouped.output
 
 
 # -- --form operator -------------------------------------------------------------------

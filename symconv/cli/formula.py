@@ -15,7 +15,7 @@ import click
 from symconv.cli.options import (
     OUTPUT, STANDALONE, check_output, check_standalone, format_option, index_base_option, usage_errors, write_or_echo,
 )
-from symconv.names import CONV_KINDS, FORMULA_LAYERS
+from symconv.names import CONV_KINDS, CONV_TRANSPOSE_KINDS, FORMULA_LAYERS
 
 #: The LAYER argument of the commands that write index formulas.
 FORMULA_LAYER = click.argument("layer", type=click.Choice(FORMULA_LAYERS), metavar="LAYER")
@@ -28,8 +28,8 @@ FORMULA_LAYER = click.argument("layer", type=click.Choice(FORMULA_LAYERS), metav
 @index_base_option("Count every index from 0 or 1 in the printed formulas (sums from 1 to N, x[..., S*(i - 1) "
                    "+ D*(k - 1) - P + 1]).")
 @click.option("--groups", is_flag=True,
-              help="conv1d, conv2d: the formulas of a grouped convolution, G groups of C_g = C/G channels and "
-                   "F_g = F/G filters (G stays a symbol; depthwise is G = C).")
+              help="conv, conv_transpose: the formulas of a grouped convolution, G groups of C_g = C/G channels "
+                   "and F_g = F/G filters (G stays a symbol; depthwise is G = C).")
 @STANDALONE
 @OUTPUT
 @usage_errors
@@ -52,9 +52,10 @@ def formula(layer, fmt, index_base, groups, standalone, output):
     """
     check_standalone(standalone, fmt)
     check_output(output)
-    if groups and layer not in CONV_KINDS:
-        raise click.BadParameter(f"got --groups for {layer}, expected it only for conv1d and conv2d",
-                                 param_hint="'--groups'")
+    grouped = [kind for kind in FORMULA_LAYERS if kind in CONV_KINDS or kind in CONV_TRANSPOSE_KINDS]
+    if groups and layer not in grouped:
+        raise click.BadParameter(f"got --groups for {layer}, expected it only for {', '.join(grouped[:-1])} and "
+                                 f"{grouped[-1]}", param_hint="'--groups'")
     from symconv.formula.index import derive_formulas
     from symconv.printing.documents import render
 

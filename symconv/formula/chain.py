@@ -90,3 +90,26 @@ def differentiate(forward: Formula, tensor: str, free: tuple, domains: dict) -> 
 
 def _domains(pairs):
     return {var: (Integer(0), size - 1) for var, size in pairs}
+
+
+def _composite_element(element, pairs):
+    """``x[n, g, c, h]`` -> ``x[n, g C_g + c, h]``: the (group, member) pair as the one index PyTorch uses.
+
+    ``pairs`` says, per tensor name, where its pair sits and the group's size.
+    """
+    at, size = pairs[element.base.name]
+    index = element.indices
+    return element.base[index[:at] + (index[at] * size + index[at + 1],) + index[at + 2:]]
+
+
+def composite(formula: Formula, pairs) -> Formula:
+    """A grouped layer's formula with every (group, member) pair of ``pairs`` written as one index."""
+    def written(expr):
+        return expr.replace(lambda e: isinstance(e, Indexed) and e.base.name in pairs,
+                            lambda e: _composite_element(e, pairs))
+
+    def term(t):
+        return replace(t, body=written(t.body))
+
+    return replace(formula, lhs=_composite_element(formula.lhs, pairs), terms=tuple(map(term, formula.terms)),
+                   chain=tuple(map(term, formula.chain)))

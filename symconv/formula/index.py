@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sympy import Indexed, Mul
+from sympy import Mul
 
 from symconv.errors import SymconvError
 from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formulas are made of)
@@ -71,7 +71,7 @@ from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formula
     offset_symbol,
     split_deltas,
 )
-from symconv.formula.chain import Formula, _domains, differentiate  # noqa: F401  (re-exported)
+from symconv.formula.chain import Formula, _domains, composite, differentiate  # noqa: F401  (re-exported)
 from symconv.formula.transpose import AXES_T1D, AXES_T2D, transpose_formulas
 from symconv.names import FORMULA_LAYERS as LAYERS
 from symconv.symbolic.tensors import base
@@ -131,30 +131,12 @@ def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
         "dw": differentiate(forward, "w", lead + (f, c) + taps, w_domains),
         "db": differentiate(forward, "b", lead + (f,), _domains(groups + [(f, filters)])),
     }
-    return {name: _composite(formula) for name, formula in formulas.items()} if grouped else formulas
+    return {name: composite(formula, _PAIRS) for name, formula in formulas.items()} if grouped else formulas
 
 
 #: Per tensor of a grouped convolution: where its (group, member) pair of indices sits, and the group's size.
 _PAIRS = {"x": (1, GROUP_CHANNELS), "dx": (1, GROUP_CHANNELS), "y": (1, GROUP_FILTERS), "dy": (1, GROUP_FILTERS),
           "w": (0, GROUP_FILTERS), "dw": (0, GROUP_FILTERS), "b": (0, GROUP_FILTERS), "db": (0, GROUP_FILTERS)}
-
-
-def _composite_element(element):
-    """``x[n, g, c, h]`` -> ``x[n, g C_g + c, h]``: the (group, member) pair as the one index PyTorch uses."""
-    at, size = _PAIRS[element.base.name]
-    index = element.indices
-    return element.base[index[:at] + (index[at] * size + index[at + 1],) + index[at + 2:]]
-
-
-def _composite(formula: Formula) -> Formula:
-    def written(expr):
-        return expr.replace(lambda e: isinstance(e, Indexed) and e.base.name in _PAIRS, _composite_element)
-
-    def term(t):
-        return replace(t, body=written(t.body))
-
-    return replace(formula, lhs=_composite_element(formula.lhs), terms=tuple(map(term, formula.terms)),
-                   chain=tuple(map(term, formula.chain)))
 
 
 #: Each pool's axes and reduction: a max pool dilates, an average pool does not.
@@ -202,7 +184,8 @@ def derive_formulas(layer: str, groups: bool = False, index_base: int = 0) -> Fo
     if layer not in BUILDERS:
         raise SymconvError(f"layer: got {layer!r}, expected one of {', '.join(LAYERS)}")
     if groups and layer not in GROUPED:
-        raise SymconvError(f"groups: got --groups for {layer}, expected it only for {' and '.join(GROUPED)}")
+        raise SymconvError(f"groups: got --groups for {layer}, expected it only for "
+                           f"{', '.join(GROUPED[:-1])} and {GROUPED[-1]}")
     if index_base not in (0, 1):
         raise SymconvError(f"index_base: got {index_base!r}, expected 0 or 1")
     formulas = BUILDERS[layer](groups)
@@ -217,8 +200,8 @@ def derive_formulas(layer: str, groups: bool = False, index_base: int = 0) -> Fo
 BUILDERS = {
     "conv1d": lambda groups: conv_formulas(AXES_1D, groups),
     "conv2d": lambda groups: conv_formulas(AXES_2D, groups),
-    "conv_transpose1d": lambda groups: transpose_formulas(AXES_T1D),
-    "conv_transpose2d": lambda groups: transpose_formulas(AXES_T2D),
+    "conv_transpose1d": lambda groups: transpose_formulas(AXES_T1D, groups),
+    "conv_transpose2d": lambda groups: transpose_formulas(AXES_T2D, groups),
     "maxpool1d": lambda groups: pool_formulas("maxpool1d"),
     "maxpool2d": lambda groups: pool_formulas("maxpool2d"),
     "avgpool1d": lambda groups: pool_formulas("avgpool1d"),
@@ -226,7 +209,7 @@ BUILDERS = {
 }
 assert tuple(BUILDERS) == LAYERS
 #: The layers whose formulas take groups.
-GROUPED = ("conv1d", "conv2d")
+GROUPED = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d")
 
 
 def json_formulas(formulas: dict[str, Formula]) -> dict:

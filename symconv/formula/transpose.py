@@ -32,8 +32,11 @@ from dataclasses import dataclass, replace
 from sympy import Integer
 
 from symconv.errors import SymconvError
-from symconv.formula.chain import Formula, _domains, differentiate
-from symconv.formula.sums import BATCH, CHANNELS, FILTERS, Axis, IndexSum, Limit, idx, offset_symbol, size_symbol
+from symconv.formula.chain import Formula, _domains, composite, differentiate
+from symconv.formula.sums import (
+    BATCH, CHANNELS, FILTERS, GROUP_CHANNELS, GROUP_FILTERS, GROUPS, Axis, IndexSum, Limit, idx, offset_symbol,
+    size_symbol,
+)
 from symconv.symbolic.tensors import base
 
 
@@ -58,47 +61,65 @@ AXES_T1D = (_axis("L", "K", "S", "P", "D", "L_o", "A"),)
 AXES_T2D = (_axis("H", "KH", "SH", "PH", "DH", "H_o", "AH"), _axis("W", "KW", "SW", "PW", "DW", "W_o", "AW"))
 
 
-def transpose_formulas(axes) -> dict[str, Formula]:
-    r"""Forward, dx, dw and db of a transposed convolution over ``axes`` (groups 1).
+#: Per tensor of a grouped transposed convolution: where its (group, member) pair of indices sits, and the
+#: group's size. w's first axis is the input channel: PyTorch's ConvTranspose layout (C_in, C_out/G, *K).
+PAIRS = {"x": (1, GROUP_CHANNELS), "dx": (1, GROUP_CHANNELS), "y": (1, GROUP_FILTERS), "dy": (1, GROUP_FILTERS),
+         "w": (0, GROUP_CHANNELS), "dw": (0, GROUP_CHANNELS), "b": (0, GROUP_FILTERS), "db": (0, GROUP_FILTERS)}
+
+
+def transpose_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
+    r"""Forward, dx, dw and db of a transposed convolution over ``axes``; with ``grouped``, of G groups.
 
     x is :math:`(N, C, ...)`, w :math:`(C, F, ...)` (PyTorch's layout), b and
     y have F channels. The forward is shown as the gather its delta gives;
-    the gradients are differentiated from the scatter, delta and all.
+    the gradients are differentiated from the scatter, delta and all. With
+    groups, input channel :math:`gC_g + c` feeds the outputs :math:`gF_g + f`
+    of its group only, and w's first axis is the input channel's
+    :math:`gC_g + c` (as :func:`symconv.formula.index.conv_formulas` does,
+    the derivation runs on the (group, member) pairs).
     """
-    n, f, c = idx("n f c")
+    n, f, c, g = idx("n f c g")
     outs, taps, inputs = idx("o p")[: len(axes)], idx("k l")[: len(axes)], idx("i j")[: len(axes)]
+    lead, groups = ((g,), [(g, GROUPS)]) if grouped else ((), [])
+    channels, filters = (GROUP_CHANNELS, GROUP_FILTERS) if grouped else (CHANNELS, FILTERS)
     scatter = IndexSum(
-        base("x")[(n, c) + inputs] * base("w")[(c, f) + taps],
-        (Limit(c, 0, CHANNELS - 1),) + tuple(Limit(i, 0, a.size - 1) for i, a in zip(inputs, axes))
+        base("x")[(n,) + lead + (c,) + inputs] * base("w")[lead + (c, f) + taps],
+        (Limit(c, 0, channels - 1),) + tuple(Limit(i, 0, a.size - 1) for i, a in zip(inputs, axes))
         + tuple(Limit(t, 0, a.kernel - 1) for t, a in zip(taps, axes)),
         deltas=tuple((o, a.position(i, t)) for o, a, i, t in zip(outs, axes, inputs, taps)),
     )
-    y_domains = _domains([(n, BATCH), (f, FILTERS)] + [(o, a.out) for o, a in zip(outs, axes)])
-    bias = IndexSum(base("b")[(f,)])
-    forward = Formula("y", base("y")[(n, f) + outs], (scatter, bias), y_domains, axes)
-    x_domains = _domains([(n, BATCH), (c, CHANNELS)] + [(i, a.size) for i, a in zip(inputs, axes)])
-    w_domains = _domains([(c, CHANNELS), (f, FILTERS)] + [(t, a.kernel) for t, a in zip(taps, axes)])
-    return {
+    y_domains = _domains([(n, BATCH)] + groups + [(f, filters)] + [(o, a.out) for o, a in zip(outs, axes)])
+    bias = IndexSum(base("b")[lead + (f,)])
+    forward = Formula("y", base("y")[(n,) + lead + (f,) + outs], (scatter, bias), y_domains, axes)
+    x_domains = _domains([(n, BATCH)] + groups + [(c, channels)] + [(i, a.size) for i, a in zip(inputs, axes)])
+    w_domains = _domains(groups + [(c, channels), (f, filters)] + [(t, a.kernel) for t, a in zip(taps, axes)])
+    formulas = {
         "forward": replace(forward, terms=(scatter.eliminate().tighten(y_domains), bias)),
-        "dx": differentiate(forward, "x", (n, c) + inputs, x_domains),
-        "dw": differentiate(forward, "w", (c, f) + taps, w_domains),
-        "db": differentiate(forward, "b", (f,), _domains([(f, FILTERS)])),
+        "dx": differentiate(forward, "x", (n,) + lead + (c,) + inputs, x_domains),
+        "dw": differentiate(forward, "w", lead + (c, f) + taps, w_domains),
+        "db": differentiate(forward, "b", lead + (f,), _domains(groups + [(f, filters)])),
     }
+    return {name: composite(formula, PAIRS) for name, formula in formulas.items()} if grouped else formulas
 
 
-def transpose_sizes(spec) -> dict[str, int]:
+def transpose_sizes(spec, groups: bool = False) -> dict[str, int]:
     """Concrete values of the size symbols for a :class:`~symconv.spec.conv_transpose.ConvTransposeSpec`.
+
+    With ``groups`` (the formulas of ``derive_formulas(..., groups=True)``) G too, and C_g, F_g.
 
     >>> from symconv.spec.conv_transpose import conv_transpose_spec
     >>> transpose_sizes(conv_transpose_spec("conv_transpose1d", (1, 2, 5), (2, 3, 2), stride=2, output_padding=1))
     {'N': 1, 'C': 2, 'F': 3, 'L': 5, 'K': 2, 'S': 2, 'P': 0, 'D': 1, 'A': 1}
     """
-    if spec.groups != 1:
-        raise SymconvError(f"groups: got {spec.groups}, expected 1 (the index formulas of a transposed convolution)")
+    if spec.groups != 1 and not groups:
+        raise SymconvError(f"groups: got {spec.groups}, expected 1 (the index formulas without --groups)")
     axes = AXES_T1D if spec.ndim == 1 else AXES_T2D
     sizes = {"N": spec.input[0], "C": spec.input[1], "F": spec.out_channels}
     for a, size, kernel, stride, pad, dilation, extra in zip(
             axes, spec.input[2:], spec.weight[2:], spec.stride, spec.padding, spec.dilation, spec.output_padding):
         sizes.update({a.size.name: size, a.kernel.name: kernel, a.stride.name: stride, a.padding.name: pad,
                       a.dilation.name: dilation, a.output_padding.name: extra})
+    if groups:
+        sizes.update({GROUPS.name: spec.groups, GROUP_CHANNELS.name: spec.input[1] // spec.groups,
+                      GROUP_FILTERS.name: spec.weight[1]})
     return sizes

@@ -73,12 +73,26 @@ GROUPED_SCOPE = {
               "dilation $D$, ",
     "conv2d": "x has shape $(N, C, H, W)$, w $(F, C_g, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, zero padding "
               "$(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, ",
+    "conv_transpose1d": "x has shape $(N, C, L)$, w $(C, F_g, K)$ (PyTorch's ConvTranspose layout), b $(F)$; "
+                        "stride $S$, padding $P$ cropped from both ends, dilation $D$, `output_padding` $A$, ",
+    "conv_transpose2d": "x has shape $(N, C, H, W)$, w $(C, F_g, K_H, K_W)$ (PyTorch's ConvTranspose layout), b "
+                        "$(F)$; stride $(S_H, S_W)$, padding $(P_H, P_W)$ cropped from both ends, dilation "
+                        "$(D_H, D_W)$, `output_padding` $(A_H, A_W)$, ",
 }
 _GROUPS = (
     "and $G$ groups of $C_g = C/G$ channels and $F_g = F/G$ filters (depthwise: $G = C$, $C_g = 1$). "
     "Group $g$ ({g}) is filters ${shift} F_g + f$ and channels ${shift} C_g + c$ ({f}, {c}): its filters read "
     "its channels only, and its channels feed its filters only. The convolution is PyTorch's cross-correlation."
 )
+
+
+_GROUPS_TRANSPOSED = (
+    "and $G$ groups of $C_g = C/G$ input channels and $F_g = F/G$ output channels. Group $g$ ({g}) is input "
+    "channels ${shift} C_g + c$ and output channels ${shift} F_g + f$ ({c}, {f}): its input channels reach its "
+    "output channels only. dx comes out as a plain grouped convolution of dy with w."
+)
+#: Who reads whom in a grouped layer, per layer (:data:`_GROUPS` for the convolutions).
+GROUPS_TEXT = {"conv_transpose1d": _GROUPS_TRANSPOSED, "conv_transpose2d": _GROUPS_TRANSPOSED}
 
 
 def scope(formulas) -> str:
@@ -89,7 +103,7 @@ def scope(formulas) -> str:
         ranges = dict(g="$0 \\le g < G$", f="$0 \\le f < F_g$", c="$0 \\le c < C_g$", shift="g")
     else:
         ranges = dict(g="$1 \\le g \\le G$", f="$1 \\le f \\le F_g$", c="$1 \\le c \\le C_g$", shift="(g - 1)")
-    return GROUPED_SCOPE[formulas.layer] + _GROUPS.format(**ranges)
+    return GROUPED_SCOPE[formulas.layer] + GROUPS_TEXT.get(formulas.layer, _GROUPS).format(**ranges)
 
 
 def conventions(index_base: int, layer: str = "") -> str:
@@ -231,7 +245,8 @@ def _latex(formulas, standalone):
 
     sections = list(_sections(formulas, FormulaLatexPrinter()))
     if standalone:
-        parts = [r"\section*{symconv: %s index formulas}" % formulas.layer] + [_tex_prose(n) for n in _notes(formulas)]
+        parts = [r"\section*{symconv: %s index formulas}" % formulas.layer.replace("_", r"\_")]
+        parts += [_tex_prose(n) for n in _notes(formulas)]
         parts += [r"\subsection*{%s}" % TITLES[name] + "\n" + latex_block(rows, defs, "align*")
                   for name, rows, defs in sections]
         return DOCUMENT_HEAD + "\n\n".join(parts) + "\n\\end{document}\n"
@@ -268,7 +283,7 @@ def formula_latex(formula: Formula) -> str:
 
 def formulas_latex(formulas: Formulas) -> str:
     """A layer's formulas as one MathJax ``$$`` block, a bold title over each section's ``aligned``."""
-    lines = [r"&\text{%s, indices from %d}" % (_title(formulas), formulas.index_base)]
+    lines = [r"&\text{%s, indices from %d}" % (_title(formulas).replace("_", r"\_"), formulas.index_base)]
     for name, rows, definitions in _sections(formulas, FormulaLatexPrinter()):
         lines += [r"&\textbf{%s}" % TITLES[name], "&" + latex_block(rows, definitions, "aligned")]
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
