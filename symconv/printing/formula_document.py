@@ -38,14 +38,14 @@ SCOPE = {
               "(`--groups`, in Python `groups=True`, gives the formulas of G groups). The convolution is PyTorch's cross-correlation.",
     "conv_transpose1d": "x has shape $(N, C, L)$, w $(C, F, K)$ (PyTorch's ConvTranspose layout), b $(F)$; stride "
                         "$S$, padding $P$ cropped from both ends, dilation $D$, `output_padding` $A$ (smaller than "
-                        "$S$ or $D$), groups 1. Input $i$ reaches output $o = iS + kD - P$ at tap $k$: the forward "
+                        "$S$ or $D$), groups 1 (`--groups` gives the formulas of G groups). Input $i$ reaches output $o = iS + kD - P$ at tap $k$: the forward "
                         "is that scatter, and the gradients are derived from it. Its delta is solved for the tap "
                         "in the forward and for the output position in dx and dw: dx comes out as a plain "
                         "convolution of dy with w (same stride, padding and dilation).",
     "conv_transpose2d": "x has shape $(N, C, H, W)$, w $(C, F, K_H, K_W)$ (PyTorch's ConvTranspose layout), b "
                         "$(F)$; stride $(S_H, S_W)$, padding $(P_H, P_W)$ cropped from both ends, dilation "
                         "$(D_H, D_W)$, `output_padding` $(A_H, A_W)$ (each smaller than its stride or dilation), "
-                        "groups 1. Input $(i, j)$ reaches output $(iS_H + kD_H - P_H, jS_W + lD_W - P_W)$ at tap "
+                        "groups 1 (`--groups` gives the formulas of G groups). Input $(i, j)$ reaches output $(iS_H + kD_H - P_H, jS_W + lD_W - P_W)$ at tap "
                         "$(k, l)$: the forward is that scatter, and the gradients are derived from it. Its deltas "
                         "are solved for the taps in the forward and for the output positions in dx and dw: dx "
                         "comes out as a plain convolution of dy with w (same stride, padding and dilation).",
