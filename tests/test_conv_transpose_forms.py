@@ -330,3 +330,8 @@ def test_the_schemas_hold_the_new_layer_and_can_fail():
     broken = json.loads(json.dumps(element))
     del broken["layer"]["output_padding"]
     assert list(validator.iter_errors(broken))
+    checked = CliRunner().invoke(cli, ["check", "torch.nn.functional:conv_transpose2d", "conv_transpose2d",
+                                       "--convention", "torch", "--input", "1,2,2,2", "--weight", "2,1,3,3",
+                                       "--stride", "2", "--output-padding", "1", "--format", "json"])
+    assert checked.exit_code == 0
+    assert list(jsonschema.Draft202012Validator(schema("check")).iter_errors(json.loads(checked.stdout))) == []
