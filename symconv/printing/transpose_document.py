@@ -38,7 +38,7 @@ def convolution(spec) -> dict:
             "groups": spec.groups, "cut_to": list(spec.input[2:]) if longer else None}
 
 
-def _words(spec, index_base):
+def _words(spec):
     """The sentences, as ``{name: (LaTeX, text)}``; ``|`` marks where a LaTeX row may end."""
     s, p, d, g = (_axes(v) for v in (spec.stride, spec.padding, spec.dilation, (spec.groups,)))
     torch = f"conv{spec.ndim}d(dy, w, stride={s}, padding={p}, dilation={d}, groups={g})"
@@ -84,7 +84,7 @@ _NAMES = {"tex": {"dy": "$dy$", "w": "$w$", "x": "$x$", "f": "$f$", "pad": r"$dy
 def identity_lines(spec, index_base: int = 0):
     """``(LaTeX, text)`` rows: each identity with this layer's numbers, then what each name in it means."""
     s, p, d, g = (_axes(v) for v in (spec.stride, spec.padding, spec.dilation, (spec.groups,)))
-    words = _words(spec, index_base)
+    words = _words(spec)  # dy[..., o] goes to o + P whatever the indices count from
     names = {"tex": dict(_NAMES["tex"], at=words["at"][0]), "text": dict(_NAMES["text"], at=words["at"][1])}
 
     def said(name_tex, name_text, key):
