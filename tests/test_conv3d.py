@@ -271,8 +271,10 @@ def test_matrix_form_is_refused_for_conv3d_in_one_line():
     result = invoke(["derive", "conv3d", "--input", "1,1,2,2,2", "--weight", "1,1,1,1,1", "--form", "matrix"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
-        "Error: Invalid value for '--form': got 'matrix' for conv3d, expected it only for conv1d and conv2d")
-    with pytest.raises(SymconvError, match=r"^layer: got conv3d, expected conv1d or conv2d for --form matrix$"):
+        "Error: Invalid value for '--form': got 'matrix' for conv3d, expected it only for conv1d, conv2d, "
+        "conv_transpose1d and conv_transpose2d")
+    with pytest.raises(SymconvError, match=r"^layer: got conv3d, expected conv1d, conv2d, conv_transpose1d or "
+                                           r"conv_transpose2d for --form matrix$"):
         render(derive(conv_spec("conv3d", (1, 1, 2, 2, 2), (1, 1, 1, 1, 1))), "latex", form="matrix")
 
 

@@ -890,7 +890,7 @@ def test_a_layers_formulas_show_in_jupyter_as_the_markdown_document(layer):
     document = formula_document(layer, "markdown")
     assert formulas._repr_markdown_() == document
     shown = formulas._repr_latex_()
-    assert shown.startswith("$$\n\\begin{aligned}\n&\\text{%s: index formulas" % layer)
+    assert shown.startswith("$$\n\\begin{aligned}\n&\\text{%s: index formulas" % layer.replace("_", "\\_"))
     for title in ["Output size"] + [TITLES[name] for name in formulas]:  # each section's block, verbatim
         assert r"&\textbf{%s}" % title in shown
         assert _markdown_section(document, title).removeprefix("$$\n").removesuffix("\n$$") in shown
@@ -923,7 +923,8 @@ def test_command_prints_every_form(layer, fmt):
 
 BAD_ARGUMENTS = [
     (["conv4d"], "conv4d"),
-    (["maxpool2d", "--groups"], "got --groups for maxpool2d, expected it only for conv1d, conv2d and conv3d"),
+    (["maxpool2d", "--groups"], "got --groups for maxpool2d, expected it only for conv1d, conv2d, conv3d, "
+                                "conv_transpose1d and conv_transpose2d"),
     (["conv1d", "--index-base", "2"], "'2' is not one of '0', '1'"),
     (["conv1d", "--groups", "4"], "unexpected extra argument (4)"),
     (["conv2d", "--format", "html"], "html"),
@@ -955,7 +956,8 @@ def test_spec_sizes_refuses_what_the_formulas_do_not_cover():
     with pytest.raises(SymconvError, match="groups: got 2"):
         spec_sizes(conv_spec("conv1d", (1, 2, 5), (2, 1, 2), groups=2))
     assert spec_sizes(conv_spec("conv1d", (1, 2, 5), (4, 1, 2), groups=2), groups=True)["F_g"] == 2
-    with pytest.raises(SymconvError, match="groups: got --groups for avgpool1d, expected it only for conv1d, conv2d and conv3d$"):
+    with pytest.raises(SymconvError, match="groups: got --groups for avgpool1d, expected it only for conv1d, conv2d, "
+                                           "conv3d, conv_transpose1d and conv_transpose2d$"):
         derive_formulas("avgpool1d", groups=True)
     with pytest.raises(SymconvError, match="index_base: got 2, expected 0 or 1"):
         derive_formulas("conv1d", index_base=2)

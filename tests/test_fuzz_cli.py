@@ -51,6 +51,7 @@ VALUES = {
     "stride": (["1", "2", "1,2", "2,1", "3"], ["0", "-1", "a", "1.5", "2147483648", "1,1,1,1"]),
     "padding": (["0", "1", "1,0", "same", "valid", "2"], ["-1", "x", "99", "same,1", "SAME!"]),
     "dilation": (["1", "2", "1,2"], ["0", "-2", "z"]),
+    "output_padding": (["0", "1", "1,0"], ["-1", "5", "x", "1,1,1,1"]),
     "padding_mode": (["zeros", "reflect", "replicate", "circular"], ["mirror", "", "REFLECT!", "0"]),
     "groups": (["1", "2"], ["0", "-1", "x", "3"]),
     "divisor_override": (["1", "3"], ["0", "-1", "x"]),
@@ -133,6 +134,9 @@ BASES = {
     "conv1d": ["--input", "1,1,4", "--weight", "1,1,2"],
     "conv2d": ["--input", "1,1,4,4", "--weight", "1,1,2,2"],
     "conv3d": ["--input", "1,1,3,3,3", "--weight", "1,1,2,2,2"],
+    "conv_transpose1d": ["--input", "1,1,3", "--weight", "1,1,2"],
+    "conv_transpose2d": ["--input", "1,1,3,3", "--weight", "1,1,2,2"],
+    "conv_transpose3d": ["--input", "1,1,2,2,2", "--weight", "1,1,2,2,2"],
     "maxpool1d": ["--input", "1,1,4", "--kernel", "2"],
     "maxpool2d": ["--input", "1,1,4,4", "--kernel", "2"],
     "avgpool1d": ["--input", "1,2,5", "--kernel", "2"],
@@ -175,6 +179,10 @@ def command_lines(draw, words, command):
             continue
         if isinstance(param.type, click.Choice):
             args.append(_choice(rnd, param, share))
+            if share == 1 and command.name == "plot" and param.name == "layer":  # a valid line draws a picture kind
+                from symconv.cli.plot import PICTURE_KINDS
+
+                args[-1] = rnd.choice(PICTURE_KINDS)
             if param.name in ("layer", "kind") and args[-1] in BASES:
                 kind, base = args[-1], list(BASES[args[-1]])
         else:

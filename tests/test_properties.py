@@ -95,6 +95,20 @@ def conv_options(draw, shape):
 
 
 @st.composite
+def conv_transpose_options(draw, shape):
+    """Keywords of :func:`symconv.conv_transpose_spec` for a transposed convolution of ``shape``."""
+    ndim, c = len(shape) - 2, shape[1]
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
+    stride, dilation = _axes(draw, ndim, st.integers(1, 3)), _axes(draw, ndim, st.integers(1, 2))
+    strides, dilations = _per_axis(stride, ndim), _per_axis(dilation, ndim)
+    extra = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(strides, dilations))
+    return dict(weight=(c, draw(st.integers(1, 2)), *(draw(st.integers(1, 3)) for _ in range(ndim))),
+                stride=stride, padding=_axes(draw, ndim, st.integers(0, 2)),
+                output_padding=extra[0] if len(set(extra)) == 1 and draw(st.booleans()) else extra,
+                dilation=dilation, groups=groups, bias=draw(st.booleans()))
+
+
+@st.composite
 def pool_options(draw, shape, kind):
     ndim = len(shape) - 2
     kernel = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
@@ -120,6 +134,8 @@ def kinds_for(ndim):
 @st.composite
 def recipes(draw, kind, shape):
     """Keywords of ``kind``'s public constructor, for an input of ``shape``."""
+    if kind.startswith("conv_transpose"):
+        return draw(conv_transpose_options(shape))
     if kind.startswith("conv"):
         return draw(conv_options(shape))
     if "pool" in kind:
@@ -131,6 +147,8 @@ def api_spec(kind, shape, options, family=None):
     """The spec by the public constructors (``conv_spec``, ``pool_spec``, ``activation_spec``),
     the one for ``family`` (a kind) if given."""
     family = family or kind
+    if family.startswith("conv_transpose"):
+        return symconv.conv_transpose_spec(kind, shape, **options)
     if family.startswith("conv"):
         return symconv.conv_spec(kind, shape, **options)
     if "pool" in family:
@@ -271,6 +289,14 @@ def derived(d, values):
 def reference_layer(layer, values, names, scale):
     """One layer by :mod:`symconv.reference`, from the spec's own fields: ``(y, {gradient: value})``."""
     x, dy = values[names["x"]], values["d" + names["y"]] if "d" + names["y"] in values else None
+    if layer.kind.startswith("conv_transpose"):
+        options = dict(stride=layer.stride, padding=layer.padding, output_padding=layer.output_padding,
+                       dilation=layer.dilation, groups=layer.groups)
+        w, b = values[names["w"]], values[names["b"]] if layer.bias else None
+        if dy is None:
+            return ref.conv_transpose_forward(x, w, b, **options)
+        dx, dw, db = ref.conv_transpose_backward(dy * scale, x, w, **options)
+        return {"dx": dx, "dw": dw, "db": db} if layer.bias else {"dx": dx, "dw": dw}
     if layer.parameters:
         options = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
                        padding_mode=layer.padding_mode)
@@ -439,7 +465,9 @@ def invalid_layers(draw):
     route, family = draw(st.sampled_from(("api", "values", "text", "stack"))), kind
     bad, ndim = st.sampled_from(BAD[route]), len(shape) - 2
     what = ["kind", "input", "input-length", "not-a-shape"] + (["foreign"] if route != "api" else [])
-    if kind.startswith("conv"):
+    if kind.startswith("conv_transpose"):
+        what += ["weight", "channels", "groups", "stride", "dilation", "padding", "output-padding"]
+    elif kind.startswith("conv"):
         what += ["weight", "channels", "kernel-too-large", "groups", "stride", "dilation", "padding", "same-stride",
                  "padding-mode"]
     elif "pool" in kind:
@@ -471,8 +499,8 @@ def invalid_layers(draw):
         weight = list(options["weight"])
         if what == "weight":
             weight[draw(st.integers(0, len(weight) - 1))] = draw(bad)
-        else:
-            weight[1] += draw(st.integers(1, 2))
+        else:  # a convolution's C/groups, a transposed convolution's C_in
+            weight[0 if kind.startswith("conv_transpose") else 1] += draw(st.integers(1, 2))
         options["weight"] = tuple(weight)
     elif what == "kernel-too-large":
         key = "weight" if kind.startswith("conv") else "kernel"
@@ -492,6 +520,9 @@ def invalid_layers(draw):
         options["padding"] = draw(st.sampled_from((-1, ((0, -1),) * ndim, 2**31, HUGE, "bogus", "",
                                                    ((1, 2, 3),) * ndim, 1.5, True)
                                                   + ((None,) if route == "api" else ())))
+    elif what == "output-padding":  # as large as the stride and the dilation, or not an integer
+        worst = max(_per_axis(options["stride"], ndim) + _per_axis(options["dilation"], ndim))
+        options["output_padding"] = draw(st.sampled_from((worst, -1)) | bad.filter(lambda v: v is not None))
     elif what == "same-stride":
         options.update(padding="same", stride=draw(st.integers(2, 3)))
     elif what == "padding-mode":

@@ -301,9 +301,11 @@ def test_render_command_typesets_every_kind_of_layer(tmp_path, name):
 
 @pytest.mark.parametrize("args, fragment", [
     (["maxpool2d", "--input", "1,1,4,4", "--kernel", "2", "--form", "matrix", "-o", "g.pdf"],
-     "Invalid value for '--form': got 'matrix' for maxpool2d, expected it only for conv1d and conv2d"),
-    (["formula", "relu", "-o", "f.pdf"], "Invalid value for 'LAYER': 'relu' is not one of 'conv1d', 'conv2d', 'conv3d', "
-                                        "'maxpool1d', 'maxpool2d', 'avgpool1d', 'avgpool2d'"),
+     "Invalid value for '--form': got 'matrix' for maxpool2d, expected it only for conv1d, conv2d, "
+     "conv_transpose1d and conv_transpose2d"),
+    (["formula", "relu", "-o", "f.pdf"], "Invalid value for 'LAYER': 'relu' is not one of 'conv1d', 'conv2d', "
+                                        "'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'maxpool1d', 'maxpool2d', "
+                                        "'avgpool1d', 'avgpool2d'"),
     (["formula", "conv2d", "-o", "f.tex"], "got 'f.tex', expected a file name ending in .pdf or .png"),
     (["formula", "conv2d"], "Missing option '-o'"),
     (SEED + ["--form", "formula", "-o", "g.pdf"], "'formula' is not one of 'element', 'operator', 'matrix'"),

@@ -127,8 +127,9 @@ class _progress:
 def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, form, **options):
     """Derive the forward and the gradients of LAYER element by element.
 
-    LAYER is conv1d, conv2d, conv3d, maxpool1d, maxpool2d, avgpool1d,
-    avgpool2d, relu, leaky_relu, or stack (with --layers). A convolution gets
+    LAYER is a convolution (conv1d, conv2d, conv3d), a transposed one
+    (conv_transpose1d, conv_transpose2d, conv_transpose3d), a pool, an
+    activation, or stack (with --layers). A (transposed) convolution gets
     dx, dw and db; the others dx; a stack every tensor, layer by layer.
 
     \b

@@ -198,7 +198,7 @@ class IndexSum:
         )
 
     def eliminate(self) -> IndexSum:
-        """Solve every Kronecker delta for the innermost summation variable it holds."""
+        """Solve every Kronecker delta for a summation variable it holds (see :meth:`_solve`)."""
         current = self
         while current.deltas:
             (a, b), rest = current.deltas[0], current.deltas[1:]
@@ -206,10 +206,13 @@ class IndexSum:
         return current
 
     def _solve(self, equation) -> IndexSum:
+        """Solve ``equation = 0`` for the innermost summation variable with coefficient +-1, if one
+        has it (no divisibility condition: an output index of a scatter), else the innermost."""
         bound = [limit for limit in self.limits if equation.has(limit.var)]
         if not bound:
             raise ValueError(f"a delta on free indices only: {equation} = 0")
-        limit = bound[-1]
+        unit = [limit for limit in bound if diff(equation, limit.var) in (1, -1)]
+        limit = (unit or bound)[-1]
         var = limit.var
         coefficient = diff(equation, var)
         rest = equation.subs(var, 0)

@@ -213,4 +213,5 @@ RULE = LayerRule(
     check=CHECK,
     kind_forms=_kind_forms,
     form_refusal=_form_refusal,
+    operators="conv",
 )

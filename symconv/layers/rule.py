@@ -47,6 +47,12 @@ class LayerRule:
       for convolutions also operator identities and matrix pictures).
     * ``winner``: each gradient goes to a window's first maximum, which
       the printers define as ``m``.
+    * ``operators``: the name of the family's operator identities and matrix
+      pictures (``"conv"``, ``"conv_transpose"``), by which the formula and
+      printing stages find their own code for the forms beyond ``element``.
+    * ``weight_axes``: the names of w's two leading axes, as pictures label
+      them (a convolution's filter and channel ``("f", "c")``, a transposed
+      convolution's ``("c", "f")``).
     * ``check``: what ``symconv check`` needs to call a user's backward of
       the layer and name its mistakes (:class:`symconv.layers.checking.CheckRule`).
     * ``kind_forms(kind)``: the forms of one kind of the family, when they
@@ -69,6 +75,8 @@ class LayerRule:
     winner: bool = False
     forms: tuple[str, ...] = ("element",)
     check: object = None
+    operators: str = ""
+    weight_axes: tuple[str, str] = ("f", "c")
     kind_forms: Callable | None = None
     form_refusal: Callable = lambda spec, form: None
 

@@ -24,6 +24,9 @@ from sympy import expand
 from symconv.errors import SymconvError
 from symconv.names import OUTPUT_LETTERS
 from symconv.formula.operators import dy_placement, operator_gradients, output_padding, padded_layer, symbolic_tensors
+from symconv.formula.transpose_operators import transpose_gradients
+from symconv.layers import rule_for
+from symconv.printing import transpose_document
 from symconv.printing.present import check_form, choose_style, describe
 
 
@@ -196,7 +199,7 @@ def operator_document(derivation, fmt: str = "latex", index_base: int = 0, stand
         raise SymconvError(f"format: got {fmt!r}, expected one of {', '.join(WRITERS)}")
     spec = derivation.spec
     tensors = symbolic_tensors(spec)
-    sides = dict(zip(("dx", "dw", "db"), operator_gradients(spec, *tensors)))
+    sides = dict(zip(("dx", "dw", "db"), _family(spec)[0](spec, *tensors)))
     sides = {name: {i: sides[name][i] for i in table} for name, table in derivation.gradients.items()}
     equal = {name: all(expand(sides[name][i]) == expand(derivation.gradients[name][i]) for i in sides[name])
              for name in sides}
@@ -227,8 +230,8 @@ def _json(spec, sides, equal, index_base, standalone):
 
     return json_text({
         "layer": spec.to_dict(),
-        "output_padding": list(output_padding(spec)),
-        "identities": [text for _, text in _identity_lines(spec) if text is not None],
+        **_family(spec)[2](spec),
+        "identities": [text for _, text in _family(spec)[1](spec) if text is not None],
         "equal_to_derivation": equal,
         "gradients": {name: {f"{name}[{', '.join(map(str, i))}]": str(e) for i, e in t.items()}
                       for name, t in sides.items()},
@@ -241,7 +244,7 @@ def _text(spec, sides, equal, index_base, standalone):
 
     printer = TextPrinter(choose_style(spec, index_base))
     lines = [_header(spec, index_base), _CROSS_CORRELATION[1] + " " + _check_line(equal), ""]
-    lines += ["  " + text for _, text in _identity_lines(spec, index_base) if text is not None]
+    lines += ["  " + text for _, text in _family(spec)[1](spec, index_base) if text is not None]
     for name, table in sides.items():
         rows = table_rows(name, table, printer, "*")
         lines += ["", name] + [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
@@ -252,7 +255,7 @@ def _math(fmt):
     def write(spec, sides, equal, index_base, standalone):
         from symconv.printing.latex import SymconvLatexPrinter, align_block, math_document, table_rows, tex_text
 
-        identities = _identity_lines(spec, index_base)
+        identities = _family(spec)[1](spec, index_base)
         printer = SymconvLatexPrinter(choose_style(spec, index_base))
 
         def blocks(environment):
@@ -269,3 +272,15 @@ def _math(fmt):
 
 #: The operator document's writer for each format.
 WRITERS = {"latex": _math("latex"), "markdown": _math("markdown"), "text": _text, "json": _json}
+
+
+#: Per family of layers (:attr:`symconv.layers.rule.LayerRule.operators`): the gradients computed by its
+#: identities, the identities' rows, and what its JSON adds.
+FAMILIES = {
+    "conv": (operator_gradients, _identity_lines, lambda spec: {"output_padding": list(output_padding(spec))}),
+    "conv_transpose": (transpose_gradients, transpose_document.identity_lines, transpose_document.json_extra),
+}
+
+
+def _family(spec):
+    return FAMILIES[rule_for(spec).operators]
