@@ -8,11 +8,14 @@ Nothing here imports anything, so the command line can offer its choices
 #: Convolutions and their number of spatial axes.
 CONV_KINDS = {"conv1d": 1, "conv2d": 2}
 #: Max and average pools and their number of spatial axes.
-POOL_KINDS = {"maxpool1d": 1, "maxpool2d": 2, "avgpool1d": 1, "avgpool2d": 2}
+POOL_KINDS = {"maxpool1d": 1, "maxpool2d": 2, "maxpool3d": 3, "avgpool1d": 1, "avgpool2d": 2, "avgpool3d": 3}
+#: Adaptive pools (``--output-size``, PyTorch's windows) and their number of spatial axes.
+ADAPTIVE_KINDS = {"adaptive_avgpool1d": 1, "adaptive_avgpool2d": 2, "adaptive_avgpool3d": 3,
+                  "adaptive_maxpool1d": 1, "adaptive_maxpool2d": 2}
 #: Element-wise activations (any number of spatial axes).
 ACTIVATION_KINDS = ("relu", "leaky_relu")
 #: Every single-layer kind, in the order help texts list them.
-LAYER_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS
+LAYER_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + tuple(ADAPTIVE_KINDS) + ACTIVATION_KINDS
 #: The word that asks for a stack of layers (``--layers``) where a kind is expected.
 STACK = "stack"
 

@@ -6,7 +6,8 @@ Nothing here imports SymPy or NumPy, so the size guard answers at once.
 from symconv.spec.conv import ConvSpec, conv_spec
 from symconv.spec.activation import ActivationSpec, activation_spec
 from symconv.spec.pool import PoolSpec, pool_spec
+from symconv.spec.adaptive import AdaptivePoolSpec, adaptive_pool_spec
 from symconv.spec.size import DEFAULT_MAX_TERMS, check_size
 
-__all__ = ["ConvSpec", "PoolSpec", "ActivationSpec", "conv_spec", "pool_spec", "activation_spec",
-           "DEFAULT_MAX_TERMS", "check_size"]
+__all__ = ["ConvSpec", "PoolSpec", "AdaptivePoolSpec", "ActivationSpec", "conv_spec", "pool_spec",
+           "adaptive_pool_spec", "activation_spec", "DEFAULT_MAX_TERMS", "check_size"]

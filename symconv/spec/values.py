@@ -23,7 +23,7 @@ from symconv.errors import SymconvError
 MAX_INTEGER = 2**31 - 1
 
 
-_SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
+_SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 _KERNEL_NAMES = {1: ("K",), 2: ("KH", "KW")}
 
 
