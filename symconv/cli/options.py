@@ -21,7 +21,7 @@ from symconv.spec.values import MAX_INTEGER
 #: The LAYER argument of the commands that take any layer, or a stack.
 ANY_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + (STACK,)), metavar="LAYER")
 
-_INPUT_HELP = "Input shape: N,C,L (1-D) or N,C,H,W (2-D)."
+_INPUT_HELP = "Input shape: N,C,L (1-D), N,C,H,W (2-D) or N,C,D,H,W (3-D)."
 
 _LAYER_OPTIONS = [
     click.option("--input", "input", required=True, metavar="N,C,H,W", help=_INPUT_HELP),
@@ -39,6 +39,8 @@ _LAYER_OPTIONS = [
     click.option("--no-count-include-pad", is_flag=True,
                  help="avgpool: divide by the in-bounds count, not the padded window."),
     click.option("--divisor-override", metavar="D", help="avgpool: divide every window by D."),
+    click.option("--output-size", metavar="O[,O]",
+                 help="adaptive pools: outputs per axis, one value or one per axis (1: global pooling)."),
     click.option("--negative-slope", metavar="A", help="leaky_relu: slope below 0, e.g. 0.01 or 1/100 [0.01]."),
     click.option("--layers", metavar="SPEC|FILE.json",
                  help="stack: layers such as \"conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)\", "
@@ -53,7 +55,7 @@ _LAYER_OPTIONS = [
 
 #: The name of each option above, as its command's keyword and :data:`symconv.spec.options.ACCEPTS` spell it.
 _NAMES = ["input", "weight", "kernel", "stride", "padding", "dilation", "groups", "no_bias", "ceil_mode",
-          "no_count_include_pad", "divisor_override", "negative_slope", "layers", "reduction", "max_terms"]
+          "no_count_include_pad", "divisor_override", "output_size", "negative_slope", "layers", "reduction", "max_terms"]
 
 
 def layer_options(function=None, *, kinds=None, stack=True):

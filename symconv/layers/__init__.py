@@ -1,8 +1,9 @@
 """The layer rule table: one module per kind family, one :class:`LayerRule` each.
 
 * :mod:`symconv.layers.conv`: conv1d, conv2d
-* :mod:`symconv.layers.maxpool`: maxpool1d, maxpool2d
-* :mod:`symconv.layers.avgpool`: avgpool1d, avgpool2d
+* :mod:`symconv.layers.maxpool`: maxpool1d, maxpool2d, maxpool3d
+* :mod:`symconv.layers.avgpool`: avgpool1d, avgpool2d, avgpool3d
+* :mod:`symconv.layers.adaptive`: adaptive_maxpool1d/2d, adaptive_avgpool1d/2d/3d (two rules)
 * :mod:`symconv.layers.activation`: relu, leaky_relu
 
 :func:`rule_for` is the only place in symconv that asks which kind a spec
@@ -16,12 +17,13 @@ True
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.layers import activation, avgpool, conv, maxpool
+from symconv.layers import activation, adaptive, avgpool, conv, maxpool
 from symconv.layers.rule import LayerRule
 
 #: Every layer kind's rule, keyed by the kind's name.
-RULES: dict[str, LayerRule] = {kind: module.RULE for module in (conv, maxpool, avgpool, activation)
-                               for kind in module.RULE.kinds}
+RULES: dict[str, LayerRule] = {kind: rule for rule in (conv.RULE, maxpool.RULE, avgpool.RULE, adaptive.MAX_RULE,
+                                                       adaptive.AVG_RULE, activation.RULE)
+                               for kind in rule.kinds}
 
 
 def rule_for(spec) -> LayerRule:

@@ -77,7 +77,7 @@ def text_tex(words: str, command: str = "text") -> str:
 
 def _subscript(derivation, style):
     spec = derivation.spec
-    letters = ("i", "j")[: spec.ndim]
+    letters = ("i", "j", "k")[: spec.ndim]
     return "".join(letters) if style.compact else ",".join(("n", "f") + letters)
 
 

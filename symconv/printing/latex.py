@@ -147,7 +147,7 @@ def tex_text(text: str) -> str:
 
 def _intro(derivation, style):
     spec = derivation.spec
-    letters = ("i", "j")[: spec.ndim]
+    letters = ("i", "j", "k")[: spec.ndim]
     sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
     text = (
         tex_text(describe(spec))
