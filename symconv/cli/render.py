@@ -87,8 +87,9 @@ def render():
 def render_derive(layer, form, index_base, output, max_terms, reduction, **options):
     """Typeset the equations derive prints for LAYER.
 
-    LAYER is any layer derive takes: conv1d, conv2d, maxpool1d, maxpool2d,
-    avgpool1d, avgpool2d, relu, leaky_relu, or stack (with --layers).
+    LAYER is any layer derive takes: conv1d, conv2d, maxpool1d/2d/3d,
+    avgpool1d/2d/3d, adaptive_avgpool1d/2d/3d, adaptive_maxpool1d/2d, relu,
+    leaky_relu, or stack (with --layers).
     """
     suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
     spec = spec_from_options(layer, **options)

@@ -108,8 +108,9 @@ def _avg_dx(spec, bounds):
     return wrong
 
 
-_FIXED = ("adaptive-fixed-kernel", "the windows have one fixed length L - (O-1)*(L//O) at stride L//O: PyTorch's "
-          "window i runs from floor(i*L/O) to ceil((i+1)*L/O), so lengths differ where O does not divide L")
+_FIXED = ("adaptive-fixed-kernel", "the windows have one fixed length L - (O-1)*(L//O) at stride L//O (an ordinary "
+          "pool): PyTorch's window i runs from floor(i*L/O) to ceil((i+1)*L/O), which differs for many sizes that O "
+          "does not divide")
 _FLOOR = ("adaptive-floor-end", "the windows end at floor((i+1)*L/O): PyTorch's end at ceil((i+1)*L/O), so "
           "neighbouring windows overlap where O does not divide L")
 _TIES = {"all": "every tied maximum of a window gets dy", "split": "tied maxima share dy",
