@@ -77,7 +77,7 @@ def build_spec(kind: str, input, /, **options):
             shown = name.replace("_", "-")
             raise SymconvError(f"{shown}: got {as_given(value)}, expected no {shown} for {kind} (it takes: {takes})")
     ndim = CONV_KINDS.get(kind) or POOL_KINDS.get(kind) or ADAPTIVE_KINDS.get(kind) or None
-    axes = f"N,C,{axis_names(ndim)}" if ndim else "N,C,L or N,C,H,W"
+    axes = f"N,C,{axis_names(ndim)}" if ndim else "N,C,L, N,C,H,W or N,C,D,H,W"
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
     return _BUILDERS[kind](kind, shape, ndim, given)
 
