@@ -291,6 +291,29 @@ def test_a_stack_of_3d_pools_and_activations_verifies():
     assert verify(derive(spec)).passed
 
 
+@pytest.mark.parametrize("values", ["normal", "integers"])
+def test_a_3d_stack_matches_pytorch_end_to_end(values):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    spec = stack_spec((2, 1, 3, 4, 3), parse_layers(
+        "maxpool3d(kernel=2, stride=1, padding=1) | leaky_relu | adaptive_avgpool3d(output_size=2,3,2)"))
+    d = derive(spec)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(spec.input) if values == "normal" else rng.integers(-2, 3, spec.input).astype(float)
+    dy = rng.standard_normal(spec.output_shape)
+    got = {"x": x, "dy": dy}
+    for names, table in zip(d.names, d.forward):
+        got[names["y"]] = evaluate_table(table, d.shapes[names["y"]], got)
+    for gradients in reversed(d.gradients):
+        for name, table in gradients.items():
+            got[name] = evaluate_table(table, d.shapes[name[1:]], got)
+    xt = torch.tensor(x, requires_grad=True)
+    y = F.adaptive_avg_pool3d(F.leaky_relu(F.max_pool3d(xt, 2, stride=1, padding=1), 0.01), (2, 3, 2))
+    y.backward(torch.tensor(dy))
+    np.testing.assert_allclose(got["y"], y.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got["dx"], xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("fmt, expected", [
     ("latex", [r"\max(x_{111}, x_{112}, x_{121}", r"m_{ijk} is the winner", r"dy_{ijk}"]),
     ("markdown", [r"\max(x_{111}", "$$"]),
