@@ -470,3 +470,12 @@ def test_check_names_the_fixed_kernel_mistake_and_its_blind_spot():
     assert not wrong.ok and [f.name for f in wrong.diagnosis] == ["adaptive-fixed-kernel"]
     hidden = check_backward(fixed_kernel, "adaptive_avgpool1d", input=(1, 1, 8), output_size=4)
     assert hidden.ok and "adaptive-fixed-kernel" in {b.name for b in hidden.blind_spots}
+
+
+def test_the_readme_shows_real_adaptive_output():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    printed = CliRunner().invoke(cli, "derive adaptive_avgpool1d --input 1,1,5 --output-size 3 --format text".split())
+    for line in ("  y[1] = 1/3*(x[1] + x[2] + x[3])", "  dx[3] = dy[1]/3 + dy[2]/2"):
+        assert line in readme and line in printed.stdout
