@@ -55,7 +55,8 @@ _LAYER_OPTIONS = [
 
 #: The name of each option above, as its command's keyword and :data:`symconv.spec.options.ACCEPTS` spell it.
 _NAMES = ["input", "weight", "kernel", "stride", "padding", "dilation", "groups", "no_bias", "ceil_mode",
-          "no_count_include_pad", "divisor_override", "output_size", "negative_slope", "layers", "reduction", "max_terms"]
+          "no_count_include_pad", "divisor_override", "output_size", "negative_slope", "layers", "reduction",
+          "max_terms"]
 
 
 def layer_options(function=None, *, kinds=None, stack=True):

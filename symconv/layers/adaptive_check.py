@@ -86,7 +86,8 @@ def _max_dx(spec, bounds, ties):
         elif ties == "split":
             weight = tied / tied.sum(axis=-1, keepdims=True)
         else:
-            pick = np.argmax(tied, axis=-1) if ties == "first" else tied.shape[-1] - 1 - np.argmax(tied[..., ::-1], axis=-1)
+            last = tied.shape[-1] - 1 - np.argmax(tied[..., ::-1], axis=-1)
+            pick = np.argmax(tied, axis=-1) if ties == "first" else last
             weight = np.zeros(tied.shape)
             np.put_along_axis(weight, pick[..., None], 1.0, axis=-1)
         dx = np.zeros(x.size)

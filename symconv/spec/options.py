@@ -29,7 +29,8 @@ from symconv.spec.adaptive import adaptive_pool_spec
 #: The options each kind of layer takes (the CLI's names, with _ for -).
 ACCEPTS = {
     **{kind: ("weight", "stride", "padding", "dilation", "groups", "no_bias") for kind in CONV_KINDS},
-    **{kind: ("kernel", "stride", "padding", "dilation", "ceil_mode") for kind in ("maxpool1d", "maxpool2d", "maxpool3d")},
+    **{kind: ("kernel", "stride", "padding", "dilation", "ceil_mode")
+       for kind in ("maxpool1d", "maxpool2d", "maxpool3d")},
     **{kind: ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override")
        for kind in ("avgpool1d", "avgpool2d", "avgpool3d")},
     **{kind: ("output_size",) for kind in ADAPTIVE_KINDS},
