@@ -35,6 +35,7 @@ _LAZY = {
     "conv_spec": ("symconv.spec.conv", "conv_spec"),
     "conv_transpose_spec": ("symconv.spec.conv_transpose", "conv_transpose_spec"),
     "pool_spec": ("symconv.spec.pool", "pool_spec"),
+    "adaptive_pool_spec": ("symconv.spec.adaptive", "adaptive_pool_spec"),
     "activation_spec": ("symconv.spec.activation", "activation_spec"),
     "stack_spec": ("symconv.spec.stack", "stack_spec"),
     "parse_layers": ("symconv.spec.stack", "parse_layers"),

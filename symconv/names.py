@@ -10,13 +10,17 @@ CONV_KINDS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
 #: Transposed convolutions (PyTorch's ConvTranspose) and their number of spatial axes.
 CONV_TRANSPOSE_KINDS = {"conv_transpose1d": 1, "conv_transpose2d": 2, "conv_transpose3d": 3}
 #: Max and average pools and their number of spatial axes.
-POOL_KINDS = {"maxpool1d": 1, "maxpool2d": 2, "avgpool1d": 1, "avgpool2d": 2}
+POOL_KINDS = {"maxpool1d": 1, "maxpool2d": 2, "maxpool3d": 3, "avgpool1d": 1, "avgpool2d": 2, "avgpool3d": 3}
+#: Adaptive pools (``--output-size``, PyTorch's windows) and their number of spatial axes.
+ADAPTIVE_KINDS = {"adaptive_avgpool1d": 1, "adaptive_avgpool2d": 2, "adaptive_avgpool3d": 3,
+                  "adaptive_maxpool1d": 1, "adaptive_maxpool2d": 2}
 #: Element-wise activations (any number of spatial axes).
 ACTIVATION_KINDS = ("relu", "leaky_relu")
 #: How a convolution fills its padding (PyTorch's ``padding_mode``): zeros, or x's own entries.
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 #: Every single-layer kind, in the order help texts list them.
-LAYER_KINDS = tuple(CONV_KINDS) + tuple(CONV_TRANSPOSE_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS
+LAYER_KINDS = (tuple(CONV_KINDS) + tuple(CONV_TRANSPOSE_KINDS) + tuple(POOL_KINDS) + tuple(ADAPTIVE_KINDS)
+               + ACTIVATION_KINDS)
 #: The word that asks for a stack of layers (``--layers``) where a kind is expected.
 STACK = "stack"
 

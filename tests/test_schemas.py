@@ -106,6 +106,18 @@ ELEMENT = [
     "derive conv2d --input 1,1,3,3 --weight 1,1,2,2 --padding 1 --padding-mode reflect",
     "derive stack --input 1,1,2,3,3 --layers 'conv3d(weight=1,1,2,2,2, padding=1, padding_mode=circular) | relu'",
 ]
+#: The 3-D and adaptive pools, alone and in a stack.
+NEW_POOLS = [
+    "derive maxpool3d --input 1,1,3,4,4 --kernel 2 --stride 1,2,2 --padding 1 --ceil-mode",
+    "derive avgpool3d --input 1,2,3,3,3 --kernel 2 --divisor-override 3",
+    "derive adaptive_avgpool1d --input 1,1,5 --output-size 3",
+    "derive adaptive_avgpool2d --input 1,1,4,5 --output-size 2,3",
+    "derive adaptive_avgpool3d --input 1,1,3,3,2 --output-size 2",
+    "derive adaptive_maxpool1d --input 2,1,7 --output-size 3",
+    "derive adaptive_maxpool2d --input 1,1,5,5 --output-size 1",
+    "derive stack --input 1,1,5,5 --layers 'conv2d(weight=2,1,3,3, padding=1) | relu | adaptive_maxpool2d(output_size=2)"
+    " | adaptive_avgpool2d(output_size=1)'",
+]
 OPERATOR = [
     "derive conv1d --input 1,1,5 --weight 1,1,2 --form operator",
     "derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --stride 2 --padding 1 --no-bias --form operator",
@@ -144,7 +156,7 @@ def _assert_complete(data):
         assert _indices(table) == {gradient: _every_index(shapes[gradient[1:]])}, gradient
 
 
-@pytest.mark.parametrize("command", ELEMENT)
+@pytest.mark.parametrize("command", ELEMENT + NEW_POOLS)
 def test_every_element_wise_derive_output_meets_the_schema_and_holds_every_entry(command):
     data = _output(command + " --format json")
     assert _errors("derive", data) == []
@@ -221,6 +233,14 @@ def test_edge_suites_meet_the_schema(mine):
     assert _errors("check", torch) == [] and _errors("check", wrong) == []
 
 
+def test_an_adaptive_pools_edge_suite_meets_the_schema():
+    data = _output("check torch.nn.functional:adaptive_max_pool2d adaptive_maxpool2d --convention torch --suite edge "
+                   "--format json")
+    assert data["ok"] and data["kind"] == "adaptive_maxpool2d" and _errors("check", data) == []
+    data["configurations"][0]["layer"]["output_size"] = [1, 1, 1]
+    assert _errors("check", data)
+
+
 def test_a_suite_with_skipped_configurations_meets_the_schema():
     from symconv.check.suite import json_report, run_suite
     from symconv.reference.conv import conv_backward
@@ -253,6 +273,8 @@ def _verify_document(command_layer, seed=0):
 VERIFIED = [
     ("conv2d", dict(input="1,2,4,4", weight="2,2,2,2", stride="2", padding="1")),
     ("maxpool1d", dict(input="1,1,5", kernel="2")),
+    ("adaptive_maxpool2d", dict(input="1,2,5,5", output_size="2,3")),
+    ("avgpool3d", dict(input="1,1,3,4,4", kernel="2", stride="1", padding="1")),
     ("stack", dict(input="1,1,5,5", layers="conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)")),
 ]
 
@@ -313,6 +335,12 @@ BROKEN = [
     ("derive", OPERATOR[0], _set(["layer", "reduction"], "sum")),
     ("derive", OPERATOR[0], _drop(["identities"])),
     ("derive", MATRIX[0], _drop(["pictures", 0, "factors"])),
+    ("derive", NEW_POOLS[0], _set(["layer", "stride"], [1, 2])),  # two strides for a 3-D pool
+    ("derive", NEW_POOLS[0], _set(["layer", "input"], [1, 1, 4, 4])),  # a 2-D input for a 3-D pool
+    ("derive", NEW_POOLS[3], _drop(["layer", "output_size"])),
+    ("derive", NEW_POOLS[3], _set(["layer", "output_size"], [2, 3, 1])),  # three sizes for a 2-D kind
+    ("derive", NEW_POOLS[3], _set(["layer", "kernel"], [2, 2])),  # adaptive pools have no kernel
+    ("derive", NEW_POOLS[7], _drop(["layer", "layers", 3, "output_size"])),
     ("formula", "formula conv1d", _drop(["dx", "rhs"])),
     ("formula", "formula conv2d", _drop(["db"])),
     ("check", "check {mine}:right relu --input 1,2,3", _drop(["probes"])),

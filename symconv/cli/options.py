@@ -46,6 +46,8 @@ _LAYER_OPTIONS = [
     click.option("--no-count-include-pad", is_flag=True,
                  help="avgpool: divide by the in-bounds count, not the padded window."),
     click.option("--divisor-override", metavar="D", help="avgpool: divide every window by D."),
+    click.option("--output-size", metavar="O[,O]",
+                 help="adaptive pools: outputs per axis, one value or one per axis (1: global pooling)."),
     click.option("--negative-slope", metavar="A", help="leaky_relu: slope below 0, e.g. 0.01 or 1/100 [0.01]."),
     click.option("--layers", metavar="SPEC|FILE.json",
                  help="stack: layers such as \"conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)\", "
@@ -60,7 +62,8 @@ _LAYER_OPTIONS = [
 
 #: The name of each option above, as its command's keyword and :data:`symconv.spec.options.ACCEPTS` spell it.
 _NAMES = ["input", "weight", "kernel", "stride", "padding", "padding_mode", "output_padding", "dilation", "groups",
-          "no_bias", "ceil_mode", "no_count_include_pad", "divisor_override", "negative_slope", "layers", "reduction",
+          "no_bias", "ceil_mode", "no_count_include_pad", "divisor_override", "output_size", "negative_slope", "layers",
+          "reduction",
           "max_terms"]
 
 

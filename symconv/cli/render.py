@@ -89,7 +89,8 @@ def render_derive(layer, form, index_base, output, max_terms, reduction, **optio
 
     LAYER is any layer derive takes: a convolution (conv1d, conv2d, conv3d), a
     transposed one (conv_transpose1d, conv_transpose2d, conv_transpose3d), a
-    pool, an activation, or stack (with --layers).
+    pool (max, average, adaptive; 1-D to 3-D), an activation, or stack (with
+    --layers).
     """
     suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
     spec = spec_from_options(layer, **options)
