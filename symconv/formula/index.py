@@ -81,8 +81,10 @@ class Formula:
     """``lhs = sum of terms``, plus how it was reached.
 
     ``chain`` holds the gradient's chain-rule terms before any delta was
-    eliminated (empty for a forward); ``domains`` the free indices' ranges;
-    ``axes`` the spatial axes whose output sizes the terms use.
+    eliminated (empty for a forward); ``definition`` the forward's terms as
+    defined, before their bounds were tightened, which the gradients are
+    differentiated from (empty for a gradient); ``domains`` the free indices'
+    ranges; ``axes`` the spatial axes whose output sizes the terms use.
     """
 
     name: str
@@ -92,6 +94,7 @@ class Formula:
     axes: tuple
     chain: tuple = ()
     notes: tuple = field(default=())
+    definition: tuple = ()
 
     def expression(self, guard: bool = True):
         """The right-hand side in terms of the output-size symbols (``H_o``)."""
@@ -114,6 +117,7 @@ class Formula:
             self, lhs=element_from_one(self.lhs, free),
             terms=tuple(counted_from_one(t, free) for t in self.terms),
             chain=tuple(counted_from_one(t, free) for t in self.chain),
+            definition=tuple(counted_from_one(t, free) for t in self.definition),
             domains={v: (plus_one(lo), plus_one(hi)) for v, (lo, hi) in self.domains.items()},
         )
 
@@ -198,7 +202,7 @@ def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
     x_domains = _domains([(n, BATCH)] + groups + [(c, channels)] + [(p, a.size) for p, a in zip(places, axes)])
     w_domains = _domains(groups + [(f, filters), (c, channels)] + [(t, a.kernel) for t, a in zip(taps, axes)])
     formulas = {
-        "forward": replace(forward, terms=(product.tighten(y_domains), forward_terms[1])),
+        "forward": replace(forward, terms=(product.tighten(y_domains), forward_terms[1]), definition=forward_terms),
         "dx": differentiate(forward, "x", (n,) + lead + (c,) + places, x_domains),
         "dw": differentiate(forward, "w", lead + (f, c) + taps, w_domains),
         "db": differentiate(forward, "b", lead + (f,), _domains(groups + [(f, filters)])),
@@ -226,7 +230,7 @@ def _composite(formula: Formula) -> Formula:
         return replace(t, body=written(t.body))
 
     return replace(formula, lhs=_composite_element(formula.lhs), terms=tuple(map(term, formula.terms)),
-                   chain=tuple(map(term, formula.chain)))
+                   chain=tuple(map(term, formula.chain)), definition=tuple(map(term, formula.definition)))
 
 
 #: Each pool's axes and reduction: a max pool dilates, an average pool does not.
@@ -255,7 +259,7 @@ def pool_formulas(kind: str) -> dict[str, Formula]:
     forward = Formula("y", base("y")[(n, c) + outs], (replace(window, reduction="sum"),), y_domains, axes)
     x_domains = _domains([(n, BATCH), (c, CHANNELS)] + [(p, a.size) for p, a in zip(places, axes)])
     return {
-        "forward": replace(forward, terms=(window.tighten(y_domains),)),
+        "forward": replace(forward, terms=(window.tighten(y_domains),), definition=forward.terms),
         "dx": differentiate(forward, "x", (n, c) + places, x_domains),
     }
 
