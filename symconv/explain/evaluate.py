@@ -37,7 +37,7 @@ import numpy as np
 from sympy import (
     Add, And, Derivative, Equality, GreaterThan, Heaviside, Indexed, KroneckerDelta, LessThan, Max, Min, Mod, Mul,
     Not, Or, Piecewise, Pow, Product, StrictGreaterThan, StrictLessThan, Sum, Symbol, Unequality, ceiling,
-    false, floor, true,
+    false, floor, sympify, true,
 )
 
 from symconv.formula.sums import FirstArgmax
@@ -76,8 +76,8 @@ def _number(value):
 
 
 def compile_expression(expr):
-    """``expr`` as a function of an environment; see the module docstring."""
-    return _compile(expr, {})
+    """``expr`` (a SymPy expression, or a Python int) as a function of an environment; see the module docstring."""
+    return _compile(sympify(expr), {})
 
 
 def _compile(expr, memo):

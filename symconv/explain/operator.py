@@ -73,7 +73,8 @@ def operator_steps(formula, solved: tuple, axes) -> list:
         return []  # a max pool: where dy goes depends on x
     if formula.name == "dx":
         terms = tuple(t for chain in formula.chain for t in flipped(chain, axes, formula.lhs.indices, formula.domains))
-        return [("operator", terms, words.operator_dx, "dx")]
+        weighted = any(e.base.name == "w" for t in terms for e in t.body.atoms(Indexed))
+        return [("operator", terms, words.operator_dx, "dx" if weighted else "dx-ones")]
     if formula.name == "dw":
         return [("operator", solved, words.operator_dw, "dw")]
     return []

@@ -1,0 +1,147 @@
+r"""What survives each step at one entry: the terms whose brackets all hold, named, and the why built from them.
+
+At concrete sizes and a concrete entry, a step's sum has concrete ranges;
+:func:`survivors` walks them and evaluates the brackets (Kronecker deltas,
+divisibility, ranges) exactly, so the sentence under each step can name the
+outputs and taps that survive and count those that vanish: "of the 36
+(output, tap) terms, 4 have every bracket 1: (y_11, w_22), ...".
+
+>>> from sympy import Symbol
+>>> from symconv.formula.sums import IndexSum, Limit, Span
+>>> i = Symbol("i")
+>>> survivors(IndexSum(1, (Limit(i, 0, 4),), (Span(2 * i, 0, 5),)))
+([{'i': 0}, {'i': 1}, {'i': 2}], 5)
+"""
+
+from __future__ import annotations
+
+from sympy import And, Eq, Indexed, Integer, Mod
+
+from symconv.explain.evaluate import compile_expression
+from symconv.explain.model import Why
+from symconv.explain.words import element_of
+from symconv.formula.sums import IndexSum
+from symconv.symbolic.tensors import base
+
+#: Survivors named in a sentence, at most; the rest are counted.
+NAMED = 8
+
+
+def _conditions(term: IndexSum):
+    conditions = [Eq(a, b) for a, b in term.deltas] + [Eq(Mod(d.numerator, d.divisor), 0) for d in term.divides]
+    return conditions + [And(s.lo <= s.expr, s.expr <= s.hi) for s in term.spans]
+
+
+def survivors(term: IndexSum) -> tuple[list, int]:
+    """``(assignments whose every bracket holds, how many assignments)`` of a sum with concrete ranges.
+
+    Each bracket is tried as soon as the summation indices it reads are set,
+    so a layer's thousands of (output, tap) pairs cost a walk over the few
+    that get past the first brackets.
+    """
+    names = [l.var.name for l in term.limits]
+    levels = [[] for _ in range(len(names) + 1)]
+    for condition in _conditions(term):
+        deepest = max((names.index(s.name) + 1 for s in condition.free_symbols if s.name in names), default=0)
+        levels[deepest].append(compile_expression(condition))
+    bounds = [(l.var.name, compile_expression(l.lo), compile_expression(l.hi)) for l in term.limits]
+    total = 1
+    for _, lo, hi in bounds:
+        total *= max(0, hi({}) - lo({}) + 1)  # the ranges at one entry are numbers
+    kept = []
+
+    def walk(level, env):
+        if not all(c(env) for c in levels[level]):
+            return
+        if level == len(bounds):
+            kept.append(dict(env))
+            return
+        name, lo, hi = bounds[level]
+        for value in range(lo(env), hi(env) + 1):
+            env[name] = value
+            walk(level + 1, env)
+        env.pop(name, None)
+
+    walk(0, {})
+    return kept, total
+
+
+def _at(expr, assignment):
+    return expr.xreplace({s: Integer(assignment[s.name]) for s in expr.free_symbols if s.name in assignment})
+
+
+def output_of(term: IndexSum, assignment, shift):
+    """The output (a y element) whose dy a surviving term holds."""
+    body = _at(term.body.subs(dict(term.solved)), assignment)
+    (dy,) = [e for e in body.atoms(Indexed) if e.base.name == "dy"]
+    return shift.element(base("y")[dy.indices])
+
+
+def named(term: IndexSum, assignment, shift):
+    """A surviving term by name: ``(y_11, w_22)`` (the output and the element it multiplies), or its output alone."""
+    body = _at(term.body.subs(dict(term.solved)), assignment)
+    others = [e for e in body.atoms(Indexed) if e.base.name != "dy"]
+    output = output_of(term, assignment, shift)
+    return (output, shift.element(others[0])) if len(others) == 1 else output
+
+
+def _listed(items):
+    items = list(dict.fromkeys(items))
+    return items if len(items) <= NAMED else items[:NAMED] + ["..."]
+
+
+def chain(term: IndexSum, lhs, shift) -> Why:
+    everyone, total = survivors(term)
+    first, last = output_of(term, everyone[0], shift), output_of(term, everyone[-1], shift)
+    return Why("All {} outputs, {} to {}, enter the sum: each dy times how its output moves with {}.",
+               (total, first, last, shift.element(element_of(lhs))))
+
+
+def brackets(term: IndexSum, lhs, shift, what: str) -> Why:
+    kept, total = survivors(term)
+    element = shift.element(element_of(lhs))
+    if not kept:
+        return Why("None of the {} (output, " + what + ") terms has every bracket 1: no output reads {}.",
+                   (total, element))
+    return Why("Of the {} (output, " + what + ") terms, {} have every bracket 1, {}; the other {} vanish (their "
+               "window misses {} or reads it in no tap).",
+               (total, len(kept), _listed(named(term, a, shift) for a in kept), total - len(kept), element))
+
+
+def solved(term: IndexSum, lhs, shift) -> Why:
+    kept, total = survivors(term)
+    fixed = [Eq(var, value, evaluate=False) for var, value in shift.term(term).solved]
+    lead = Why("The brackets fix {}: ", (fixed,)) if fixed else Why("", ())
+    if not kept:
+        return lead + Why("none of the {} terms left passes its brackets, so the gradient is 0.", (total,))
+    dropped = total - len(kept)
+    why = lead + Why("{} of the {} terms left pass their brackets, {}", (len(kept), total,
+                                                                          _listed(named(term, a, shift) for a in kept)))
+    if dropped:
+        why += Why("; the other {} need a tap outside the kernel, or a position in the padding, or not a whole "
+                   "number", (dropped,))
+    return why + Why(".", ())
+
+
+def tightened(term: IndexSum, lhs, shift) -> Why:
+    kept, total = survivors(term)
+    ranges = [Eq(l.var, l.lo, evaluate=False) if l.lo == l.hi else (l.var, l.lo, l.hi)
+              for l in shift.term(term).limits]
+    spans = [f"{v} from {lo} to {hi}" for v, lo, hi in (r for r in ranges if isinstance(r, tuple))]
+    words = ", ".join(spans) if spans else "single values"
+    return Why("The range brackets become the bounds (" + words + "): {} terms, exactly those that survive, {}.",
+               (total, _listed(named(term, a, shift) for a in kept)))
+
+
+def operator(term: IndexSum, lhs, shift) -> Why:
+    kept, total = survivors(term)
+    return Why("The flipped kernel laid on the spread, padded dy: {} of its {} taps land on an entry of dy, {}; "
+               "the others land on the zeros.", (len(kept), total, _listed(named(term, a, shift) for a in kept)))
+
+
+def closed(count: int, lhs, shift) -> Why:
+    element = shift.element(element_of(lhs))
+    if not count:
+        return Why("No term survives: the gradient at {} is 0.", (element,))
+    return Why("Writing out the {} surviving terms gives the gradient at {}.", (count, element))
+

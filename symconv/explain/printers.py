@@ -1,0 +1,164 @@
+r"""How a step is written: LaTeX and text printers for the steps, and the why sentences in each.
+
+The formula printers (:mod:`symconv.printing.formula_print`) already write
+sums with bounds, divisibility and range brackets, solved taps and max-pool
+selectors the way the seeds do; these add what a step holds besides:
+
+* a Kronecker delta is an Iverson bracket, ``[h = i'S + k'D - P]``;
+* the chain rule's derivative, :math:`\partial y_{n',f',i'} / \partial x_{n,c,h}`;
+* an element at one entry in the derive printer's subscripts (``x_{22}``
+  when the batch, channel and filter axes are 1);
+* a closed form exactly as ``symconv derive`` writes that entry.
+
+>>> from sympy import KroneckerDelta, Symbol
+>>> from symconv.symbolic.tensors import base
+>>> h, i = Symbol("h"), Symbol("i'")
+>>> ExplainLatexPrinter().doprint(KroneckerDelta(h, 2 * i, evaluate=False))
+"\\left[h = 2 i'\\right]"
+>>> ExplainLatexPrinter(compact=True).doprint(base("dy")[0, 0, 1, 2] * base("w")[0, 0, 2, 1])
+'dy_{12} w_{21}'
+"""
+
+from __future__ import annotations
+
+from sympy import Basic, Indexed, Mod
+
+from symconv.explain.model import Bracket, Why
+from symconv.printing.formats import TextPrinter
+from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter, _delta_args
+from symconv.printing.latex import SymconvLatexPrinter, tex_text
+from symconv.printing.present import LEADING_AXES, IndexStyle
+
+
+def _sides(a, b):
+    """A bracket's two sides, a free index (or an expression) on the left of a number: ``[i' + k' = 2]``."""
+    a, b = _delta_args(a, b)
+    return (b, a) if a.is_number and not b.is_number else (a, b)
+
+
+def _shown_indices(expr, compact: bool) -> list:
+    """The indices of ``expr`` shown: the batch/channel/filter ones dropped when ``compact`` and concrete."""
+    indices = list(expr.indices)
+    lead = LEADING_AXES.get(expr.base.name, 0)
+    if compact and all(i.is_Integer for i in indices[:lead]):
+        indices = indices[lead:]
+    return indices
+
+
+def _digits(indices) -> bool:
+    return bool(indices) and all(i.is_Integer and 0 <= i <= 9 for i in indices)
+
+
+class ExplainLatexPrinter(FormulaLatexPrinter):
+    """The formula printer, with deltas as brackets, the chain rule's derivative and compact subscripts."""
+
+    def __init__(self, compact: bool = False, settings=None):
+        super().__init__(settings)
+        self.compact = compact
+
+    def _print_Indexed(self, expr):
+        name, indices = expr.base.name, _shown_indices(expr, self.compact)
+        if self.compact and _digits(indices):
+            sub = "".join(str(i) for i in indices)  # x_{22}, as the seeds write it
+        else:
+            sub = (r",\," if any(i.is_Add for i in indices) else ",").join(self._print(i) for i in indices)
+        tex = "%s_{%s}" % (name, sub) if sub else name
+        return r"\frac{\partial L}{\partial %s}" % tex[1:] if name in ("dx", "dw", "db") else tex
+
+    def _print_KroneckerDelta(self, expr, exp=None):
+        a, b = _sides(*expr.args)
+        return r"\left[%s = %s\right]" % (self._print(a), self._print(b))
+
+    def _print_Derivative(self, expr):
+        (by, _), = expr.variable_count
+        if isinstance(expr.expr, Indexed):
+            return r"\frac{\partial %s}{\partial %s}" % (self._print(expr.expr), self._print(by))
+        return r"\frac{\partial}{\partial %s} \left(%s\right)" % (self._print(by), self._print(expr.expr))
+
+    def _print_Equality(self, expr):
+        if isinstance(expr.lhs, Mod) and expr.rhs == 0:
+            return super()._print_Equality(expr)
+        return "%s = %s" % (self._print(expr.lhs), self._print(expr.rhs))
+
+
+class ExplainTextPrinter(FormulaTextPrinter):
+    """Plain text: ``[h = S*i' + D*k' - P]``, ``d y[n', f', i'] / d x[n, c, h]``, ``a = b``."""
+
+    def __init__(self, compact: bool = False, settings=None):
+        super().__init__(settings)
+        self.compact = compact
+
+    def _print_Indexed(self, expr):
+        # Concrete compact indices as derive's text writes them (x[2,2]); others as the formulas do.
+        indices = _shown_indices(expr, self.compact)
+        separator = "," if self.compact and all(i.is_Integer for i in indices) else ", "
+        sub = separator.join(self._print(i) for i in indices)
+        return "%s[%s]" % (expr.base.name, sub) if sub else expr.base.name
+
+    def _print_KroneckerDelta(self, expr):
+        a, b = _sides(*expr.args)
+        return "[%s = %s]" % (self._print(a), self._print(b))
+
+    def _print_Derivative(self, expr):
+        (by, _), = expr.variable_count
+        inner = self._print(expr.expr)
+        return "d %s/d %s" % (inner if isinstance(expr.expr, Indexed) else "(%s)" % inner, self._print(by))
+
+    def _print_Equality(self, expr):
+        if isinstance(expr.lhs, Mod) and expr.rhs == 0:
+            return super()._print_Equality(expr)
+        return "%s = %s" % (self._print(expr.lhs), self._print(expr.rhs))
+
+
+class ClosedLatexPrinter(SymconvLatexPrinter):
+    """A closed form exactly as ``symconv derive`` prints the entry (its subscripts, its order of terms)."""
+
+    def __init__(self, style: IndexStyle):
+        super().__init__(style)
+        self.selector = ExplainLatexPrinter(compact=style.compact)
+        self.shift = style.base
+
+    def _print_FirstArgmax(self, expr):
+        from symconv.formula.shift import one_more
+
+        return self.selector._print(one_more(expr) if self.shift else expr)
+
+
+class ClosedTextPrinter(TextPrinter):
+    """A closed form as ``symconv derive --format text`` prints the entry."""
+
+    def _print_FirstArgmax(self, expr):
+        from symconv.formula.shift import one_more
+
+        return ExplainTextPrinter()._print(one_more(expr) if self.style.base else expr)
+
+
+def _listed(texts: list[str]) -> str:
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
+
+
+def _value(value, printer, math: str) -> str:
+    """One value of a why sentence: mathematics between ``math`` delimiters, words as they are."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return _listed([_value(v, printer, math) for v in value])
+    if isinstance(value, Bracket):
+        inside = printer._print(value.condition)
+        bracket = r"\left[%s\right]" % inside if math else "[%s]" % inside
+        return math + bracket + math
+    if isinstance(value, tuple):
+        return math + "(" + ", ".join(printer._print(v) for v in value) + ")" + math
+    if isinstance(value, Basic):
+        return math + printer._print(value) + math
+    return str(value)
+
+
+def why_text(why: Why, printer, fmt: str) -> str:
+    """The sentence in ``fmt``: LaTeX (and Markdown) with ``$...$`` mathematics, or plain text."""
+    math = "" if fmt in ("text", "json") else "$"
+    template = tex_text(why.template) if fmt == "latex" else why.template
+    return template.format(*(_value(v, printer, math) for v in why.values))
+
