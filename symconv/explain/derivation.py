@@ -38,7 +38,7 @@ from symconv.explain.operator import operator_steps
 from symconv.explain.shift import Shift
 from symconv.explain import words
 from symconv.formula.index import derive_formulas
-from symconv.formula.sums import IndexSum, split_deltas
+from symconv.formula.sums import IndexSum, offset_symbol, split_deltas
 from symconv.symbolic.tensors import base
 
 #: Each step's title, by key.
@@ -62,13 +62,16 @@ def chain_term(forward, formula) -> IndexSum:
 
 
 def vanished_terms(forward, formula) -> list:
-    """The forward's terms whose derivative by the gradient's element is 0 (the bias, for dx), as expressions."""
+    """The forward's terms whose derivative by the gradient's element is 0 (the bias, for dx), with the
+    output's indices primed as the chain rule names them (``b[f']``)."""
     element = base(formula.name[1:])[formula.lhs.indices]
+    outputs = {o: offset_symbol(o.name + "'") for o in forward.lhs.indices}
     gone = []
     for term in forward.definition:
         deltas, rest = split_deltas(diff(term.body, element))
         if rest == 0:
-            gone.append(term)
+            own = {l.var: offset_symbol(l.var.name + "'") for l in term.limits}
+            gone.append(term.rename({**outputs, **own}))
     return gone
 
 

@@ -149,7 +149,7 @@ def entry_steps(kind: str, spec, quantity: str, index, index_base: int = 0) -> l
     last = None
     for step in gradient_steps(forward, formula, Shift(0, formula.lhs.indices)):
         terms = _terms(step.terms, {**sizes, **at})
-        vanished = tuple((None, why) for _, why in step.vanished)
+        vanished = tuple((None, why, ()) for _, why, _ in step.vanished)
         steps.append(replace(step, lhs=lhs, terms=terms, shown_lhs=shift.element(lhs),
                              shown=tuple(shift.term(t) for t in terms), vanished=vanished,
                              why=_why(step, terms, lhs, shift, quantity)))

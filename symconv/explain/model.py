@@ -77,8 +77,9 @@ class Step:
     * ``quantity``: ``y`` for the forward, else the gradient it derives;
     * ``terms``: the right-hand side as IndexSums, or ``closed`` as one
       expression (a closed form);
-    * ``vanished``: sentences about terms that drop out (with the term, for
-      an underbrace): ``(the vanished derivative, Why)``;
+    * ``vanished``: the forward's terms that drop out: ``(the derivative that
+      is 0, for an underbrace (None at one entry), a Why, the term's own
+      summation indices)``;
     * ``operator``: the operator notation the step's sum is (a key of
       :data:`symconv.explain.latex.OPERATORS`), or "";
     * ``formula``: the step's right-hand side is ``symconv formula``'s result.

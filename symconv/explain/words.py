@@ -55,13 +55,13 @@ def _coordinates(values):
 #: positions they read, the range brackets.
 FORWARD = {
     "conv": "Output {} is the kernel laid on x: tap {} reads x at {}, and a tap in the zero padding adds nothing, "
-            "so the bracket {} keeps only the taps inside x.",
+            "so the range brackets {} keep only the taps inside x.",
     "maxpool": "The maximum of the window written as a sum: the selector {} is 1 at the window's first maximum "
                "(row-major order, PyTorch's rule for ties) and 0 at every other tap; tap {} reads x at {}, the "
-               "padding holds -inf and never wins, so the bracket {} keeps the taps inside x; the selector is "
+               "padding holds -inf and never wins, so the range brackets {} keep the taps inside x; the selector is "
                "piecewise constant, so its derivative is 0.",
     "avgpool": "Output {} is the mean of its window: tap {} reads x at {}, the zero padding adds nothing but counts "
-               "in the divisor (count_include_pad), and the bracket {} keeps the taps inside x.",
+               "in the divisor (count_include_pad), and the range brackets {} keep the taps inside x.",
 }
 
 
@@ -108,11 +108,15 @@ def brackets(shown, lhs) -> Why:
 
 
 def vanished(term: IndexSum, lhs):
-    """``(the term's derivative, why)`` for a forward term the gradient's element does not appear in."""
-    expression = term_expression(term)
+    """``(the derivative of one of the term's products, why, the term's own summation indices)``: a forward
+    term the gradient's element does not appear in (the bias, for dx), for an underbrace and a sentence."""
     tensor = element_of(lhs)
-    return Derivative(expression, tensor), Why("{} does not depend on {}: its derivative vanishes.",
-                                               (expression, tensor.base))
+    names = sorted({e.base.name for e in term.body.atoms(Indexed)})
+    plural = len(names) > 1
+    why = Why("The term{} of {} vanish{}: {} {} not depend on {}.",
+              ("s" if term.limits else "", " and ".join(names), "" if term.limits else "es", " and ".join(names),
+               "do" if plural else "does", tensor.base.name))
+    return Derivative(term.body, tensor), why, tuple(l.var for l in term.limits)
 
 
 def solved(shown, chain_terms, same: bool) -> Why:
@@ -124,11 +128,13 @@ def solved(shown, chain_terms, same: bool) -> Why:
     if trivial:
         parts.append(Why("the brackets fix {} (one term of each of those sums)", (trivial,)))
     if term.solved:
-        why = Why("{} hold for one tap at most, {}", ([delta_bracket(a, b) for a, b in first.deltas
-                                                       if not _plain_pair(a, b)],
-                                                      [Eq(v, value, evaluate=False) for v, value in term.solved]))
+        one = len(term.solved) == 1
+        why = Why("{} hold" + ("s" if one else "") + " for one tap at most, {}",
+                  ([delta_bracket(a, b) for a, b in first.deltas if not _plain_pair(a, b)],
+                   [Eq(v, value, evaluate=False) for v, value in term.solved]))
         if term.divides:
-            why += Why(", which must be whole numbers, {}", ([divides_bracket(d) for d in term.divides],))
+            why += Why(", which must be " + ("a whole number" if one else "whole numbers") + ", {}",
+                       ([divides_bracket(d) for d in term.divides],))
         bound = {l.var for l in term.limits}
         ranges = [span_bracket(s) for s in term.spans if s.expr.free_symbols & bound]
         if ranges:
@@ -163,16 +169,17 @@ def tightened(shown, lhs) -> Why:
 
 def operator_dx(shown, lhs) -> Why:
     term = shown[0]
-    (output, position), *_ = term.solved
-    divides = [divides_bracket(d) for d in term.divides]
-    why = Why("Turning the kernel 180 degrees (tap {} read as its mirror) and solving the brackets for the output "
-              "instead: {}", (_coordinates(l.var for l in term.limits if l.var.name in "uv"),
-                              [Eq(v, value, evaluate=False) for v, value in term.solved]))
-    if divides:
-        why += Why(" must be a whole number ({}), so dy is spread with zeros between its entries,", (divides,))
-    return why + Why(" and lie inside dy, so dy is padded with zeros around: the gradient is that dy correlated "
-                     "with the flipped kernel (a transposed convolution; for stride 1, the full correlation of dy "
-                     "with the flipped kernel).", ())
+    taps = [l.var for l in term.limits if l.var.name in "uv"]
+    weighted = any(e.base.name == "w" for e in term.body.atoms(Indexed))
+    kernel = "the flipped kernel" if weighted else "a window of ones, divided by its size"
+    why = Why("Turning the kernel 180 degrees (tap {} read from the other end) and solving the brackets for the output "
+              "instead gives {}; ", (_coordinates(taps), [Eq(v, value, evaluate=False) for v, value in term.solved]))
+    if term.divides:
+        why += Why("each must be a whole number, {} (dy spread with zeros between its entries), and ",
+                   ([divides_bracket(d) for d in term.divides],))
+    return why + Why("lie inside dy (dy padded with zeros around): the gradient is that dy correlated with " + kernel
+                     + ", a transposed convolution (for stride 1, the full correlation of dy with " + kernel + ").",
+                     ())
 
 
 def operator_dw(shown, lhs) -> Why:

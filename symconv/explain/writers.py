@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 
+from sympy import Indexed
+
 from symconv.errors import SymconvError
 from symconv.explain.model import json_string
 from symconv.explain.printers import (
@@ -62,12 +64,13 @@ def _numbered(explanation):
     return list(groups.items())
 
 
-def _title(explanation) -> str:
+def _title(explanation, printer=None, math: str = "") -> str:
+    """The document's title; at one entry it names the gradient's entry (in ``printer``'s mathematics)."""
     if explanation.at is None:
         return f"{explanation.kind}: the backward pass step by step, for every size"
-    name, index = explanation.at
-    shown = ", ".join(str(i + explanation.index_base) for i in index)
-    return f"{explanation.kind}: {name}[{shown}] step by step"
+    entry = [s for s in explanation.steps if s.quantity != "y"][0].shown_lhs
+    shown = printer._print(entry) if printer is not None else str(entry)
+    return f"{explanation.kind}: the gradient {math}{shown}{math}, step by step"
 
 
 def _checked(explanation) -> str:
@@ -134,6 +137,40 @@ def _subscript(printer, step, latex: bool) -> str:
     return tex[tex.index("[") + 1:-1] if "[" in tex else ""
 
 
+#: Characters of LaTeX source in one row before its brackets are split over several rows.
+ROW_WIDTH = 160
+
+
+def _split(line: str, latex: bool) -> list[str]:
+    """A long row of Iverson brackets split between brackets, so that a page holds it."""
+    marker = r" \left[" if latex else " ["
+    if not latex or len(line) <= ROW_WIDTH or line.count(marker) < 2:
+        return [line]
+    pieces, rows = line.split(marker), []
+    current = pieces[0]
+    for piece in pieces[1:]:
+        if len(current) + len(piece) > ROW_WIDTH and marker.strip() in current:
+            rows.append(current)
+            current = marker.strip() + piece
+        else:
+            current += marker + piece
+    return rows + [current]
+
+
+def _vanished(step, printer, derivative, variables, latex: bool) -> str:
+    """``+ sum over the outputs (and the term's taps) of dy times a derivative that is 0``, under an underbrace."""
+    shown = printer._print(derivative)
+    terms = [t for t in step.shown if t.body.has(Indexed)]
+    dy = [e for t in terms for e in t.body.atoms(Indexed) if e.base.name == "dy"]
+    if not dy:
+        return (r"+ \underbrace{%s}_{=\,0}" if latex else "+ %s (= 0)") % shown
+    summed = tuple(dy[0].indices) + tuple(variables)
+    outputs = ",".join(printer._print(i) for i in summed) if latex else ", ".join(map(str, summed))
+    if latex:
+        return r"+ \sum_{%s} %s \underbrace{%s}_{=\,0}" % (outputs, printer._print(dy[0]), shown)
+    return "+ sum_{%s} %s*%s (= 0)" % (outputs, printer._print(dy[0]), shown)
+
+
 def _rows(step, printer, closed_printer, latex: bool, style: IndexStyle):
     """``(rows, definitions)`` of one step: ``(lhs, relation, rhs)`` rows, continuation rows with an empty lhs."""
     if step.closed is not None:
@@ -143,19 +180,30 @@ def _rows(step, printer, closed_printer, latex: bool, style: IndexStyle):
         per_line = TERMS_PER_LINE[style.compact]
         lines = [" ".join(terms[i:i + per_line]) for i in range(0, len(terms), per_line)]
         return [(lhs, "=", lines[0])] + [("", "", line) for line in lines[1:]], []
-    lhs = printer._print(step.shown_lhs)
-    parts = [printer.index_sum(term) for term in step.shown] or [(["0"], [])]
-    rows = [(lhs, "=", " + ".join(lines[0] for lines, _ in parts))]
-    rows += [("", "", line) for lines, _ in parts for line in lines[1:]]
-    definitions = [row for _, rows_of_term in parts for row in rows_of_term]
-    for derivative, _ in step.vanished:
+    texts, definitions = [], []
+    for position, term in enumerate(step.shown):
+        lines, rows_of_term = printer.index_sum(term)
+        lines = [piece for line in lines for piece in _split(line, latex)]
+        if position and texts:
+            texts[-1] += " + " + lines[0]  # the next term follows the last line of the one before
+            texts += lines[1:]
+        else:
+            texts += lines
+        definitions += rows_of_term
+    texts = texts or ["0"]
+    rows = [(printer._print(step.shown_lhs), "=", texts[0])] + [("", "", line) for line in texts[1:]]
+    for derivative, _, variables in step.vanished:
         if derivative is not None:
-            shown = printer._print(derivative)
-            rows.append(("", "", (r"+ \underbrace{%s}_{=\,0}" if latex else "+ %s (= 0)") % shown))
+            rows.append(("", "", _vanished(step, printer, derivative, variables, latex)))
     if step.operator:
         template = OPERATORS[step.operator][0 if latex else 1]
         rows.append(("", "=", template % _subscript(printer, step, latex)))
     return rows, definitions
+
+
+def _why(step, printer, fmt: str) -> str:
+    """The step's line of why, and the sentence of each term that vanished."""
+    return " ".join([why_text(step.why, printer, fmt)] + [why_text(why, printer, fmt) for _, why, _ in step.vanished])
 
 
 def _printers(explanation, latex: bool):
@@ -173,7 +221,8 @@ def _size_rows(explanation, printer):
 
 def _latex(explanation, standalone: bool) -> str:
     printer, closed, style = _printers(explanation, True)
-    parts = [r"\section*{symconv explain: %s}" % tex_text(_title(explanation))] + _notes(explanation, "latex")
+    title = tex_text(explanation.kind) + _title(explanation, printer, "$")[len(explanation.kind):]
+    parts = [r"\section*{symconv explain: %s}" % title] + _notes(explanation, "latex")
     sizes = _size_rows(explanation, printer)
     if sizes:
         parts.append(r"\subsection*{Output size}" + "\n" + latex_block(sizes, [], "align*"))
@@ -182,14 +231,14 @@ def _latex(explanation, standalone: bool) -> str:
         for number, step in steps:
             rows, definitions = _rows(step, printer, closed, True, style)
             parts.append(r"\subsubsection*{Step %d. %s}" % (number, tex_text(step.title)) + "\n"
-                         + why_text(step.why, printer, "latex") + "\n" + latex_block(rows, definitions, "align*"))
+                         + _why(step, printer, "latex") + "\n" + latex_block(rows, definitions, "align*"))
     body = "\n\n".join(parts) + "\n"
     return DOCUMENT_HEAD + body + "\\end{document}\n" if standalone else body
 
 
 def _markdown(explanation, standalone: bool) -> str:
     printer, closed, style = _printers(explanation, True)
-    parts = ["# " + _title(explanation)] + _notes(explanation, "markdown")
+    parts = ["# " + _title(explanation, printer, "$")] + _notes(explanation, "markdown")
     sizes = _size_rows(explanation, printer)
     if sizes:
         parts += ["## Output size", "$$\n" + latex_block(sizes, [], "aligned") + "\n$$"]
@@ -197,7 +246,7 @@ def _markdown(explanation, standalone: bool) -> str:
         parts.append("## " + GROUPS[group])
         for number, step in steps:
             rows, definitions = _rows(step, printer, closed, True, style)
-            parts += [f"### Step {number}. {step.title}", why_text(step.why, printer, "markdown"),
+            parts += [f"### Step {number}. {step.title}", _why(step, printer, "markdown"),
                       "$$\n" + latex_block(rows, definitions, "aligned") + "\n$$"]
     return "\n\n".join(parts) + "\n"
 
@@ -217,7 +266,7 @@ def _text_block(rows, definitions) -> list[str]:
 
 def _text(explanation, standalone: bool) -> str:
     printer, closed, style = _printers(explanation, False)
-    lines = [_title(explanation), ""] + _notes(explanation, "text")
+    lines = [_title(explanation, printer), ""] + _notes(explanation, "text")
     sizes = _size_rows(explanation, printer)
     if sizes:
         lines += ["", "Output size"] + _text_block(sizes, [])
@@ -225,7 +274,7 @@ def _text(explanation, standalone: bool) -> str:
         lines += ["", GROUPS[group]]
         for number, step in steps:
             rows, definitions = _rows(step, printer, closed, False, style)
-            lines += ["", f"Step {number}. {step.title}", "  " + why_text(step.why, printer, "text")]
+            lines += ["", f"Step {number}. {step.title}", "  " + _why(step, printer, "text")]
             lines += _text_block(rows, definitions)
     return "\n".join(lines) + "\n"
 
@@ -239,7 +288,7 @@ def _json(explanation, standalone: bool) -> str:
         document["layer"] = explanation.spec.to_dict()
     document["steps"] = [{"title": step.title, "quantity": step.quantity, "lhs": json_string(step.lhs),
                           "rhs": json_string(step.expression(), explanation.axes),
-                          "why": why_text(step.why, printer, "json")} for step in explanation.steps]
+                          "why": _why(step, printer, "json")} for step in explanation.steps]
     return json.dumps(document, indent=1) + "\n"
 
 
