@@ -44,6 +44,7 @@ def explain(kind: str, spec=None, at=None, wrt: str | None = None, index_base: i
     counts every shown index from 1; ``check`` False leaves the steps
     unchecked (``report`` None).
     """
+    from symconv.explain import writers  # noqa: F401  (gives an explanation its Jupyter display)
     from symconv.explain.build import build
 
     return build(kind, spec, at, wrt, index_base, check, seed)

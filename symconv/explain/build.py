@@ -77,7 +77,7 @@ def build(kind: str, spec, at, wrt, index_base: int, check: bool, seed: int):
     if spec is not None and wrt == "all":
         raise SymconvError("wrt: got 'all' with --at, expected x, w or b (the gradient the entry belongs to)")
     gradients = _gradients(kind, spec, wrt)
-    from symconv.explain.families import axes_of, spec_sizes
+    from symconv.explain.families import axes_of, size_values, spec_sizes
     from symconv.explain.model import Explanation
 
     axes = axes_of(kind)
@@ -93,7 +93,8 @@ def build(kind: str, spec, at, wrt, index_base: int, check: bool, seed: int):
         (quantity,) = gradients
         entry = _entry(spec, quantity, at)
         steps = entry_steps(kind, spec, quantity, entry, index_base)
-        explanation = Explanation(kind, tuple(steps), axes, index_base, spec, (quantity, entry))
+        explanation = Explanation(kind, tuple(steps), axes, index_base, spec, (quantity, entry),
+                                  sizes=size_values(kind, spec))
     if not check:
         return explanation
     return explanation.checked(check_explanation(explanation, gradients, seed))

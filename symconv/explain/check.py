@@ -26,7 +26,7 @@ import numpy as np
 from sympy import Derivative
 
 from symconv.explain.evaluate import Tensor, compile_expression
-from symconv.explain.families import NAMES, random_specs, spec_sizes
+from symconv.explain.families import NAMES, random_specs, size_values, spec_sizes
 from symconv.explain.model import self_contained
 from symconv.layers import rule_for
 
@@ -177,7 +177,8 @@ def check_general(kind: str, steps, axes, seed: int = 0, first: int = 1) -> list
 def check_at(kind: str, spec, steps, axes, seed: int = 0, first: int = 1) -> list[StepCheck]:
     """Each step instantiated at ``spec``'s sizes (one entry, or the forward's every output) on :data:`DRAWS` draws."""
     rng = np.random.default_rng(seed)
-    compiled = [compile_expression(self_contained(s.expression(), axes)) for s in steps]
+    sizes = size_values(kind, spec)
+    compiled = [compile_expression(self_contained(s.expression(), axes, sizes)) for s in steps]
     checks = [StepCheck(first + n, s.quantity, s.title, "the layer's sizes") for n, s in enumerate(steps)]
     outputs = int(np.prod(spec.output_shape))
     for step, check in zip(steps, checks):

@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 from sympy import Derivative, diff
@@ -113,14 +114,25 @@ def forward_step(forward, shift: Shift, kind: str) -> Step:
                 shown_lhs=shown_lhs, shown=shown)
 
 
-def general_steps(kind: str, gradients=None, index_base: int = 0, operator: bool = True) -> list[Step]:
+def general_steps(kind: str, gradients=None, index_base: int = 0, operator: bool = True) -> tuple[Step, ...]:
     """The forward step, then each gradient's steps (``gradients``: dx, dw, db, as the kind has them)."""
-    formulas = derive_formulas(kind)
+    return _general_steps(kind, None if gradients is None else tuple(gradients), index_base, operator)
+
+
+@functools.lru_cache(maxsize=64)  # the steps are frozen: one derivation serves every later call
+def _general_steps(kind, gradients, index_base, operator):
+    formulas = formulas_of(kind)
     forward = formulas["forward"]
     names = [g for g in ("dx", "dw", "db") if g in formulas and (gradients is None or g in gradients)]
     steps = [forward_step(forward, Shift(index_base, forward.lhs.indices), kind)]
     for name in names:
         formula = formulas[name]
         steps += gradient_steps(forward, formula, Shift(index_base, formula.lhs.indices), operator)
-    return steps
+    return tuple(steps)
+
+
+@functools.lru_cache(maxsize=16)
+def formulas_of(kind: str):
+    """``derive_formulas(kind)``, derived once: the formulas are never changed after they are derived."""
+    return derive_formulas(kind)
 

@@ -22,11 +22,10 @@ from dataclasses import replace
 from sympy import Add, Integer
 
 from symconv.explain import facts, words
-from symconv.explain.derivation import TITLES, forward_step, gradient_steps
+from symconv.explain.derivation import TITLES, formulas_of, forward_step, gradient_steps
 from symconv.explain.families import size_values
 from symconv.explain.model import Step, Why
 from symconv.explain.shift import Shift
-from symconv.formula.index import derive_formulas
 from symconv.formula.sums import IndexSum
 
 #: What a gradient's surviving terms pair each output with, in the sentences.
@@ -38,9 +37,12 @@ def _number(value):
 
 
 def _single_values_summed(term: IndexSum) -> IndexSum:
-    """A sum over one value (``f`` from 0 to 0 when F = 1) written with that value: no sum left."""
+    """A sum over one value (``f`` from 0 to 0 when F = 1) written with that value: no sum left.
+
+    A tightened range that holds one value stays a sum: its bounds are what the step shows.
+    """
     while True:
-        single = [l for l in term.limits if l.lo.is_number and l.lo == l.hi]
+        single = [l for l in term.limits if l.lo.is_number and l.lo == l.hi and not l.tightened]
         if not single:
             return term
         limit = single[0]
@@ -135,7 +137,7 @@ def _why(step: Step, terms, lhs, shift, quantity) -> Why:
 
 def entry_steps(kind: str, spec, quantity: str, index, index_base: int = 0) -> list[Step]:
     """The forward at ``spec``'s sizes, then ``quantity``'s steps at entry ``index`` (0-based), then its closed form."""
-    formulas = derive_formulas(kind)
+    formulas = formulas_of(kind)
     forward, formula = formulas["forward"], formulas[quantity]
     sizes = size_values(kind, spec)
     at = dict(zip(formula.lhs.indices, (Integer(i) for i in index)))

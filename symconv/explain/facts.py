@@ -90,11 +90,19 @@ def _listed(items):
     return items if len(items) <= NAMED else items[:NAMED] + ["..."]
 
 
+def _number(count: int, one: str, many: str) -> str:
+    """``"1 term has"`` or ``"4 terms have"``: a count with its words in agreement."""
+    return f"{count} {one if count == 1 else many}"
+
+
 def chain(term: IndexSum, lhs, shift) -> Why:
     everyone, total = survivors(term)
     first, last = output_of(term, everyone[0], shift), output_of(term, everyone[-1], shift)
+    element = shift.element(element_of(lhs))
+    if total == 1:
+        return Why("The one output, {}, enters the sum: its dy times how it moves with {}.", (first, element))
     return Why("All {} outputs, {} to {}, enter the sum: each dy times how its output moves with {}.",
-               (total, first, last, shift.element(element_of(lhs))))
+               (total, first, last, element))
 
 
 def brackets(term: IndexSum, lhs, shift, what: str) -> Why:
@@ -103,9 +111,9 @@ def brackets(term: IndexSum, lhs, shift, what: str) -> Why:
     if not kept:
         return Why("None of the {} (output, " + what + ") terms has every bracket 1: no output reads {}.",
                    (total, element))
-    return Why("Of the {} (output, " + what + ") terms, {} have every bracket 1, {}; the other {} vanish (their "
-               "window misses {} or reads it in no tap).",
-               (total, len(kept), _listed(named(term, a, shift) for a in kept), total - len(kept), element))
+    return Why("Of the {} (output, " + what + ") terms, " + _number(len(kept), "has", "have") + " every bracket 1, "
+               "{}; the other {} vanish (their window misses {} or reads it in no tap).",
+               (total, _listed(named(term, a, shift) for a in kept), total - len(kept), element))
 
 
 def solved(term: IndexSum, lhs, shift) -> Why:
@@ -113,35 +121,36 @@ def solved(term: IndexSum, lhs, shift) -> Why:
     fixed = [Eq(var, value, evaluate=False) for var, value in shift.term(term).solved]
     lead = Why("The brackets fix {}: ", (fixed,)) if fixed else Why("", ())
     if not kept:
-        return lead + Why("none of the {} terms left passes its brackets, so the gradient is 0.", (total,))
+        return lead + Why("no term of the {} left passes its brackets, so the gradient is 0.", (total,))
     dropped = total - len(kept)
-    why = lead + Why("{} of the {} terms left pass their brackets, {}", (len(kept), total,
-                                                                          _listed(named(term, a, shift) for a in kept)))
+    why = lead + Why(_number(len(kept), "term", "terms") + " of the {} left pass" + ("es" if len(kept) == 1 else "")
+                     + " every bracket, {}", (total, _listed(named(term, a, shift) for a in kept)))
     if dropped:
-        why += Why("; the other {} need a tap outside the kernel, or a position in the padding, or not a whole "
-                   "number", (dropped,))
+        why += Why("; the other " + _number(dropped, "needs", "need") + " a tap outside the kernel, a position in "
+                   "the padding or a position between the stride's steps", ())
     return why + Why(".", ())
 
 
 def tightened(term: IndexSum, lhs, shift) -> Why:
     kept, total = survivors(term)
-    ranges = [Eq(l.var, l.lo, evaluate=False) if l.lo == l.hi else (l.var, l.lo, l.hi)
+    ranges = [f"{l.var} = {l.lo}" if l.lo == l.hi else f"{l.var} from {l.lo} to {l.hi}"
               for l in shift.term(term).limits]
-    spans = [f"{v} from {lo} to {hi}" for v, lo, hi in (r for r in ranges if isinstance(r, tuple))]
-    words = ", ".join(spans) if spans else "single values"
-    return Why("The range brackets become the bounds (" + words + "): {} terms, exactly those that survive, {}.",
-               (total, _listed(named(term, a, shift) for a in kept)))
+    words = " (" + ", ".join(ranges) + ")" if ranges else ""
+    return Why("The range brackets become the bounds" + words + ", which keep exactly the "
+               + _number(len(kept), "surviving term", "surviving terms") + ", {}.",
+               (_listed(named(term, a, shift) for a in kept),))
 
 
 def operator(term: IndexSum, lhs, shift) -> Why:
     kept, total = survivors(term)
-    return Why("The flipped kernel laid on the spread, padded dy: {} of its {} taps land on an entry of dy, {}; "
-               "the others land on the zeros.", (len(kept), total, _listed(named(term, a, shift) for a in kept)))
+    return Why("The flipped kernel laid on the spread, padded dy: " + _number(len(kept), "tap", "taps")
+               + " of its {} land" + ("s" if len(kept) == 1 else "") + " on an entry of dy, {}; the others land on "
+               "the zeros.", (total, _listed(named(term, a, shift) for a in kept)))
 
 
 def closed(count: int, lhs, shift) -> Why:
     element = shift.element(element_of(lhs))
     if not count:
         return Why("No term survives: the gradient at {} is 0.", (element,))
-    return Why("Writing out the {} surviving terms gives the gradient at {}.", (count, element))
-
+    return Why("Writing out the " + _number(count, "surviving term", "surviving terms") + " gives the gradient at {}.",
+               (element,))

@@ -18,7 +18,7 @@ import numpy as np
 from sympy import Integer, Symbol
 
 from symconv.errors import SymconvError
-from symconv.formula.index import BATCH, CHANNELS, FILTERS, derive_formulas, spec_sizes as conv_sizes
+from symconv.formula.index import AXES_1D, AXES_2D, BATCH, CHANNELS, FILTERS, POOLS, spec_sizes as conv_sizes
 from symconv.names import CONV_KINDS, FORMULA_LAYERS, POOL_KINDS
 from symconv.spec.conv import conv_spec
 from symconv.spec.pool import pool_spec
@@ -29,9 +29,14 @@ SIZE_SETS = 20
 NAMES = {"x": "x", "w": "w", "b": "b", "y": "y"}
 
 
+#: The formulas' spatial axes of each kind: size, kernel, stride, padding, dilation (1 for an average pool),
+#: output size, as symbols.
+AXES = {"conv1d": AXES_1D, "conv2d": AXES_2D, **{kind: axes for kind, (axes, _) in POOLS.items()}}
+
+
 def axes_of(kind: str):
     """The formula's spatial axes of ``kind`` (size, kernel, stride, padding, dilation, output size)."""
-    return derive_formulas(kind)["forward"].axes
+    return AXES[kind]
 
 
 def size_symbols(kind: str) -> list[Symbol]:

@@ -113,7 +113,8 @@ class Explanation:
 
     ``axes`` are the formula's spatial axes (whose output sizes the steps
     use); ``at`` is ``(gradient, 0-based index)`` or None; ``report`` the
-    :class:`~symconv.explain.check.CheckReport` once the steps are checked.
+    :class:`~symconv.explain.check.CheckReport` once the steps are checked;
+    ``sizes`` the layer's ``{size symbol: value}`` when ``spec`` is given.
     """
 
     kind: str
@@ -123,6 +124,7 @@ class Explanation:
     spec: object = None
     at: tuple | None = None
     report: object = None
+    sizes: dict | None = None
 
     def checked(self, report) -> Explanation:
         return replace(self, report=report)
@@ -146,23 +148,28 @@ def output_sizes(axes) -> dict:
 
 
 def unprimed(expr):
-    """Every primed symbol ``v'`` renamed ``v1``: what ``parse_expr`` can read."""
-    primed = {s: Symbol(s.name.replace("'", "1"), **s.assumptions0) for s in expr.free_symbols
-              if isinstance(s, Symbol) and "'" in s.name}
+    """Every primed symbol ``v'``, summed over or not, renamed ``v1``: what ``parse_expr`` can read."""
+    primed = {s: Symbol(s.name.replace("'", "1"), **s.assumptions0) for s in expr.atoms(Symbol) if "'" in s.name}
     return expr.xreplace(primed) if primed else expr
 
 
-def self_contained(expr, axes):
-    """``expr`` as the JSON holds it: output sizes and max-pool selectors written out, primes renamed."""
+def self_contained(expr, axes, sizes=None):
+    """``expr`` as the JSON holds it: output sizes and max-pool selectors written out, primes renamed.
+
+    ``sizes`` (``{size symbol: value}``) are a layer's: a selector's definition speaks of the window's
+    sizes, which then become numbers too.
+    """
     expr = expr.xreplace(output_sizes(axes)) if hasattr(expr, "xreplace") else expr
     if hasattr(expr, "replace"):
         expr = expr.replace(lambda e: isinstance(e, FirstArgmax), lambda e: e.definition())
-    return unprimed(expr) if hasattr(expr, "free_symbols") else expr
+        if sizes:
+            expr = expr.xreplace(sizes)
+    return unprimed(expr) if hasattr(expr, "atoms") else expr
 
 
-def json_string(expr, axes=()) -> str:
+def json_string(expr, axes=(), sizes=None) -> str:
     """One side of a step in the JSON's string form (see the module docstring)."""
-    return str(self_contained(expr, axes))
+    return str(self_contained(expr, axes, sizes))
 
 
 def renamed(term: IndexSum, free) -> IndexSum:

@@ -24,7 +24,7 @@ import json
 from sympy import Indexed
 
 from symconv.errors import SymconvError
-from symconv.explain.model import json_string
+from symconv.explain.model import Explanation, json_string
 from symconv.explain.printers import (
     ClosedLatexPrinter, ClosedTextPrinter, ExplainLatexPrinter, ExplainTextPrinter, why_text,
 )
@@ -287,7 +287,7 @@ def _json(explanation, standalone: bool) -> str:
     if explanation.spec is not None:
         document["layer"] = explanation.spec.to_dict()
     document["steps"] = [{"title": step.title, "quantity": step.quantity, "lhs": json_string(step.lhs),
-                          "rhs": json_string(step.expression(), explanation.axes),
+                          "rhs": json_string(step.expression(), explanation.axes, explanation.sizes),
                           "why": _why(step, printer, "json")} for step in explanation.steps]
     return json.dumps(document, indent=1) + "\n"
 
@@ -295,6 +295,14 @@ def _json(explanation, standalone: bool) -> str:
 #: The writer of each format: (explanation, standalone) -> text.
 WRITERS = {"latex": _latex, "markdown": _markdown, "text": _text, "json": _json}
 assert tuple(WRITERS) == FORMATS
+
+
+def _markdown_display(explanation) -> str:
+    return write_explanation(explanation, "markdown")
+
+
+# Jupyter shows an explanation as its Markdown document (KaTeX or MathJax renders its mathematics).
+Explanation._repr_markdown_ = _markdown_display
 
 
 def write_explanation(explanation, fmt: str = "latex", standalone: bool = False) -> str:
