@@ -120,7 +120,7 @@ def closed_form(terms) -> object:
     return Add(*written)
 
 
-def _why(step: Step, terms, lhs, shift, quantity) -> Why:
+def _why(step: Step, terms, lhs, shift, quantity, before=None) -> Why:
     if step.key == "chain":
         return facts.chain(terms[0], lhs, shift)
     if not terms:
@@ -129,7 +129,7 @@ def _why(step: Step, terms, lhs, shift, quantity) -> Why:
     if step.key == "brackets":
         return facts.brackets(terms[0], lhs, shift, PARTNER[quantity])
     if step.key == "solved":
-        return facts.solved(terms[0], lhs, shift)
+        return facts.solved(terms[0], lhs, shift, before)
     if step.key == "tightened":
         return facts.tightened(terms[0], lhs, shift)
     return facts.operator(terms[0], lhs, shift)
@@ -148,13 +148,15 @@ def entry_steps(kind: str, spec, quantity: str, index, index_base: int = 0) -> l
     steps = [replace(general, terms=terms, shown=shown, shown_lhs=out.lhs(forward.lhs),
                      why=words.forward(kind, shown, out.lhs(forward.lhs)))]
     lhs = formula.lhs.xreplace(at)
-    last = None
+    last, brackets = None, None
     for step in gradient_steps(forward, formula, Shift(0, formula.lhs.indices)):
         terms = _terms(step.terms, {**sizes, **at})
         vanished = tuple((None, why, ()) for _, why, _ in step.vanished)
         steps.append(replace(step, lhs=lhs, terms=terms, shown_lhs=shift.element(lhs),
                              shown=tuple(shift.term(t) for t in terms), vanished=vanished,
-                             why=_why(step, terms, lhs, shift, quantity)))
+                             why=_why(step, terms, lhs, shift, quantity, brackets)))
+        if step.key == "brackets" and terms:
+            brackets = terms[0]
         if step.key in ("solved", "tightened"):
             last = terms
     closed = closed_form(last)

@@ -19,7 +19,7 @@ from sympy import And, Eq, Indexed, Integer, Mod
 
 from symconv.explain.evaluate import compile_expression
 from symconv.explain.model import Why
-from symconv.explain.words import element_of
+from symconv.explain.words import delta_bracket, element_of
 from symconv.formula.sums import IndexSum
 from symconv.symbolic.tensors import base
 
@@ -116,10 +116,18 @@ def brackets(term: IndexSum, lhs, shift, what: str) -> Why:
                (total, _listed(named(term, a, shift) for a in kept), total - len(kept), element))
 
 
-def solved(term: IndexSum, lhs, shift) -> Why:
+def solved(term: IndexSum, lhs, shift, before: IndexSum | None = None) -> Why:
+    """``before`` is the chain rule's term at the entry, whose brackets the step solves."""
     kept, total = survivors(term)
-    fixed = [Eq(var, value, evaluate=False) for var, value in shift.term(term).solved]
-    lead = Why("The brackets fix {}: ", (fixed,)) if fixed else Why("", ())
+    shown = shift.term(term)
+    fixed = [Eq(var, value, evaluate=False) for var, value in shown.solved]
+    solving = [delta_bracket(a, b) for a, b in shift.term(before).deltas] if before is not None and fixed else []
+    if solving:
+        lead = Why("Solving {} for the tap gives {}: ", (solving, fixed))
+    elif fixed:
+        lead = Why("The brackets fix {}: ", (fixed,))
+    else:
+        lead = Why("", ())
     if not kept:
         return lead + Why("no term of the {} left passes its brackets, so the gradient is 0.", (total,))
     dropped = total - len(kept)
@@ -143,9 +151,13 @@ def tightened(term: IndexSum, lhs, shift) -> Why:
 
 def operator(term: IndexSum, lhs, shift) -> Why:
     kept, total = survivors(term)
+    named_kept = _listed(named(term, a, shift) for a in kept)
+    if len(kept) == total:
+        return Why("The flipped kernel laid on the spread, padded dy: all {} of its taps land on an entry of dy, {}.",
+                   (total, named_kept))
     return Why("The flipped kernel laid on the spread, padded dy: " + _number(len(kept), "tap", "taps")
                + " of its {} land" + ("s" if len(kept) == 1 else "") + " on an entry of dy, {}; the others land on "
-               "the zeros.", (total, _listed(named(term, a, shift) for a in kept)))
+               "the zeros.", (total, named_kept))
 
 
 def closed(count: int, lhs, shift) -> Why:

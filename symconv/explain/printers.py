@@ -21,11 +21,13 @@ selectors the way the seeds do; these add what a step holds besides:
 
 from __future__ import annotations
 
-from sympy import Basic, Indexed, Mod
+from sympy import Basic, Derivative, Indexed, Mod, Mul, Sum
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
 
 from symconv.explain.model import Bracket, Why
 from symconv.printing.formats import TextPrinter
-from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter, _delta_args
+from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter, _delta_args, _rank
 from symconv.printing.latex import SymconvLatexPrinter, tex_text
 from symconv.printing.present import LEADING_AXES, IndexStyle
 
@@ -34,6 +36,12 @@ def _sides(a, b):
     """A bracket's two sides, a free index (or an expression) on the left of a number: ``[i' + k' = 2]``."""
     a, b = _delta_args(a, b)
     return (b, a) if a.is_number and not b.is_number else (a, b)
+
+
+def reading_order(term):
+    """A sum's terms as a reader writes them: positive before negative, so ``3 - i`` rather than ``-i + 3``;
+    among the positive ones sums first and numbers last (``h + P - i S``, ``i + k - 1``)."""
+    return (term.could_extract_minus_sign(), not term.has(Sum), term.is_number, _rank(term))
 
 
 def _shown_indices(expr, compact: bool) -> list:
@@ -65,6 +73,9 @@ class ExplainLatexPrinter(FormulaLatexPrinter):
         tex = "%s_{%s}" % (name, sub) if sub else name
         return r"\frac{\partial L}{\partial %s}" % tex[1:] if name in ("dx", "dw", "db") else tex
 
+    def _as_ordered_terms(self, expr, order=None):
+        return sorted(LatexPrinter._as_ordered_terms(self, expr, order), key=reading_order)
+
     def _print_KroneckerDelta(self, expr, exp=None):
         a, b = _sides(*expr.args)
         return r"\left[%s = %s\right]" % (self._print(a), self._print(b))
@@ -94,6 +105,17 @@ class ExplainTextPrinter(FormulaTextPrinter):
         separator = "," if self.compact and all(i.is_Integer for i in indices) else ", "
         sub = separator.join(self._print(i) for i in indices)
         return "%s[%s]" % (expr.base.name, sub) if sub else expr.base.name
+
+    def _as_ordered_terms(self, expr, order=None):
+        return sorted(StrPrinter._as_ordered_terms(self, expr, order), key=reading_order)
+
+    def _print_Mul(self, expr):
+        # dy first and the chain rule's derivative after it, as the LaTeX reads: dy[i']*d y[i']/d x[h]
+        derivatives = [f for f in expr.args if isinstance(f, Derivative)]
+        if derivatives and len(expr.args) > len(derivatives):
+            rest = Mul(*(f for f in expr.args if not isinstance(f, Derivative)))
+            return "*".join([self._print(rest)] + [self._print(d) for d in derivatives])
+        return super()._print_Mul(expr)
 
     def _print_KroneckerDelta(self, expr):
         a, b = _sides(*expr.args)

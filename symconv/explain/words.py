@@ -37,6 +37,9 @@ def divides_bracket(divides) -> Bracket:
 
 
 def delta_bracket(a, b) -> Bracket:
+    """A Kronecker delta as the bracket ``[h = i'S + k'D - P]``; a number goes on the right (``[i' + k' = 2]``)."""
+    if getattr(a, "is_number", False) and not getattr(b, "is_number", False):
+        a, b = b, a
     return Bracket(Eq(a, b, evaluate=False))
 
 

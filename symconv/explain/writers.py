@@ -44,7 +44,8 @@ OPERATORS = {
     "dx-ones": (r"\left(\widetilde{dy} \star \mathbf{1}\right)_{%s} / |K|", "(dy~ * ones)[%s] / |K|"),
     "dw": (r"\left(x^{\mathrm{pad}} \star dy\right)_{%s}", "(x_pad * dy)[%s]"),
 }
-OPERATOR_NOTE = ("$\\widetilde{dy}$ is dy with stride $-$ 1 zeros between its entries and zeros around them, "
+OPERATOR_NOTE = ("$\\widetilde{dy}$ is dy with $S - 1$ zeros between neighbouring entries ($S$ the stride) and zeros "
+                 "around them, "
                  "$\\operatorname{rot180}(w)$ the kernel turned by 180 degrees, $x^{\\mathrm{pad}}$ the zero-padded "
                  "input, $\\star$ a correlation (the kernel slid over the other tensor).")
 
