@@ -12,9 +12,10 @@ asked of the reference too: the backward of a dy that is 1 at output o and
 0 elsewhere. A step at one entry is checked the same way at the layer's own
 sizes, on :data:`DRAWS` draws of values.
 
-The strings are what is evaluated: each side as the JSON holds it
-(:func:`~symconv.explain.model.self_contained`), so a check of the
-expressions is a check of the JSON.
+What is evaluated is each side as the JSON holds it, the output sizes
+(``H_o``) left as symbols whose values come with the layer
+(:func:`~symconv.explain.model.evaluable`); the tests read the JSON strings
+back with ``parse_expr`` and check those too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sympy import Derivative
 
 from symconv.explain.evaluate import Tensor, compile_expression
 from symconv.explain.families import NAMES, random_specs, size_values, spec_sizes
-from symconv.explain.model import self_contained
+from symconv.explain.model import evaluable
 from symconv.layers import rule_for
 
 #: Entries of a step's left-hand side compared per layer, at most.
@@ -162,7 +163,7 @@ def check_general(kind: str, steps, axes, seed: int = 0, first: int = 1) -> list
     """Each general step at :data:`~symconv.explain.families.SIZE_SETS` random layers (see the module docstring)."""
     rng = np.random.default_rng(seed)
     specs = random_specs(kind, seed=seed)
-    compiled = [compile_expression(self_contained(s.expression(), axes)) for s in steps]
+    compiled = [compile_expression(evaluable(s.expression())) for s in steps]
     checks = [StepCheck(first + n, s.quantity, s.title, "random layers") for n, s in enumerate(steps)]
     for draw, spec in enumerate(specs):
         layer = _Layer(kind, spec, rng, draw)
@@ -178,7 +179,7 @@ def check_at(kind: str, spec, steps, axes, seed: int = 0, first: int = 1) -> lis
     """Each step instantiated at ``spec``'s sizes (one entry, or the forward's every output) on :data:`DRAWS` draws."""
     rng = np.random.default_rng(seed)
     sizes = size_values(kind, spec)
-    compiled = [compile_expression(self_contained(s.expression(), axes, sizes)) for s in steps]
+    compiled = [compile_expression(evaluable(s.expression(), sizes)) for s in steps]
     checks = [StepCheck(first + n, s.quantity, s.title, "the layer's sizes") for n, s in enumerate(steps)]
     outputs = int(np.prod(spec.output_shape))
     for step, check in zip(steps, checks):

@@ -118,6 +118,9 @@ def _build(expr, memo):  # noqa: C901 (one branch per kind of node)
         return _derivative(expr, memo)
     args = [_compile(a, memo) for a in expr.args]
     if kind is Add:
+        if len(args) == 2:
+            first, second = args
+            return lambda env: _number(first(env) + second(env))
         return lambda env: _number(sum(a(env) for a in args))
     if kind is Mul:
         return functools.partial(_lazy_product, _ordered(expr.args, args))

@@ -26,7 +26,7 @@ which ``parse_expr`` cannot read) renamed ``i1``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sympy import Integer, KroneckerDelta, Mul, Symbol
 
@@ -98,13 +98,14 @@ class Step:
     vanished: tuple = ()
     operator: str = ""
     formula: bool = False
-    facts: dict = field(default_factory=dict, compare=False)
 
     def expression(self):
-        """The right-hand side, counted from 0, with the output sizes as symbols (``H_o``)."""
+        """The right-hand side, counted from 0, with the output sizes as symbols (``H_o``); built once."""
         if self.closed is not None:
             return self.closed
-        return sum((term_expression(t) for t in self.terms), Integer(0))
+        if "_expression" not in self.__dict__:  # a frozen step: its expression never changes
+            self.__dict__["_expression"] = sum((term_expression(t) for t in self.terms), Integer(0))
+        return self.__dict__["_expression"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,16 @@ def unprimed(expr):
     """Every primed symbol ``v'``, summed over or not, renamed ``v1``: what ``parse_expr`` can read."""
     primed = {s: Symbol(s.name.replace("'", "1"), **s.assumptions0) for s in expr.atoms(Symbol) if "'" in s.name}
     return expr.xreplace(primed) if primed else expr
+
+
+def evaluable(expr, sizes=None):
+    """``expr`` as the checks evaluate it: the JSON's expression with the output sizes left as symbols (their
+    values come with the layer's sizes), a max pool's selector written out."""
+    if hasattr(expr, "replace") and expr.has(FirstArgmax):
+        expr = expr.replace(lambda e: isinstance(e, FirstArgmax), lambda e: e.definition())
+        if sizes:
+            expr = expr.xreplace(sizes)
+    return expr
 
 
 def self_contained(expr, axes, sizes=None):
