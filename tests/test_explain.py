@@ -397,12 +397,21 @@ def test_the_text_document_numbers_its_steps_each_with_one_line_of_why():
         assert block.splitlines()[1].startswith("  ") and block.splitlines()[1].strip()
 
 
-def test_check_prints_each_steps_result():
-    code, text, err = run("explain", "avgpool1d", "--check")
+@pytest.mark.parametrize("kind", quick_first(["avgpool1d"] + [k for k in KINDS if k != "avgpool1d"], str))
+def test_check_prints_each_steps_result_for_every_kind(kind):
+    code, text, err = run("explain", kind, "--check")
     assert code == 0, err
     rows = [line for line in text.splitlines() if re.match(r"^\d+ ", line)]
-    assert len(rows) == 6 and all(" ok " in row for row in rows)
+    assert len(rows) == len(general_steps(kind)) and all(re.search(r" ok +The ", row) for row in rows), text
     assert text.rstrip().endswith("every step agrees with the reference kernels")
+
+
+def test_check_at_an_entry_adds_each_step_at_the_layers_sizes():
+    code, text, err = run("explain", "conv1d", "--input", "1,1,5", "--weight", "1,1,2", "--stride", "2",
+                          "--at", "3", "--index-base", "1", "--check")
+    assert code == 0, err
+    at_sizes = [line for line in text.splitlines() if "the layer's sizes" in line]
+    assert len(at_sizes) == 7 and at_sizes[-1].endswith("The closed form")
 
 
 def test_a_failing_check_exits_1_with_one_line(monkeypatch):

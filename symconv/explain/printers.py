@@ -27,7 +27,9 @@ from sympy.printing.str import StrPrinter
 
 from symconv.explain.model import Bracket, Why
 from symconv.printing.formats import TextPrinter
-from symconv.printing.formula_print import FormulaLatexPrinter, FormulaTextPrinter, _delta_args, _rank
+from symconv.printing.formula_print import (
+    FormulaLatexPrinter, FormulaTextPrinter, _argmax_parts, _delta_args, _rank,
+)
 from symconv.printing.latex import SymconvLatexPrinter, tex_text
 from symconv.printing.present import LEADING_AXES, IndexStyle
 
@@ -57,12 +59,32 @@ def _digits(indices) -> bool:
     return bool(indices) and all(i.is_Integer and 0 <= i <= 9 for i in indices)
 
 
-class ExplainLatexPrinter(FormulaLatexPrinter):
-    """The formula printer, with deltas as brackets, the chain rule's derivative and compact subscripts."""
+def _selector(printer, expr, latex: bool) -> str:
+    """A max pool's first-maximum bracket, its window written at the layer's sizes when the printer has them."""
+    taps, over, window = _argmax_parts(expr)
+    window = window.xreplace(printer.sizes) if printer.sizes else window
+    chosen = ", ".join(map(printer._print, taps))
+    chosen = chosen if len(taps) == 1 else "(%s)" % chosen
+    if latex:
+        return r"\left[%s = \mathop{\mathrm{arg\,max}}\limits_{%s} %s\right]" % (
+            chosen, over.replace(" ", ""), printer._print(window))
+    return "[%s = argmax_{%s} %s]" % (chosen, over, printer._print(window))
 
-    def __init__(self, compact: bool = False, settings=None):
+
+class ExplainLatexPrinter(FormulaLatexPrinter):
+    """The formula printer, with deltas as brackets, the chain rule's derivative and compact subscripts.
+
+    ``sizes`` (``{size symbol: value}``) are the layer's, for a max pool's window.
+    """
+
+    def __init__(self, compact: bool = False, sizes=None, settings=None):
         super().__init__(settings)
-        self.compact = compact
+        self.compact, self.sizes = compact, sizes or {}
+
+    def _print_FirstArgmax(self, expr):
+        return _selector(self, expr, True)
+
+    _print_FirstArgmaxFrom1 = _print_FirstArgmax
 
     def _print_Indexed(self, expr):
         name, indices = expr.base.name, _shown_indices(expr, self.compact)
@@ -95,9 +117,14 @@ class ExplainLatexPrinter(FormulaLatexPrinter):
 class ExplainTextPrinter(FormulaTextPrinter):
     """Plain text: ``[h = S*i' + D*k' - P]``, ``d y[n', f', i'] / d x[n, c, h]``, ``a = b``."""
 
-    def __init__(self, compact: bool = False, settings=None):
+    def __init__(self, compact: bool = False, sizes=None, settings=None):
         super().__init__(settings)
-        self.compact = compact
+        self.compact, self.sizes = compact, sizes or {}
+
+    def _print_FirstArgmax(self, expr):
+        return _selector(self, expr, False)
+
+    _print_FirstArgmaxFrom1 = _print_FirstArgmax
 
     def _print_Indexed(self, expr):
         # Concrete compact indices as derive's text writes them (x[2,2]); others as the formulas do.
@@ -135,9 +162,9 @@ class ExplainTextPrinter(FormulaTextPrinter):
 class ClosedLatexPrinter(SymconvLatexPrinter):
     """A closed form exactly as ``symconv derive`` prints the entry (its subscripts, its order of terms)."""
 
-    def __init__(self, style: IndexStyle):
+    def __init__(self, style: IndexStyle, sizes=None):
         super().__init__(style)
-        self.selector = ExplainLatexPrinter(compact=style.compact)
+        self.selector = ExplainLatexPrinter(compact=style.compact, sizes=sizes)
         self.shift = style.base
 
     def _print_FirstArgmax(self, expr):
@@ -149,10 +176,14 @@ class ClosedLatexPrinter(SymconvLatexPrinter):
 class ClosedTextPrinter(TextPrinter):
     """A closed form as ``symconv derive --format text`` prints the entry."""
 
+    def __init__(self, style: IndexStyle, sizes=None):
+        super().__init__(style)
+        self.selector = ExplainTextPrinter(compact=style.compact, sizes=sizes)
+
     def _print_FirstArgmax(self, expr):
         from symconv.formula.shift import one_more
 
-        return ExplainTextPrinter()._print(one_more(expr) if self.style.base else expr)
+        return self.selector._print(one_more(expr) if self.style.base else expr)
 
 
 def _listed(texts: list[str]) -> str:

@@ -208,10 +208,10 @@ def _why(step, printer, fmt: str) -> str:
 
 
 def _printers(explanation, latex: bool):
-    style = _style(explanation)
+    style, sizes = _style(explanation), explanation.sizes
     if latex:
-        return ExplainLatexPrinter(compact=style.compact), ClosedLatexPrinter(style), style
-    return ExplainTextPrinter(compact=style.compact), ClosedTextPrinter(style), style
+        return ExplainLatexPrinter(style.compact, sizes), ClosedLatexPrinter(style, sizes), style
+    return ExplainTextPrinter(style.compact, sizes), ClosedTextPrinter(style, sizes), style
 
 
 def _size_rows(explanation, printer):
