@@ -53,7 +53,8 @@ def _always(term: IndexSum, span) -> bool:
     """Whether a range bracket on summation indices only holds at every value of them (it then says nothing)."""
     if not span.expr.free_symbols <= {l.var for l in term.limits}:
         return False
-    kept, total = facts.survivors(replace(term, spans=(span,), divides=(), deltas=()))
+    own = tuple(l for l in term.limits if l.var in span.expr.free_symbols)  # the ranges are numbers here
+    kept, total = facts.survivors(IndexSum(1, own, (span,)))
     return len(kept) == total
 
 

@@ -194,19 +194,35 @@ def _factors(expr, memo, after=frozenset()):
             value, condition = factor.args[0]
             conditions = And.make_args(condition)
             names = frozenset(after).union(*(c.free_symbols for c in conditions))
-            found += [(_compile(c, memo), c.free_symbols, after) for c in conditions]
+            found += [(_compile(c, memo), c.free_symbols, after, True) for c in conditions]
             found += _factors(value, memo, names)
         else:
-            found.append((_compile(factor, memo), factor.free_symbols, after))
+            found.append((_compile(factor, memo), factor.free_symbols, after, isinstance(factor, KroneckerDelta)))
     return found
 
 
+def loop_order(limits, brackets) -> list:
+    """The summation limits in the order to loop over them: as given, or, when no bound reads another summation
+    index (every range is fixed), the indices that more brackets hold first, so that a bracket that is 0
+    cuts the loops short at once. A finite sum over fixed ranges does not depend on the order of its loops.
+
+    ``limits`` are ``(var, lo, hi)``, outermost first; ``brackets`` the symbol sets of the brackets.
+    """
+    variables = {limit[0] for limit in limits}
+    if any((sympify(lo).free_symbols | sympify(hi).free_symbols) & variables for _, lo, hi in limits):
+        return list(limits)
+    held = {v: sum(v in symbols for symbols in brackets) for v in variables}
+    return sorted(limits, key=lambda limit: -held[limit[0]])
+
+
 def _sum(expr, memo):
-    """Nested loops, outermost limit first; each factor evaluated at the loop of the last index it reads."""
-    limits = list(reversed(expr.limits))  # SymPy lists the innermost first
+    """Nested loops (:func:`loop_order`); each factor evaluated at the loop of the last index it reads."""
+    factors = _factors(expr.function, memo)
+    limits = loop_order(list(reversed(expr.limits)),  # SymPy lists the innermost first
+                        [symbols for _, symbols, _, bracket in factors if bracket])
     variables = [limit[0] for limit in limits]
     levels = [[] for _ in range(len(limits) + 1)]  # level 0: before any loop
-    for compiled, symbols, after in _factors(expr.function, memo):
+    for compiled, symbols, after, _ in factors:
         needed = [variables.index(v) + 1 for v in set(symbols) | set(after) if v in variables]
         levels[max(needed, default=0)].append(compiled)
     bounds = [(limit[0].name, _compile(limit[1], memo), _compile(limit[2], memo)) for limit in limits]

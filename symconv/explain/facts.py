@@ -15,9 +15,9 @@ outputs and taps that survive and count those that vanish: "of the 36
 
 from __future__ import annotations
 
-from sympy import And, Eq, Indexed, Integer, Mod
+from sympy import And, Eq, Indexed, Integer, Mod, Symbol
 
-from symconv.explain.evaluate import compile_expression
+from symconv.explain.evaluate import compile_expression, loop_order
 from symconv.explain.model import Why
 from symconv.explain.words import delta_bracket, element_of
 from symconv.formula.sums import IndexSum
@@ -39,12 +39,14 @@ def survivors(term: IndexSum) -> tuple[list, int]:
     so a layer's thousands of (output, tap) pairs cost a walk over the few
     that get past the first brackets.
     """
-    names = [l.var.name for l in term.limits]
+    conditions = _conditions(term)
+    limits = loop_order([(l.var, l.lo, l.hi) for l in term.limits], [c.free_symbols for c in conditions])
+    names = [var.name for var, _, _ in limits]
     levels = [[] for _ in range(len(names) + 1)]
-    for condition in _conditions(term):
+    for condition in conditions:
         deepest = max((names.index(s.name) + 1 for s in condition.free_symbols if s.name in names), default=0)
         levels[deepest].append(compile_expression(condition))
-    bounds = [(l.var.name, compile_expression(l.lo), compile_expression(l.hi)) for l in term.limits]
+    bounds = [(name, compile_expression(lo), compile_expression(hi)) for name, (_, lo, hi) in zip(names, limits)]
     total = 1
     for _, lo, hi in bounds:
         total *= max(0, hi({}) - lo({}) + 1)  # the ranges at one entry are numbers
@@ -63,11 +65,12 @@ def survivors(term: IndexSum) -> tuple[list, int]:
         env.pop(name, None)
 
     walk(0, {})
-    return kept, total
+    order = [l.var.name for l in term.limits]  # the sum's own order of indices, outermost first
+    return sorted(kept, key=lambda a: tuple(a[name] for name in order)), total
 
 
 def _at(expr, assignment):
-    return expr.xreplace({s: Integer(assignment[s.name]) for s in expr.free_symbols if s.name in assignment})
+    return expr.xreplace({s: Integer(assignment[s.name]) for s in expr.atoms(Symbol) if s.name in assignment})
 
 
 def output_of(term: IndexSum, assignment, shift):
@@ -86,8 +89,14 @@ def named(term: IndexSum, assignment, shift):
 
 
 def _listed(items):
-    items = list(dict.fromkeys(items))
-    return items if len(items) <= NAMED else items[:NAMED] + ["..."]
+    """The first :data:`NAMED` distinct items, then "..." if there are more; the items are named lazily."""
+    shown = []
+    for item in items:
+        if item not in shown:
+            if len(shown) == NAMED:
+                return shown + ["..."]
+            shown.append(item)
+    return shown
 
 
 def _number(count: int, one: str, many: str) -> str:

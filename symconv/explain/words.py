@@ -13,7 +13,7 @@ from __future__ import annotations
 from sympy import Derivative, Eq, Indexed, Mod, Symbol
 
 from symconv.explain.model import Bracket, Why, term_expression
-from symconv.formula.sums import FirstArgmax, IndexSum
+from symconv.formula.sums import IndexSum
 from symconv.symbolic.tensors import base
 
 
@@ -54,13 +54,14 @@ def _coordinates(values):
     return values[0] if len(values) == 1 else values
 
 
-#: What each family's forward is, in words; ``{}`` are the output (a max pool's selector), the taps, the
-#: positions they read, the range brackets.
+#: What each family's forward is, in words; ``{}`` are the output, the taps, the positions they read, the
+#: range brackets.
 FORWARD = {
     "conv": "Output {} is the kernel laid on x: tap {} reads x at {}, and a tap in the zero padding adds nothing, "
             "so the range brackets {} keep only the taps inside x.",
-    "maxpool": "The maximum of the window written as a sum: the selector {} is 1 at the window's first maximum "
-               "(row-major order, PyTorch's rule for ties) and 0 at every other tap; tap {} reads x at {}, the "
+    "maxpool": "Output {} is the maximum of its window, written as a sum: the arg max bracket is 1 at the "
+               "window's first maximum (row-major order, PyTorch's rule for ties) and 0 at every other tap; tap {} "
+               "reads x at {}, the "
                "padding holds -inf and never wins, so the range brackets {} keep the taps inside x; the selector is "
                "piecewise constant, so its derivative is 0.",
     "avgpool": "Output {} is the mean of its window: tap {} reads x at {}, the zero padding adds nothing but counts "
@@ -78,9 +79,7 @@ def forward(kind: str, shown, lhs) -> Why:
     taps = _taps(term)
     brackets = [span_bracket(s) for s in term.spans]
     positions = _coordinates(s.expr for s in term.spans)
-    selector = list(term.body.atoms(FirstArgmax))
-    values = (selector[0],) if selector else (lhs,)
-    return Why(FORWARD[FAMILY[kind]], values + (_coordinates(taps), positions, brackets))
+    return Why(FORWARD[FAMILY[kind]], (lhs, _coordinates(taps), positions, brackets))
 
 
 def chain(shown, lhs) -> Why:
