@@ -27,8 +27,6 @@ from __future__ import annotations
 import sys
 import types
 
-from symconv.errors import SymconvError
-
 #: The gradients an explanation can be about.
 WRT = ("x", "w", "b", "all")
 
@@ -71,4 +69,4 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["explain", "write", "WRT", "SymconvError"]
+__all__ = ["explain", "write", "WRT"]

@@ -102,12 +102,13 @@ def build(kind: str, spec, at, wrt, index_base: int, check: bool, seed: int):
 
 def check_explanation(explanation, gradients, seed: int = 0):
     """The report: the general steps at random layers, and, at an entry, each step at the layer's sizes."""
-    from symconv.explain.check import CheckReport, check_at, check_general
+    from symconv.explain.check import CheckReport, check_at, check_general, describe_layers
     from symconv.explain.derivation import general_steps
+    from symconv.explain.families import random_specs
 
     kind, axes = explanation.kind, explanation.axes
     general = general_steps(kind, gradients)
     checks = check_general(kind, general, axes, seed)
     if explanation.spec is not None:
         checks += check_at(kind, explanation.spec, explanation.steps, axes, seed)
-    return CheckReport(kind, checks)
+    return CheckReport(kind, checks, describe_layers(random_specs(kind, seed=seed)))

@@ -67,6 +67,7 @@ class CheckReport:
 
     kind: str
     checks: list = field(default_factory=list)
+    layers: str = ""  # what the random layers held, in words: "strides up to 3, paddings up to 2, ..."
 
     @property
     def passed(self) -> bool:
@@ -157,6 +158,16 @@ def _compare(check, compiled, layer, lhs, entries):
 
 def _shape(lhs, layer):
     return layer.reference[lhs.base.name].shape
+
+
+def describe_layers(specs) -> str:
+    """``strides up to 3, paddings up to 2, dilations up to 2``: the range the random layers covered."""
+    def largest(values):
+        return max(v if isinstance(v, int) else max(v) for spec in specs for v in values(spec))
+
+    words = [f"strides up to {largest(lambda s: s.stride)}", f"paddings up to {largest(lambda s: s.padding)}"]
+    dilation = largest(lambda s: s.dilation)
+    return ", ".join(words + ([f"dilations up to {dilation}"] if dilation > 1 else ["no dilation"]))
 
 
 def check_general(kind: str, steps, axes, seed: int = 0, first: int = 1) -> list[StepCheck]:

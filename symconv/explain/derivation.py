@@ -30,7 +30,6 @@ True
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 
 from sympy import Derivative, diff
 

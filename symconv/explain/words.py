@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sympy import Derivative, Eq, Indexed, Mod, Symbol
 
-from symconv.explain.model import Bracket, Why, term_expression
+from symconv.explain.model import Bracket, Why
 from symconv.formula.sums import IndexSum
 from symconv.symbolic.tensors import base
 

@@ -20,6 +20,7 @@ as ``Symbol``; always 0-based.
 from __future__ import annotations
 
 import json
+import re
 
 from sympy import Indexed
 
@@ -44,10 +45,15 @@ OPERATORS = {
     "dx-ones": (r"\left(\widetilde{dy} \star \mathbf{1}\right)_{%s} / |K|", "(dy~ * ones)[%s] / |K|"),
     "dw": (r"\left(x^{\mathrm{pad}} \star dy\right)_{%s}", "(x_pad * dy)[%s]"),
 }
-OPERATOR_NOTE = ("$\\widetilde{dy}$ is dy with $S - 1$ zeros between neighbouring entries ($S$ the stride) and zeros "
-                 "around them, "
-                 "$\\operatorname{rot180}(w)$ the kernel turned by 180 degrees, $x^{\\mathrm{pad}}$ the zero-padded "
-                 "input, $\\star$ a correlation (the kernel slid over the other tensor).")
+#: What each operator notation's symbols stand for, said once before the steps.
+OPERATOR_NOTES = {
+    "dy": "$\\widetilde{dy}$ is dy with $S - 1$ zeros between neighbouring entries ($S$ the stride) and zeros "
+          "around them",
+    "dx": "$\\operatorname{rot180}(w)$ the kernel turned by 180 degrees",
+    "dx-ones": "$\\mathbf{1}$ a window of ones and $|K|$ its size",
+    "dw": "$x^{\\mathrm{pad}}$ the zero-padded input",
+    "star": "$\\star$ a correlation (the kernel slid over the other tensor)",
+}
 
 
 def _style(explanation) -> IndexStyle:
@@ -85,9 +91,8 @@ def _checked(explanation) -> str:
     at = [c for c in report.checks if c.where != "random layers"]
     text = "Every step below is an equation symconv checked against the NumPy reference kernels"
     if general:
-        text += (f": evaluated exactly at {general[0].layers} random layers (strides up to 3, paddings up to 2, "
-                 f"dilations up to 2) and random integer values, at {sum(c.entries for c in general)} entries in "
-                 "all, each gave the reference's value")
+        text += (f": evaluated exactly at {general[0].layers} random layers ({report.layers}) and random integer "
+                 f"values, at {sum(c.entries for c in general)} entries in all, each gave the reference's value")
     if at:
         text += (", and" if general else ":") + f" at this layer's sizes, on {at[0].layers} draws of values"
     return text + "."
@@ -96,14 +101,19 @@ def _checked(explanation) -> str:
 def _notes(explanation, fmt: str) -> list[str]:
     """The paragraphs before the steps (``$...$`` mathematics): the layer, the notation, what was checked."""
     base = explanation.index_base
-    layer = SCOPE[explanation.kind] if explanation.spec is None else describe(explanation.spec) + "."
+    # The formulas' note on the layer, without its word on --groups (explain takes no groups).
+    scope = re.sub(r" \(`--groups`[^)]*\)", "", SCOPE[explanation.kind])
+    layer = scope if explanation.spec is None else describe(explanation.spec) + "."
     conventions = (f"$L = \\sum dy\\, y$, so $dy$ stands for $\\partial L / \\partial y$. Indices are {base}-based; "
                    "$[\\cdot]$ is 1 when the condition inside holds and 0 otherwise (an Iverson bracket: "
                    "$[a = b]$ is Kronecker's delta), $a \\mid b$ reads a divides b, and a primed index ($i'$) is "
                    "one the chain rule sums over.")
     notes = [layer, conventions, _checked(explanation)]
-    if any(step.operator for step in explanation.steps):
-        notes.append(OPERATOR_NOTE)
+    used = [step.operator for step in explanation.steps if step.operator]
+    if used:
+        keys = (["dy"] if any(k.startswith("dx") for k in used) else []) + list(dict.fromkeys(used)) + ["star"]
+        words = [OPERATOR_NOTES[k] for k in keys]
+        notes.append(", ".join(words[:-1]) + " and " + words[-1] + ".")
     if fmt == "text":
         return [_plain(n) for n in notes]
     if fmt == "latex":
@@ -113,6 +123,7 @@ def _notes(explanation, fmt: str) -> list[str]:
 
 _PLAIN = (("$", ""), ("\\sum dy\\, y", "sum dy*y"), ("\\partial ", "d"), ("[\\cdot]", "[.]"), ("\\mid", "|"),
           ("\\widetilde{dy}", "dy~"), ("\\operatorname{rot180}(w)", "rot180(w)"), ("x^{\\mathrm{pad}}", "x_pad"),
+          ("\\mathbf{1}", "ones"),
           ("\\star", "*"), ("\\times", "x"), ("-\\infty", "-inf"), ("\\le", "<="), ("_H", "H"), ("_W", "W"),
           ("`", ""))
 
