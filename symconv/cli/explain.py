@@ -65,7 +65,7 @@ def _entry(text, kind, spec, wrt, index_base):
 
 @click.command()
 @click.argument("kind", metavar="KIND")
-@one_layer_options
+@one_layer_options(kinds=FORMULA_LAYERS)
 @click.option("--wrt", type=click.Choice(WRT), default=None,
               help="The gradient to derive: x, w, b, or all [all; with --at: x].")
 @click.option("--at", "at_text", metavar="N,C,I,J",
