@@ -44,6 +44,7 @@ _LAZY = {
     "verify": ("symconv.verify", None),  # the package, callable (see symconv.verify)
     "render": ("symconv.printing.documents", "render"),
     "formula": ("symconv.formula", None),  # the package, callable (see symconv.formula)
+    "explain": ("symconv.explain", None),  # the package, callable (see symconv.explain)
     "reference": ("symconv.reference", None),
     "check_backward": ("symconv.check", "check_backward"),
 }

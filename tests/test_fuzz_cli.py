@@ -72,6 +72,8 @@ VALUES = {
                ["nope.py:f", "mine.py:missing", "mine.py", "::", "os:system", "bad.py:f",
                 "\udcff.py:f", "mine.py:\udcff"]),
     "forward": (["mine.py:right"], ["nope.py:f", "x"]),
+    "kind": (["conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"],  # explain's KIND
+             ["relu", "conv9d", "", "stack", "\udcff"]),
 }
 #: Any option this table does not know yet (a new one) is drawn from these.
 GENERIC = (["1", "2", "0,1", "same", "relu"], ["-1", "x", "", "2147483648", "1e400", "\udcff"])
@@ -195,10 +197,17 @@ def command_lines(draw, words, command):
                 kind, base = args[-1], list(BASES[args[-1]])
         else:
             args.append(_value(rnd, VALUES.get(param.name, GENERIC), share))
+            if param.name == "kind" and args[-1] in BASES:  # explain's KIND: sizes come with an entry, --at
+                kind = args[-1]
+                if rnd.random() < 0.5:
+                    ndim = len(BASES[kind][1].split(",")) - 2
+                    base = list(BASES[kind]) + ["--at", ",".join(["0", "0"] + ["1"] * ndim)]
     given = set(base[::2])
     if command.name in ("formula", "schema"):
         base = []  # they take no layer options
     args += base
+    from symconv.spec.options import ACCEPTS as accepts
+    layer_options = {name for names in accepts.values() for name in names}
     for param in command.params:
         if not isinstance(param, click.Option) or param.name == "help":
             continue
@@ -208,9 +217,9 @@ def command_lines(draw, words, command):
                 position = args.index(flag) + 1
                 args[position] = _value(rnd, VALUES.get(param.name, GENERIC), 0.0)
             continue
-        foreign = kind not in (None, "stack") and param.name in ACCEPTS["conv2d"] + ACCEPTS["avgpool2d"] + \
-            ACCEPTS["maxpool2d"] + ACCEPTS["leaky_relu"] and param.name not in ACCEPTS[kind]
-        if foreign and share == 1:
+        foreign = kind not in (None, "stack") and param.name in layer_options and param.name not in ACCEPTS[kind]
+        sizeless = command.name == "explain" and not base and param.name in layer_options  # options need --input
+        if (foreign or sizeless) and share == 1:
             continue
         needed = param.required or (param.name == "output" and command.name == "plot")
         if needed or rnd.random() < 0.2:

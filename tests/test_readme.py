@@ -162,3 +162,12 @@ def test_the_readme_verify_table_is_what_verify_prints():
     def masked(table):
         return re.sub(r"\d\.\de-\d\d", "E", table)
     assert masked(shown) == masked(printed)
+
+
+def test_readme_explain_block_is_real_output():
+    """The seeds' 4x4 example step by step, as `symconv explain` prints it, in the README."""
+    command = "explain conv2d --input 1,1,4,4 --weight 1,1,2,2 --at 2,2 --index-base 1 --format text"
+    assert f"`symconv {command}`" in README.read_text()
+    shown = [b for b in _blocks("text") if b.startswith("conv2d: the gradient dx[2,2], step by step")][0]
+    assert _cli_output(command.split()) == shown
+    assert "dx[2,2] = dy[1,1]*w[2,2] + dy[1,2]*w[2,1] + dy[2,1]*w[1,2] + dy[2,2]*w[1,1]" in shown

@@ -91,10 +91,20 @@ def layer_options(function=None, *, kinds=None, stack=True):
 _ONE_LAYER_OPTIONS = [click.option("--input", "input", metavar="N,C,H,W", help=_INPUT_HELP)] + _LAYER_OPTIONS[1:-3]
 
 
-def one_layer_options(function):
-    """The options of a single layer, --input optional, in the order --help lists them."""
-    for option in reversed(_ONE_LAYER_OPTIONS):
-        function = option(function)
+def one_layer_options(function=None, *, kinds=None):
+    """The options of a single layer, --input optional, in the order --help lists them.
+
+    With ``kinds``, only --input and the options some of those kinds accept.
+    """
+    if function is None:
+        return lambda f: one_layer_options(f, kinds=kinds)
+    from symconv.spec.options import ACCEPTS
+
+    names = ["input"] + _NAMES[1:-3]
+    wanted = None if kinds is None else {"input"} | {name for kind in kinds for name in ACCEPTS[kind]}
+    for name, option in reversed(list(zip(names, _ONE_LAYER_OPTIONS))):
+        if wanted is None or name in wanted:
+            function = option(function)
     return function
 
 
