@@ -99,7 +99,8 @@ def gradient_steps(forward, formula, shift: Shift, operator: bool = True) -> lis
         steps.append(step("tightened", tightened, lambda shown: words.tightened(shown, shown_lhs),
                           formula=tightened == formula.terms))
     if operator:
-        for key, terms, why, notation in operator_steps(formula, solved, forward.axes):
+        scatter = any(t.deltas for t in forward.definition)  # a transposed convolution
+        for key, terms, why, notation in operator_steps(formula, solved, forward.axes, scatter):
             steps.append(step(key, terms, lambda shown: why(shown, shown_lhs), operator=notation))
     return steps
 

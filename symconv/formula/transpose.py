@@ -94,7 +94,7 @@ def transpose_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
     x_domains = _domains([(n, BATCH)] + groups + [(c, channels)] + [(i, a.size) for i, a in zip(inputs, axes)])
     w_domains = _domains(groups + [(c, channels), (f, filters)] + [(t, a.kernel) for t, a in zip(taps, axes)])
     formulas = {
-        "forward": replace(forward, terms=(scatter.eliminate().tighten(y_domains), bias)),
+        "forward": replace(forward, terms=(scatter.eliminate().tighten(y_domains), bias), definition=(scatter, bias)),
         "dx": differentiate(forward, "x", (n,) + lead + (c,) + inputs, x_domains),
         "dw": differentiate(forward, "w", lead + (c, f) + taps, w_domains),
         "db": differentiate(forward, "b", lead + (f,), _domains(groups + [(f, filters)])),
