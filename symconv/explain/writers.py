@@ -56,7 +56,7 @@ OPERATOR_NOTES = {
     "dx-ones": "$\\mathbf{1}$ a window of ones and $|K|$ its size",
     "dw": "$x^{\\mathrm{pad}}$ the zero-padded input",
     "dx-flip": "$\\operatorname{flip}(w)$ the kernel reversed along each of its axes",
-    "dy-pad": "$dy^{\\mathrm{pad}}$ dy with zeros around it (the positions the forward's padding cropped)",
+    "dy-pad": "$dy^{\\mathrm{pad}}$ is dy with zeros around it (the positions the forward's padding cropped)",
     "dx-conv": "$(dy^{\\mathrm{pad}} \\star w)$ the forward of a convolution with input dy and weight w (stride "
                "$S$, taps $D$ apart, w read as it stands)",
     "dw-t": "$(dy^{\\mathrm{pad}} \\star x)$ x slid over dy as the kernel (its taps $S$ apart, read every $D$)",
