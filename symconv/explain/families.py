@@ -48,7 +48,7 @@ def family(kind: str) -> str:
         return "conv"
     if kind in CONV_TRANSPOSE_KINDS:
         return "transpose"
-    return "maxpool" if kind.startswith("max") else "avgpool"
+    return "maxpool" if POOLS[kind][1] == "max" else "avgpool"
 
 
 def has_parameters(kind: str) -> bool:
