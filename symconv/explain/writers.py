@@ -214,6 +214,8 @@ def _rows(step, printer, closed_printer, latex: bool, style: IndexStyle):
             texts += lines
         definitions += rows_of_term
     texts = texts or ["0"]
+    if latex:  # a 3-D layer's three solved indices: two to a row, so that a page holds them
+        definitions = [row[i:i + 2] for row in definitions for i in range(0, len(row), 2)]
     rows = [(printer._print(step.shown_lhs), "=", texts[0])] + [("", "", line) for line in texts[1:]]
     for derivative, _, variables in step.vanished:
         if derivative is not None:
