@@ -3,7 +3,7 @@
 >>> build("relu", None, None, None, 0, False, 0)
 Traceback (most recent call last):
 ...
-symconv.errors.SymconvError: KIND: got 'relu', expected a kind with a general formula: conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d
+symconv.errors.SymconvError: KIND: got 'relu', expected a kind explain derives: conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d
 """
 
 from __future__ import annotations
