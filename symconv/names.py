@@ -23,5 +23,12 @@ FORMS = ("element", "operator", "matrix")
 #: The layers that have general index formulas (``symconv formula``).
 FORMULA_LAYERS = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
 
+#: The losses a layer or a stack can end in (``--loss``): today's ``L = sum(dy*y)``
+#: with dy given, PyTorch's ``mse_loss`` against a target t, and its ``cross_entropy``
+#: of logits y (N,K) against integer labels t (N,).
+LOSSES = ("sum", "mse", "cross_entropy")
+#: How a loss reduces to one number (``--reduction``), as PyTorch's ``reduction``.
+REDUCTIONS = ("sum", "mean")
+
 #: A single layer's tensors and their gradients.
 TENSOR_NAMES = ("x", "w", "b", "dy", "y", "dx", "dw", "db")

@@ -14,7 +14,7 @@ import click
 
 from symconv.cli.files import check_writable, write_file
 from symconv.errors import SymconvError
-from symconv.names import CONV_KINDS, FORMATS, FORMS, LAYER_KINDS, STACK
+from symconv.names import CONV_KINDS, FORMATS, FORMS, LAYER_KINDS, LOSSES, STACK
 from symconv.spec.size import DEFAULT_MAX_TERMS
 from symconv.spec.values import MAX_INTEGER
 
@@ -43,8 +43,9 @@ _LAYER_OPTIONS = [
     click.option("--layers", metavar="SPEC|FILE.json",
                  help="stack: layers such as \"conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)\", "
                       "or a JSON file {\"layers\": [{\"kind\": \"relu\"}, ...]}."),
-    click.option("--reduction", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
-                 help="Loss L = sum(dy*y), or its mean over the batch (divides gradients by N)."),
+    click.option("--reduction", metavar="sum|mean",
+                 help="PyTorch's reduction of the loss: sum, or mean (--loss sum: over the batch N; mse: over "
+                      "all elements; cross_entropy: over the batch) [sum for --loss sum, else mean]."),
     click.option("--max-terms", default=DEFAULT_MAX_TERMS, show_default=True,
                  type=click.IntRange(min=1, max=MAX_INTEGER),
                  help="Refuse layers whose derivation has more terms (or equations) than this."),
@@ -106,6 +107,29 @@ FORM = click.option(
 
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
                       help="Write to this file instead of standard output.")
+
+LOSS = click.option(
+    "--loss", type=click.Choice(LOSSES), default="sum", show_default=True,
+    help="sum: L = sum(dy*y), dy given; mse: PyTorch's mse_loss(y, t), t of y's shape; cross_entropy: "
+         "PyTorch's cross_entropy of logits y (N,K) and labels t (N,). With mse or cross_entropy, "
+         "dy = dL/dy is derived from the loss and printed first.")
+
+TARGET = click.option(
+    "--target", metavar="T,T,...",
+    help="With --loss mse or cross_entropy: the target instead of drawn values, row-major "
+         "(cross_entropy: N labels, each in 0..K-1; mse: one number per element of y, e.g. 0.5 or 1/3).")
+
+
+def loss_from_options(spec, loss: str, reduction: str | None, form: str = "element"):
+    """The loss of a command line, checked against the layer's output (and refused with a form it lacks)."""
+    from symconv.spec.loss import loss_spec
+
+    checked = loss_spec(loss, reduction, spec.output_shape)
+    if checked.derives and form != "element":
+        raise SymconvError(f"loss: got {loss} with --form {form}, expected --loss sum "
+                           f"(the operator and matrix forms start from a given dy)")
+    return checked
+
 
 SEED = click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
                     help="Seed of the random test values (NumPy's, so not negative).")

@@ -4,7 +4,9 @@ A single layer is a chain of one. Each layer's forward comes from its rule
 (:mod:`symconv.layers`), with the layer's tensor names; its gradients are
 those of ``L = sum(d{y} * y)`` (:mod:`symconv.engine.differentiate`), so
 in a stack each layer's upstream gradient is the one the layer above
-derived for its input, as in a hand derivation's chain.
+derived for its input, as in a hand derivation's chain. With a loss (mse,
+cross-entropy) dy itself is derived first, from the loss's definition
+(:mod:`symconv.engine.loss`), and the chain starts from it.
 
 >>> from symconv.spec.conv import conv_spec
 >>> d = derive(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))
@@ -19,14 +21,15 @@ from dataclasses import dataclass, field
 from sympy import Mul, Rational
 
 from symconv.engine.differentiate import differentiate, differentiate_terms
+from symconv.engine.loss import derive_loss
 from symconv.errors import SymconvError
 from symconv.layers import rule_for
+from symconv.spec.loss import LossSpec, loss_spec
 from symconv.spec.size import DEFAULT_MAX_TERMS, check_size
-from symconv.spec.stack import tensor_names
+from symconv.spec.stack import TARGET, tensor_names
 from symconv.symbolic.terms import TermTable
 
 METHODS = ("terms", "structural", "sympy")
-REDUCTIONS = ("sum", "mean")
 #: A lone layer's tensor names (a stack's are numbered, see :func:`symconv.spec.stack.tensor_names`).
 LAYER_NAMES = {"x": "x", "y": "y", "w": "w", "b": "b"}
 
@@ -38,7 +41,11 @@ class Derivation:
     ``forward`` and each ``gradients[name]`` map an index to a SymPy
     expression (a :class:`~symconv.symbolic.terms.TermTable` or a dict).
     ``shapes`` names every tensor involved (``None`` for an absent bias);
-    ``reduction`` is ``"sum"`` (``L = sum dy*y``) or ``"mean"`` (divided by the batch N).
+    ``reduction`` is ``"sum"`` or ``"mean"``: for the sum loss ``L = sum dy*y``
+    (dy given) the mean divides by the batch N. With a derived loss,
+    ``loss`` is its :class:`~symconv.spec.loss.LossSpec` and ``dy`` the table
+    of dL/dy derived from it, in terms of y and the target t (both None for
+    the sum loss).
     """
 
     spec: object
@@ -46,6 +53,8 @@ class Derivation:
     gradients: dict = field(repr=False)
     shapes: dict = field(repr=False)
     reduction: str = "sum"
+    loss: object = field(default=None, repr=False)
+    dy: dict | None = field(default=None, repr=False)
 
     #: Printers and verifiers show a stack's chain; a single layer has none.
     is_stack = False
@@ -56,7 +65,8 @@ class StackDerivation:
     """Each layer's forward and gradients, with per-layer tensor names.
 
     ``names[k]``, ``forward[k]`` and ``gradients[k]`` are layer k's (0-based);
-    ``shapes`` names every tensor of the stack.
+    ``shapes`` names every tensor of the stack; ``loss`` and ``dy`` as in
+    :class:`Derivation`.
     """
 
     spec: object
@@ -65,6 +75,8 @@ class StackDerivation:
     gradients: list = field(repr=False)
     shapes: dict = field(repr=False)
     reduction: str = "sum"
+    loss: object = field(default=None, repr=False)
+    dy: dict | None = field(default=None, repr=False)
 
     is_stack = True
 
@@ -95,23 +107,35 @@ def derive_layer(spec, names=LAYER_NAMES, method: str = "terms"):
     return forward, differentiate(forward, wrt, upstream=upstream, method=one_at_a_time), tensors
 
 
-def derive(spec, method: str = "terms", max_terms: int | None = DEFAULT_MAX_TERMS, reduction: str = "sum"):
+def derive(spec, method: str = "terms", max_terms: int | None = DEFAULT_MAX_TERMS, reduction: str | None = None,
+           loss="sum"):
     """Build the forward of ``spec`` (a layer or a stack) and differentiate it into its gradients.
 
     A convolution gives dx, dw (and db); a pooling or activation layer dx; a
     stack every tensor, layer by layer, the last layer's upstream being dy.
-    With ``reduction="mean"`` the loss is divided by the batch size N: the
-    last layer's gradients carry 1/N, and the layers below inherit it
-    through their upstream gradients. ``max_terms=None`` skips the size
-    guard, for a caller that has run it (:func:`symconv.spec.size.check_size`)
-    before importing SymPy.
+    ``loss`` is ``"sum"`` (``L = sum(dy*y)``, dy given), ``"mse"`` or
+    ``"cross_entropy"`` (or a :class:`~symconv.spec.loss.LossSpec`): with the
+    latter two, dy = dL/dy is derived from the loss against a target t.
+    ``reduction`` (``None``: PyTorch's default, ``mean`` for mse and
+    cross-entropy, ``sum`` for the sum loss) says what ``mean`` means for the
+    loss: for the sum loss, the last layer's gradients carry 1/N and the
+    layers below inherit it through their upstream gradients; for a derived
+    loss, dy carries it. ``max_terms=None`` skips the size guard, for a
+    caller that has run it (:func:`symconv.spec.size.check_size`) before
+    importing SymPy.
     """
-    if reduction not in REDUCTIONS:
-        raise SymconvError(f"reduction: got {reduction!r}, expected one of {', '.join(REDUCTIONS)}")
     if method not in METHODS:
         raise SymconvError(f"method: got {method!r}, expected one of {', '.join(METHODS)}")
+    if isinstance(loss, LossSpec):
+        if reduction not in (None, loss.reduction) or loss.output != tuple(spec.output_shape):
+            raise SymconvError(f"loss: got {loss.kind} with reduction {loss.reduction} for y of shape "
+                               f"{loss.output}, expected y of shape {tuple(spec.output_shape)} and reduction "
+                               f"{reduction or loss.reduction}")
+    else:
+        loss = loss_spec(loss, reduction, spec.output_shape)
+    reduction = loss.reduction
     if max_terms is not None:
-        check_size(spec, max_terms)
+        check_size(spec, max_terms, loss)
     layers, names = (spec.layers, tensor_names(spec)) if spec.is_stack else ((spec,), [LAYER_NAMES])
     forwards, gradients, shapes = [], [], {names[0]["x"]: spec.input}
     for layer, name in zip(layers, names):
@@ -120,14 +144,20 @@ def derive(spec, method: str = "terms", max_terms: int | None = DEFAULT_MAX_TERM
         shapes[name["y"]] = layer.output_shape
         forwards.append(forward)
         gradients.append(grads)
-    if reduction == "mean":
+    dy = None
+    if loss.derives:
+        shapes[TARGET] = loss.target_shape
+        dy = derive_loss(loss)
+    elif reduction == "mean":
         factor = Rational(1, spec.input[0])
         gradients[-1] = {name: _scaled(table, factor) for name, table in gradients[-1].items()}
+    derived = loss if loss.derives else None
     if spec.is_stack:
-        return StackDerivation(spec, names, forwards, gradients, shapes, reduction)
-    return Derivation(spec, forwards[0], gradients[0], shapes, reduction)
+        return StackDerivation(spec, names, forwards, gradients, shapes, reduction, derived, dy)
+    return Derivation(spec, forwards[0], gradients[0], shapes, reduction, derived, dy)
 
 
-def derive_stack(spec, max_terms: int = DEFAULT_MAX_TERMS, reduction: str = "sum") -> StackDerivation:
+def derive_stack(spec, max_terms: int = DEFAULT_MAX_TERMS, reduction: str | None = None,
+                 loss="sum") -> StackDerivation:
     """:func:`derive` for a stack spec (the name reads better where only stacks are meant)."""
-    return derive(spec, max_terms=max_terms, reduction=reduction)
+    return derive(spec, max_terms=max_terms, reduction=reduction, loss=loss)

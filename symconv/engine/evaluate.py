@@ -17,12 +17,13 @@ Fraction(9, 4)
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
 import operator
 
-from sympy import Add, And, Indexed, Integer, Mul, Not, Or, Piecewise, Pow, Rational
+from sympy import Add, And, Indexed, Integer, KroneckerDelta, Mul, Not, Or, Piecewise, Pow, Rational, exp
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
@@ -54,6 +55,13 @@ def evaluate(expr, values):
         raise ValueError(f"no piece of {expr} applies")
     if isinstance(expr, Pow) and expr.exp.is_Integer:
         return evaluate(expr.base, values) ** int(expr.exp)
+    if isinstance(expr, KroneckerDelta):  # a loss's label indicator [t[n] = k]
+        return int(evaluate(expr.args[0], values) == evaluate(expr.args[1], values))
+    if isinstance(expr, exp):  # cross-entropy's softmax: floats only, it is not rational
+        value = evaluate(expr.args[0], values)
+        if isinstance(value, Fraction):
+            raise TypeError(f"cannot evaluate {expr} exactly: exp of a rational is not rational")
+        return math.exp(value)
     if expr.is_Number:
         return float(expr)
     raise TypeError(f"cannot evaluate a {type(expr).__name__}: {expr}")

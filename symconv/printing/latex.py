@@ -27,6 +27,7 @@ from __future__ import annotations
 from sympy.printing.latex import LatexPrinter
 
 from symconv.layers import rule_for
+from symconv.layers.loss import loss_rule_for
 
 from symconv.printing.notation import ReadableNotation
 from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, notes, split_name
@@ -57,8 +58,12 @@ class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
         "max": r"\max(%s)",
         "bracket": r"\,[%s]",
         "factor": r"\frac{{{p}}}{{{q}}}\,",
+        "integer": r"{p}\,",
         "open": r"\left(",
         "close": r"\right)",
+        "iverson": r"[%s]",
+        "softmax": r"\operatorname{softmax}(%s)_{%s}",
+        "row": r"%s_{%s}",
     }
 
     def __init__(self, style: IndexStyle = IndexStyle(), settings=None):
@@ -170,6 +175,8 @@ def _intro(derivation, style):
         )
     if told.mean_over is not None:
         text += f" The loss is the mean over the batch: every gradient is divided by N = {told.mean_over}."
+    if told.loss is not None:
+        text += " The loss is " + told.loss[0]
     return text
 
 
@@ -184,6 +191,8 @@ def chain_rows(derivation):
         tex = {role: tensor(name) for role, name in names.items()}
         tex["dy"] = r"\partial " + tensor(names["y"])
         rows += rule_for(layer).chain(layer, tex)
+    if derivation.loss is not None:  # the chain starts from the loss's dy
+        rows = loss_rule_for(derivation.loss).chain(derivation.loss) + rows
     return [(lhs, [rhs]) for lhs, rhs in rows]
 
 
@@ -193,13 +202,19 @@ _CHAIN_NOTE = (
     " maxunpool sends each gradient to its window's first maximum, avgunpool spreads it evenly."
 )
 
+_LOSS_CHAIN_NOTE = " It starts from the loss's $\\partial y$, derived from the loss's definition."
+
+
+def _chain_note(derivation) -> str:
+    return _CHAIN_NOTE + (_LOSS_CHAIN_NOTE if derivation.loss is not None else "")
+
 
 def latex_document(derivation, style: IndexStyle, standalone: bool = False, progress=None) -> str:
     """Element-wise equations as a LaTeX fragment or a complete document."""
     parts = []
     if derivation.is_stack:
         heading = r"\subsection*{The chain}" if standalone else "% The chain"
-        note = _CHAIN_NOTE if standalone else "% " + _CHAIN_NOTE.replace("$", "")
+        note = _chain_note(derivation) if standalone else "% " + _chain_note(derivation).replace("$", "")
         parts.append(heading + "\n" + note + "\n" + align_block(chain_rows(derivation), 1))
     for section, block in _blocks(derivation, style, "align*", progress):
         heading = r"\subsection*{%s}" % tex_text(section.title) if standalone else "% " + section.title
@@ -215,7 +230,7 @@ def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
     """Markdown with ``$$`` blocks (``aligned`` inside) for MathJax and KaTeX."""
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
     if derivation.is_stack:
-        parts += ["## The chain", _CHAIN_NOTE, "$$\n" + align_block(chain_rows(derivation), 1, "aligned") + "\n$$"]
+        parts += ["## The chain", _chain_note(derivation), "$$\n" + align_block(chain_rows(derivation), 1, "aligned") + "\n$$"]
     for section, block in _blocks(derivation, style, "aligned", progress):
         parts.append("## " + section.title)
         parts.append("$$\n" + block + "\n$$")

@@ -5,26 +5,60 @@ comparisons and ReLU as a ``Piecewise``; a reader of the seeds expects
 ``max(...)``, Iverson brackets and a common factor taken out. A printer that
 mixes in :class:`ReadableNotation` gets those, and supplies only its own
 spelling of each construct (``SPELLING``) and of an element
-(``element_text``).
+(``element_text``). A loss's dy reads as the hand derivations write it:
+``softmax(y_n)_k - [t_n = k]`` for cross-entropy (SymPy's
+``exp(y[n, k])/(...)`` and ``KroneckerDelta(k, t[n])``).
 """
 
 from __future__ import annotations
 
-from sympy import Add, Mul, Rational
+from sympy import Add, Integer, KroneckerDelta, Mul, Pow, Rational, exp
 
-from symconv.printing.present import display_key, indicator_parts, relu_input, split_name, upstream_element, window_maximum
+from symconv.printing.present import (
+    display_key,
+    indicator_parts,
+    relu_input,
+    softmax_parts,
+    split_name,
+    upstream_element,
+    window_maximum,
+)
 
 
 class ReadableNotation:
     """Mixin for SymPy printers: max, Iverson brackets, common factors, term order."""
 
-    #: {"max": "...%s...", "bracket": "...%s...", "factor": "...{p}...{q}...", "open": "(", "close": ")"}
+    #: {"max": "...%s...", "bracket": "...%s...", "factor": "...{p}...{q}...", "integer": "{p}...",
+    #:  "open": "(", "close": ")", "iverson": "[%s]", "softmax": "...%s...%s...", "row": "%s...%s..."}
     SPELLING: dict = {}
 
     def _as_ordered_terms(self, expr, order=None):
         return sorted(Add.make_args(expr), key=display_key)
 
+    def factor_text(self, number) -> str:
+        """A rational factor in front of a term or a bracket: ``\\frac{1}{2}\\,`` or ``2\\,``."""
+        if number.q == 1:
+            return self.SPELLING["integer"].format(p=number.p)
+        return self.SPELLING["factor"].format(p=number.p, q=number.q)
+
+    def _print_KroneckerDelta(self, expr):
+        # A loss's label indicator KroneckerDelta(k, t[n]), read [t_n = k].
+        numbers = [a for a in expr.args if a.is_Integer]
+        if len(numbers) != 1:
+            return self.SPELLING["iverson"] % " = ".join(self._print(a) for a in expr.args)
+        label = next(a for a in expr.args if a is not numbers[0])
+        return self.SPELLING["iverson"] % f"{self._print(label)} = {int(numbers[0]) + self.style.base}"
+
+    def _print_softmax(self, coefficient, logit, row) -> str:
+        head = ",".join(str(int(i) + self.style.base) for i in logit.indices[:-1])
+        text = self.SPELLING["softmax"] % (self.SPELLING["row"] % (logit.base.name, head),
+                                           int(logit.indices[-1]) + self.style.base)
+        return text if coefficient == 1 else self.factor_text(coefficient) + text
+
     def _print_Mul(self, expr):
+        softmax = softmax_parts(expr)
+        if softmax is not None:
+            return self._print_softmax(*softmax)
         # A 0/1 Piecewise factor is an Iverson bracket: [x_12 = m_11] for max
         # pooling's winner (named after the dy it multiplies), else [cond].
         factors = Mul.make_args(expr)
@@ -62,7 +96,7 @@ class ReadableNotation:
         window = window_maximum(expr)
         if window is not None:
             return [self.SPELLING["max"] % ", ".join(self._print(e) for e in window)]
-        terms = self._as_ordered_terms(expr)
+        terms = [_softmax_with_coefficient(term) for term in self._as_ordered_terms(expr)]
         common = _common_coefficient(terms)
         if common is not None:
             terms = [term / common for term in terms]
@@ -77,17 +111,30 @@ class ReadableNotation:
                 text = self.SPELLING["open"] + text + self.SPELLING["close"]
             texts.append(sign + text)
         if common is not None and len(texts) > 1:
-            texts[0] = self.SPELLING["factor"].format(p=common.p, q=common.q) + "(" + texts[0]
+            texts[0] = self.factor_text(common) + "(" + texts[0]
             texts[-1] += ")"
         elif common is not None:
-            texts[0] = self.SPELLING["factor"].format(p=common.p, q=common.q) + texts[0]
+            texts[0] = self.factor_text(common) + texts[0]
         return texts
 
 
+def _softmax_with_coefficient(term):
+    """A softmax term with the number in its sum taken out as its coefficient (``exp/(2a + 2b)`` -> ``1/2 exp/(a + b)``)."""
+    parts = softmax_parts(term)
+    if parts is None:
+        return term
+    coefficient, logit, row = parts
+    return Mul(coefficient, exp(logit), Pow(Add(*[exp(e) for e in row]), Integer(-1)))
+
+
 def _common_coefficient(terms):
-    """The rational coefficient (not 1) shared by all terms, as average pooling has."""
+    """The rational coefficient (not 1) shared by all terms, as average pooling has.
+
+    A loss's ``1/3 y - 1/3 t`` shares one up to sign: its size is taken out.
+    """
     coefficients = {term.as_coeff_Mul()[0] for term in terms}
-    if len(coefficients) != 1:
+    sizes = {abs(c) for c in coefficients}
+    if len(coefficients) != 1 and len(sizes) != 1:
         return None
-    (common,) = coefficients
+    common = coefficients.pop() if len(coefficients) == 1 else sizes.pop()
     return common if isinstance(common, Rational) and common not in (1, -1) and len(terms) > 1 else None

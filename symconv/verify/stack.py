@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from symconv.layers import rule_for
-from symconv.verify.chain import leaf_shapes, reference_outputs
+from symconv.verify.chain import reference_outputs
 from symconv.verify.checks import EXACT_TERM_LIMIT, Report, fractions
-from symconv.verify.loop import Plan, run_checks
+from symconv.verify.loop import Plan, drawn_shapes, given_target, run_checks
 
 #: The finite-difference step. Small, so that few draws land within
 #: KINK_STEPS of a kink even in large stacks; round-off at this step is
@@ -152,12 +152,16 @@ def _exact_trials(shapes, rng):
 
 
 def verify_stack(derivation, seed: int = 0, fd_samples: int = 32, exact: bool | None = None,
-                 progress=None) -> StackReport:
+                 progress=None, target=None) -> StackReport:
     """Check a :class:`~symconv.engine.derive.StackDerivation`; see the module docstring.
 
-    ``progress(done, total)`` is told how far the checks have come.
+    ``progress(done, total)`` is told how far the checks have come;
+    ``target`` gives a derived loss's target (see :func:`symconv.verify.layer.verify`).
     """
-    shapes = leaf_shapes(derivation)
+    from symconv.printing.present import describe_loss
+
+    shapes = drawn_shapes(derivation)
+    target = given_target(derivation, target)
     drawn = {}
 
     def draw(rng):
@@ -167,11 +171,9 @@ def verify_stack(derivation, seed: int = 0, fd_samples: int = 32, exact: bool | 
     plan = Plan(draw=draw, trials=lambda rng: _exact_trials(shapes, rng), step=FD_STEP, fd_samples=fd_samples)
     if exact is None:
         exact = derivation.spec.estimate_terms() <= EXACT_TERM_LIMIT // 4
-    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress)
+    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress, target)
     kink_distance, nearest, draws = drawn["kinks"]
     title = "stack: " + " | ".join(layer.kind for layer in derivation.spec.layers)
-    title += ", x " + "x".join(map(str, derivation.spec.input))
-    if derivation.reduction == "mean":
-        title += ", mean reduction"
+    title += ", x " + "x".join(map(str, derivation.spec.input)) + describe_loss(derivation)
     return StackReport(title, seed, tuple(checks), plan.reference_tolerance, plan.fd_tolerance,
                        FD_STEP, kink_distance, nearest, draws)
