@@ -102,7 +102,12 @@ ELEMENT = [
     " | conv2d(weight=1,2,1,1, bias=false)'",
     "derive stack --input 2,1,6 --layers 'avgpool1d(kernel=2) | leaky_relu(negative_slope=0.2) | conv1d(weight=1,1,2)'"
     " --reduction mean",
+    "derive relu --input 2,3,1 --loss mse",
+    "derive stack --input 2,1,4,4 --layers 'conv2d(weight=2,1,2,2) | relu | maxpool2d(kernel=2)' --loss mse"
+    " --reduction sum",
 ]
+#: The derived losses' outputs in ELEMENT (mse of a layer, and of a stack).
+LOSS_ELEMENT = ELEMENT[-2:]
 OPERATOR = [
     "derive conv1d --input 1,1,5 --weight 1,1,2 --form operator",
     "derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --stride 2 --padding 1 --no-bias --form operator",
@@ -135,7 +140,10 @@ def _assert_complete(data):
     assert set(forward) == {"y"} | {n for n in shapes if n.startswith("h")}
     for name, indices in forward.items():
         assert indices == _every_index(shapes[name]), name
-    assert set(data["gradients"]) == {"d" + n for n, s in shapes.items() if n != "y" and s is not None}
+    derived_loss = "loss" in data["layer"]
+    assert set(data["gradients"]) == ({"d" + n for n, s in shapes.items() if n not in ("y", "t") and s is not None}
+                                      | ({"dy"} if derived_loss else set()))
+    assert ("t" in shapes) == derived_loss
     for gradient, table in data["gradients"].items():
         assert _indices(table) == {gradient: _every_index(shapes[gradient[1:]])}, gradient
 
@@ -250,6 +258,8 @@ VERIFIED = [
     ("conv2d", dict(input="1,2,4,4", weight="2,2,2,2", stride="2", padding="1")),
     ("maxpool1d", dict(input="1,1,5", kernel="2")),
     ("stack", dict(input="1,1,5,5", layers="conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)")),
+    ("relu", dict(input="2,3,1", loss="mse", target="1,2,3,4,5,1/3")),
+    ("stack", dict(input="1,1,4,4", layers="conv2d(weight=2,1,3,3, padding=1) | relu", loss="mse")),
 ]
 
 
@@ -261,6 +271,10 @@ def verified():
 def test_the_verify_shape_meets_the_schema(verified):
     for data in verified:
         assert data["ok"] and _errors("verify", data) == []
+    for data in verified[-2:]:  # a derived loss: named with its reduction, and its dy checked
+        assert data["layer"]["loss"] == "mse" and data["layer"]["reduction"] == "mean"
+        names = list(data["tensors"])
+        assert names.index("dy") == names.index("y") + 1  # after the outputs, before the chain it starts
     failing = copy.deepcopy(verified[0])
     failing["ok"] = False
     failing["tensors"]["dw"].update(ok=False, exact={"ok": False, "first_difference": [0, 0, 0, 0]})
@@ -302,6 +316,11 @@ BROKEN = [
     ("derive", ELEMENT[11], _drop(["layer", "layers", 1, "kind"])),
     ("derive", ELEMENT[11], _set(["gradients", "dq1"], {"dq1[0]": "0"})),
     ("derive", ELEMENT[11], _set(["layer", "layers", 0, "reduction"], "sum")),  # only the stack has one
+    ("derive", LOSS_ELEMENT[0], _drop(["gradients", "dy"])),
+    ("derive", LOSS_ELEMENT[0], _drop(["shapes", "t"])),
+    ("derive", LOSS_ELEMENT[0], _set(["layer", "loss"], "mae")),
+    ("derive", LOSS_ELEMENT[1], _drop(["layer", "loss"])),  # a dy and a t, but no loss
+    ("derive", ELEMENT[0], _set(["gradients", "dy"], {"dy[0, 0, 0]": "0"})),  # a dy with the sum loss
     ("derive", OPERATOR[0], _set(["layer", "reduction"], "sum")),
     ("derive", OPERATOR[0], _drop(["identities"])),
     ("derive", MATRIX[0], _drop(["pictures", 0, "factors"])),
@@ -329,5 +348,14 @@ def test_a_schema_rejects_a_broken_output(name, command, mutate, mine):
                                     _set(["tensors", "dx", "reference", "ok"], False), _set(["title"], "")])
 def test_the_verify_schema_rejects_a_broken_output(mutate, verified):
     data = copy.deepcopy(verified[0])
+    mutate(data)
+    assert _errors("verify", data)
+
+
+@pytest.mark.parametrize("mutate", [_drop(["layer", "reduction"]), _set(["layer", "loss"], "sum"),
+                                    _set(["tensors", "dt"], {})])
+def test_the_verify_schema_rejects_a_broken_loss_output(mutate, verified):
+    data = copy.deepcopy(verified[-2])
+    assert _errors("verify", data) == []
     mutate(data)
     assert _errors("verify", data)
