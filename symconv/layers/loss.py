@@ -101,8 +101,9 @@ def _mse_reference(loss):
 
 
 def _mse_chain(loss):
-    factor = "2" if loss.divisor == 1 else r"\frac{2}{%d}" % loss.divisor
-    return [(r"\partial y", factor + r"\,(y - t)")]
+    factor = Rational(2, loss.divisor)
+    shown = "" if factor == 1 else str(factor.p) if factor.q == 1 else r"\frac{%d}{%d}" % (factor.p, factor.q)
+    return [(r"\partial y", shown + (r"\," if shown else "") + "(y - t)")]
 
 
 def _mse_definition(loss):
