@@ -116,6 +116,7 @@ RULE = LayerRule(
     kinks=lambda spec, x, constant: (None, np.zeros(spec.output_shape, dtype=bool)),
     rational=False,
     curved=True,
+    cancels=True,
     titles={"mu": "Mean of each channel over the batch", "var": "Biased variance of each channel",
             "xhat": "Normalized input"},
     notes=_notes,

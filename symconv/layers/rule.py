@@ -53,6 +53,9 @@ class LayerRule:
       the exact check can run (not so for sigmoid, tanh, batch norm's root).
     * ``curved``: not linear in each single input (sigmoid, tanh, batch
       norm), so finite differences need a small step.
+    * ``cancels``: the layer's input gradient sums to 0 over each channel
+      (batch norm), so a bias just below it has a zero gradient that floats
+      reach only up to round-off; the verifier compares with a noise floor.
     * ``titles``: the title of each intermediate table the forward lists
       before y, by its name before a stack's number (``{"mu": ...}``).
     * ``notes(spec, names)``: sentences a document adds about the layer
@@ -74,6 +77,7 @@ class LayerRule:
     check: object = None
     rational: bool = True
     curved: bool = False
+    cancels: bool = False
     titles: dict = None
     notes: Callable = None
 

@@ -39,11 +39,11 @@ def linear_backward(dy, x, w):
 
 
 def flatten_forward(x):
-    """Every axis after the first joined, row-major."""
+    """Every axis after the first joined, row-major (a copy, never a view of x)."""
     x = np.asarray(x)
-    return x.reshape(x.shape[0], -1)
+    return x.reshape(x.shape[0], -1).copy()
 
 
 def flatten_backward(dy, input_shape):
-    """The gradient of ``sum(dy * flatten_forward(x))``: dy put back in x's shape."""
-    return np.asarray(dy).reshape(tuple(input_shape))
+    """The gradient of ``sum(dy * flatten_forward(x))``: dy put back in x's shape (a copy)."""
+    return np.asarray(dy).reshape(tuple(input_shape)).copy()

@@ -26,13 +26,16 @@ import numpy as np
 
 from symconv.layers import rule_for
 from symconv.verify.chain import leaf_shapes
-from symconv.verify.checks import EXACT_TERM_LIMIT, Report, fractions
+from symconv.verify.checks import EXACT_TERM_LIMIT, IRRATIONAL, Report, fractions
 from symconv.verify.loop import Plan, run_checks
 
 #: The finite-difference step: as large as is safe, to keep round-off small.
 #: A layer linear in each input has no truncation error at all, and a
 #: piecewise one is linear within 10 steps of x (see :func:`random_values`).
 STEP = 1e-3
+#: The step for a curved layer (sigmoid, tanh, batch norm): the truncation
+#: error grows as the step squared (1e-10 here), round-off as 1e-16 / step.
+CURVED_STEP = 1e-5
 
 
 def random_values(shapes, rng, smooth: bool):
@@ -76,12 +79,15 @@ def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None =
     from symconv.printing.present import describe
 
     spec = derivation.spec
-    smooth = rule_for(spec).smooth
+    rule = rule_for(spec)
+    smooth = rule.smooth
     shapes = leaf_shapes(derivation)
     plan = Plan(draw=lambda rng: random_values(shapes, rng, smooth),
-                trials=lambda rng: rational_trials(shapes, rng, smooth), step=STEP, fd_samples=fd_samples)
+                trials=lambda rng: rational_trials(shapes, rng, smooth),
+                step=CURVED_STEP if rule.curved else STEP, fd_samples=fd_samples,
+                exact_note="" if rule.rational else IRRATIONAL, cancelling=rule.cancels)
     if exact is None:
-        exact = spec.estimate_terms() <= EXACT_TERM_LIMIT
+        exact = rule.rational and spec.estimate_terms() <= EXACT_TERM_LIMIT
     _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress)
     title = describe(spec) + ("" if derivation.reduction == "sum" else ", mean reduction")
     return Report(title, seed, tuple(checks), plan.reference_tolerance, plan.fd_tolerance)

@@ -16,6 +16,7 @@ import numpy as np
 from symconv.verify.chain import compared, derived_chain, leaf_shapes, reference_chain, reference_loss_output
 from symconv.verify.checks import (
     FD_TOLERANCE,
+    NOISE_FLOORS,
     REFERENCE_TOLERANCE,
     Check,
     finite_differences,
@@ -31,7 +32,10 @@ class Plan:
 
     ``draw(rng)`` gives the float64 values the finite differences start
     from; ``trials(rng)`` the exact rational ones; ``step`` and
-    ``fd_samples`` (entries per tensor, at most) set the finite differences.
+    ``fd_samples`` (entries per tensor, at most) set the finite differences;
+    ``exact_note`` says why the exact check cannot run (``""``: it can);
+    ``cancelling``: the chain holds a batch norm, so gradients are compared
+    with the noise floors of :data:`~symconv.verify.checks.NOISE_FLOORS`.
     """
 
     draw: Callable
@@ -40,10 +44,22 @@ class Plan:
     fd_samples: int
     reference_tolerance: float = REFERENCE_TOLERANCE
     fd_tolerance: float = FD_TOLERANCE
+    exact_note: str = ""
+    cancelling: bool = False
 
 
 def _shown(name, index) -> str:
     return f"{name}[{', '.join(map(str, index))}]"
+
+
+def _floors(plan, derived, names, values):
+    """The denominators' floors of the gradients' relative errors: cs231n's 1e-8, or in a chain
+    with a batch norm :data:`NOISE_FLOORS` of the largest gradient value (dy's included)."""
+    if not plan.cancelling:
+        return 1e-8, 1e-8
+    scale = max([float(np.max(np.abs(values["dy"])))] +
+                [float(np.max(np.abs(derived[n]))) for n in names if n.startswith("d") and derived[n].size])
+    return tuple(max(1e-8, fraction * scale) for fraction in NOISE_FLOORS)
 
 
 def run_checks(derivation, plan: Plan, rng, exact: bool, progress=None):
@@ -83,13 +99,15 @@ def run_checks(derivation, plan: Plan, rng, exact: bool, progress=None):
                 exact_equal[name] &= equal
             step()
     divisor = derivation.spec.input[0] if derivation.reduction == "mean" else 1
+    floors = _floors(plan, derived, names, values)
     checks = []
     for name in names:
         fd_error, count, where = None, 0, ""
         leaf = name[1:]
-        vs_reference = rel_error(derived[name], expected[name])
+        floor, fd_floor = floors if name.startswith("d") else (1e-8, 1e-8)
+        vs_reference = rel_error(derived[name], expected[name], floor)
         if vs_reference > plan.reference_tolerance:
-            index = worst_entry(derived[name], expected[name])
+            index = worst_entry(derived[name], expected[name], floor)
             where = f"{_shown(name, index)}: derived {derived[name][index]:.6g}, reference {expected[name][index]:.6g}"
         if name in fd_names:
             entries = list(np.ndindex(*shapes[leaf]))
@@ -99,13 +117,14 @@ def run_checks(derivation, plan: Plan, rng, exact: bool, progress=None):
             estimates = finite_differences(lambda v: reference_loss_output(derivation, v),
                                            values, leaf, entries, plan.step, divisor)
             at = np.array([derived[name][i] for i in entries])
-            fd_error, count = rel_error(at, estimates), len(entries)
+            fd_error, count = rel_error(at, estimates, fd_floor), len(entries)
             if fd_error > plan.fd_tolerance and not where:
-                worst = entries[worst_entry(at, estimates)[0]]
+                worst = entries[worst_entry(at, estimates, fd_floor)[0]]
                 where = (f"{_shown(name, worst)}: derived {derived[name][worst]:.6g}, finite differences "
                          f"{estimates[entries.index(worst)]:.6g}")
             step()
         where = where or mismatch.get(name, "")
         checks.append(Check(name, vs_reference, fd_error, count, exact_equal[name] if exact else None,
-                            plan.reference_tolerance, plan.fd_tolerance, where))
+                            plan.reference_tolerance, plan.fd_tolerance, where,
+                            exact_note="" if exact else plan.exact_note))
     return values, checks
