@@ -9,10 +9,16 @@ Nothing here imports anything, so the command line can offer its choices
 CONV_KINDS = {"conv1d": 1, "conv2d": 2}
 #: Max and average pools and their number of spatial axes.
 POOL_KINDS = {"maxpool1d": 1, "maxpool2d": 2, "avgpool1d": 1, "avgpool2d": 2}
-#: Element-wise activations (any number of spatial axes).
-ACTIVATION_KINDS = ("relu", "leaky_relu")
+#: Element-wise activations (any input N,... of at least two axes).
+ACTIVATION_KINDS = ("relu", "leaky_relu", "sigmoid", "tanh")
+#: Fully connected layers (input N,IN) and the reshape that feeds them (N,C,... -> N,C*...).
+DENSE_KINDS = ("linear", "flatten")
+#: Batch normalization in training mode, and its number of axes after N,C (batchnorm1d: N,C or N,C,L).
+NORM_KINDS = {"batchnorm1d": 1, "batchnorm2d": 2}
 #: Every single-layer kind, in the order help texts list them.
-LAYER_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS
+LAYER_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS + DENSE_KINDS + tuple(NORM_KINDS)
+#: The kinds ``symconv check`` knows the classic mistakes and edge cases of.
+CHECK_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + ("relu", "leaky_relu")
 #: The word that asks for a stack of layers (``--layers``) where a kind is expected.
 STACK = "stack"
 

@@ -10,6 +10,7 @@ would, and evaluated in chain order.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from fractions import Fraction
@@ -309,8 +310,7 @@ def test_verify_names_a_wrong_dy_entry(index):
     derivation = derive(activation_spec("relu", (2, 2, 1)), loss="mse")
     table = dict(derivation.dy)
     table[index] = table[index] + Rational(1, 5)
-    wrong = type(derivation)(derivation.spec, derivation.forward, derivation.gradients, derivation.shapes,
-                             derivation.reduction, derivation.loss, table)
+    wrong = dataclasses.replace(derivation, dy=table)
     report = verify(wrong)
     failing = {check.name: check for check in report.checks if not check.passed}
     assert "dy" in failing and failing["dy"].where.startswith(f"dy[{', '.join(map(str, index))}]: derived")

@@ -1,7 +1,8 @@
 """Evaluate derived expressions at concrete values, in floats or exactly.
 
-The derived expressions are sums of products of tensor elements and numbers,
-so they are evaluated by walking the expression tree directly: no
+The derived expressions are sums of products of tensor elements and numbers
+(with, for sigmoid, tanh and batch norm, ``exp``, ``tanh`` and roots, which
+only floats can hold), so they are evaluated by walking the expression tree directly: no
 ``lambdify`` (which fails on expressions of thousands of terms) and no
 ``subs`` (slow and symbolic). With ``fractions.Fraction`` values the result is
 exact.
@@ -17,13 +18,12 @@ Fraction(9, 4)
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 import operator
 
-from sympy import Add, And, Indexed, Integer, KroneckerDelta, Mul, Not, Or, Piecewise, Pow, Rational, exp
+from sympy import Add, And, Indexed, Integer, KroneckerDelta, Mul, Not, Or, Piecewise, Pow, Rational, exp, tanh
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
@@ -57,11 +57,12 @@ def evaluate(expr, values):
         return evaluate(expr.base, values) ** int(expr.exp)
     if isinstance(expr, KroneckerDelta):  # a loss's label indicator [t[n] = k]
         return int(evaluate(expr.args[0], values) == evaluate(expr.args[1], values))
-    if isinstance(expr, exp):  # cross-entropy's softmax: floats only, it is not rational
-        value = evaluate(expr.args[0], values)
-        if isinstance(value, Fraction):
-            raise TypeError(f"cannot evaluate {expr} exactly: exp of a rational is not rational")
-        return math.exp(value)
+    if isinstance(expr, Pow):  # a root: a float, whatever the base (no Fraction holds sqrt(2))
+        return np.float64(evaluate(expr.base, values)) ** float(expr.exp)
+    if isinstance(expr, exp):
+        return np.exp(np.float64(evaluate(expr.args[0], values)))
+    if isinstance(expr, tanh):
+        return np.tanh(np.float64(evaluate(expr.args[0], values)))
     if expr.is_Number:
         return float(expr)
     raise TypeError(f"cannot evaluate a {type(expr).__name__}: {expr}")

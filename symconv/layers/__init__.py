@@ -4,6 +4,9 @@
 * :mod:`symconv.layers.maxpool`: maxpool1d, maxpool2d
 * :mod:`symconv.layers.avgpool`: avgpool1d, avgpool2d
 * :mod:`symconv.layers.activation`: relu, leaky_relu
+* :mod:`symconv.layers.smooth`: sigmoid, tanh
+* :mod:`symconv.layers.linear`: linear; :mod:`symconv.layers.flatten`: flatten
+* :mod:`symconv.layers.batchnorm`: batchnorm1d, batchnorm2d
 
 :func:`rule_for` is the only place in symconv that asks which kind a spec
 is; a kind without a rule is refused by name.
@@ -16,11 +19,12 @@ True
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.layers import activation, avgpool, conv, maxpool
+from symconv.layers import activation, avgpool, batchnorm, conv, flatten, linear, maxpool, smooth
 from symconv.layers.rule import LayerRule
 
 #: Every layer kind's rule, keyed by the kind's name.
-RULES: dict[str, LayerRule] = {kind: module.RULE for module in (conv, maxpool, avgpool, activation)
+RULES: dict[str, LayerRule] = {kind: module.RULE
+                               for module in (conv, maxpool, avgpool, activation, smooth, linear, flatten, batchnorm)
                                for kind in module.RULE.kinds}
 
 

@@ -6,7 +6,10 @@ Nothing here imports SymPy or NumPy, so the size guard answers at once.
 from symconv.spec.conv import ConvSpec, conv_spec
 from symconv.spec.activation import ActivationSpec, activation_spec
 from symconv.spec.pool import PoolSpec, pool_spec
+from symconv.spec.dense import FlattenSpec, LinearSpec, flatten_spec, linear_spec
+from symconv.spec.norm import BatchNormSpec, batchnorm_spec
 from symconv.spec.size import DEFAULT_MAX_TERMS, check_size
 
 __all__ = ["ConvSpec", "PoolSpec", "ActivationSpec", "conv_spec", "pool_spec", "activation_spec",
+           "LinearSpec", "FlattenSpec", "BatchNormSpec", "linear_spec", "flatten_spec", "batchnorm_spec",
            "DEFAULT_MAX_TERMS", "check_size"]

@@ -19,8 +19,10 @@ symconv.errors.SymconvError: weight: got '1,1,2', expected no weight for relu (i
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.names import ACTIVATION_KINDS, CONV_KINDS, LAYER_KINDS, POOL_KINDS
+from symconv.names import ACTIVATION_KINDS, CONV_KINDS, LAYER_KINDS, NORM_KINDS, POOL_KINDS
 from symconv.spec.conv import conv_spec, padding_expected
+from symconv.spec.dense import flatten_spec, linear_spec
+from symconv.spec.norm import batchnorm_spec
 from symconv.spec.values import as_given, parse_ints, per_axis_expected, read_ints
 from symconv.spec.activation import activation_spec
 from symconv.spec.pool import pool_spec
@@ -34,7 +36,16 @@ ACCEPTS = {
     "avgpool2d": ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override"),
     "relu": (),
     "leaky_relu": ("negative_slope",),
+    "sigmoid": (),
+    "tanh": (),
+    "linear": ("weight", "no_bias"),
+    "flatten": (),
+    "batchnorm1d": ("eps",),
+    "batchnorm2d": ("eps",),
 }
+
+#: How a kind's input is described when it cannot be read (by the spec otherwise).
+_INPUT_AXES = {"linear": "N,IN", "flatten": "N,C,...", "batchnorm1d": "N,C or N,C,L", "batchnorm2d": "N,C,H,W"}
 
 
 def _ints(text, name, expected):
@@ -76,7 +87,7 @@ def build_spec(kind: str, input, /, **options):
             shown = name.replace("_", "-")
             raise SymconvError(f"{shown}: got {as_given(value)}, expected no {shown} for {kind} (it takes: {takes})")
     ndim = CONV_KINDS.get(kind) or POOL_KINDS.get(kind) or None
-    axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,L or N,C,H,W"
+    axes = _INPUT_AXES.get(kind) or ("N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,L or N,C,H,W")
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
     return _BUILDERS[kind](kind, shape, ndim, given)
 
@@ -126,6 +137,24 @@ def _activation(kind, shape, ndim, given):
     return activation_spec(kind, shape, given.get("negative_slope"))
 
 
+def _linear(kind, shape, ndim, given):
+    if "weight" not in given:
+        raise SymconvError("weight: got nothing, expected --weight OUT,IN for linear")
+    weight = given["weight"]
+    return linear_spec(shape, weight if isinstance(weight, tuple) else parse_ints(weight, "weight", "OUT,IN"),
+                       bias=not given.get("no_bias", False))
+
+
+def _flatten(kind, shape, ndim, given):
+    return flatten_spec(shape)
+
+
+def _batchnorm(kind, shape, ndim, given):
+    # eps's text is read (strictly, as a decimal or p/q) by batchnorm_spec.
+    return batchnorm_spec(kind, shape, given.get("eps"))
+
+
 #: Each kind's spec builder, from the option text :func:`build_spec` accepted.
 _BUILDERS = {**{kind: _conv for kind in CONV_KINDS}, **{kind: _pool for kind in POOL_KINDS},
-             **{kind: _activation for kind in ACTIVATION_KINDS}}
+             **{kind: _activation for kind in ACTIVATION_KINDS}, "linear": _linear, "flatten": _flatten,
+             **{kind: _batchnorm for kind in NORM_KINDS}}

@@ -31,6 +31,20 @@ def chain_of(derivation):
     return (derivation.spec,), [LAYER_NAMES], [derivation.forward], [derivation.gradients]
 
 
+def intermediates_of(derivation) -> list:
+    """Per layer, the tables of the quantities its forward computes before its output (most: none)."""
+    return derivation.intermediates if derivation.is_stack else [derivation.intermediates]
+
+
+def _run_forward(forward, values, output):
+    """A reference forward's result into ``values``: its output, or its named quantities and output."""
+    result = forward(values)
+    if isinstance(result, dict):
+        values.update(result)
+    else:
+        values[output] = result
+
+
 def leaf_shapes(derivation) -> dict:
     """The tensors a user provides: x, every w and b, and dy (or, with a derived loss, the target t)."""
     shapes = {name: shape for name, shape in derivation.shapes.items()
@@ -43,10 +57,12 @@ def leaf_shapes(derivation) -> dict:
 
 
 def compared(derivation) -> list[str]:
-    """Every tensor the chain computes: outputs in forward order, then dy of a derived loss, gradients backward."""
+    """Every tensor the chain computes: outputs (and their intermediates) in forward order, then dy
+    of a derived loss, gradients backward."""
     layers, names, _, gradients = chain_of(derivation)
+    outputs = [step for n, steps in zip(names, intermediates_of(derivation)) for step in [*steps, n["y"]]]
     loss = ["dy"] if derivation.loss is not None else []
-    return [n["y"] for n in names] + loss + [name for grads in reversed(gradients) for name in grads]
+    return outputs + loss + [name for grads in reversed(gradients) for name in grads]
 
 
 def divisor(derivation) -> int:
@@ -72,7 +88,9 @@ def derived_chain(derivation, values, dtype) -> dict:
     """The leaves, and every derived output and gradient evaluated at them."""
     values = dict(values)
     _, names, forwards, gradients = chain_of(derivation)
-    for name, table in zip(names, forwards):
+    for name, table, steps in zip(names, forwards, intermediates_of(derivation)):
+        for step, step_table in steps.items():
+            values[step] = evaluate_table(step_table, derivation.shapes[step], values, dtype)
         values[name["y"]] = evaluate_table(table, derivation.shapes[name["y"]], values, dtype)
     if derivation.loss is not None and "dy" not in values:
         values["dy"] = evaluate_table(derivation.dy, derivation.shapes["y"], values, dtype)
@@ -91,7 +109,7 @@ def reference_chain(derivation, values) -> dict:
     for position, (layer, name) in enumerate(zip(layers, names)):
         last = position == len(names) - 1
         forward, backward = rule_for(layer).reference(layer, name, scale if last else 1)
-        values[name["y"]] = forward(values)
+        _run_forward(forward, values, name["y"])
         backwards.append(backward)
     if derivation.loss is not None and "dy" not in values:
         _, loss_backward = loss_rule_for(derivation.loss).reference(derivation.loss)
@@ -106,7 +124,7 @@ def reference_outputs(derivation, values) -> dict:
     values = dict(values)
     layers, names, _, _ = chain_of(derivation)
     for layer, name in zip(layers, names):
-        values[name["y"]] = rule_for(layer).reference(layer, name, 1)[0](values)
+        _run_forward(rule_for(layer).reference(layer, name, 1)[0], values, name["y"])
     return values
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from symconv.layers import rule_for
 from symconv.layers.loss import loss_rule_for
-from symconv.verify.checks import EXACT_TERM_LIMIT, Report, fractions
+from symconv.verify.checks import EXACT_TERM_LIMIT, IRRATIONAL, Report, fractions
 from symconv.verify.loop import Plan, drawn_shapes, given_target, run_checks
 
 #: The finite-difference step: as large as is safe, to keep round-off small.
@@ -34,8 +34,9 @@ from symconv.verify.loop import Plan, drawn_shapes, given_target, run_checks
 #: piecewise one is linear within 10 steps of x (see :func:`random_values`);
 #: nor has mse, which is quadratic in y.
 STEP = 1e-3
-#: The step under a loss that is not rational (cross-entropy): its truncation
-#: error, about step**2 times the third derivative, stays near 1e-10.
+#: The step for a curved layer (sigmoid, tanh, batch norm) or a loss that is
+#: not rational (cross-entropy): the truncation error grows as the step
+#: squared (1e-10 here), round-off as 1e-16 / step.
 CURVED_STEP = 1e-5
 
 
@@ -83,15 +84,17 @@ def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None =
     from symconv.printing.present import describe, describe_loss
 
     spec = derivation.spec
-    smooth = rule_for(spec).smooth
+    rule = rule_for(spec)
+    smooth = rule.smooth
     shapes = drawn_shapes(derivation)
     target = given_target(derivation, target)
-    curved = derivation.loss is not None and not loss_rule_for(derivation.loss).rational
+    curved = rule.curved or (derivation.loss is not None and not loss_rule_for(derivation.loss).rational)
     plan = Plan(draw=lambda rng: random_values(shapes, rng, smooth),
-                trials=lambda rng: rational_trials(shapes, rng, smooth), step=CURVED_STEP if curved else STEP,
-                fd_samples=fd_samples)
+                trials=lambda rng: rational_trials(shapes, rng, smooth),
+                step=CURVED_STEP if curved else STEP, fd_samples=fd_samples,
+                exact_note="" if rule.rational else IRRATIONAL, cancelling=rule.cancels)
     if exact is None:
-        exact = spec.estimate_terms() <= EXACT_TERM_LIMIT
+        exact = rule.rational and spec.estimate_terms() <= EXACT_TERM_LIMIT
     _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress, target)
     title = describe(spec) + describe_loss(derivation)
     return Report(title, seed, tuple(checks), plan.reference_tolerance, plan.fd_tolerance)

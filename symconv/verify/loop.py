@@ -35,6 +35,7 @@ from symconv.verify.chain import (
 )
 from symconv.verify.checks import (
     FD_TOLERANCE,
+    NOISE_FLOORS,
     REFERENCE_TOLERANCE,
     Check,
     finite_differences,
@@ -46,7 +47,7 @@ from symconv.verify.checks import (
 )
 
 #: Why a loss that is not rational has no exact check of dy.
-NOT_RATIONAL = ("dy is not rational (softmax), so it is checked against the reference and finite differences; "
+NOT_RATIONAL = ("not run: dy is not rational (softmax), so it is checked against the reference and finite differences; "
                 "the exact trials give the layers below a rational dy")
 
 
@@ -56,7 +57,10 @@ class Plan:
 
     ``draw(rng)`` gives the float64 values the finite differences start
     from; ``trials(rng)`` the exact rational ones; ``step`` and
-    ``fd_samples`` (entries per tensor, at most) set the finite differences.
+    ``fd_samples`` (entries per tensor, at most) set the finite differences;
+    ``exact_note`` says why the exact check cannot run (``""``: it can);
+    ``cancelling``: the chain holds a batch norm, so gradients are compared
+    with the noise floors of :data:`~symconv.verify.checks.NOISE_FLOORS`.
     """
 
     draw: Callable
@@ -65,6 +69,8 @@ class Plan:
     fd_samples: int
     reference_tolerance: float = REFERENCE_TOLERANCE
     fd_tolerance: float = FD_TOLERANCE
+    exact_note: str = ""
+    cancelling: bool = False
 
 
 def _shown(name, index) -> str:
@@ -102,6 +108,16 @@ def with_target(derivation, values, rng, exact: bool, target=None) -> dict:
         y = derivation.shapes["y"]
         values["dy"] = fractions(rng.integers(-9, 10, size=y), rng.integers(1, 10, size=y))
     return values
+
+
+def _floors(plan, derived, names):
+    """The denominators' floors of the gradients' relative errors: cs231n's 1e-8, or in a chain
+    with a batch norm :data:`NOISE_FLOORS` of the largest gradient value (dy's included)."""
+    if not plan.cancelling:
+        return 1e-8, 1e-8
+    scale = max([float(np.max(np.abs(derived["dy"])))] +
+                [float(np.max(np.abs(derived[n]))) for n in names if n.startswith("d") and derived[n].size])
+    return tuple(max(1e-8, fraction * scale) for fraction in NOISE_FLOORS)
 
 
 def run_checks(derivation, plan: Plan, rng, exact: bool, progress=None, target=None):
@@ -145,13 +161,15 @@ def run_checks(derivation, plan: Plan, rng, exact: bool, progress=None, target=N
                                       f"{want[name][index]} (exact)")
                 exact_equal[name] &= equal
             step()
+    floors = _floors(plan, derived, names)
     checks = []
     for name in names:
         fd_error, count, where = None, 0, ""
         leaf = name[1:]
-        vs_reference = rel_error(derived[name], expected[name])
+        floor, fd_floor = floors if name.startswith("d") else (1e-8, 1e-8)
+        vs_reference = rel_error(derived[name], expected[name], floor)
         if vs_reference > plan.reference_tolerance:
-            index = worst_entry(derived[name], expected[name])
+            index = worst_entry(derived[name], expected[name], floor)
             where = f"{_shown(name, index)}: derived {derived[name][index]:.6g}, reference {expected[name][index]:.6g}"
         if name in fd_names:
             entries = list(np.ndindex(*derivation.shapes[leaf]))
@@ -160,16 +178,17 @@ def run_checks(derivation, plan: Plan, rng, exact: bool, progress=None, target=N
                 entries = [entries[i] for i in sorted(picks)]
             estimates = _differences(derivation, values, expected, leaf, entries, plan.step)
             at = np.array([derived[name][i] for i in entries])
-            fd_error, count = rel_error(at, estimates), len(entries)
+            fd_error, count = rel_error(at, estimates, fd_floor), len(entries)
             if fd_error > plan.fd_tolerance and not where:
-                worst = entries[worst_entry(at, estimates)[0]]
+                worst = entries[worst_entry(at, estimates, fd_floor)[0]]
                 where = (f"{_shown(name, worst)}: derived {derived[name][worst]:.6g}, finite differences "
                          f"{estimates[entries.index(worst)]:.6g}")
             step()
         where = where or mismatch.get(name, "")
         exact_check = exact_equal[name] if exact and (name != "dy" or rational) else None
+        note = NOT_RATIONAL if exact and exact_check is None else ("" if exact else plan.exact_note)
         checks.append(Check(name, vs_reference, fd_error, count, exact_check, plan.reference_tolerance,
-                            plan.fd_tolerance, where, NOT_RATIONAL if exact and exact_check is None else ""))
+                            plan.fd_tolerance, where, exact_note=note))
     return values, checks
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from symconv.layers import rule_for
 from symconv.verify.chain import reference_outputs
-from symconv.verify.checks import EXACT_TERM_LIMIT, Report, fractions
+from symconv.verify.checks import EXACT_TERM_LIMIT, IRRATIONAL, Report, fractions
 from symconv.verify.loop import Plan, drawn_shapes, given_target, run_checks
 
 #: The finite-difference step. Small, so that few draws land within
@@ -168,9 +168,12 @@ def verify_stack(derivation, seed: int = 0, fd_samples: int = 32, exact: bool | 
         values, *drawn["kinks"] = _draw_away_from_kinks(derivation, shapes, rng, FD_STEP)
         return values
 
-    plan = Plan(draw=draw, trials=lambda rng: _exact_trials(shapes, rng), step=FD_STEP, fd_samples=fd_samples)
+    rational = all(rule_for(layer).rational for layer in derivation.spec.layers)
+    plan = Plan(draw=draw, trials=lambda rng: _exact_trials(shapes, rng), step=FD_STEP, fd_samples=fd_samples,
+                exact_note="" if rational else IRRATIONAL,
+                cancelling=any(rule_for(layer).cancels for layer in derivation.spec.layers))
     if exact is None:
-        exact = derivation.spec.estimate_terms() <= EXACT_TERM_LIMIT // 4
+        exact = rational and derivation.spec.estimate_terms() <= EXACT_TERM_LIMIT // 4
     _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress, target)
     kink_distance, nearest, draws = drawn["kinks"]
     title = "stack: " + " | ".join(layer.kind for layer in derivation.spec.layers)
