@@ -43,6 +43,9 @@ class LossRule:
       unreduced terms (their sum over divisor is L) and dy;
     * ``rational``: dy is a rational function of y and t, so it is checked in
       exact arithmetic (and central differences of L have no truncation error);
+    * ``saturates``: large logits saturate it (softmax), so the verifier
+      draws weights at PyTorch's initialization scale
+      (:func:`symconv.verify.loop.at_init_scale`);
     * ``draw_target(loss, rng)``, ``exact_target(loss, rng)``: t at float and at
       rational values (labels for cross-entropy); ``given_target(loss, flat,
       exact)`` the user's values (:func:`symconv.spec.loss.read_target`) as such an array;
@@ -55,6 +58,7 @@ class LossRule:
     terms: Callable
     reference: Callable
     rational: bool
+    saturates: bool
     draw_target: Callable
     exact_target: Callable
     given_target: Callable
@@ -155,7 +159,7 @@ def _ce_words(loss):
 #: Each derived loss's rule, keyed by the loss's name (``--loss``).
 LOSS_RULES = {
     "mse": LossRule(
-        kinds=("mse",), terms=_mse_terms, reference=_mse_reference, rational=True,
+        kinds=("mse",), terms=_mse_terms, reference=_mse_reference, rational=True, saturates=False,
         draw_target=lambda loss, rng: rng.standard_normal(loss.target_shape),
         exact_target=lambda loss, rng: _fraction_array(rng.integers(-9, 10, size=loss.target_shape),
                                                        rng.integers(1, 10, size=loss.target_shape)),
@@ -163,7 +167,7 @@ LOSS_RULES = {
         chain=_mse_chain, definition=_mse_definition, words=_mse_words,
     ),
     "cross_entropy": LossRule(
-        kinds=("cross_entropy",), terms=_ce_terms, reference=_ce_reference, rational=False,
+        kinds=("cross_entropy",), terms=_ce_terms, reference=_ce_reference, rational=False, saturates=True,
         draw_target=_labels, exact_target=_labels,
         given_target=lambda loss, flat, exact: np.array(flat, dtype=np.int64).reshape(loss.target_shape),
         chain=_ce_chain, definition=_ce_definition, words=_ce_words,

@@ -152,13 +152,15 @@ def tex_text(text: str) -> str:
 
 def _intro(derivation, style):
     spec = derivation.spec
-    letters = ("i", "j")[: spec.ndim]
-    sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
+    rank = len(spec.output_shape)  # y's axes: n,k for logits (N,K), else n,f and the spatial i,j
+    letters = ("n", "k") if rank == 2 else ("n", "f") + ("i", "j")[: rank - 2]
+    sub = "".join(letters[2:]) if style.compact else ",".join(letters)
+    at = "_{%s}" % sub if sub else ""
     text = (
         tex_text(describe(spec))
         + f". Output y has shape {tuple(spec.output_shape)}; "
-        + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
-        + f"$\\partial L / \\partial y_{{{sub}}}$."
+        + f"indices are {style.base}-based; $dy{at}$ stands for "
+        + f"$\\partial L / \\partial y{at}$."
     )
     told = notes(derivation)
     if told.stack_winners:

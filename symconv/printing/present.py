@@ -64,7 +64,7 @@ def choose_style(spec, index_base: int = 0) -> IndexStyle:
         weight = layer.weight if "w" in layer.parameters else (1, 1)
         trivial &= layer.input[0] == 1 and layer.input[1] == 1 and weight[0] == 1 and layer.output_shape[1] == 1
         sizes += layer.input[2:] + weight[2:] + layer.output_shape[2:]
-    single_digit = max(sizes) - 1 + index_base <= 9
+    single_digit = max(sizes, default=1) - 1 + index_base <= 9  # default: 2-D tensors only (linear)
     return IndexStyle(base=index_base, compact=trivial and single_digit)
 
 

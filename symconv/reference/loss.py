@@ -39,19 +39,35 @@ def _labels(t, y):
 
 
 def cross_entropy_terms(y, t):
-    """``log sum_k exp(y[n, k]) - y[n, t[n]]`` for every sample n (shifted by the row's max for stability)."""
+    """``log sum_k exp(y[n, k]) - y[n, t[n]]`` for every sample n.
+
+    Written as ``(m - y[n, t[n]]) + log1p(sum_{k != top} exp(y[n, k] - m))``
+    with ``m`` the row's largest logit at ``top``: no overflow, and a sample
+    predicted right with a large margin keeps its small loss to full relative
+    precision (``log(sum) - y[t]`` would cancel it away).
+    """
     y = np.asarray(y, dtype=float)
     labels = _labels(t, y)
-    top = y.max(axis=1)
-    log_sum = top + np.log(np.exp(y - top[:, None]).sum(axis=1))
-    return log_sum - y[np.arange(y.shape[0]), labels]
+    rows = np.arange(y.shape[0])
+    top = np.argmax(y, axis=1)
+    shifted = np.exp(y - y[rows, top][:, None])
+    shifted[rows, top] = 0.0
+    return (y[rows, top] - y[rows, labels]) + np.log1p(shifted.sum(axis=1))
 
 
 def cross_entropy_backward(y, t, divisor=1):
-    """Gradient of ``sum_n terms[n] / divisor``: ``(softmax(y[n]) - onehot(t[n])) / divisor``."""
+    """Gradient of ``sum_n terms[n] / divisor``: ``(softmax(y[n]) - onehot(t[n])) / divisor``.
+
+    The label's entry ``softmax - 1`` is computed as minus the other classes'
+    share, so that it too keeps its relative precision when small.
+    """
     y = np.asarray(y, dtype=float)
     labels = _labels(t, y)
+    rows = np.arange(y.shape[0])
     shifted = np.exp(y - y.max(axis=1)[:, None])
-    gradient = shifted / shifted.sum(axis=1)[:, None]
-    gradient[np.arange(y.shape[0]), labels] -= 1.0
+    total = shifted.sum(axis=1)
+    gradient = shifted / total[:, None]
+    masked = shifted.copy()
+    masked[rows, labels] = 0.0  # summed apart: total - shifted[label] would cancel
+    gradient[rows, labels] = -masked.sum(axis=1) / total
     return gradient / divisor

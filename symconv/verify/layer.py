@@ -27,7 +27,7 @@ import numpy as np
 from symconv.layers import rule_for
 from symconv.layers.loss import loss_rule_for
 from symconv.verify.checks import EXACT_TERM_LIMIT, IRRATIONAL, Report, fractions
-from symconv.verify.loop import Plan, drawn_shapes, given_target, run_checks
+from symconv.verify.loop import Plan, at_init_scale, drawn_shapes, given_target, run_checks
 
 #: The finite-difference step: as large as is safe, to keep round-off small.
 #: A layer linear in each input has no truncation error at all, and a
@@ -89,7 +89,7 @@ def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None =
     shapes = drawn_shapes(derivation)
     target = given_target(derivation, target)
     curved = rule.curved or (derivation.loss is not None and not loss_rule_for(derivation.loss).rational)
-    plan = Plan(draw=lambda rng: random_values(shapes, rng, smooth),
+    plan = Plan(draw=lambda rng: at_init_scale(derivation, random_values(shapes, rng, smooth)),
                 trials=lambda rng: rational_trials(shapes, rng, smooth),
                 step=CURVED_STEP if curved else STEP, fd_samples=fd_samples,
                 exact_note="" if rule.rational else IRRATIONAL, cancelling=rule.cancels)

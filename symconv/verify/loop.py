@@ -82,6 +82,24 @@ def drawn_shapes(derivation) -> dict:
     return {name: shape for name, shape in leaf_shapes(derivation).items() if name != TARGET}
 
 
+def at_init_scale(derivation, values) -> dict:
+    """Under a saturating loss (cross-entropy), the weights drawn divided by the square root of their fan-in.
+
+    Standard normal weights make a stack's logits grow with each layer's
+    fan-in (tens, through two linear layers), where softmax saturates and
+    every gradient falls below the finite differences' round-off. At
+    PyTorch's initialization scale (std 1/sqrt(fan in)) the logits stay near
+    1. Other losses keep the draw as it is.
+    """
+    if derivation.loss is None or not loss_rule_for(derivation.loss).saturates:
+        return values
+    scaled = dict(values)
+    for name, value in values.items():
+        if name[0] == "w" and value.ndim > 1:
+            scaled[name] = value / np.sqrt(np.prod(value.shape[1:]))
+    return scaled
+
+
 def given_target(derivation, target):
     """A caller's target values checked against the loss (:func:`symconv.spec.loss.read_target`), or None."""
     if target is None:

@@ -37,7 +37,7 @@ import numpy as np
 from symconv.layers import rule_for
 from symconv.verify.chain import reference_outputs
 from symconv.verify.checks import EXACT_TERM_LIMIT, IRRATIONAL, Report, fractions
-from symconv.verify.loop import Plan, drawn_shapes, given_target, run_checks
+from symconv.verify.loop import Plan, at_init_scale, drawn_shapes, given_target, run_checks
 
 #: The finite-difference step. Small, so that few draws land within
 #: KINK_STEPS of a kink even in large stacks; round-off at this step is
@@ -136,7 +136,7 @@ def _draw_away_from_kinks(derivation, shapes, rng, step):
     """
     best = None
     for draw in range(1, MAX_DRAWS + 1):
-        values = draw_values(shapes, rng)
+        values = at_init_scale(derivation, draw_values(shapes, rng))
         distance, where = _kink_distance(derivation, values)
         if best is None or distance > best[1]:
             best = (values, distance, where)
