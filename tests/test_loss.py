@@ -18,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sympy import Float, IndexedBase, Integer, Rational
+from sympy import IndexedBase, Rational
 from sympy.parsing.sympy_parser import parse_expr
 
 from symconv.cli.app import cli
@@ -203,19 +203,23 @@ def test_cross_entropys_dy_reads_as_softmax_minus_the_label_indicator():
 # -- whole derivations against PyTorch, read from their JSON -----------------------------------
 
 def _json_values(data, leaves):
-    """Every forward and gradient entry of a derive --format json output, evaluated in order at ``leaves``."""
-    names = {n: IndexedBase(n) for n in list(data["shapes"]) + ["d" + n for n in data["shapes"]]}
-    values = {names[n][i]: (Float(float(a[i]), 30) if a.dtype.kind == "f" else Integer(int(a[i])))
-              for n, a in leaves.items() for i in np.ndindex(*a.shape)}
-    results = {}
-    for table in [data["forward"]] + list(data["gradients"].values()):  # in chain order
-        for key, expression in table.items():
-            name, index = key[:key.index("[")], tuple(int(i) for i in key[key.index("[") + 1:-1].split(","))
-            value = parse_expr(expression, local_dict=dict(names)).xreplace(values).evalf(30)
-            assert value.is_Number, (key, value)
-            values[names[name][index]] = value
-            results.setdefault(name, {})[index] = float(value)
-    return {name: _dense(entries) for name, entries in results.items()}
+    """Every forward and gradient entry of a derive --format json output, evaluated in order at ``leaves``.
+
+    The strings are SymPy's ``str()``, which is also Python: each is
+    evaluated with the tensors as NumPy arrays (``x[0, 1]`` indexes them) and
+    SymPy's functions as NumPy's, which is quick and shares nothing with symconv.
+    """
+    arrays = {name: np.asarray(value, dtype=float) for name, value in leaves.items()}
+    functions = {"exp": np.exp, "KroneckerDelta": lambda i, j: float(i == j),
+                 "Piecewise": lambda *pieces: next(value for value, holds in pieces if holds)}
+    results, entries = {}, {}
+    items = [item for table in [data["forward"]] + list(data["gradients"].values()) for item in table.items()]
+    for position, (key, expression) in enumerate(items):  # in chain order: a tensor's entries together
+        name, index = key[:key.index("[")], tuple(int(i) for i in key[key.index("[") + 1:-1].split(","))
+        entries[index] = float(eval(expression, {"__builtins__": {}}, {**functions, **arrays, **results}))
+        if position + 1 == len(items) or not items[position + 1][0].startswith(name + "["):
+            results[name], entries = _dense(entries), {}
+    return results
 
 
 def _dense(entries):
@@ -357,3 +361,82 @@ def test_derive_with_a_loss_in_every_format(fmt):
         assert first < chain  # dy is printed before the chain that starts from it
     if fmt in ("latex", "markdown"):
         assert r"\partial y &= \frac{2}{9}\,(y - t)" in text  # the chain's first step
+
+
+# -- cross-entropy at the end of linear layers, and the worked example -------------------------
+
+WORKED = ("conv2d(weight=4,1,3,3, padding=1) | relu | maxpool2d(kernel=2) | flatten | linear(weight=8,64) | relu"
+          " | linear(weight=3,8)")
+
+
+def _cross_entropy_check(data, leaves, torch_forward, reduction, parameters):
+    got = _json_values(data, leaves)
+    tensors = {name: _tensor(leaves[name], grad=True) for name in parameters}
+    y = torch_forward(tensors)
+    y.retain_grad()
+    F.cross_entropy(y, torch.tensor(leaves["t"], dtype=torch.long), reduction=reduction).backward()
+    np.testing.assert_allclose(got["y"], y.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg="y")
+    np.testing.assert_allclose(got["dy"], y.grad.numpy(), rtol=1e-10, atol=1e-14, err_msg="dy")
+    for name in parameters:
+        np.testing.assert_allclose(got["d" + name], tensors[name].grad.numpy(), rtol=1e-9, atol=1e-13,
+                                   err_msg="d" + name)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_linear_layers_gradients_under_cross_entropy_are_pytorchs(reduction):
+    from symconv.spec.options import build_spec
+
+    spec = build_spec("linear", "3,4", weight="5,4")
+    data = json.loads(render(derive(spec, loss="cross_entropy", reduction=reduction), "json"))
+    assert data["shapes"]["t"] == [3] and list(data["gradients"]) == ["dy", "dx", "dw", "db"]
+    rng = np.random.default_rng(5)
+    leaves = {"x": rng.standard_normal((3, 4)), "w": rng.standard_normal((5, 4)), "b": rng.standard_normal(5),
+              "t": np.array([4, 0, 2])}
+    _cross_entropy_check(data, leaves, lambda v: F.linear(v["x"], v["w"], v["b"]), reduction, ("x", "w", "b"))
+
+
+def test_the_worked_examples_gradients_are_pytorchs():
+    spec = stack_spec((2, 1, 8, 8), parse_layers(WORKED))
+    data = json.loads(render(derive(spec, loss="cross_entropy"), "json"))
+    assert data["layer"]["loss"] == "cross_entropy" and data["layer"]["reduction"] == "mean"
+    rng = np.random.default_rng(6)
+    leaves = {name: rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]) if len(shape) > 1 else 1)
+              for name, shape in data["shapes"].items() if name[0] in "xwb"}
+    leaves["t"] = np.array([2, 1])
+
+    def network(v):
+        h = F.max_pool2d(F.relu(F.conv2d(v["x"], v["w1"], v["b1"], padding=1)), 2)
+        return F.linear(F.relu(F.linear(torch.flatten(h, 1), v["w2"], v["b2"])), v["w3"], v["b3"])
+
+    _cross_entropy_check(data, leaves, network, "mean", ("x", "w1", "b1", "w2", "b2", "w3", "b3"))
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_verify_proves_the_worked_example(seed):
+    report = verify(derive(stack_spec((2, 1, 8, 8), parse_layers(WORKED)), loss="cross_entropy"), seed=seed)
+    assert report.passed, report.table()
+    checks = {check.name: check for check in report.checks}
+    assert checks["dy"].exact is None and "not rational" in checks["dy"].exact_note
+    assert all(check.exact is True for name, check in checks.items() if name != "dy")  # from a rational dy
+    assert checks["dy"].fd_entries == 6 and checks["dw1"].fd_entries == 32
+
+
+def test_verify_refuses_a_label_outside_the_classes():
+    result = CliRunner().invoke(cli, ["verify", "linear", "--input", "2,4", "--weight", "3,4", "--loss",
+                                      "cross_entropy", "--target", "2,3"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("Error: target: got label 3 for t[1], expected a class in 0..2 "
+                                     "(y has K = 3 logits per sample)")
+    given = CliRunner().invoke(cli, ["verify", "linear", "--input", "2,4", "--weight", "3,4", "--loss",
+                                     "cross_entropy", "--target", "2,0"])
+    assert given.exit_code == 0, given.output
+
+
+def test_verify_names_a_wrong_cross_entropy_dy_entry():
+    from symconv.spec.options import build_spec
+
+    derivation = derive(build_spec("linear", "2,3", weight="3,3"), loss="cross_entropy")
+    table = dict(derivation.dy)
+    table[(1, 2)] = table[(1, 2)] * Rational(11, 10)
+    failing = [c for c in verify(dataclasses.replace(derivation, dy=table)).checks if not c.passed]
+    assert [c.name for c in failing][:1] == ["dy"] and failing[0].where.startswith("dy[1, 2]: derived")

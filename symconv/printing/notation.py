@@ -12,7 +12,7 @@ spelling of each construct (``SPELLING``) and of an element
 
 from __future__ import annotations
 
-from sympy import Add, Integer, KroneckerDelta, Mul, Pow, Rational, exp
+from sympy import Add, Integer, Mul, Pow, Rational, exp
 
 from symconv.printing.present import (
     display_key,
