@@ -102,6 +102,16 @@ ELEMENT = [
     " | conv2d(weight=1,2,1,1, bias=false)'",
     "derive stack --input 2,1,6 --layers 'avgpool1d(kernel=2) | leaky_relu(negative_slope=0.2) | conv1d(weight=1,1,2)'"
     " --reduction mean",
+    "derive linear --input 2,3 --weight 2,3",
+    "derive linear --input 1,2 --weight 3,2 --no-bias",
+    "derive flatten --input 2,2,2,1",
+    "derive sigmoid --input 2,3",
+    "derive tanh --input 1,2,2",
+    "derive batchnorm1d --input 3,2",
+    "derive batchnorm1d --input 2,2,2 --eps 1e-3",
+    "derive batchnorm2d --input 2,2,2,2 --reduction mean",
+    "derive stack --input 2,1,3,3 --layers 'conv2d(weight=2,1,2,2) | batchnorm2d | tanh | flatten | linear(weight=2,8)"
+    " | sigmoid'",
 ]
 OPERATOR = [
     "derive conv1d --input 1,1,5 --weight 1,1,2 --form operator",
@@ -132,10 +142,12 @@ def _assert_complete(data):
     """Every entry of every tensor of an element-wise derive output, and nothing else."""
     shapes = data["shapes"]
     forward = _indices(data["forward"])
-    assert set(forward) == {"y"} | {n for n in shapes if n.startswith("h")}
+    computed = {n for n in shapes if n == "y" or re.match(r"(h|mu|var|xhat)[0-9]*$", n)}
+    assert set(forward) == computed
     for name, indices in forward.items():
         assert indices == _every_index(shapes[name]), name
-    assert set(data["gradients"]) == {"d" + n for n, s in shapes.items() if n != "y" and s is not None}
+    assert set(data["gradients"]) == ({"d" + n for n, s in shapes.items() if n not in computed and s is not None}
+                                      | {"d" + n for n in computed if n.startswith("h")})
     for gradient, table in data["gradients"].items():
         assert _indices(table) == {gradient: _every_index(shapes[gradient[1:]])}, gradient
 
@@ -250,6 +262,8 @@ VERIFIED = [
     ("conv2d", dict(input="1,2,4,4", weight="2,2,2,2", stride="2", padding="1")),
     ("maxpool1d", dict(input="1,1,5", kernel="2")),
     ("stack", dict(input="1,1,5,5", layers="conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)")),
+    ("batchnorm2d", dict(input="2,2,2,2")),
+    ("stack", dict(input="2,1,3,3", layers="conv2d(weight=2,1,2,2) | batchnorm2d | sigmoid | flatten | linear(weight=2,8)")),
 ]
 
 

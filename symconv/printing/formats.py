@@ -39,7 +39,9 @@ from symconv.symbolic.terms import TermTable
 class TextPrinter(ReadableNotation, StrPrinter):
     """Plain-text equations with the same subscripts and term order as LaTeX."""
 
-    SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "open": "(", "close": ")"}
+    SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "open": "(", "close": ")",
+                "sigma": "sigma(%s)", "dsigma": "sigma(%(z)s)*(1 - sigma(%(z)s))", "dtanh": "1 - tanh(%s)^2",
+                "eps": "eps", "times": "*", "normalized": "%(num)s/sqrt(%(den)s)*(%(sum)s)"}
 
     # Indexed has its own _sympystr; a private printmethod makes ours win.
     printmethod = "_symconv_text"
@@ -58,6 +60,10 @@ class TextPrinter(ReadableNotation, StrPrinter):
     def _print_Indexed(self, expr):
         return self.element_text(expr.base.name, expr.indices)
 
+    def _print_Pow(self, expr, rational=False):
+        # x^2 as people write it (the JSON keeps SymPy's x**2); any inner power was written so already.
+        return super()._print_Pow(expr, rational).replace("**", "^")
+
 
 def text_document(derivation, style: IndexStyle, progress=None) -> str:
     printer = TextPrinter(style)
@@ -69,6 +75,7 @@ def text_document(derivation, style: IndexStyle, progress=None) -> str:
         lines.append("m, m1, m2, ... = the winner of a window of y, h1, h2, ...: its first maximum in row-major order (PyTorch's tie rule)")
     if told.mean_over is not None:
         lines.append(f"loss = mean over the batch: every gradient is divided by N = {told.mean_over}")
+    lines += [plain for plain, _ in told.layer_notes]
     for section in element_sections(derivation, progress):
         lines += ["", section.title]
         rows = table_rows(section.lhs, section.table, printer, "*")
