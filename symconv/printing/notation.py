@@ -53,9 +53,9 @@ class ReadableNotation:
             return self._print(Mul(*rest)) + self.SPELLING["times"] + text if rest else text
         sums = [f for f in factors if isinstance(f, Add)]
         roots = [f for f in factors if isinstance(f, Pow) and f.exp == Rational(-1, 2) and epsilon_sum(f.base) is not None]
-        if len(sums) == 1 and len(roots) == 1:
+        rest = [f for f in factors if f not in sums and f not in roots]
+        if len(sums) == 1 and len(roots) == 1 and rest:
             # A batch norm's dx: w/sqrt(var + eps), then the bracket (dy - db/M - xhat dw/M).
-            rest = [f for f in factors if f is not sums[0] and f is not roots[0]]
             return self.SPELLING["normalized"] % {"num": self._print(Mul(*rest)), "den": self._print(roots[0].base),
                                                   "sum": self._print(sums[0])}
         if len(sums) == 1 and tanh_derivative_argument(sums[0]) is not None:
