@@ -290,3 +290,15 @@ def test_a_batch_norm_left_with_one_value_per_channel_is_named_in_the_stack():
 def test_pytorch_refuses_one_value_per_channel_too():
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         F.batch_norm(torch.ones(1, 3), None, None, training=True)
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex is not installed "
+                    "(Debian: apt-get install texlive-latex-base)")
+def test_the_documents_of_every_new_kind_compile_with_pdflatex():
+    """A stack of them all, and each alone: LaTeX that pdflatex accepts (no double superscripts)."""
+    from symconv.plot.pdf import compile_latex
+
+    stack = stack_spec((2, 1, 3, 3), parse_layers(
+        "conv2d(weight=2,1,2,2) | batchnorm2d | tanh | flatten | linear(weight=2,8) | sigmoid"))
+    for spec in (stack, batchnorm_spec("batchnorm1d", (2, 2)), build_spec("linear", "1,2", weight="2,2")):
+        assert compile_latex(render(derive(spec), "latex", standalone=True)).data.startswith(b"%PDF")
