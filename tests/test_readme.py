@@ -75,6 +75,16 @@ def test_readme_loss_examples_are_real_output():
         assert line in output.splitlines(), line
 
 
+def test_readme_sigmoid_and_batch_norm_blocks_are_real_output():
+    blocks = _blocks("text")
+    for command, marker in (("derive sigmoid --input 1,2 --format text", "  y[0,0] = sigma(x[0,0])"),
+                            ("derive batchnorm1d --input 2,1 --format text", "  mu[0] = ")):
+        (block,) = [b for b in blocks if b.startswith(marker)]
+        output = _cli_output(command.split())
+        for line in block.strip("\n").splitlines():
+            assert line in output.splitlines(), line
+
+
 def test_readme_formula_and_matrix_blocks_are_real_output():
     blocks = _blocks("latex")
     formula = [b for b in blocks if r"\partial x_{n,c,h,q}" in b][0]

@@ -102,12 +102,23 @@ ELEMENT = [
     " | conv2d(weight=1,2,1,1, bias=false)'",
     "derive stack --input 2,1,6 --layers 'avgpool1d(kernel=2) | leaky_relu(negative_slope=0.2) | conv1d(weight=1,1,2)'"
     " --reduction mean",
+    "derive linear --input 2,3 --weight 2,3",
+    "derive linear --input 1,2 --weight 3,2 --no-bias",
+    "derive flatten --input 2,2,2,1",
+    "derive sigmoid --input 2,3",
+    "derive tanh --input 1,2,2",
+    "derive batchnorm1d --input 3,2",
+    "derive batchnorm1d --input 2,2,2 --eps 1e-3",
+    "derive batchnorm2d --input 2,2,2,2 --reduction mean",
+    "derive stack --input 2,1,3,3 --layers 'conv2d(weight=2,1,2,2) | batchnorm2d | tanh | flatten | linear(weight=2,8)"
+    " | sigmoid'",
     "derive relu --input 2,3,1 --loss mse",
     "derive stack --input 2,1,4,4 --layers 'conv2d(weight=2,1,2,2) | relu | maxpool2d(kernel=2)' --loss mse"
     " --reduction sum",
+    "derive linear --input 2,3 --weight 4,3 --loss cross_entropy",
 ]
-#: The derived losses' outputs in ELEMENT (mse of a layer, and of a stack).
-LOSS_ELEMENT = ELEMENT[-2:]
+#: The derived losses' outputs in ELEMENT (mse of a layer and of a stack, cross-entropy of a linear layer).
+LOSS_ELEMENT = ELEMENT[-3:]
 OPERATOR = [
     "derive conv1d --input 1,1,5 --weight 1,1,2 --form operator",
     "derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --stride 2 --padding 1 --no-bias --form operator",
@@ -137,11 +148,13 @@ def _assert_complete(data):
     """Every entry of every tensor of an element-wise derive output, and nothing else."""
     shapes = data["shapes"]
     forward = _indices(data["forward"])
-    assert set(forward) == {"y"} | {n for n in shapes if n.startswith("h")}
+    computed = {n for n in shapes if n == "y" or re.match(r"(h|mu|var|xhat)[0-9]*$", n)}
+    assert set(forward) == computed
     for name, indices in forward.items():
         assert indices == _every_index(shapes[name]), name
     derived_loss = "loss" in data["layer"]
-    assert set(data["gradients"]) == ({"d" + n for n, s in shapes.items() if n not in ("y", "t") and s is not None}
+    assert set(data["gradients"]) == ({"d" + n for n, s in shapes.items() if n not in computed | {"t"} and s is not None}
+                                      | {"d" + n for n in computed if n.startswith("h")}
                                       | ({"dy"} if derived_loss else set()))
     assert ("t" in shapes) == derived_loss
     for gradient, table in data["gradients"].items():
@@ -258,6 +271,8 @@ VERIFIED = [
     ("conv2d", dict(input="1,2,4,4", weight="2,2,2,2", stride="2", padding="1")),
     ("maxpool1d", dict(input="1,1,5", kernel="2")),
     ("stack", dict(input="1,1,5,5", layers="conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)")),
+    ("batchnorm2d", dict(input="2,2,2,2")),
+    ("stack", dict(input="2,1,3,3", layers="conv2d(weight=2,1,2,2) | batchnorm2d | sigmoid | flatten | linear(weight=2,8)")),
     ("relu", dict(input="2,3,1", loss="mse", target="1,2,3,4,5,1/3")),
     ("stack", dict(input="1,1,4,4", layers="conv2d(weight=2,1,3,3, padding=1) | relu", loss="mse")),
 ]

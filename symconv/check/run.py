@@ -12,7 +12,9 @@ from symconv.check.mistakes import mistakes_of
 from symconv.check.probes import draw, shapes, wrong_mask
 from symconv.check.reconstruct import formulas
 from symconv.check.report import CheckReport, judge
+from symconv.errors import SymconvError
 from symconv.layers import rule_for
+from symconv.names import CHECK_KINDS
 from symconv.layers.checking import NAMES
 
 #: Wrong entries rebuilt as formulas, per gradient.
@@ -40,6 +42,9 @@ def run_check(spec, fn, convention: str = "plain", forward=None, seed: int = 0, 
               explain: bool = True) -> CheckReport:
     """Check ``fn`` at ``spec``; ``explain`` also rebuilds wrong entries and looks for blind spots."""
     rule = rule_for(spec)
+    if rule.check is None:
+        raise SymconvError(f"kind: got {spec.kind!r}, expected one of {', '.join(CHECK_KINDS)} "
+                           f"(the kinds whose mistakes symconv check knows)")
     call = make_caller(spec, rule, convention, fn, forward)
     probes = draw(spec, rule, seed)
     reference_forward, reference_backward = rule.reference(spec, NAMES, 1)

@@ -131,14 +131,17 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, los
     """Derive the forward and the gradients of LAYER element by element.
 
     LAYER is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d,
-    relu, leaky_relu, or stack (with --layers). A convolution gets dx, dw
-    and db; the others dx; a stack every tensor, layer by layer.
+    relu, leaky_relu, sigmoid, tanh, linear, flatten, batchnorm1d,
+    batchnorm2d, or stack (with --layers). A convolution, a linear layer and
+    a batch norm get dx, dw and db; the others dx; a stack every tensor,
+    layer by layer.
 
     \b
     Examples (a 4x4 input with a 2x2 filter, numbered from 1):
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --index-base 1
       symconv derive maxpool2d --input 1,1,4,4 --kernel 2 --index-base 1
       symconv derive stack --input 1,1,6,6 --layers "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)"
+      symconv derive batchnorm2d --input 2,1,2,2 --format text
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix --index-base 1
       symconv derive relu --input 2,3,1 --loss mse --format text
     """

@@ -21,12 +21,12 @@ from symconv.spec.values import MAX_INTEGER
 #: The LAYER argument of the commands that take any layer, or a stack.
 ANY_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + (STACK,)), metavar="LAYER")
 
-_INPUT_HELP = "Input shape: N,C,L (1-D) or N,C,H,W (2-D)."
+_INPUT_HELP = "Input shape: N,C,L (1-D) or N,C,H,W (2-D); N,IN for linear."
 
 _LAYER_OPTIONS = [
     click.option("--input", "input", required=True, metavar="N,C,H,W", help=_INPUT_HELP),
     click.option("--weight", metavar="F,Cg,KH,KW",
-                 help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW."),
+                 help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW; linear: OUT,IN."),
     click.option("--kernel", metavar="K[,K]", help="pool: window size, one value or one per axis."),
     click.option("--stride", metavar="S[,S]",
                  help="Stride, one value or one per axis [conv: 1; pool: the kernel]."),
@@ -34,12 +34,13 @@ _LAYER_OPTIONS = [
                  help="Padding per side, one value or one per axis; conv also 'same' / 'valid' [0]."),
     click.option("--dilation", metavar="D[,D]", help="conv, maxpool: dilation, one value or one per axis [1]."),
     click.option("--groups", metavar="G", help="conv: blocked connections; C and F divisible by it [1]."),
-    click.option("--no-bias", is_flag=True, help="conv: leave out the bias b (and db)."),
+    click.option("--no-bias", is_flag=True, help="conv, linear: leave out the bias b (and db)."),
     click.option("--ceil-mode", is_flag=True, help="pool: round the output size up (PyTorch's ceil_mode)."),
     click.option("--no-count-include-pad", is_flag=True,
                  help="avgpool: divide by the in-bounds count, not the padded window."),
     click.option("--divisor-override", metavar="D", help="avgpool: divide every window by D."),
     click.option("--negative-slope", metavar="A", help="leaky_relu: slope below 0, e.g. 0.01 or 1/100 [0.01]."),
+    click.option("--eps", metavar="E", help="batchnorm: added to the variance, e.g. 1e-5 or 1/100000 [1e-5]."),
     click.option("--layers", metavar="SPEC|FILE.json",
                  help="stack: layers such as \"conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)\", "
                       "or a JSON file {\"layers\": [{\"kind\": \"relu\"}, ...]}."),
@@ -54,7 +55,7 @@ _LAYER_OPTIONS = [
 
 #: The name of each option above, as its command's keyword and :data:`symconv.spec.options.ACCEPTS` spell it.
 _NAMES = ["input", "weight", "kernel", "stride", "padding", "dilation", "groups", "no_bias", "ceil_mode",
-          "no_count_include_pad", "divisor_override", "negative_slope", "layers", "reduction", "max_terms"]
+          "no_count_include_pad", "divisor_override", "negative_slope", "eps", "layers", "reduction", "max_terms"]
 
 
 def layer_options(function=None, *, kinds=None, stack=True):

@@ -98,7 +98,8 @@ def render_derive(layer, form, index_base, output, max_terms, reduction, loss, *
     """Typeset the equations derive prints for LAYER.
 
     LAYER is any layer derive takes: conv1d, conv2d, maxpool1d, maxpool2d,
-    avgpool1d, avgpool2d, relu, leaky_relu, or stack (with --layers).
+    avgpool1d, avgpool2d, relu, leaky_relu, sigmoid, tanh, linear, flatten,
+    batchnorm1d, batchnorm2d, or stack (with --layers).
     """
     suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
     spec = spec_from_options(layer, **options)

@@ -23,7 +23,7 @@ definitions:
 For batch norm this gives, with no formula typed in, the compact textbook
 form: ``dx = w / sqrt(var + eps) * (dy - db/M - xhat dw/M)``. Only then is
 every element written out, each entry a few terms, so the cost is linear in
-the size (about 10 terms per element of x).
+the size (11 terms per element of x).
 
 >>> from symconv.symbolic.channels import ChannelGraph, ChannelStep
 >>> graph = ChannelGraph.build((2, 1), {"x": "x", "m": "m", "y": "y", "dy": "dy"}, [], per_channel=("m",))

@@ -75,7 +75,7 @@ def _details(spec) -> list[str]:
 def _chain(spec, tex):
     x, w, b, up = tex["x"], tex["w"], tex["b"], tex["dy"]
     number = w[1:]  # w^{(3)} -> ^{(3)}
-    xhat, var = r"\hat{x}" + number, r"\sigma^{2}" + number
+    xhat, var = r"\hat{x}" + number, (r"{\sigma%s}^{2}" % number) if number else r"\sigma^{2}"
     return [
         (r"\partial " + w, r"\textstyle\sum %s \odot %s" % (up, xhat)),
         (r"\partial " + b, r"\textstyle\sum %s" % up),
@@ -90,8 +90,8 @@ def _notes(spec, names):
              "mu, var = the channel's mean and biased variance, xhat = (x - mu)/sqrt(var + eps). "
              "dx is the compact form w/sqrt(var + eps)*(dy - db/M - xhat*dw/M), db/M being the mean of dy "
              "over the channel and dw/M the mean of dy*xhat; it equals the element-wise chain rule "
-             "dx_i = sum_j dy_j dy_j/dx_i, whose dy_j/dx_i = w/sqrt(var + eps)*([i = j] - 1/M - xhat_i*xhat_j/M), "
-             "since sum_j dy_j = db and sum_j dy_j*xhat_j = dw.")
+             "dx_i = sum_j dy_j * (partial y_j / partial x_i), with partial y_j / partial x_i = "
+             "w/sqrt(var + eps)*([i = j] - 1/M - xhat_i*xhat_j/M), since sum_j dy_j = db and sum_j dy_j*xhat_j = dw.")
     tex = (rf"Batch norm: $M = {m}$ values per channel ($N$ times the spatial size), "
            rf"$\epsilon = {spec.eps.numerator}/{spec.eps.denominator}$; $\mu$ and $\sigma^2$ are the channel's mean "
            r"and biased variance, $\hat{x} = (x - \mu)/\sqrt{\sigma^2 + \epsilon}$. The gradient with respect to "

@@ -71,7 +71,7 @@ def _details(spec) -> list[str]:
 
 def _chain(spec, tex):
     x, w, b, up = tex["x"], tex["w"], tex["b"], tex["dy"]
-    rows = [(r"\partial " + x, r"%s\, %s" % (up, w)), (r"\partial " + w, r"%s^{\top} %s" % (up, x))]
+    rows = [(r"\partial " + x, r"%s\, %s" % (up, w)), (r"\partial " + w, r"{%s}^{\top} %s" % (up, x))]
     if spec.bias:
         rows.append((r"\partial " + b, r"\textstyle\sum_{n} %s" % up))
     return rows

@@ -40,7 +40,9 @@ class TextPrinter(ReadableNotation, StrPrinter):
     """Plain-text equations with the same subscripts and term order as LaTeX."""
 
     SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "integer": "{p}*", "open": "(",
-                "close": ")", "iverson": "[%s]", "softmax": "softmax(%s)[%s]", "row": "%s[%s]"}
+                "close": ")", "iverson": "[%s]", "softmax": "softmax(%s)[%s]", "row": "%s[%s]",
+                "sigma": "sigma(%s)", "dsigma": "sigma(%(z)s)*(1 - sigma(%(z)s))", "dtanh": "1 - tanh(%s)^2",
+                "eps": "eps", "times": "*", "normalized": "%(num)s/sqrt(%(den)s)*(%(sum)s)"}
 
     # Indexed has its own _sympystr; a private printmethod makes ours win.
     printmethod = "_symconv_text"
@@ -59,6 +61,10 @@ class TextPrinter(ReadableNotation, StrPrinter):
     def _print_Indexed(self, expr):
         return self.element_text(expr.base.name, expr.indices)
 
+    def _print_Pow(self, expr, rational=False):
+        # x^2 as people write it (the JSON keeps SymPy's x**2); any inner power was written so already.
+        return super()._print_Pow(expr, rational).replace("**", "^")
+
 
 def text_document(derivation, style: IndexStyle, progress=None) -> str:
     printer = TextPrinter(style)
@@ -70,6 +76,7 @@ def text_document(derivation, style: IndexStyle, progress=None) -> str:
         lines.append("m, m1, m2, ... = the winner of a window of y, h1, h2, ...: its first maximum in row-major order (PyTorch's tie rule)")
     if told.mean_over is not None:
         lines.append(f"loss = mean over the batch: every gradient is divided by N = {told.mean_over}")
+    lines += [plain for plain, _ in told.layer_notes]
     if told.loss is not None:
         lines.append("loss: " + told.loss[1])
     for section in element_sections(derivation, progress):

@@ -64,7 +64,16 @@ class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
         "iverson": r"[%s]",
         "softmax": r"\operatorname{softmax}(%s)_{%s}",
         "row": r"%s_{%s}",
+        "sigma": r"\sigma(%s)",
+        "dsigma": r"\sigma(%(z)s) \left(1 - \sigma(%(z)s)\right)",
+        "dtanh": r"1 - \tanh^{2}(%s)",
+        "eps": r"\epsilon",
+        "times": " ",
+        "normalized": r"\frac{%(num)s}{\sqrt{%(den)s}} \left(%(sum)s\right)",
     }
+
+    #: How an intermediate quantity's name reads (a stack adds its layer: \hat{x}^{(3)}).
+    STEMS = {"mu": r"\mu", "var": r"\sigma", "xhat": r"\hat{x}"}
 
     def __init__(self, style: IndexStyle = IndexStyle(), settings=None):
         super().__init__(settings or {})
@@ -77,7 +86,10 @@ class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
         subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
         stem, layer = split_name(name)
         # A stack's h2, w1, dh3 read h^{(2)}, w^{(1)}, dh^{(3)}, as in the seeds' Z^l.
-        return stem + ("^{(%s)}" % layer if layer else "") + subscript
+        tex = self.STEMS.get(stem, stem) + ("^{(%s)}" % layer if layer else "")
+        if stem == "var":  # the variance is sigma squared: \sigma^{2}_{c}, {\sigma^{(3)}}^{2}_{c}
+            tex = "{%s}^{2}" % tex if layer else tex + "^{2}"
+        return tex + subscript
 
     def lhs_tex(self, name, indices) -> str:
         """The left side of an equation: ``y_{11}``, or ``\\frac{\\partial L}{\\partial x_{11}}`` for a gradient."""
@@ -89,6 +101,13 @@ class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
 
     def _print_Indexed(self, expr):
         return self.element_tex(expr.base.name, expr.indices)
+
+    def _print_tanh(self, expr, exp=None):
+        return r"\tanh%s(%s)" % ("^{%s}" % exp if exp else "", self._print(expr.args[0]))
+
+    def _print_exp(self, expr, exp=None):
+        text = r"e^{%s}" % self._print(expr.args[0])
+        return r"\left(%s\right)^{%s}" % (text, exp) if exp else text
 
 
 def table_rows(lhs: str, table, printer, joiner: str):
@@ -152,8 +171,8 @@ def tex_text(text: str) -> str:
 
 def _intro(derivation, style):
     spec = derivation.spec
-    rank = len(spec.output_shape)  # y's axes: n,k for logits (N,K), else n,f and the spatial i,j
-    letters = ("n", "k") if rank == 2 else ("n", "f") + ("i", "j")[: rank - 2]
+    rank = len(spec.output_shape)  # y's axes: n,k for logits (N,K), else n,f and the spatial i,j(,k)
+    letters = ("n", "k") if rank == 2 else ("n", "f") + ("i", "j", "k")[: rank - 2]
     sub = "".join(letters[2:]) if style.compact else ",".join(letters)
     at = "_{%s}" % sub if sub else ""
     text = (
@@ -177,6 +196,8 @@ def _intro(derivation, style):
         )
     if told.mean_over is not None:
         text += f" The loss is the mean over the batch: every gradient is divided by N = {told.mean_over}."
+    for _, tex in told.layer_notes:
+        text += " " + tex
     if told.loss is not None:
         text += " The loss is " + told.loss[0]
     return text

@@ -21,7 +21,7 @@ from symconv.layers.loss import loss_rule_for
 #: Leading axes that are batch/channel/filter axes, per tensor name: these are
 #: dropped from compact subscripts when they are all of size 1.
 LEADING_AXES = {"x": 2, "y": 2, "dy": 2, "dx": 2, "w": 2, "dw": 2, "b": 1, "db": 1, "m": 2, "h": 2, "dh": 2,
-                "t": 2}
+                "mu": 1, "var": 1, "xhat": 2, "t": 2}
 
 #: Order in which factors drive the sorting of a sum's terms for display:
 #: gradients read by dy index (as the seeds write them), the forward by w;
@@ -57,19 +57,27 @@ class IndexStyle:
 
 
 def choose_style(spec, index_base: int = 0) -> IndexStyle:
-    """Compact subscripts when N = C (= F) = 1 and every index is one digit."""
+    """Compact subscripts when N = C (= F) = 1 and every index is one digit.
+
+    Never for a layer whose tensors have no spatial axis (a linear layer's
+    N,IN, a flatten's output, a batch norm's weight): dropping N and C would
+    leave them no index at all.
+    """
     layers = spec.layers if spec.is_stack else (spec,)
     trivial, sizes = True, ()
     for layer in layers:
-        weight = layer.weight if "w" in layer.parameters else (1, 1)
-        trivial &= layer.input[0] == 1 and layer.input[1] == 1 and weight[0] == 1 and layer.output_shape[1] == 1
+        weight = layer.weight if "w" in layer.parameters else (1, 1, 1)
+        trivial &= (layer.input[0] == 1 and layer.input[1] == 1 and weight[0] == 1
+                    and min(len(layer.input), len(layer.output_shape), len(weight)) > 2)
         sizes += layer.input[2:] + weight[2:] + layer.output_shape[2:]
-    single_digit = max(sizes, default=1) - 1 + index_base <= 9  # default: 2-D tensors only (linear)
+    single_digit = max(sizes, default=1) - 1 + index_base <= 9
     return IndexStyle(base=index_base, compact=trivial and single_digit)
 
 
 def _priority(name: str) -> int:
     stem = split_name(name)[0]
+    if stem in ("dw", "db"):
+        return DISPLAY_PRIORITY["b"] + 1  # a parameter's gradient, which a batch norm's dx reads
     if stem.startswith("d"):
         return DISPLAY_PRIORITY["dy"]  # any upstream gradient: dy, dh3
     return DISPLAY_PRIORITY.get(stem, DISPLAY_PRIORITY["x"] if stem == "h" else 9)
@@ -77,13 +85,16 @@ def _priority(name: str) -> int:
 
 def display_key(term):
     """Sort key putting a sum's terms in the order a person writes them."""
-    from sympy import Indexed, KroneckerDelta, Mul
+    from sympy import Indexed, KroneckerDelta, Mul, Pow
 
     key = []
     for factor in Mul.make_args(term):
-        if isinstance(factor, Indexed):
-            name = factor.base.name
-            key.append((_priority(name), name, tuple(int(i) for i in factor.indices)))
+        # The elements of a power, (x_3 - mu)^2, order it as the elements themselves would.
+        elements = [factor] if isinstance(factor, Indexed) else (
+            sorted(factor.base.atoms(Indexed), key=str) if isinstance(factor, Pow) else [])
+        for element in elements:
+            name = element.base.name
+            key.append((_priority(name), name, tuple(int(i) for i in element.indices)))
     if not key and any(isinstance(f, KroneckerDelta) for f in Mul.make_args(term)):
         return ((LABEL, "", ()),)
     return tuple(sorted(key)) or ((NONE, "", ()),)
@@ -217,6 +228,9 @@ class Notes:
     ``winner``: a lone max pool's gradient goes to each window's winner m;
     ``stack_winners``: a stack holds a max pool (winners m, m^(l), ...);
     ``mean_over``: the batch size N when the sum loss is the mean, else None;
+    ``layer_notes``: what the layers' rules say of themselves (sigmoid's
+    derivative, batch norm's compact form), once per distinct sentence, as
+    ``(plain text, text with $LaTeX$)`` pairs;
     ``loss``: a derived loss's ``(latex, text)`` definition of L and the
     words on its target, or None for the sum loss.
     """
@@ -224,6 +238,7 @@ class Notes:
     winner: bool
     stack_winners: bool
     mean_over: int | None
+    layer_notes: tuple = ()
     loss: tuple | None = None
 
 
@@ -241,6 +256,13 @@ def notes(derivation) -> Notes:
     spec = derivation.spec
     layers = spec.layers if spec.is_stack else (spec,)
     pooled = any(rule_for(layer).winner for layer in layers)
+    names = derivation.names if spec.is_stack else [None]
+    said = []
+    for layer, name in zip(layers, names):
+        explain = rule_for(layer).notes
+        for note in (explain(layer, name) if explain else []):
+            if note not in said:
+                said.append(note)
     loss = None
     if derivation.loss is not None:
         rule = loss_rule_for(derivation.loss)
@@ -249,7 +271,7 @@ def notes(derivation) -> Notes:
                 "L = " + text + " (" + rule.words(derivation.loss) + "); " + words[1])
     mean = derivation.reduction == "mean" and derivation.loss is None
     return Notes(winner=pooled and not spec.is_stack, stack_winners=pooled and spec.is_stack,
-                 mean_over=spec.input[0] if mean else None, loss=loss)
+                 mean_over=spec.input[0] if mean else None, layer_notes=tuple(said), loss=loss)
 
 
 def describe_loss(derivation) -> str:
@@ -289,12 +311,20 @@ _TITLES = {
 }
 
 
+def _intermediate_sections(layer, steps, prefix=""):
+    """One forward section per quantity a layer computes before its output, titled by its rule."""
+    titles = rule_for(layer).titles or {}
+    return [Section("forward", f"{prefix}{titles.get(split_name(name)[0], 'Intermediate')} ({name})", name, table)
+            for name, table in steps.items()]
+
+
 def _stack_sections(derivation):
     """Forward layer by layer, then the gradients from the last layer back (seed 004's chain)."""
     sections = []
-    for position, (layer, names, table) in enumerate(
-        zip(derivation.spec.layers, derivation.names, derivation.forward), start=1
+    for position, (layer, names, table, steps) in enumerate(
+        zip(derivation.spec.layers, derivation.names, derivation.forward, derivation.intermediates), start=1
     ):
+        sections += _intermediate_sections(layer, steps, f"Layer {position} ({layer.kind}): ")
         title = f"Layer {position} ({layer.kind}): forward, {names['y']} from {names['x']}"
         sections.append(Section("forward", title, names["y"], table))
     for position in range(len(derivation.names), 0, -1):
@@ -320,7 +350,8 @@ def element_sections(derivation, progress=None):
     if derivation.is_stack:
         sections = _stack_sections(derivation)
     else:
-        sections = [Section("forward", _TITLES["forward"], "y", derivation.forward)]
+        sections = _intermediate_sections(derivation.spec, derivation.intermediates)
+        sections.append(Section("forward", _TITLES["forward"], "y", derivation.forward))
         for name, table in derivation.gradients.items():
             sections.append(Section(name, _TITLES[name], name, table))
     if derivation.loss is not None:  # dy first among the gradients: the chain starts from it

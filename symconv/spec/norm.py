@@ -69,14 +69,15 @@ class BatchNormSpec:
         return math.prod(self.input) // self.input[1]
 
     def estimate_terms(self) -> int:
-        """The terms derived, exactly: 10 per element of x.
+        """The terms derived, exactly: 11 per element of x.
 
         The compact form keeps every table linear in the size: mu, var, dw and
-        db one term per element (a channel's sum), xhat one, y two
-        (``w xhat + b``), dx three (``dy``, the mean of dy and xhat times the
-        mean of dy xhat, under one factor).
+        db one term per element (a channel's sum), xhat two (``x - mu``, over
+        the root), y two (``w xhat + b``), dx three (``dy``, the mean of dy
+        and xhat times the mean of dy xhat, under one factor). Written out
+        element by element, dx would instead hold M terms per entry.
         """
-        return 10 * math.prod(self.input)
+        return 11 * math.prod(self.input)
 
     def count_entries(self) -> int:
         """Equations: mu, var, w's and b's gradients per channel; xhat, y and dx per element."""
