@@ -440,3 +440,18 @@ def test_verify_names_a_wrong_cross_entropy_dy_entry():
     table[(1, 2)] = table[(1, 2)] * Rational(11, 10)
     failing = [c for c in verify(dataclasses.replace(derivation, dy=table)).checks if not c.passed]
     assert [c.name for c in failing][:1] == ["dy"] and failing[0].where.startswith("dy[1, 2]: derived")
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None,
+                    reason="pdflatex is not installed (Debian: texlive-latex-base)")
+@pytest.mark.parametrize("args", [
+    pytest.param(["linear", "--input", "2,4", "--weight", "3,4", "--loss", "cross_entropy", "--index-base", "1"],
+                 id="linear-cross-entropy"),
+    pytest.param(["stack", "--input", "1,1,4,4", "--layers", "conv2d(weight=1,1,2,2) | relu", "--loss", "mse",
+                  "--reduction", "sum"], id="stack-mse"),
+])
+def test_render_typesets_a_derivation_with_a_loss(tmp_path, args):
+    path = tmp_path / "loss.pdf"
+    result = CliRunner().invoke(cli, ["render", *args, "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes().startswith(b"%PDF")

@@ -144,6 +144,7 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, los
       symconv derive batchnorm2d --input 2,1,2,2 --format text
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix --index-base 1
       symconv derive relu --input 2,3,1 --loss mse --format text
+      symconv derive linear --input 2,4 --weight 3,4 --loss cross_entropy --index-base 1
     """
     spec = spec_from_options(layer, **options)
     loss = loss_from_options(spec, loss, reduction, form)

@@ -59,6 +59,7 @@ def verify(layer, seed, fmt, output, max_terms, reduction, loss, target, **optio
       symconv verify maxpool2d --input 2,3,7,7 --kernel 3 --stride 2 --padding 1
       symconv verify conv2d --input 1,1,4,4 --weight 1,1,2,2 --format json -o report.json
       symconv verify relu --input 2,3,1 --loss mse --target 0,1,2,3,4,5
+      symconv verify linear --input 2,4 --weight 3,4 --loss cross_entropy --target 2,0
     """
     spec = spec_from_options(layer, **options)
     loss = loss_from_options(spec, loss, reduction)
