@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Callable
 
 import numpy as np
-from sympy import Add, KroneckerDelta, Rational, exp, log
+from sympy import Add, KroneckerDelta, Mul, Pow, Rational, exp, log
 
 from symconv.errors import SymconvError
 from symconv.reference.loss import cross_entropy_backward, cross_entropy_terms, mse_backward, mse_terms
@@ -96,8 +96,12 @@ def _over(loss, text_form: bool = False) -> str:
 # -- mse --------------------------------------------------------------------------------------------
 
 def _mse_terms(loss):
-    scale = _scale(loss)
-    return [(scale * (element("y", i) - element("t", i)) ** 2, [element("y", i)]) for i in indices(loss.output)]
+    scale, terms = _scale(loss), []
+    for i in indices(loss.output):
+        y = element("y", i)
+        # Pow unevaluated: evaluating it asks SymPy's assumptions of the sum (about 2 ms); nothing simplifies.
+        terms.append((Mul(scale, Pow(y - element("t", i), 2, evaluate=False)), [y]))
+    return terms
 
 
 def _mse_reference(loss):
@@ -128,7 +132,10 @@ def _ce_terms(loss):
         row = [element("y", (n, k)) for k in range(classes)]
         label = element("t", (n,))
         picked = Add(*[KroneckerDelta(k, label) * logit for k, logit in enumerate(row)])
-        terms.append((scale * (log(Add(*[exp(logit) for logit in row])) - picked), row))
+        # Held unevaluated: SymPy would distribute the scale and the minus over every
+        # term of the row (a third of a second for K = 30); the derivative is the same.
+        inside = Add(log(Add(*[exp(logit) for logit in row])), Mul(-1, picked, evaluate=False), evaluate=False)
+        terms.append((Mul(scale, inside, evaluate=False), row))
     return terms
 
 
