@@ -178,6 +178,19 @@ def test_the_derived_dy_is_pytorchs_gradient_of_the_loss(kind, shape, reduction)
     np.testing.assert_allclose(derived, y_torch.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("kind, shape, reduction", LOSSES[:3], ids=lambda v: str(v))
+def test_the_chain_rule_over_a_terms_tree_is_sympys_diff(kind, shape, reduction):
+    from sympy import simplify
+
+    from symconv.engine.loss import partial
+    from symconv.layers.loss import loss_rule_for
+
+    loss = loss_spec(kind, reduction, shape)
+    for term, elements in loss_rule_for(loss).terms(loss):
+        for y in elements:
+            assert simplify(partial(term, y) - term.diff(y)) == 0, (term, y)
+
+
 @pytest.mark.parametrize("kind, shape, reduction", LOSSES, ids=lambda v: str(v))
 def test_dy_reads_back_from_its_json_strings(kind, shape, reduction):
     table = derive_loss(loss_spec(kind, reduction, shape))
@@ -345,6 +358,15 @@ def test_parameters_are_numbered_over_the_layers_that_have_them():
     shapes = derive(spec, loss="mse").shapes
     assert list(shapes)[-1] == "t" and shapes["b2"] is None and shapes["t"] == shapes["y"]
     assert set(derive(conv_spec("conv1d", (1, 1, 3), (1, 1, 2)), loss="mse").shapes) == {"x", "w", "b", "y", "t"}
+
+
+def test_a_batch_norm_and_a_linear_layer_number_their_parameters_in_the_same_count():
+    spec = stack_spec((2, 1, 4, 4), parse_layers(
+        "conv2d(weight=2,1,3,3, padding=1) | batchnorm2d | relu | flatten | linear(weight=3,32)"))
+    assert [(n.get("w"), n.get("b")) for n in tensor_names(spec)] == [
+        ("w1", "b1"), ("w2", "b2"), (None, None), (None, None), ("w3", "b3")]
+    shapes = derive(spec, loss="cross_entropy").shapes
+    assert shapes["w2"] == shapes["b2"] == (2,) and shapes["t"] == (2,) and shapes["y"] == (2, 3)
 
 
 @pytest.mark.parametrize("fmt", ["latex", "markdown", "text", "json"])
