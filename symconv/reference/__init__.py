@@ -10,6 +10,7 @@ nothing of symconv but :mod:`symconv.errors`:
   :mod:`~symconv.reference.smooth`: sigmoid and tanh;
 * :mod:`symconv.reference.linear`: the fully connected layer and flatten;
 * :mod:`symconv.reference.batchnorm`: batch normalization in training mode;
+* :mod:`symconv.reference.loss`: the losses, mse and cross-entropy, per term and their gradient;
 * :mod:`symconv.reference.args`, :mod:`~symconv.reference.threads`: argument
   checks, and the thread pool.
 
@@ -22,6 +23,7 @@ from symconv.reference.avgpool import avg_pool_backward, avg_pool_forward
 from symconv.reference.conv import conv_backward, conv_forward
 from symconv.reference.batchnorm import batchnorm_backward, batchnorm_forward
 from symconv.reference.linear import flatten_backward, flatten_forward, linear_backward, linear_forward
+from symconv.reference.loss import cross_entropy_backward, cross_entropy_terms, mse_backward, mse_terms
 from symconv.reference.maxpool import max_pool_backward, max_pool_forward
 from symconv.reference.smooth import sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward
 
@@ -29,4 +31,5 @@ __all__ = ["conv_forward", "conv_backward", "max_pool_forward", "max_pool_backwa
            "avg_pool_forward", "avg_pool_backward", "relu_forward", "relu_backward",
            "linear_forward", "linear_backward", "flatten_forward", "flatten_backward",
            "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
-           "batchnorm_forward", "batchnorm_backward"]
+           "batchnorm_forward", "batchnorm_backward",
+           "mse_terms", "mse_backward", "cross_entropy_terms", "cross_entropy_backward"]
