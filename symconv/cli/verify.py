@@ -55,7 +55,7 @@ def verify(layer, seed, fmt, output, max_terms, reduction, **options):
     if fmt == "json":
         from symconv.printing.formats import json_text
 
-        text = json_text(report.to_dict(spec.to_dict()))
+        text = json_text(report.to_dict({**spec.to_dict(), "reduction": reduction}))  # the layer as derive writes it
     else:
         text = report.table()
     write_or_echo(text, output)
