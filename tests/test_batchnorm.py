@@ -44,7 +44,7 @@ def _leaves(shape, seed):
         rng.standard_normal(shape)
 
 
-@pytest.mark.parametrize("kind, shape, eps, reduction", LAYERS.values(), ids=LAYERS.keys())  # noqa: the slow one is the realistic size
+@pytest.mark.parametrize("kind, shape, eps, reduction", LAYERS.values(), ids=LAYERS.keys())
 def test_every_tensor_equals_pytorchs_in_training_mode(kind, shape, eps, reduction):
     spec = batchnorm_spec(kind, shape, eps)
     leaves, dy = _leaves(shape, 7)

@@ -213,6 +213,18 @@ def test_a_function_that_raises_or_returns_the_wrong_shape_is_wrong_and_says_so(
     report = check_backward(two, "conv1d", input=(1, 1, 3), weight=(1, 1, 2))
     assert "returned 2 values, expected 3: (dx, dw, db)" in report.error
 
+    def exits(dy, x):
+        raise SystemExit(3)  # sys.exit(3) in the user's code: a failure of theirs, not symconv's exit status
+    report = check_backward(exits, "relu", input=(1, 1, 3))
+    assert not report.ok and "exits() raised SystemExit: 3" in report.error
+
+
+def test_a_layer_too_large_to_check_is_refused_before_anything_is_allocated():
+    called = []
+    with pytest.raises(SymconvError, match=r"^input: got a layer of 4,294,967,296 elements .*expected at most "):
+        check_backward(lambda dy, x, w, b: called.append(1), "conv1d", input=(1, 1, 2**31 - 1), weight=(1, 1, 2))
+    assert called == []
+
 
 def test_plain_passes_only_the_options_the_signature_names():
     seen = {}
@@ -328,6 +340,7 @@ def test_cli_exit_status_is_0_right_1_wrong_2_bad_input(tmp_path):
         "def right(dy, x):\n    return dy * (x > 0)\n"
         "def wrong(dy, x):\n    print('debugging output')\n    return dy * (x >= 0)\n"
         "NOT_CALLABLE = 3\n")
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(4)\n")
     ok = _cli("mine.py:right", "relu", "--input", "1,2,3", cwd=tmp_path)
     assert ok.returncode == 0 and "OK: every gradient" in ok.stdout
     bad = _cli("mine.py:wrong", "relu", "--input", "1,2,3", "--format", "json", cwd=tmp_path)
@@ -344,6 +357,8 @@ def test_cli_exit_status_is_0_right_1_wrong_2_bad_input(tmp_path):
         (["mine.py:right", "conv1d", "--input", "1,1,4", "--weight", "1,1,2", "--convention", "cs231n"],
          "convention: got 'cs231n' for this layer, expected conv2d"),
         (["mine.py:right", "relu", "--input", "1,2,3", "--stride", "2"], "stride: got '2', expected no stride"),
+        (["exits.py:f", "relu", "--input", "1,2,3"], "expected a file that imports, but running it raised SystemExit: 4"),
+        (["mine.py:right", "conv1d", "--input", "1,1,2147483647", "--weight", "1,1,2"], "expected at most 16,777,216"),
     ]:
         result = _cli(*args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)

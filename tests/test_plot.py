@@ -113,6 +113,37 @@ def test_jacobian_too_large_to_draw_is_refused(tmp_path):
         plot_jacobian(d, tmp_path / "j.png")
 
 
+WEIGHTLESS = {
+    "maxpool2d": "maxpool2d(kernel=2)",
+    "avgpool1d": "avgpool1d(kernel=2)",
+    "relu": "relu",
+    "stack": "conv2d(weight=1,1,2,2) | relu",
+}
+
+
+@pytest.mark.parametrize("layer", WEIGHTLESS)
+def test_the_conv_pictures_refuse_a_layer_without_weights_in_one_line(tmp_path, layer):
+    from symconv.plot.jacobian import check_jacobian_size
+    from symconv.spec.stack import parse_layers, stack_spec
+
+    stack = parse_layers(WEIGHTLESS[layer])
+    shape = (1, 1, 4) if layer == "avgpool1d" else (1, 1, 4, 4)
+    spec = stack_spec(shape, stack) if layer == "stack" else stack_spec(shape, stack).layers[0]
+    d = derive(spec)
+    message = f"layer: got {spec.kind}, expected a layer with weights"
+    calls = {
+        "jacobian": lambda: plot_jacobian(d, tmp_path / "j.png"),
+        "routing": lambda: plot_routing(d, tmp_path / "r.png", (0,) * len(shape)),
+        "size": lambda: check_jacobian_size(spec),
+        "terms": lambda: gradient_routing(d, (0,) * len(shape)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(SymconvError, match=message) as caught:
+            call()
+        assert "\n" not in str(caught.value), name
+    assert not list(tmp_path.iterdir())
+
+
 # -- routing of one gradient entry ----------------------------------------------
 
 

@@ -242,6 +242,30 @@ def test_render_formula_typesets_what_formula_prints(monkeypatch, tmp_path):
     assert typeset == [formula_document("maxpool2d", "latex", standalone=True)]
 
 
+@pytest.mark.parametrize("options", [["--index-base", "1"], ["--groups"], ["--groups", "--index-base", "1"]],
+                         ids=["base1", "groups", "groups-base1"])
+def test_render_formula_takes_formulas_index_base_and_groups(monkeypatch, tmp_path, options):
+    from symconv.cli.app import cli
+
+    expected = CliRunner().invoke(cli, ["formula", "conv1d", "--standalone"] + options).output
+    typeset = []
+    monkeypatch.setattr(pdf, "compile_latex", lambda text: typeset.append(text) or pdf.Pdf(b"%PDF-1.5", 1))
+    hide(monkeypatch)
+    result = run_in_group(["formula", "conv1d", *options, "-o", str(tmp_path / "f.pdf")])
+    assert result.exit_code == 0, result.output
+    assert typeset == [expected]
+    assert expected != CliRunner().invoke(cli, ["formula", "conv1d", "--standalone"]).output  # the option mattered
+
+
+def test_render_formula_refuses_groups_for_a_pool_before_typesetting(monkeypatch, tmp_path):
+    typeset = []
+    monkeypatch.setattr(pdf, "compile_latex", lambda text: typeset.append(text) or pdf.Pdf(b"%PDF-1.5", 1))
+    hide(monkeypatch)
+    result = run_in_group(["formula", "maxpool1d", "--groups", "-o", str(tmp_path / "f.pdf")])
+    assert result.exit_code == 2 and "expected it only for conv1d and conv2d" in result.output
+    assert typeset == [] and not (tmp_path / "f.pdf").exists()
+
+
 @pytest.mark.parametrize("form, module", [("operator", "symconv.formula.operators"), ("matrix", "symconv.formula.matrix")])
 def test_render_form_typesets_what_derive_form_prints(monkeypatch, tmp_path, form, module):
     from symconv.cli.app import cli

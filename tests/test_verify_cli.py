@@ -89,7 +89,10 @@ def test_json_shape_and_values_of_a_convolution():
     data = strict_json(result.stdout)
     assert_shape(data, ["y", "dx", "dw", "db"])
     spec = spec_from_options("conv2d", input="1,2,4,4", weight="2,2,2,2", stride="2", padding="1")
-    assert data["ok"] is True and data["seed"] == 0 and data["layer"] == spec.to_dict()
+    assert data["ok"] is True and data["seed"] == 0 and data["layer"] == {**spec.to_dict(), "reduction": "sum"}
+    derived = strict_json(invoke(CONV.replace("verify", "derive", 1) + " --format json").stdout)
+    assert data["layer"] == derived["layer"]  # one layer object for both commands
+    assert strict_json(invoke(CONV + " --format json --reduction mean").stdout)["layer"]["reduction"] == "mean"
     y = data["tensors"]["y"]
     assert y["finite_differences"]["ok"] is None and y["finite_differences"]["max_rel_error"] is None
     assert "not run" in y["finite_differences"]["note"]

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from symconv.check.report import CheckReport
-from symconv.check.run import run_check
+from symconv.check.run import check_layer_size, run_check
 from symconv.check.target import load_target
 from symconv.spec.options import build_spec
 
@@ -38,10 +38,11 @@ def check_backward(fn, kind: str, *, input, convention: str = "plain", forward=N
     ``.blind_spots`` say what was found; ``.assert_ok()`` raises with the
     readable report.
     """
+    spec = layer_spec(kind, input, **options)
+    check_layer_size(spec)  # before the user's code is loaded
     target = fn if isinstance(fn, str) else getattr(fn, "__qualname__", repr(fn))
     function = load_target(fn) if isinstance(fn, str) else fn
     before = load_target(forward, "forward") if isinstance(forward, str) else forward
-    spec = layer_spec(kind, input, **options)
     return run_check(spec, function, convention, before, seed, target)
 
 

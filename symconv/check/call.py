@@ -51,7 +51,7 @@ def _run(what, fn, *args, **kwargs):
     try:
         with contextlib.redirect_stdout(sys.stderr):
             return fn(*args, **kwargs)
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # sys.exit() in the user's code is its failure, not symconv's exit
         raise Raised(f"{what} raised {type(error).__name__}: {error}{_where(error)}") from None
 
 

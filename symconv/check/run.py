@@ -11,6 +11,7 @@ from symconv.check.diagnose import Outcomes, blind_spots, diagnose
 from symconv.check.mistakes import mistakes_of
 from symconv.check.probes import draw, shapes, wrong_mask
 from symconv.check.reconstruct import formulas
+from symconv.errors import SymconvError
 from symconv.check.report import CheckReport, judge
 from symconv.errors import SymconvError
 from symconv.layers import rule_for
@@ -19,6 +20,20 @@ from symconv.layers.checking import NAMES
 
 #: Wrong entries rebuilt as formulas, per gradient.
 REBUILT = 3
+#: The most elements (of y, x and the parameters: ``spec.count_entries()``) a layer may hold to be checked.
+#: Each probe holds float64 copies of them, and each mistake model reruns the reference on them: a layer
+#: this large already takes the better part of a gigabyte.
+MAX_ELEMENTS = 2**24
+
+
+def check_layer_size(spec) -> None:
+    """Refuse, before the user's code is loaded or any array allocated, a layer too large to check."""
+    elements = spec.count_entries()
+    if elements > MAX_ELEMENTS:
+        raise SymconvError(
+            f"input: got a layer of {elements:,} elements (x, y and the parameters together), expected at most "
+            f"{MAX_ELEMENTS:,} for symconv check (a smaller layer)"
+        )
 
 
 def _rebuild(call, backward, probes, yours, right, gradient, partner):
@@ -41,6 +56,7 @@ def _rebuild(call, backward, probes, yours, right, gradient, partner):
 def run_check(spec, fn, convention: str = "plain", forward=None, seed: int = 0, target: str = "",
               explain: bool = True) -> CheckReport:
     """Check ``fn`` at ``spec``; ``explain`` also rebuilds wrong entries and looks for blind spots."""
+    check_layer_size(spec)
     rule = rule_for(spec)
     if rule.check is None:
         raise SymconvError(f"kind: got {spec.kind!r}, expected one of {', '.join(CHECK_KINDS)} "

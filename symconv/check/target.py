@@ -42,7 +42,7 @@ def _module_from_file(path: str, target: str, option: str):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as error:  # the user's code: say what it raised, in one line
+    except (Exception, SystemExit) as error:  # the user's code (sys.exit too): say what it raised, in one line
         del sys.modules[name]
         raise SymconvError(f"{option}: got {target!r}, expected a file that imports, but running it raised "
                            f"{type(error).__name__}: {error}") from None
@@ -70,7 +70,7 @@ def load_target(target: str, option: str = "target"):
         except ImportError as error:
             raise SymconvError(f"{option}: got {target!r}, expected an importable module before the ':' "
                                f"({error})") from None
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             raise SymconvError(f"{option}: got {target!r}, expected a module that imports, but importing it "
                                f"raised {type(error).__name__}: {error}") from None
     value = module

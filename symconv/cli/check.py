@@ -63,11 +63,12 @@ def check(target, kind, convention, forward, seed, fmt, suite, output, input, **
         result = run_suite(fn, kind, convention, before, seed, target)
         write_or_echo(SUITE_WRITERS[fmt](result), output)
         sys.exit(0 if result.ok else 1)
-    from symconv.check.run import run_check
+    from symconv.check.run import check_layer_size, run_check
     from symconv.check.writers import WRITERS
     from symconv.spec.options import build_spec
 
     spec = build_spec(kind, input, **options)
+    check_layer_size(spec)  # before the user's code is loaded or an array allocated
     fn = load_target(target)
     before = load_target(forward, "forward") if forward else None
     report = run_check(spec, fn, convention, before, seed, target)

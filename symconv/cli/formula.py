@@ -21,15 +21,32 @@ from symconv.names import CONV_KINDS, FORMULA_LAYERS
 FORMULA_LAYER = click.argument("layer", type=click.Choice(FORMULA_LAYERS), metavar="LAYER")
 
 
+#: --index-base and --groups, shared by ``formula`` and ``render formula``.
+FORMULA_INDEX_BASE = index_base_option(
+    "Count every index from 0 or 1 in the printed formulas (sums from 1 to N, x[..., S*(i - 1) + D*(k - 1) - P + 1]).")
+GROUPS = click.option("--groups", is_flag=True,
+                      help="conv1d, conv2d: the formulas of a grouped convolution, G groups of C_g = C/G channels "
+                           "and F_g = F/G filters (G stays a symbol; depthwise is G = C).")
+
+
+def formula_text(layer: str, fmt: str, index_base: str, groups: bool, standalone: bool) -> str:
+    """The index formulas of ``layer`` written in ``fmt``, after the checks both commands share."""
+    if groups and layer not in CONV_KINDS:
+        raise click.BadParameter(f"got --groups for {layer}, expected it only for conv1d and conv2d",
+                                 param_hint="'--groups'")
+    from symconv.formula.index import derive_formulas
+    from symconv.printing.documents import render
+
+    formulas = derive_formulas(layer, groups=groups, index_base=int(index_base))
+    return render(formulas, fmt, standalone=standalone)
+
+
 @click.command("formula")
 @FORMULA_LAYER
 @format_option("Output format; json holds SymPy expressions that parse_expr reads back, 0-based whatever "
                "--index-base says.")
-@index_base_option("Count every index from 0 or 1 in the printed formulas (sums from 1 to N, x[..., S*(i - 1) "
-                   "+ D*(k - 1) - P + 1]).")
-@click.option("--groups", is_flag=True,
-              help="conv1d, conv2d: the formulas of a grouped convolution, G groups of C_g = C/G channels and "
-                   "F_g = F/G filters (G stays a symbol; depthwise is G = C).")
+@FORMULA_INDEX_BASE
+@GROUPS
 @STANDALONE
 @OUTPUT
 @usage_errors
@@ -50,11 +67,4 @@ def formula(layer, fmt, index_base, groups, standalone, output):
     """
     check_standalone(standalone, fmt)
     check_output(output)
-    if groups and layer not in CONV_KINDS:
-        raise click.BadParameter(f"got --groups for {layer}, expected it only for conv1d and conv2d",
-                                 param_hint="'--groups'")
-    from symconv.formula.index import derive_formulas
-    from symconv.printing.documents import render
-
-    formulas = derive_formulas(layer, groups=groups, index_base=int(index_base))
-    write_or_echo(render(formulas, fmt, standalone=standalone), output)
+    write_or_echo(formula_text(layer, fmt, index_base, groups, standalone), output)

@@ -79,7 +79,10 @@ def layer_options(function=None, *, kinds=None, stack=True):
 
 #: The options of one layer only (no stack, no loss, no size guard), for ``symconv check``;
 #: --input is checked by the command, since ``--suite`` brings its own sizes.
-_ONE_LAYER_OPTIONS = [click.option("--input", "input", metavar="N,C,H,W", help=_INPUT_HELP)] + _LAYER_OPTIONS[1:-3]
+#: no --eps either: check knows no batch norm.
+_ONE_LAYER_OPTIONS = [click.option("--input", "input", metavar="N,C,H,W", help=_INPUT_HELP)] + [
+    option for name, option in zip(_NAMES, _LAYER_OPTIONS)
+    if name not in ("input", "eps", "layers", "reduction", "max_terms")]
 
 
 def one_layer_options(function):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import click
 
 from symconv.cli.files import write_file
-from symconv.cli.formula import FORMULA_LAYER
+from symconv.cli.formula import FORMULA_INDEX_BASE, FORMULA_LAYER, GROUPS, formula_text
 from symconv.cli.options import (
     ANY_LAYER,
     FORM,
@@ -123,15 +123,16 @@ def render_derive(layer, form, index_base, output, max_terms, reduction, loss, *
 
 @render.command("formula")
 @FORMULA_LAYER
+@FORMULA_INDEX_BASE
+@GROUPS
 @_DOCUMENT
 @usage_errors
-def render_formula(layer, output):
+def render_formula(layer, index_base, groups, output):
     """Typeset the index formulas of LAYER, every size a symbol.
 
-    LAYER is conv1d, conv2d, maxpool2d or avgpool2d, as for symconv formula.
+    LAYER is any layer symconv formula takes, with its --index-base and --groups.
     """
     suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
+    text = formula_text(layer, "latex", index_base, groups, standalone=True)  # refusals before the tools
     _require_tools(suffix)
-    from symconv.printing.documents import formula_document
-
-    _typeset(formula_document(layer, "latex", standalone=True), output, suffix)
+    _typeset(text, output, suffix)

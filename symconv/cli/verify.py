@@ -80,8 +80,7 @@ def verify(layer, seed, fmt, output, max_terms, reduction, loss, target, **optio
     if fmt == "json":
         from symconv.printing.formats import json_text
 
-        layer_data = spec.to_dict() | (loss.to_dict() if loss.derives else {})
-        text = json_text(report.to_dict(layer_data))
+        text = json_text(report.to_dict({**spec.to_dict(), **loss.to_dict()}))  # the layer as derive writes it
     else:
         text = report.table()
     write_or_echo(text, output)

@@ -135,7 +135,6 @@ class _Reducer:
             (inside, coefficient), = unknown.items()
             self.known[inside] = factor_terms(expand((self.count * mean - rest) / coefficient))
 
-
     def sum_of(self, inside):
         if inside == 1:
             return self.count

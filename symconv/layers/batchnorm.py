@@ -69,7 +69,7 @@ def _reference(spec, names, scale):
 
 
 def _details(spec) -> list[str]:
-    return [f"eps {spec.eps.numerator}/{spec.eps.denominator}", "training mode (batch statistics)"]
+    return [f"eps {spec.eps.numerator}/{spec.eps.denominator}", "training mode"]
 
 
 def _chain(spec, tex):

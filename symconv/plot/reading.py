@@ -22,8 +22,21 @@ def shape_of(derivation, name):
     return derivation.spec.output_shape if name == "dy" else derivation.shapes[name]
 
 
+def check_weighted(spec) -> None:
+    """Refuse a layer these pictures cannot show: they draw dy/dx beside dy/dw, so a layer with weights.
+
+    (A max pool's pictures, which depend on x's values, are :mod:`symconv.plot.pool`'s.)
+    """
+    if spec.is_stack or "w" not in spec.parameters:
+        raise SymconvError(
+            f"layer: got {spec.kind}, expected a layer with weights (a convolution) for the Jacobian and routing "
+            f"pictures; a max pool's are symconv.plot.pool's"
+        )
+
+
 def check_jacobian_size(spec) -> None:
-    """Refuse, before deriving, a Jacobian too large to draw."""
+    """Refuse, before deriving, a Jacobian too large to draw (or a layer without weights)."""
+    check_weighted(spec)
     rows = math.prod(spec.output_shape)
     for name, shape in (("x", spec.input), ("w", spec.weight)):
         columns = math.prod(shape)
@@ -102,6 +115,7 @@ def gradient_routing(derivation, at, of: str = "dx") -> dict[str, np.ndarray]:
     These are exactly the atoms of the derived SymPy expression: for dx the
     dy and w entries of its sum (x itself has none), for dw the dy and x.
     """
+    check_weighted(derivation.spec)
     if of not in ("dx", "dw"):
         raise SymconvError(f"of: got {of!r}, expected dx or dw")
     highlighted = {name: np.zeros(shape_of(derivation, name), dtype=bool) for name in ("x", "w", "dy")}

@@ -14,6 +14,8 @@ cross-entropy, whose softmax is not rational, on floats.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 
@@ -26,8 +28,8 @@ def mse_terms(y, t):
 def mse_backward(y, t, divisor=1):
     """Gradient of ``sum((y - t)^2) / divisor`` with respect to y: ``2 (y - t) / divisor``."""
     difference = np.asarray(y) - np.asarray(t)
-    if difference.dtype == object:
-        return difference * 2 / divisor
+    if difference.dtype == object:  # exact: ints and Fractions stay exact (int / int would be a float)
+        return difference * Fraction(2, divisor)
     return difference * (2.0 / divisor)
 
 

@@ -38,9 +38,9 @@ from symconv.verify.checks import (
     NOISE_FLOORS,
     REFERENCE_TOLERANCE,
     Check,
+    exact_integers,
     finite_differences,
     first_difference,
-    fractions,
     loss_finite_differences,
     rel_error,
     worst_entry,
@@ -124,7 +124,7 @@ def with_target(derivation, values, rng, exact: bool, target=None) -> dict:
     values = dict(values, **{TARGET: t})
     if exact and not rule.rational:
         y = derivation.shapes["y"]
-        values["dy"] = fractions(rng.integers(-9, 10, size=y), rng.integers(1, 10, size=y))
+        values["dy"] = exact_integers(rng.integers(-9, 10, size=y), rng.integers(1, 10, size=y))
     return values
 
 
