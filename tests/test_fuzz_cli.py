@@ -51,6 +51,8 @@ VALUES = {
     "stride": (["1", "2", "1,2", "2,1", "3"], ["0", "-1", "a", "1.5", "2147483648", "1,1,1,1"]),
     "padding": (["0", "1", "1,0", "same", "valid", "2"], ["-1", "x", "99", "same,1", "SAME!"]),
     "dilation": (["1", "2", "1,2"], ["0", "-2", "z"]),
+    "eps": (["1e-5", "1/1000", "0.1"], ["0", "-1", "x", "nan", "1e400"]),
+    "reduction": (["sum", "mean"], ["none", "x", ""]),
     "output_size": (["1", "2", "2,3", "1,1,1"], ["0", "-1", "99", "x", "1,2,3,4"]),
     "output_padding": (["0", "1", "1,0"], ["-1", "5", "x", "1,1,1,1"]),
     "padding_mode": (["zeros", "reflect", "replicate", "circular"], ["mirror", "", "REFLECT!", "0"]),
@@ -76,6 +78,8 @@ VALUES = {
               "avgpool1d", "avgpool2d"],  # explain's KIND
              ["relu", "conv9d", "", "stack", "\udcff"]),
 }
+#: Values of the options whose name an argument also has (check's TARGET argument, derive's --target).
+OPTION_VALUES = {"target": (["0,1", "1,0", "0,0"], ["5", "x", "-1,0", "0.5,1"])}
 #: Any option this table does not know yet (a new one) is drawn from these.
 GENERIC = (["1", "2", "0,1", "same", "relu"], ["-1", "x", "", "2147483648", "1e400", "\udcff"])
 #: File names for -o per command (inside the test's own folder unless absolute): the ones it writes, and
@@ -154,6 +158,12 @@ BASES = {
     "adaptive_maxpool2d": ["--input", "1,1,5,5", "--output-size", "2,3"],
     "relu": ["--input", "1,2,3"],
     "leaky_relu": ["--input", "2,1,3"],
+    "sigmoid": ["--input", "2,3"],
+    "tanh": ["--input", "1,2,2"],
+    "linear": ["--input", "2,3", "--weight", "2,3"],
+    "flatten": ["--input", "1,2,2"],
+    "batchnorm1d": ["--input", "2,2"],
+    "batchnorm2d": ["--input", "2,1,1,2"],
     "stack": ["--input", "1,1,4,4", "--layers", "conv2d(weight=1,1,2,2) | relu"],
 }
 
@@ -169,7 +179,7 @@ def _option_value(rnd, param, share, words):
         return [flag, _choice(rnd, param, share)]
     if isinstance(param.type, click.IntRange):
         return [flag, _int_range(rnd, param, share)]
-    return [flag, _value(rnd, VALUES.get(param.name, GENERIC), share)]
+    return [flag, _value(rnd, OPTION_VALUES.get(param.name) or VALUES.get(param.name, GENERIC), share)]
 
 
 @st.composite

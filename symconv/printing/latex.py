@@ -27,6 +27,7 @@ from __future__ import annotations
 from sympy.printing.latex import LatexPrinter
 
 from symconv.layers import rule_for
+from symconv.layers.loss import loss_rule_for
 from symconv.names import OUTPUT_LETTERS
 
 from symconv.printing.notation import ReadableNotation
@@ -58,9 +59,22 @@ class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
         "max": r"\max(%s)",
         "bracket": r"\,[%s]",
         "factor": r"\frac{{{p}}}{{{q}}}\,",
+        "integer": r"{p}\,",
         "open": r"\left(",
         "close": r"\right)",
+        "iverson": r"[%s]",
+        "softmax": r"\operatorname{softmax}(%s)_{%s}",
+        "row": r"%s_{%s}",
+        "sigma": r"\sigma(%s)",
+        "dsigma": r"\sigma(%(z)s) \left(1 - \sigma(%(z)s)\right)",
+        "dtanh": r"1 - \tanh^{2}(%s)",
+        "eps": r"\epsilon",
+        "times": " ",
+        "normalized": r"\frac{%(num)s}{\sqrt{%(den)s}} \left(%(sum)s\right)",
     }
+
+    #: How an intermediate quantity's name reads (a stack adds its layer: \hat{x}^{(3)}).
+    STEMS = {"mu": r"\mu", "var": r"\sigma", "xhat": r"\hat{x}"}
 
     def __init__(self, style: IndexStyle = IndexStyle(), settings=None):
         super().__init__(settings or {})
@@ -73,7 +87,10 @@ class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
         subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
         stem, layer = split_name(name)
         # A stack's h2, w1, dh3 read h^{(2)}, w^{(1)}, dh^{(3)}, as in the seeds' Z^l.
-        return stem + ("^{(%s)}" % layer if layer else "") + subscript
+        tex = self.STEMS.get(stem, stem) + ("^{(%s)}" % layer if layer else "")
+        if stem == "var":  # the variance is sigma squared: \sigma^{2}_{c}, {\sigma^{(3)}}^{2}_{c}
+            tex = "{%s}^{2}" % tex if layer else tex + "^{2}"
+        return tex + subscript
 
     def lhs_tex(self, name, indices) -> str:
         """The left side of an equation: ``y_{11}``, or ``\\frac{\\partial L}{\\partial x_{11}}`` for a gradient."""
@@ -85,6 +102,13 @@ class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
 
     def _print_Indexed(self, expr):
         return self.element_tex(expr.base.name, expr.indices)
+
+    def _print_tanh(self, expr, exp=None):
+        return r"\tanh%s(%s)" % ("^{%s}" % exp if exp else "", self._print(expr.args[0]))
+
+    def _print_exp(self, expr, exp=None):
+        text = r"e^{%s}" % self._print(expr.args[0])
+        return r"\left(%s\right)^{%s}" % (text, exp) if exp else text
 
 
 def table_rows(lhs: str, table, printer, joiner: str):
@@ -148,13 +172,15 @@ def tex_text(text: str) -> str:
 
 def _intro(derivation, style):
     spec = derivation.spec
-    letters = OUTPUT_LETTERS[spec.ndim]
-    sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
+    rank = len(spec.output_shape)  # y's axes: n,k for logits (N,K), else n,f and the spatial ones (t,)i,j
+    letters = ("n", "k") if rank == 2 else ("n", "f") + OUTPUT_LETTERS[rank - 2]
+    sub = "".join(letters[2:]) if style.compact else ",".join(letters)
+    at = "_{%s}" % sub if sub else ""
     text = (
         tex_text(describe(spec))
         + f". Output y has shape {tuple(spec.output_shape)}; "
-        + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
-        + f"$\\partial L / \\partial y_{{{sub}}}$."
+        + f"indices are {style.base}-based; $dy{at}$ stands for "
+        + f"$\\partial L / \\partial y{at}$."
     )
     told = notes(derivation)
     if told.stack_winners:
@@ -171,6 +197,10 @@ def _intro(derivation, style):
         )
     if told.mean_over is not None:
         text += f" The loss is the mean over the batch: every gradient is divided by N = {told.mean_over}."
+    for _, tex in told.layer_notes:
+        text += " " + tex
+    if told.loss is not None:
+        text += " The loss is " + told.loss[0]
     return text
 
 
@@ -185,6 +215,8 @@ def chain_rows(derivation):
         tex = {role: tensor(name) for role, name in names.items()}
         tex["dy"] = r"\partial " + tensor(names["y"])
         rows += rule_for(layer).chain(layer, tex)
+    if derivation.loss is not None:  # the chain starts from the loss's dy
+        rows = loss_rule_for(derivation.loss).chain(derivation.loss) + rows
     return [(lhs, [rhs]) for lhs, rhs in rows]
 
 
@@ -206,13 +238,22 @@ def chain_note(rows) -> str:
     return _CHAIN_NOTE + (FOLD_NOTE if folds else "")
 
 
+_LOSS_CHAIN_NOTE = " It starts from the loss's $\\partial y$, derived from the loss's definition."
+
+
+def _chain_note(derivation, rows) -> str:
+    """The chain's note, with the padding modes' and the loss's sentences where the chain has them."""
+    return chain_note(rows) + (_LOSS_CHAIN_NOTE if derivation.loss is not None else "")
+
+
 def latex_document(derivation, style: IndexStyle, standalone: bool = False, progress=None) -> str:
     """Element-wise equations as a LaTeX fragment or a complete document."""
     parts = []
     if derivation.is_stack:
         heading = r"\subsection*{The chain}" if standalone else "% The chain"
         rows = chain_rows(derivation)
-        note = chain_note(rows) if standalone else "% " + chain_note(rows).replace("$", "")
+        note = _chain_note(derivation, rows)
+        note = note if standalone else "% " + note.replace("$", "")
         parts.append(heading + "\n" + note + "\n" + align_block(rows, 1))
     for section, block in _blocks(derivation, style, "align*", progress):
         heading = r"\subsection*{%s}" % tex_text(section.title) if standalone else "% " + section.title
@@ -229,7 +270,7 @@ def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
     if derivation.is_stack:
         rows = chain_rows(derivation)
-        parts += ["## The chain", chain_note(rows), "$$\n" + align_block(rows, 1, "aligned") + "\n$$"]
+        parts += ["## The chain", _chain_note(derivation, rows), "$$\n" + align_block(rows, 1, "aligned") + "\n$$"]
     for section, block in _blocks(derivation, style, "aligned", progress):
         parts.append("## " + section.title)
         parts.append("$$\n" + block + "\n$$")

@@ -19,9 +19,13 @@ symconv.errors.SymconvError: weight: got '1,1,2', expected no weight for relu (i
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.names import ACTIVATION_KINDS, ADAPTIVE_KINDS, CONV_KINDS, CONV_TRANSPOSE_KINDS, LAYER_KINDS, POOL_KINDS
+from symconv.names import (
+    ACTIVATION_KINDS, ADAPTIVE_KINDS, CONV_KINDS, CONV_TRANSPOSE_KINDS, LAYER_KINDS, NORM_KINDS, POOL_KINDS,
+)
 from symconv.spec.conv import conv_spec, padding_expected
 from symconv.spec.conv_transpose import conv_transpose_spec, input_axes, weight_axes
+from symconv.spec.dense import flatten_spec, linear_spec
+from symconv.spec.norm import batchnorm_spec
 from symconv.spec.values import as_given, axis_names, parse_ints, per_axis_expected, read_ints
 from symconv.spec.activation import activation_spec
 from symconv.spec.pool import pool_spec
@@ -39,7 +43,16 @@ ACCEPTS = {
     **{kind: ("output_size",) for kind in ADAPTIVE_KINDS},
     "relu": (),
     "leaky_relu": ("negative_slope",),
+    "sigmoid": (),
+    "tanh": (),
+    "linear": ("weight", "no_bias"),
+    "flatten": (),
+    "batchnorm1d": ("eps",),
+    "batchnorm2d": ("eps",),
 }
+
+#: How a kind's input is described when it cannot be read (by the spec otherwise).
+_INPUT_AXES = {"linear": "N,IN", "flatten": "N,C,...", "batchnorm1d": "N,C or N,C,L", "batchnorm2d": "N,C,H,W"}
 
 
 def _ints(text, name, expected):
@@ -82,7 +95,7 @@ def build_spec(kind: str, input, /, **options):
             raise SymconvError(f"{shown}: got {as_given(value)}, expected no {shown} for {kind} (it takes: {takes})")
     ndim = (CONV_KINDS.get(kind) or CONV_TRANSPOSE_KINDS.get(kind) or POOL_KINDS.get(kind)
             or ADAPTIVE_KINDS.get(kind) or None)
-    axes = f"N,C,{axis_names(ndim)}" if ndim else "N,C,L, N,C,H,W or N,C,D,H,W"
+    axes = _INPUT_AXES.get(kind) or (f"N,C,{axis_names(ndim)}" if ndim else "N,C,L, N,C,H,W or N,C,D,H,W")
     if kind in CONV_TRANSPOSE_KINDS:
         axes = input_axes(ndim)
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
@@ -163,7 +176,25 @@ def _activation(kind, shape, ndim, given):
     return activation_spec(kind, shape, given.get("negative_slope"))
 
 
+def _linear(kind, shape, ndim, given):
+    if "weight" not in given:
+        raise SymconvError("weight: got nothing, expected --weight OUT,IN for linear")
+    weight = given["weight"]
+    return linear_spec(shape, weight if isinstance(weight, tuple) else parse_ints(weight, "weight", "OUT,IN"),
+                       bias=not given.get("no_bias", False))
+
+
+def _flatten(kind, shape, ndim, given):
+    return flatten_spec(shape)
+
+
+def _batchnorm(kind, shape, ndim, given):
+    # eps's text is read (strictly, as a decimal or p/q) by batchnorm_spec.
+    return batchnorm_spec(kind, shape, given.get("eps"))
+
+
 #: Each kind's spec builder, from the option text :func:`build_spec` accepted.
 _BUILDERS = {**{kind: _conv for kind in CONV_KINDS}, **{kind: _conv_transpose for kind in CONV_TRANSPOSE_KINDS},
              **{kind: _pool for kind in POOL_KINDS}, **{kind: _adaptive for kind in ADAPTIVE_KINDS},
-             **{kind: _activation for kind in ACTIVATION_KINDS}}
+             **{kind: _activation for kind in ACTIVATION_KINDS}, "linear": _linear, "flatten": _flatten,
+             **{kind: _batchnorm for kind in NORM_KINDS}}
