@@ -39,8 +39,8 @@ FORMS = ("element", "operator", "matrix")
 FORMULA_LAYERS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "maxpool1d", "maxpool2d",
                   "avgpool1d", "avgpool2d")
 
-#: The layers ``symconv explain`` derives step by step (those of :data:`FORMULA_LAYERS` it knows the steps of).
-EXPLAIN_KINDS = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
+#: The layers ``symconv explain`` derives step by step: every layer with a general formula.
+EXPLAIN_KINDS = FORMULA_LAYERS
 
 #: The letters of a layer's output index per spatial axis, as printed sums and subscripts name them
 #: (a 3-D layer's depth axis first).

@@ -74,7 +74,8 @@ VALUES = {
                ["nope.py:f", "mine.py:missing", "mine.py", "::", "os:system", "bad.py:f",
                 "\udcff.py:f", "mine.py:\udcff"]),
     "forward": (["mine.py:right"], ["nope.py:f", "x"]),
-    "kind": (["conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"],  # explain's KIND
+    "kind": (["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "maxpool1d", "maxpool2d",
+              "avgpool1d", "avgpool2d"],  # explain's KIND
              ["relu", "conv9d", "", "stack", "\udcff"]),
 }
 #: Values of the options whose name an argument also has (check's TARGET argument, derive's --target).

@@ -70,7 +70,7 @@ def _entry(text, kind, spec, wrt, index_base):
               help="The gradient to derive: x, w, b, or all [all; with --at: x].")
 @click.option("--at", "at_text", metavar="N,C,I,J",
               help="With --input: the entry of the gradient to derive down to (I,J alone when N = C = 1, "
-                   "F,C,K,L for w, F for b).")
+                   "F,C,K,L for w (C,F,K,L for a transposed convolution's), F for b).")
 @index_base_option("Count every index from 0 or 1, in --at and in the printed steps.")
 @format_option("Output format; json holds each step's sides as SymPy expressions that parse_expr reads back, "
                "0-based whatever --index-base says.")
@@ -82,14 +82,18 @@ def _entry(text, kind, spec, wrt, index_base):
 def explain(kind, wrt, at_text, index_base, fmt, standalone, show_check, output, input, **options):
     """Derive KIND's backward pass step by step, each step checked.
 
-    KIND is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d or avgpool2d.
-    Without --input, the derivation is in symbolic sizes (N, C, H, W, F, KH,
-    KW, SH, SW, PH, PW, DH, DW; for the 1-D kinds L, K, S, P, D): the forward
-    as a sum with its padding brackets, the chain rule over every output,
-    its derivative as Iverson brackets, the brackets solved, the bounds
-    tightened (symconv formula's result) and the operator form. With
-    --input, the layer's options and --at, the same steps at those sizes
-    down to one entry, ending in its closed form, naming what survives.
+    KIND is conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
+    maxpool1d, maxpool2d, avgpool1d or avgpool2d (every kind with a general
+    formula). Without --input, the derivation is in symbolic sizes (N, C,
+    H, W, F, KH, KW, SH, SW, PH, PW, DH, DW; for the 1-D kinds L, K, S, P,
+    D; conv3d adds the depth D, KD, SD, PD, DD, a transposed convolution
+    its output_padding A or AH, AW): the forward as a sum with its padding
+    brackets (a transposed convolution's scatter), the chain rule over
+    every output, its derivative as Iverson brackets, the brackets solved,
+    the bounds tightened (symconv formula's result) and the operator form.
+    With --input, the layer's options and --at, the same steps at those
+    sizes down to one entry, ending in its closed form, naming what
+    survives.
 
     Every step is evaluated exactly at 20 random layers (and at the layer's
     own sizes) and compared with the NumPy reference kernels; a step that
@@ -100,6 +104,7 @@ def explain(kind, wrt, at_text, index_base, fmt, standalone, show_check, output,
       symconv explain conv2d --wrt x --format markdown
       symconv explain conv2d --input 1,1,4,4 --weight 1,1,2,2 --at 2,2 --index-base 1
       symconv explain conv1d --input 1,1,5 --weight 1,1,2 --stride 2 --at 3 --index-base 1 --format text
+      symconv explain conv_transpose1d --input 1,1,3 --weight 1,1,3 --stride 2 --at 2 --index-base 1
     """
     if kind not in EXPLAIN_KINDS:
         raise click.BadParameter(f"got {kind!r}, expected a kind explain derives: {', '.join(EXPLAIN_KINDS)}",

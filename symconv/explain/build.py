@@ -3,13 +3,13 @@
 >>> build("relu", None, None, None, 0, False, 0)
 Traceback (most recent call last):
 ...
-symconv.errors.SymconvError: KIND: got 'relu', expected a kind explain derives: conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d
+symconv.errors.SymconvError: KIND: got 'relu', expected a kind explain derives: conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d
 """
 
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.names import CONV_KINDS, EXPLAIN_KINDS
+from symconv.names import EXPLAIN_KINDS
 
 #: The gradients each kind has, by the name ``wrt`` gives them.
 _GRADIENTS = {"x": "dx", "w": "dw", "b": "db"}
@@ -17,13 +17,15 @@ _GRADIENTS = {"x": "dx", "w": "dw", "b": "db"}
 
 def _gradients(kind: str, spec, wrt: str) -> tuple[str, ...]:
     """The gradients to explain; a parameter the layer lacks is refused."""
-    if kind not in CONV_KINDS and wrt in ("w", "b"):
+    from symconv.explain.families import has_parameters
+
+    if not has_parameters(kind) and wrt in ("w", "b"):
         raise SymconvError(f"wrt: got {wrt!r} for {kind}, expected 'x' (a pool has no parameters)")
     if spec is not None and wrt == "b" and _tensors(spec)["b"] is None:
         raise SymconvError("wrt: got 'b' for a layer without a bias (--no-bias), expected 'x' or 'w'")
     if wrt != "all":
         return (_GRADIENTS[wrt],)
-    return ("dx", "dw", "db") if kind in CONV_KINDS else ("dx",)
+    return ("dx", "dw", "db") if has_parameters(kind) else ("dx",)
 
 
 def _tensors(spec) -> dict:

@@ -161,13 +161,18 @@ def _shape(lhs, layer):
 
 
 def describe_layers(specs) -> str:
-    """``strides up to 3, paddings up to 2, dilations up to 2``: the range the random layers covered."""
+    """``strides up to 3, paddings up to 2, dilations up to 2`` (``output paddings up to 2``): the range the random
+    layers covered."""
     def largest(values):
         return max(v if isinstance(v, int) else max(v) for spec in specs for v in values(spec))
 
     words = [f"strides up to {largest(lambda s: s.stride)}", f"paddings up to {largest(lambda s: s.padding)}"]
     dilation = largest(lambda s: s.dilation)
-    return ", ".join(words + ([f"dilations up to {dilation}"] if dilation > 1 else ["no dilation"]))
+    words += [f"dilations up to {dilation}"] if dilation > 1 else ["no dilation"]
+    extra = [s.to_dict()["output_padding"] for s in specs if "output_padding" in s.to_dict()]
+    if extra:  # a transposed convolution's
+        words.append(f"output paddings up to {max(max(e) for e in extra)}")
+    return ", ".join(words)
 
 
 def check_general(kind: str, steps, axes, seed: int = 0, first: int = 1) -> list[StepCheck]:

@@ -6,7 +6,8 @@ padding's range brackets, before any bound was tightened) and each
 gradient's chain-rule terms (Kronecker deltas not yet solved). From those,
 each step here is one operation of :class:`~symconv.formula.sums.IndexSum`:
 
-1. the forward as defined (``Formula.definition``);
+1. the forward as defined (``Formula.definition``; a transposed convolution's
+   is its scatter, whose Kronecker deltas stay in the chain rule's terms);
 2. the chain rule, :math:`\partial L/\partial x_e = \sum_o dy_o\,
    \partial y_o/\partial x_e`, over every output;
 3. the derivative of the forward's sum: Kronecker deltas, written as Iverson
@@ -14,7 +15,8 @@ each step here is one operation of :class:`~symconv.formula.sums.IndexSum`:
 4. every delta solved for the innermost summation index it holds
    (:meth:`IndexSum.eliminate`), which leaves a divisibility bracket where
    the dilation (or the stride) must divide, and the brackets that hold for
-   every entry dropped;
+   every entry dropped (a transposed convolution's delta is solved for the
+   output position, whose coefficient is 1: no divisibility arises);
 5. each bracket linear in a summation index turned into its bounds
    (:meth:`IndexSum.tighten`): ``symconv formula``'s result, which
    :attr:`Step.formula` records (and the tests hold equal);
@@ -99,7 +101,8 @@ def gradient_steps(forward, formula, shift: Shift, operator: bool = True) -> lis
         steps.append(step("tightened", tightened, lambda shown: words.tightened(shown, shown_lhs),
                           formula=tightened == formula.terms))
     if operator:
-        for key, terms, why, notation in operator_steps(formula, solved, forward.axes):
+        scatter = any(t.deltas for t in forward.definition)  # a transposed convolution
+        for key, terms, why, notation in operator_steps(formula, solved, forward.axes, scatter):
             steps.append(step(key, terms, lambda shown: why(shown, shown_lhs), operator=notation))
     return steps
 

@@ -23,7 +23,7 @@ from sympy import Add, Integer
 
 from symconv.explain import facts, words
 from symconv.explain.derivation import TITLES, formulas_of, forward_step, gradient_steps
-from symconv.explain.families import size_values
+from symconv.explain.families import family, size_values
 from symconv.explain.model import Step, Why
 from symconv.explain.shift import Shift
 from symconv.formula.sums import IndexSum
@@ -121,19 +121,19 @@ def closed_form(terms) -> object:
     return Add(*written)
 
 
-def _why(step: Step, terms, lhs, shift, quantity, before=None) -> Why:
+def _why(step: Step, terms, lhs, shift, quantity, before=None, scatter: bool = False) -> Why:
     if step.key == "chain":
         return facts.chain(terms[0], lhs, shift)
     if not terms:
         return Why("Every term has a bracket that is 0 at {}: the gradient there is 0.",
                    (shift.element(words.element_of(lhs)),))
     if step.key == "brackets":
-        return facts.brackets(terms[0], lhs, shift, PARTNER[quantity])
+        return facts.brackets(terms[0], lhs, shift, PARTNER[quantity], scatter)
     if step.key == "solved":
         return facts.solved(terms[0], lhs, shift, before)
     if step.key == "tightened":
         return facts.tightened(terms[0], lhs, shift)
-    return facts.operator(terms[0], lhs, shift)
+    return facts.operator(terms[0], lhs, shift, scatter)
 
 
 def entry_steps(kind: str, spec, quantity: str, index, index_base: int = 0) -> list[Step]:
@@ -149,13 +149,13 @@ def entry_steps(kind: str, spec, quantity: str, index, index_base: int = 0) -> l
     steps = [replace(general, terms=terms, shown=shown, shown_lhs=out.lhs(forward.lhs),
                      why=words.forward(kind, shown, out.lhs(forward.lhs)))]
     lhs = formula.lhs.xreplace(at)
-    last, brackets = None, None
+    last, brackets, scatter = None, None, family(kind) == "transpose"
     for step in gradient_steps(forward, formula, Shift(0, formula.lhs.indices)):
         terms = _terms(step.terms, {**sizes, **at})
         vanished = tuple((None, why, ()) for _, why, _ in step.vanished)
         steps.append(replace(step, lhs=lhs, terms=terms, shown_lhs=shift.element(lhs),
                              shown=tuple(shift.term(t) for t in terms), vanished=vanished,
-                             why=_why(step, terms, lhs, shift, quantity, brackets)))
+                             why=_why(step, terms, lhs, shift, quantity, brackets, scatter)))
         if step.key == "brackets" and terms:
             brackets = terms[0]
         if step.key in ("solved", "tightened"):

@@ -19,7 +19,7 @@ from sympy import And, Eq, Indexed, Integer, Mod, Symbol
 
 from symconv.explain.evaluate import compile_expression, loop_order
 from symconv.explain.model import Why
-from symconv.explain.words import delta_bracket, element_of
+from symconv.explain.words import delta_bracket, element_of, solves_output
 from symconv.formula.sums import IndexSum
 from symconv.symbolic.tensors import base
 
@@ -114,25 +114,31 @@ def chain(term: IndexSum, lhs, shift) -> Why:
                (total, first, last, element))
 
 
-def brackets(term: IndexSum, lhs, shift, what: str) -> Why:
+def brackets(term: IndexSum, lhs, shift, what: str, scatter: bool = False) -> Why:
+    """``what`` the terms pair each output with (tap, input); ``scatter``: a transposed convolution's terms."""
     kept, total = survivors(term)
     element = shift.element(element_of(lhs))
+    bias = what == "output"  # db: a term per output, the delta picks the outputs of b's channel
+    pairs = "output" if bias else "(output, input, tap)" if scatter else "(output, " + what + ")"
     if not kept:
-        return Why("None of the {} (output, " + what + ") terms has every bracket 1: no output reads {}.",
-                   (total, element))
-    return Why("Of the {} (output, " + what + ") terms, " + _number(len(kept), "has", "have") + " every bracket 1, "
-               "{}; the other {} vanish (their window misses {} or reads it in no tap).",
+        return Why("None of the {} " + pairs + " terms has every bracket 1: " + (
+            "{} reaches no output." if scatter else "no output reads {}."), (total, element))
+    missed = ("(their output channel is not the one {} adds to)" if bias else
+              "(they do not hold {}, or their tap does not carry their input to their output)" if scatter else
+              "(their window misses {} or reads it in no tap)")
+    return Why("Of the {} " + pairs + " terms, " + _number(len(kept), "has", "have") + " every bracket 1, "
+               "{}; the other {} vanish " + missed + ".",
                (total, _listed(named(term, a, shift) for a in kept), total - len(kept), element))
 
 
 def solved(term: IndexSum, lhs, shift, before: IndexSum | None = None) -> Why:
     """``before`` is the chain rule's term at the entry, whose brackets the step solves."""
     kept, total = survivors(term)
-    shown = shift.term(term)
+    shown, output = shift.term(term), solves_output(term)
     fixed = [Eq(var, value, evaluate=False) for var, value in shown.solved]
     solving = [delta_bracket(a, b) for a, b in shift.term(before).deltas] if before is not None and fixed else []
     if solving:
-        lead = Why("Solving {} for the tap gives {}: ", (solving, fixed))
+        lead = Why("Solving {} for the " + ("output" if output else "tap") + " gives {}: ", (solving, fixed))
     elif fixed:
         lead = Why("The brackets fix {}: ", (fixed,))
     else:
@@ -142,7 +148,10 @@ def solved(term: IndexSum, lhs, shift, before: IndexSum | None = None) -> Why:
     dropped = total - len(kept)
     why = lead + Why(_number(len(kept), "term", "terms") + " of the {} left pass" + ("es" if len(kept) == 1 else "")
                      + " every bracket, {}", (total, _listed(named(term, a, shift) for a in kept)))
-    if dropped:
+    if dropped and output:
+        why += Why("; the other " + _number(dropped, "lands", "land") + " outside y (in the padding the forward "
+                   "crops, or past y's end)", ())
+    elif dropped:
         why += Why("; the other " + _number(dropped, "needs", "need") + " a tap outside the kernel, a position in "
                    "the padding or a position between the stride's steps", ())
     return why + Why(".", ())
@@ -158,13 +167,18 @@ def tightened(term: IndexSum, lhs, shift) -> Why:
                (_listed(named(term, a, shift) for a in kept),))
 
 
-def operator(term: IndexSum, lhs, shift) -> Why:
+def operator(term: IndexSum, lhs, shift, scatter: bool = False) -> Why:
+    """``scatter``: a transposed convolution, whose operator is w as it stands on the padded dy."""
     kept, total = survivors(term)
     named_kept = _listed(named(term, a, shift) for a in kept)
+    if scatter:
+        laid = ("The input x laid on the padded dy as the kernel" if lhs.base.name == "dw" else
+                "The kernel, as it stands, laid on the padded dy")
+    else:
+        laid = "The flipped kernel laid on the spread, padded dy"
     if len(kept) == total:
-        return Why("The flipped kernel laid on the spread, padded dy: all {} of its taps land on an entry of dy, {}.",
-                   (total, named_kept))
-    return Why("The flipped kernel laid on the spread, padded dy: " + _number(len(kept), "tap", "taps")
+        return Why(laid + ": all {} of its taps land on an entry of dy, {}.", (total, named_kept))
+    return Why(laid + ": " + _number(len(kept), "tap", "taps")
                + " of its {} land" + ("s" if len(kept) == 1 else "") + " on an entry of dy, {}; the others land on "
                "the zeros.", (total, named_kept))
 

@@ -1,8 +1,10 @@
 """The kinds an explanation covers: their size symbols, concrete sizes from a spec, and random layers to check at.
 
-The kinds are :data:`symconv.names.EXPLAIN_KINDS` (general formulas whose steps it knows),
+The kinds are :data:`symconv.names.EXPLAIN_KINDS` (every kind with a general formula),
 named by the user; a spec's own kind is never asked (the reference kernels
-come from its rule, :func:`symconv.layers.rule_for`).
+come from its rule, :func:`symconv.layers.rule_for`). Each kind belongs to a
+:func:`family` (a convolution, a transposed convolution, a max or an average
+pool), whose words and operator form its steps take.
 
 >>> from symconv.spec.conv import conv_spec
 >>> spec_sizes("conv1d", conv_spec("conv1d", (1, 2, 5), (3, 2, 2), stride=2))["L_o"]
@@ -10,6 +12,8 @@ come from its rule, :func:`symconv.layers.rule_for`).
 >>> specs = random_specs("maxpool2d", 20)
 >>> len(specs), any(max(s.stride) > 1 for s in specs), any(max(s.dilation) > 1 for s in specs)
 (20, True, True)
+>>> family("conv_transpose2d"), any(max(s.output_padding) > 0 for s in random_specs("conv_transpose1d"))
+('transpose', True)
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import numpy as np
 from sympy import Integer, Symbol
 
 from symconv.errors import SymconvError
-from symconv.formula.index import AXES_1D, AXES_2D, BATCH, CHANNELS, FILTERS, POOLS, spec_sizes as conv_sizes
-from symconv.names import CONV_KINDS, EXPLAIN_KINDS, POOL_KINDS
+from symconv.formula.index import AXES_1D, AXES_2D, AXES_3D, BATCH, CHANNELS, FILTERS, POOLS, spec_sizes as conv_sizes
+from symconv.formula.transpose import AXES_T1D, AXES_T2D, transpose_sizes
+from symconv.names import CONV_KINDS, CONV_TRANSPOSE_KINDS, EXPLAIN_KINDS, POOL_KINDS
 from symconv.spec.conv import conv_spec
+from symconv.spec.conv_transpose import conv_transpose_spec
 from symconv.spec.pool import pool_spec
 
 #: How many random layers every general step is checked at.
@@ -31,7 +37,23 @@ NAMES = {"x": "x", "w": "w", "b": "b", "y": "y"}
 
 #: The formulas' spatial axes of each kind: size, kernel, stride, padding, dilation (1 for an average pool),
 #: output size, as symbols.
-AXES = {"conv1d": AXES_1D, "conv2d": AXES_2D, **{kind: axes for kind, (axes, _) in POOLS.items()}}
+AXES = {"conv1d": AXES_1D, "conv2d": AXES_2D, "conv3d": AXES_3D, "conv_transpose1d": AXES_T1D,
+        "conv_transpose2d": AXES_T2D, **{kind: axes for kind, (axes, _) in POOLS.items()}}
+assert set(AXES) == set(EXPLAIN_KINDS)
+
+
+def family(kind: str) -> str:
+    """``conv``, ``transpose`` (a transposed convolution), ``maxpool`` or ``avgpool``: whose words ``kind`` takes."""
+    if kind in CONV_KINDS:
+        return "conv"
+    if kind in CONV_TRANSPOSE_KINDS:
+        return "transpose"
+    return "maxpool" if POOLS[kind][1] == "max" else "avgpool"
+
+
+def has_parameters(kind: str) -> bool:
+    """Whether the layer learns w and b (a convolution, plain or transposed) or nothing (a pool)."""
+    return family(kind) in ("conv", "transpose")
 
 
 def axes_of(kind: str):
@@ -40,10 +62,12 @@ def axes_of(kind: str):
 
 
 def size_symbols(kind: str) -> list[Symbol]:
-    """Every size symbol the kind's steps may hold: N, C (F), and per axis H, KH, SH, PH, DH, H_o."""
-    symbols = [BATCH, CHANNELS] + ([FILTERS] if kind in CONV_KINDS else [])
+    """Every size symbol the kind's steps may hold: N, C (F), and per axis H, KH, SH, PH, DH, H_o (AH, a transposed
+    convolution's output_padding)."""
+    symbols = [BATCH, CHANNELS] + ([FILTERS] if has_parameters(kind) else [])
     for axis in axes_of(kind):
-        symbols += [s for s in (axis.size, axis.kernel, axis.stride, axis.padding, axis.dilation, axis.out)
+        extra = (axis.output_padding,) if family(kind) == "transpose" else ()
+        symbols += [s for s in (axis.size, axis.kernel, axis.stride, axis.padding, axis.dilation, axis.out) + extra
                     if isinstance(s, Symbol)]
     return symbols
 
@@ -70,7 +94,7 @@ def spec_sizes(kind: str, spec) -> dict[str, int]:
     """Each size symbol's value (output sizes included) for a spec of ``kind``; what the formulas do not cover is refused."""
     if kind not in EXPLAIN_KINDS:
         raise SymconvError(f"KIND: got {kind!r}, expected a kind explain derives: {', '.join(EXPLAIN_KINDS)}")
-    sizes = conv_sizes(spec) if kind in CONV_KINDS else _pool_sizes(kind, spec)
+    sizes = {"conv": conv_sizes, "transpose": transpose_sizes}.get(family(kind), lambda s: _pool_sizes(kind, s))(spec)
     for position, axis in enumerate(axes_of(kind)):
         sizes[axis.out.name] = spec.output_shape[2 + position]
     return sizes
@@ -101,6 +125,29 @@ def _random_conv(kind, rng, number):
     return conv_spec(kind, (n, c) + size, (f, c) + kernel, stride=stride, padding=padding, dilation=dilation)
 
 
+def _transposed_axis(rng, plain: bool, extreme: bool):
+    """Size, kernel, stride, padding, dilation and output_padding (below the stride or the dilation) of one axis:
+    ``plain`` stride 1, no padding, dilation 1; ``extreme`` stride 3, padding 2, dilation 2."""
+    kernel, stride, dilation, padding = (1 + int(rng.integers(3)), 1 + int(rng.integers(3)),
+                                         1 + int(rng.integers(2)), int(rng.integers(3)))
+    if plain:
+        stride, dilation, padding = 1, 1, 0
+    if extreme:
+        stride, dilation, padding = 3, 2, 2
+    extra = int(rng.integers(max(stride, dilation)))
+    short = max(0, 2 * padding - dilation * (kernel - 1) - extra)  # the crop must leave an output
+    return 1 + -(-short // stride) + int(rng.integers(3)), kernel, stride, padding, dilation, extra
+
+
+def _random_transpose(kind, rng, number):
+    n, c, f = (1 + int(rng.integers(2)) for _ in range(3))
+    axes = [_transposed_axis(rng, number == 0, number in (1, 2) and axis == 0)
+            for axis in range(CONV_TRANSPOSE_KINDS[kind])]
+    size, kernel, stride, padding, dilation, extra = zip(*axes)
+    return conv_transpose_spec(kind, (n, c) + size, (c, f) + kernel, stride=stride, padding=padding,
+                               output_padding=extra, dilation=dilation)
+
+
 def _random_pool(kind, rng, number):
     ndim, dilates = POOL_KINDS[kind], kind in ("maxpool1d", "maxpool2d")
     axes = []
@@ -125,9 +172,10 @@ def _random_pool(kind, rng, number):
 
 def random_specs(kind: str, count: int = SIZE_SETS, seed: int = 0) -> list:
     """``count`` small random layers of ``kind``: the first plain (stride 1, no padding, dilation 1), the next two
-    with stride 3, padding 2 (a pool's largest) and dilation 2 on the first axis, the rest drawn at random."""
+    with stride 3, padding 2 (a pool's largest) and dilation 2 on the first axis (a transposed convolution's
+    output_padding drawn below 3), the rest drawn at random."""
     if kind not in EXPLAIN_KINDS:
         raise SymconvError(f"KIND: got {kind!r}, expected a kind explain derives: {', '.join(EXPLAIN_KINDS)}")
     rng = np.random.default_rng(seed)
-    draw = _random_conv if kind in CONV_KINDS else _random_pool
+    draw = {"conv": _random_conv, "transpose": _random_transpose}.get(family(kind), _random_pool)
     return [draw(kind, rng, number) for number in range(count)]

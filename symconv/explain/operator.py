@@ -21,7 +21,16 @@ with a kernel of ones divided by the window; a max pool has no operator form
 
 dw: the solved sum already is one: x, zero-padded, correlated with dy, whose
 taps are :math:`S` apart, read every :math:`D` (seed 001); the step restates
-it in that notation.
+it in that notation. A 3-D kernel is reversed along its three axes (taps
+:math:`s, u, v` for :math:`r, k, l`).
+
+A transposed convolution's chain rule is solved for the output position
+(its coefficient is 1), so its solved dx is already an operator: dy,
+zero-padded, correlated with w unflipped, stride :math:`S`, taps :math:`D`
+apart, the forward of a plain convolution with input dy and weight w (the
+seeds' relation, a convolution's dx is a transposed convolution, in
+reverse); its dw is dy, zero-padded, correlated with x (a convolution's dw
+with x and dy exchanged).
 
 >>> from symconv.formula.index import derive_formulas
 >>> formulas = derive_formulas("conv1d")
@@ -42,6 +51,10 @@ from symconv.explain.model import renamed, without_implied
 from symconv.formula.sums import FirstArgmax, IndexSum, Limit, idx
 
 
+#: The turned taps' letters per number of spatial axes (a 3-D layer's depth axis first, as its tap r).
+FLIPPED = {1: idx("u"), 2: idx("u v"), 3: idx("s u v")}
+
+
 def _outputs(term: IndexSum) -> set:
     """The summation indices of the chain rule's outputs: those of its dy element."""
     (dy,) = [e for e in term.body.atoms(Indexed) if e.base.name == "dy"]
@@ -54,7 +67,7 @@ def flipped(term: IndexSum, axes, free, domains) -> tuple[IndexSum]:
     for limit in term.limits:
         axis = [a for a in axes if limit.hi == a.kernel - 1]
         if axis and limit.var not in outputs and len(turned) < len(axes):
-            u = idx("u v")[len(turned)]
+            u = FLIPPED[len(axes)][len(turned)]
             turned[limit.var] = axis[0].kernel - 1 - u
             limits.append(Limit(u, 0, axis[0].kernel - 1))
         else:
@@ -62,19 +75,30 @@ def flipped(term: IndexSum, axes, free, domains) -> tuple[IndexSum]:
     term = replace(term.substitute(turned), limits=tuple(limits))
     ordered = [l for l in term.limits if l.var not in outputs] + [l for l in term.limits if l.var in outputs]
     solved = replace(term, limits=tuple(ordered)).eliminate()
-    taps = set(idx("u v"))
+    taps = set(FLIPPED[len(axes)])
     solved = replace(solved, limits=tuple(sorted(solved.limits, key=lambda l: l.var in taps)))
     return (without_implied(renamed(solved, free), domains),)
 
 
-def operator_steps(formula, solved: tuple, axes) -> list:
-    """``[(key, terms, why(shown, lhs), notation)]``: the operator form of ``formula``, where one holds."""
+def operator_steps(formula, solved: tuple, axes, scatter: bool = False) -> list:
+    """``[(key, terms, why(shown, lhs), notation)]``: the operator form of ``formula``, where one holds.
+
+    ``scatter``: the forward is a transposed convolution's scatter, whose dx and dw, solved for the output,
+    already are correlations of the zero-padded dy (see the module docstring).
+    """
     if any(t.body.has(FirstArgmax) for t in formula.chain):
         return []  # a max pool: where dy goes depends on x
+    if scatter:
+        named = {"dx": (words.operator_dx_transposed, "dx-conv"), "dw": (words.operator_dw_transposed, "dw-t")}
+        if formula.name not in named:
+            return []
+        why, notation = named[formula.name]
+        return [("operator", solved, why, notation)]
     if formula.name == "dx":
         terms = tuple(t for chain in formula.chain for t in flipped(chain, axes, formula.lhs.indices, formula.domains))
         weighted = any(e.base.name == "w" for t in terms for e in t.body.atoms(Indexed))
-        return [("operator", terms, words.operator_dx, "dx" if weighted else "dx-ones")]
+        notation = ("dx" if len(axes) < 3 else "dx-flip") if weighted else "dx-ones"
+        return [("operator", terms, words.operator_dx, notation)]
     if formula.name == "dw":
         return [("operator", solved, words.operator_dw, "dw")]
     return []

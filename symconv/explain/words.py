@@ -69,17 +69,29 @@ FORWARD = {
 }
 
 
-#: The family whose words each kind's forward takes.
-FAMILY = {"conv1d": "conv", "conv2d": "conv", "maxpool1d": "maxpool", "maxpool2d": "maxpool",
-          "avgpool1d": "avgpool", "avgpool2d": "avgpool"}
+#: A transposed convolution's forward, its scatter: ``{}`` are the output, the input positions, the taps, the output
+#: position they land on and the brackets.
+SCATTER = ("Output {} collects what x scatters: input position {} at tap {} adds x times w to output position {}, "
+           "so the bracket{} {} keep{} the (input, tap) pairs that land on this output; the padding crops positions "
+           "off both ends of the full output, and a pair that lands outside y adds to no output.")
 
 
 def forward(kind: str, shown, lhs) -> Why:
+    from symconv.explain.families import family
+
     term = shown[0]
+    if term.deltas:  # a transposed convolution: the forward is its scatter
+        (x,) = [e for e in term.body.atoms(Indexed) if e.base.name == "x"]
+        inputs = x.indices[2:]
+        held = set().union(*(b.free_symbols for _, b in term.deltas))
+        taps = [l.var for l in term.limits if l.var in held and l.var not in inputs]
+        many = len(term.deltas) > 1
+        return Why(SCATTER, (lhs, _coordinates(inputs), _coordinates(taps), _coordinates(b for _, b in term.deltas),
+                             "s" if many else "", [delta_bracket(a, b) for a, b in term.deltas], "" if many else "s"))
     taps = _taps(term)
     brackets = [span_bracket(s) for s in term.spans]
     positions = _coordinates(s.expr for s in term.spans)
-    return Why(FORWARD[FAMILY[kind]], (lhs, _coordinates(taps), positions, brackets))
+    return Why(FORWARD[family(kind)], (lhs, _coordinates(taps), positions, brackets))
 
 
 def chain(shown, lhs) -> Why:
@@ -103,10 +115,15 @@ def _differentiated(term: IndexSum, lhs):
 
 def brackets(shown, lhs) -> Why:
     term = shown[0]
-    deltas = [delta_bracket(*pair) for pair in term.deltas]
+    own = [pair for pair in term.deltas if not set().union(*(e.free_symbols for e in pair)) & set(lhs.indices)]
+    deltas = [delta_bracket(*pair) for pair in term.deltas if pair not in own]
     derivative = Derivative(_differentiated(term, lhs), element_of(lhs))
-    return Why("Differentiating the sum term by term: {} is 1 where the indices agree and 0 elsewhere, the "
-               "brackets {}, so only the terms that hold {} survive.", (derivative, deltas, element_of(lhs)))
+    why = Why("Differentiating the sum term by term: {} is 1 where the indices agree and 0 elsewhere, the "
+              "brackets {}", (derivative, deltas))
+    if own:  # a transposed convolution's scatter: its brackets were in the forward already
+        why += Why("; the scatter's own bracket" + ("s " if len(own) > 1 else " ") + "{} stay" +
+                   ("" if len(own) > 1 else "s"), ([delta_bracket(*pair) for pair in own],))
+    return why + Why(", so only the terms that hold {} survive.", (element_of(lhs),))
 
 
 def vanished(term: IndexSum, lhs):
@@ -130,17 +147,20 @@ def solved(shown, chain_terms, same: bool) -> Why:
     if trivial:
         parts.append(Why("the brackets fix {} (one term of each of those sums)", (trivial,)))
     if term.solved:
-        one = len(term.solved) == 1
-        why = Why("{} hold" + ("s" if one else "") + " for one tap at most, {}",
+        one, output = len(term.solved) == 1, solves_output(term)
+        why = Why("{} hold" + ("s" if one else "") + " for one " + ("output" if output else "tap") + " at most, {}",
                   ([delta_bracket(a, b) for a, b in first.deltas if not _plain_pair(a, b)],
                    [Eq(v, value, evaluate=False) for v, value in term.solved]))
+        if output:
+            why += Why(" (the output position has coefficient 1, so " + ("it is a whole number" if one else
+                       "they are whole numbers") + " for every input and tap: no divisibility condition arises)", ())
         if term.divides:
             why += Why(", which must be " + ("a whole number" if one else "whole numbers") + ", {}",
                        ([divides_bracket(d) for d in term.divides],))
         bound = {l.var for l in term.limits}
         ranges = [span_bracket(s) for s in term.spans if s.expr.free_symbols & bound]
         if ranges:
-            why += Why(", inside the kernel, {}", (ranges,))
+            why += Why(", inside " + ("y" if output else "the kernel") + ", {}", (ranges,))
         parts.append(why)
     primed = {l.var.name for l in first.limits}
     if any(l.var.name + "'" in primed for l in term.limits):
@@ -155,6 +175,12 @@ def solved(shown, chain_terms, same: bool) -> Why:
     return Why(why.template[:1].upper() + why.template[1:] + ".", why.values)
 
 
+def solves_output(term: IndexSum) -> bool:
+    """Whether ``term``'s brackets were solved for the output (a transposed convolution's scatter), not a tap."""
+    outputs = {i for e in term.body.atoms(Indexed) if e.base.name == "dy" for i in e.indices}
+    return any(v in outputs for v, _ in term.solved)
+
+
 def _plain_pair(a, b) -> bool:
     return isinstance(a, Symbol) and isinstance(b, Symbol)
 
@@ -164,17 +190,19 @@ def tightened(shown, lhs) -> Why:
     bounds = [(l.var, l.lo, l.hi) for l in term.limits if l.tightened]
     var, lo, hi = bounds[0]
     more = " (likewise for {})".format(", ".join(v.name for v, _, _ in bounds[1:])) if bounds[1:] else ""
+    kept = ("the terms whose output lies inside y (the padding's crop and y's end)" if solves_output(term) else
+            "the terms the brackets kept (the scatter becomes a gather)")
     return Why("Each range bracket on one summation index becomes that index's bounds: {} runs from {} to {}" + more
-               + ", so the sum visits only the terms the brackets kept (the scatter becomes a gather): "
-               "this is symconv formula's result.", (var, lo, hi))
+               + ", so the sum visits only " + kept + ": this is symconv formula's result.", (var, lo, hi))
 
 
 def operator_dx(shown, lhs) -> Why:
     term = shown[0]
-    taps = [l.var for l in term.limits if l.var.name in "uv"]
+    taps = [l.var for l in term.limits if l.var.name in ("s", "u", "v")]
     weighted = any(e.base.name == "w" for e in term.body.atoms(Indexed))
     kernel = "the flipped kernel" if weighted else "a window of ones, divided by its size"
-    why = Why("Turning the kernel 180 degrees (tap {} read from the other end) and solving the brackets for the output "
+    turned = "Reversing the kernel along each axis" if len(taps) == 3 else "Turning the kernel 180 degrees"
+    why = Why(turned + " (tap {} read from the other end) and solving the brackets for the output "
               "instead gives {}; ", (_coordinates(taps), [Eq(v, value, evaluate=False) for v, value in term.solved]))
     if term.divides:
         why += Why("each must be a whole number, {} (dy spread with zeros between its entries), and ",
@@ -191,3 +219,24 @@ def operator_dw(shown, lhs) -> Why:
                "reads x at {}, so dy acts as the kernel, its taps a stride apart, and the result is read every "
                "dilation.", (_coordinates(l.var for l in term.limits[1:]), _coordinates(x.indices[2:])))
 
+
+
+def operator_dx_transposed(shown, lhs) -> Why:
+    term = shown[0]
+    (dy,) = [e for e in term.body.atoms(Indexed) if e.base.name == "dy"]
+    positions = _coordinates(value for _, value in term.solved)
+    taps = _coordinates(l.var for l in term.limits[1:])
+    return Why("Read as an operation on whole tensors, this is a plain convolution: tap {} reads dy at {}, dy "
+               "zero-padded (the range bracket) and w as it stands, not flipped, the taps a dilation apart and the "
+               "window moving a stride per entry: the forward of a convolution with input dy and weight w. A "
+               "convolution's dx is a transposed convolution of dy with its kernel; a transposed convolution's dx is a "
+               "convolution of dy with its kernel: the same relation, in reverse.", (taps, positions))
+
+
+def operator_dw_transposed(shown, lhs) -> Why:
+    term = shown[0]
+    positions = _coordinates(value for _, value in term.solved)
+    return Why("Read as an operation on whole tensors, this is dy, zero-padded, correlated with x: input {} reads dy "
+               "at {}, so x acts as the kernel, its taps a stride apart, and the result is read every dilation: a "
+               "convolution's dw with x and dy trading places.",
+               (_coordinates(l.var for l in term.limits[1:]), positions))

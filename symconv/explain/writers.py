@@ -44,6 +44,9 @@ OPERATORS = {
     "dx": (r"\left(\widetilde{dy} \star \operatorname{rot180}(w)\right)_{%s}", "(dy~ * rot180(w))[%s]"),
     "dx-ones": (r"\left(\widetilde{dy} \star \mathbf{1}\right)_{%s} / |K|", "(dy~ * ones)[%s] / |K|"),
     "dw": (r"\left(x^{\mathrm{pad}} \star dy\right)_{%s}", "(x_pad * dy)[%s]"),
+    "dx-flip": (r"\left(\widetilde{dy} \star \operatorname{flip}(w)\right)_{%s}", "(dy~ * flip(w))[%s]"),
+    "dx-conv": (r"\left(dy^{\mathrm{pad}} \star w\right)_{%s}", "(dy_pad * w)[%s]"),
+    "dw-t": (r"\left(dy^{\mathrm{pad}} \star x\right)_{%s}", "(dy_pad * x)[%s]"),
 }
 #: What each operator notation's symbols stand for, said once before the steps.
 OPERATOR_NOTES = {
@@ -52,6 +55,11 @@ OPERATOR_NOTES = {
     "dx": "$\\operatorname{rot180}(w)$ the kernel turned by 180 degrees",
     "dx-ones": "$\\mathbf{1}$ a window of ones and $|K|$ its size",
     "dw": "$x^{\\mathrm{pad}}$ the zero-padded input",
+    "dx-flip": "$\\operatorname{flip}(w)$ the kernel reversed along each of its axes",
+    "dy-pad": "$dy^{\\mathrm{pad}}$ is dy with zeros around it (the positions the forward's padding cropped)",
+    "dx-conv": "$(dy^{\\mathrm{pad}} \\star w)$ the forward of a convolution with input dy and weight w (stride "
+               "$S$, taps $D$ apart, w read as it stands)",
+    "dw-t": "$(dy^{\\mathrm{pad}} \\star x)$ x slid over dy as the kernel (its taps $S$ apart, read every $D$)",
     "star": "$\\star$ a correlation (the kernel slid over the other tensor)",
 }
 
@@ -111,7 +119,9 @@ def _notes(explanation, fmt: str) -> list[str]:
     notes = [layer, conventions, _checked(explanation)]
     used = [step.operator for step in explanation.steps if step.operator]
     if used:
-        keys = (["dy"] if any(k.startswith("dx") for k in used) else []) + list(dict.fromkeys(used)) + ["star"]
+        spread = ["dy"] if any(k in ("dx", "dx-ones", "dx-flip") for k in used) else []
+        padded = ["dy-pad"] if any(k in ("dx-conv", "dw-t") for k in used) else []
+        keys = spread + padded + list(dict.fromkeys(used)) + ["star"]
         words = [OPERATOR_NOTES[k] for k in keys]
         notes.append(", ".join(words[:-1]) + " and " + words[-1] + ".")
     if fmt == "text":
@@ -123,6 +133,7 @@ def _notes(explanation, fmt: str) -> list[str]:
 
 _PLAIN = (("$", ""), ("\\sum dy\\, y", "sum dy*y"), ("\\partial ", "d"), ("[\\cdot]", "[.]"), ("\\mid", "|"),
           ("\\widetilde{dy}", "dy~"), ("\\operatorname{rot180}(w)", "rot180(w)"), ("x^{\\mathrm{pad}}", "x_pad"),
+          ("\\operatorname{flip}(w)", "flip(w)"), ("dy^{\\mathrm{pad}}", "dy_pad"),
           ("\\mathbf{1}", "ones"),
           ("\\star", "*"), ("\\times", "x"), ("-\\infty", "-inf"), ("\\le", "<="), ("_H", "H"), ("_W", "W"),
           ("`", ""))
@@ -203,6 +214,8 @@ def _rows(step, printer, closed_printer, latex: bool, style: IndexStyle):
             texts += lines
         definitions += rows_of_term
     texts = texts or ["0"]
+    if latex:  # a 3-D layer's three solved indices: two to a row, so that a page holds them
+        definitions = [row[i:i + 2] for row in definitions for i in range(0, len(row), 2)]
     rows = [(printer._print(step.shown_lhs), "=", texts[0])] + [("", "", line) for line in texts[1:]]
     for derivative, _, variables in step.vanished:
         if derivative is not None:

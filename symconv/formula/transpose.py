@@ -71,8 +71,9 @@ def transpose_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
     r"""Forward, dx, dw and db of a transposed convolution over ``axes``; with ``grouped``, of G groups.
 
     x is :math:`(N, C, ...)`, w :math:`(C, F, ...)` (PyTorch's layout), b and
-    y have F channels. The forward is shown as the gather its delta gives;
-    the gradients are differentiated from the scatter, delta and all. With
+    y have F channels. The forward is shown as the gather its delta gives
+    (its ``definition`` keeps the scatter, which ``symconv explain`` starts
+    from); the gradients are differentiated from the scatter, delta and all. With
     groups, input channel :math:`gC_g + c` feeds the outputs :math:`gF_g + f`
     of its group only, and w's first axis is the input channel's
     :math:`gC_g + c` (as :func:`symconv.formula.index.conv_formulas` does,
@@ -94,7 +95,7 @@ def transpose_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
     x_domains = _domains([(n, BATCH)] + groups + [(c, channels)] + [(i, a.size) for i, a in zip(inputs, axes)])
     w_domains = _domains(groups + [(c, channels), (f, filters)] + [(t, a.kernel) for t, a in zip(taps, axes)])
     formulas = {
-        "forward": replace(forward, terms=(scatter.eliminate().tighten(y_domains), bias)),
+        "forward": replace(forward, terms=(scatter.eliminate().tighten(y_domains), bias), definition=(scatter, bias)),
         "dx": differentiate(forward, "x", (n,) + lead + (c,) + inputs, x_domains),
         "dw": differentiate(forward, "w", lead + (c, f) + taps, w_domains),
         "db": differentiate(forward, "b", lead + (f,), _domains(groups + [(f, filters)])),
