@@ -129,18 +129,27 @@ def adaptive_options(draw, shape):
     sizes = tuple(draw(st.integers(1, size)) for size in shape[2:])
     return dict(output_size=sizes[0] if len(set(sizes)) == 1 and draw(st.booleans()) else sizes)
 
-#: The kinds these properties draw: the convolutions, pools and piecewise-linear activations, all rational.
-#: linear, flatten, sigmoid, tanh and batch norm have their own tests (test_linear.py, test_batchnorm.py,
-#: test_sigmoid_tanh.py); three of them are not rational, which the exact properties here need.
+#: The kinds these properties draw: the convolutions, pools, piecewise-linear activations, linear and
+#: flatten, all rational. sigmoid, tanh and batch norm are not, which the exact properties here need; they
+#: have their own tests (test_sigmoid_tanh.py, test_batchnorm.py).
 KINDS = (tuple(symconv.names.CONV_KINDS) + tuple(symconv.names.CONV_TRANSPOSE_KINDS) + tuple(symconv.names.POOL_KINDS)
-         + tuple(symconv.names.ADAPTIVE_KINDS) + ("relu", "leaky_relu"))
+         + tuple(symconv.names.ADAPTIVE_KINDS) + ("relu", "leaky_relu", "linear", "flatten"))
+#: The kinds the invalid-layer property draws (linear's and flatten's refusals are tabled in test_linear.py).
+INVALID_KINDS = tuple(kind for kind in KINDS if kind not in ("linear", "flatten"))
 
 SLOPES = st.sampled_from([Fraction(1, 100), Fraction(1, 3), Fraction(0), Fraction(-2), Fraction(5, 2)])
 
 
 def kinds_for(ndim):
-    """The layer kinds that take an input of ``ndim`` spatial axes."""
-    return [k for k in KINDS if not k.endswith("d") or k.endswith(f"{ndim}d")]
+    """The layer kinds that take an input of ``ndim`` spatial axes (0: N,F, a linear layer's)."""
+    return [k for k in KINDS if (k.endswith(f"{ndim}d") if k.endswith("d") else k != "linear" or ndim == 0)]
+
+
+def shape_for(draw, kind):
+    """An input shape ``kind`` takes: N,IN for a linear layer, else its number of spatial axes (any for the rest)."""
+    if kind == "linear":
+        return draw(shapes(ndim=0))
+    return draw(shapes(ndim=int(kind[-2]) if kind.endswith("d") else None))
 
 
 @st.composite
@@ -154,6 +163,8 @@ def recipes(draw, kind, shape):
         return draw(adaptive_options(shape))
     if "pool" in kind:
         return draw(pool_options(shape, kind))
+    if kind == "linear":
+        return dict(weight=(draw(st.integers(1, 3)), shape[1]), bias=draw(st.booleans()))
     return {"negative_slope": draw(SLOPES)} if kind == "leaky_relu" else {}
 
 
@@ -169,6 +180,10 @@ def api_spec(kind, shape, options, family=None):
         return symconv.adaptive_pool_spec(kind, shape, **options)
     if "pool" in family:
         return symconv.pool_spec(kind, shape, **options)
+    if family == "linear":
+        return symconv.linear_spec(shape, **options)
+    if family == "flatten":
+        return symconv.flatten_spec(shape, **options)
     return symconv.activation_spec(kind, shape, **options)
 
 
@@ -213,7 +228,7 @@ def stack_text(kind, options):
 def layers(draw, kinds=KINDS):
     """A single layer's spec by the constructors; from option text it must come out the same."""
     kind = draw(st.sampled_from(kinds))
-    shape = draw(shapes(ndim=int(kind[-2]) if kind.endswith("d") else None))
+    shape = shape_for(draw, kind)
     options = draw(recipes(kind, shape))
     try:
         spec = api_spec(kind, shape, options)
@@ -230,7 +245,7 @@ def stacks(draw):
     shape = draw(shapes())
     chosen, current, terms = [], shape, 0
     for _ in range(draw(st.integers(2, 4))):
-        kind = draw(st.sampled_from(kinds_for(len(shape) - 2)))
+        kind = draw(st.sampled_from(kinds_for(len(current) - 2)))
         options = draw(recipes(kind, current))
         try:
             layer = api_spec(kind, current, options)
@@ -305,6 +320,14 @@ def derived(d, values):
 def reference_layer(layer, values, names, scale):
     """One layer by :mod:`symconv.reference`, from the spec's own fields: ``(y, {gradient: value})``."""
     x, dy = values[names["x"]], values["d" + names["y"]] if "d" + names["y"] in values else None
+    if layer.kind == "linear":
+        w, b = values[names["w"]], values[names["b"]] if layer.bias else None
+        if dy is None:
+            return ref.linear_forward(x, w, b)
+        dx, dw, db = ref.linear_backward(dy * scale, x, w)
+        return {"dx": dx, "dw": dw, "db": db} if layer.bias else {"dx": dx, "dw": dw}
+    if layer.kind == "flatten":
+        return ref.flatten_forward(x) if dy is None else {"dx": ref.flatten_backward(dy * scale, layer.input)}
     if layer.kind.startswith("conv_transpose"):
         options = dict(stride=layer.stride, padding=layer.padding, output_padding=layer.output_padding,
                        dilation=layer.dilation, groups=layer.groups)
@@ -484,7 +507,7 @@ def _per_axis(value, ndim):
 @st.composite
 def invalid_layers(draw):
     """``(route, kind, shape, options, what)``: a valid layer with one thing made wrong."""
-    kind = draw(st.sampled_from(KINDS))
+    kind = draw(st.sampled_from(INVALID_KINDS))
     shape = draw(shapes(ndim=int(kind[-2]) if kind.endswith("d") else None))
     options = draw(recipes(kind, shape))
     try:
