@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sympy import Mul, Rational
+from fractions import Fraction
 
 from symconv.engine.differentiate import differentiate, differentiate_terms
 from symconv.errors import SymconvError
@@ -69,9 +69,13 @@ class StackDerivation:
     is_stack = True
 
 
-def _scaled(table, factor):
-    """A gradient table times a number, as SymPy expressions (for the mean reduction)."""
-    return {index: Mul(factor, expr) for index, expr in table.items()}
+def _scaled(table, factor: Fraction):
+    """A gradient table times a number (for the mean reduction): a TermTable scales its terms' constants."""
+    if isinstance(table, TermTable):
+        return table.scaled(factor)
+    from sympy import Mul, Rational
+
+    return {index: Mul(Rational(factor.numerator, factor.denominator), expr) for index, expr in table.items()}
 
 
 def derive_layer(spec, names=LAYER_NAMES, method: str = "terms"):
@@ -121,7 +125,7 @@ def derive(spec, method: str = "terms", max_terms: int | None = DEFAULT_MAX_TERM
         forwards.append(forward)
         gradients.append(grads)
     if reduction == "mean":
-        factor = Rational(1, spec.input[0])
+        factor = Fraction(1, spec.input[0])
         gradients[-1] = {name: _scaled(table, factor) for name, table in gradients[-1].items()}
     if spec.is_stack:
         return StackDerivation(spec, names, forwards, gradients, shapes, reduction)

@@ -22,45 +22,27 @@ from __future__ import annotations
 
 import json
 
-from sympy import Indexed, Piecewise, S
-from sympy.core.relational import Relational
-from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
-
 from symconv.errors import SymconvError
 from symconv.names import FORMATS
 from symconv.printing.latex import latex_document, markdown_document, table_rows
-from symconv.printing.notation import ReadableNotation
+from symconv.printing.notations import TextNotation
 from symconv.printing.present import IndexStyle, choose_style, describe, element_sections, notes
 from symconv.symbolic.terms import TermTable
 
+#: The SymPy printers that used to live here, loaded (with SymPy) on first use.
+_SYMPY_PRINTERS = ("TextPrinter", "RememberingStrPrinter")
 
 
-class TextPrinter(ReadableNotation, StrPrinter):
-    """Plain-text equations with the same subscripts and term order as LaTeX."""
+def __getattr__(name):
+    if name in _SYMPY_PRINTERS:
+        from symconv.printing import sympy_printers
 
-    SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "open": "(", "close": ")"}
-
-    # Indexed has its own _sympystr; a private printmethod makes ours win.
-    printmethod = "_symconv_text"
-
-    def __init__(self, style: IndexStyle):
-        super().__init__()
-        self.style = style
-
-    def element_text(self, name, indices) -> str:
-        shown = self.style.shown(name, indices)
-        return name + ("[" + ",".join(map(str, shown)) + "]" if shown else "")
-
-    def lhs_text(self, name, indices) -> str:
-        return self.element_text(name, indices)
-
-    def _print_Indexed(self, expr):
-        return self.element_text(expr.base.name, expr.indices)
+        return getattr(sympy_printers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def text_document(derivation, style: IndexStyle, progress=None) -> str:
-    printer = TextPrinter(style)
+    notation = TextNotation(style)
     lines = [describe(derivation.spec), f"indices are {style.base}-based; dy = dL/dy"]
     told = notes(derivation)
     if told.winner:
@@ -71,7 +53,7 @@ def text_document(derivation, style: IndexStyle, progress=None) -> str:
         lines.append(f"loss = mean over the batch: every gradient is divided by N = {told.mean_over}")
     for section in element_sections(derivation, progress):
         lines += ["", section.title]
-        rows = table_rows(section.lhs, section.table, printer, "*")
+        rows = table_rows(section.lhs, section.table, notation, "*")
         lines += [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
     return "\n".join(lines) + "\n"
 
@@ -80,41 +62,7 @@ def _key(name, index) -> str:
     return f"{name}[{', '.join(map(str, index))}]"
 
 
-class RememberingStrPrinter(StrPrinter):
-    """SymPy's ``str()`` printer that remembers what it has printed.
-
-    A max pool's gradient repeats the forward's indicators, and every element
-    recurs in many comparisons; printing each once made the JSON of a
-    1x3x32x32 pool several times faster. The strings are the printer's own,
-    so they are ``str()``'s (a test holds the two equal).
-    """
-
-    REMEMBERED = (Indexed, Relational, Piecewise)
-
-    def __init__(self):
-        super().__init__()
-        self._printed = {}
-
-    def _print_And(self, expr):
-        # StrPrinter moves a comparison whose canonical form reads "... > -oo"
-        # to the front; finding the canonical form cost ~80 us per comparison
-        # (most of the printing time of a max pool), and only a comparison
-        # with an infinite side can have that form, so others skip it.
-        infinite = (S.Infinity, S.NegativeInfinity)
-        if any(isinstance(a, Relational) and (a.lhs in infinite or a.rhs in infinite) for a in expr.args):
-            return super()._print_And(expr)
-        return self.stringify(expr.args, " & ", PRECEDENCE["BitwiseAnd"])
-
-    def _print(self, expr, **kwargs):
-        if kwargs or not isinstance(expr, self.REMEMBERED):
-            return super()._print(expr, **kwargs)
-        text = self._printed.get(expr)
-        if text is None:
-            text = self._printed[expr] = super()._print(expr)
-        return text
-
-
-def entry_strings(name: str, table, printer: StrPrinter | None = None) -> dict[str, str]:
+def entry_strings(name: str, table, printer=None) -> dict[str, str]:
     """``{"dx[0, 0, 1, 1]": str(expression), ...}`` for every entry of a table.
 
     A TermTable prints itself, to the same strings as SymPy's ``str()``
@@ -123,7 +71,10 @@ def entry_strings(name: str, table, printer: StrPrinter | None = None) -> dict[s
     """
     if isinstance(table, TermTable):
         return dict(zip((_key(name, i) for i in table), table.str_entries()))
-    printer = printer or RememberingStrPrinter()
+    if printer is None:
+        from symconv.printing.sympy_printers import RememberingStrPrinter
+
+        printer = RememberingStrPrinter()
     return {_key(name, i): printer.doprint(e) for i, e in table.items()}
 
 
@@ -134,8 +85,12 @@ def json_data(derivation, progress=None) -> dict:
     its "gradients" one table per tensor (dy's consumers first: dh2, dw2, ...).
     """
     forward, gradients = {}, {}
-    printer = RememberingStrPrinter()  # shared: gradients repeat the forward's pieces
+    printer = None  # a RememberingStrPrinter, shared: gradients repeat the forward's pieces
     for section in element_sections(derivation, progress):
+        if printer is None and not isinstance(section.table, TermTable):
+            from symconv.printing.sympy_printers import RememberingStrPrinter
+
+            printer = RememberingStrPrinter()
         if section.name == "forward":
             forward.update(entry_strings(section.lhs, section.table, printer))
         else:

@@ -37,8 +37,7 @@ def _first_rows(section, printer, count):
 
     table = section.table
     if isinstance(table, TermTable):
-        keep = table.entry < count
-        table = TermTable(table.space, table.shape, table.entry[keep], table.factors[keep])
+        table = table.head(count)
     else:
         table = dict(itertools.islice(table.items(), count))
     rows = table_rows(section.lhs, table, printer, " ")
@@ -116,11 +115,12 @@ def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_E
     how indices count and what dy (and a max pool's m) stand for; a
     stack's chain comes first, as in the LaTeX document.
     """
-    from symconv.printing.latex import TERMS_PER_LINE, SymconvLatexPrinter, align_block
+    from symconv.printing.latex import TERMS_PER_LINE, align_block
+    from symconv.printing.notations import LatexNotation
     from symconv.printing.present import choose_style, describe, element_sections
 
     style = choose_style(derivation.spec, index_base)
-    printer = SymconvLatexPrinter(style)
+    printer = LatexNotation(style)
     lines = ["&" + text_tex(f"{describe(derivation.spec)}; indices {style.base}-based")]
     lines += _notes(derivation, style)
     if derivation.is_stack:

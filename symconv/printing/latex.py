@@ -1,6 +1,7 @@
-r"""LaTeX for derivations: a SymPy ``LatexPrinter`` that writes like the seeds.
+r"""LaTeX for derivations, written like the seeds.
 
-What it changes from SymPy's printer:
+What the notation (:class:`~symconv.printing.notations.LatexNotation`, and
+for tables of SymPy expressions its SymPy printer) changes from SymPy's:
 
 * element subscripts follow an :class:`~symconv.printing.present.IndexStyle`:
   ``x_{11}`` (compact, 1-based) or ``x_{0,0,1,1}``;
@@ -9,27 +10,22 @@ What it changes from SymPy's printer:
   by dy index), not SymPy's canonical order;
 * long sums wrap inside ``align*`` so a page never overflows.
 
-Sums of products held in a :class:`~symconv.symbolic.terms.TermTable` are written
+Tables held as a :class:`~symconv.symbolic.terms.TermTable` are written
 from the table's arrays, each element printed once, in exactly the text the
-printer gives the same expression; tests hold the two paths equal.
+SymPy printer gives the same expression, without importing SymPy; tests hold
+the two paths equal.
 
->>> from symconv.symbolic.tensors import element
 >>> from symconv.printing.present import IndexStyle
->>> printer = SymconvLatexPrinter(IndexStyle(base=1, compact=True))
->>> printer.doprint(element("w", (0, 0, 0, 1)) * element("x", (0, 0, 1, 1)))
-'w_{12} x_{22}'
->>> printer.lhs_tex("dx", (0, 0, 2, 0))
-'\\frac{\\partial L}{\\partial x_{31}}'
+>>> notation = LatexNotation(IndexStyle(base=1, compact=True))
+>>> notation.element_text("w", (0, 0, 0, 1)), notation.lhs_text("dx", (0, 0, 2, 0))
+('w_{12}', '\\frac{\\partial L}{\\partial x_{31}}')
 """
 
 from __future__ import annotations
 
-from sympy.printing.latex import LatexPrinter
-
 from symconv.layers import rule_for
-
-from symconv.printing.notation import ReadableNotation
-from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, notes, split_name
+from symconv.printing.notations import LatexNotation
+from symconv.printing.present import describe, display_rank, element_sections, notes, split_name
 from symconv.symbolic.terms import TermTable
 
 #: Terms per line before an ``align*`` row wraps: compact subscripts are
@@ -50,51 +46,30 @@ DOCUMENT_HEAD = r"""\documentclass{article}
 """
 
 
-class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
-    """LaTeX printer for symconv's element-wise equations."""
+def __getattr__(name):
+    if name == "SymconvLatexPrinter":  # the SymPy printer that used to live here, loaded (with SymPy) on first use
+        from symconv.printing.sympy_printers import SymconvLatexPrinter
 
-    SPELLING = {
-        "max": r"\max(%s)",
-        "bracket": r"\,[%s]",
-        "factor": r"\frac{{{p}}}{{{q}}}\,",
-        "open": r"\left(",
-        "close": r"\right)",
-    }
-
-    def __init__(self, style: IndexStyle = IndexStyle(), settings=None):
-        super().__init__(settings or {})
-        self.style = style
-
-    def element_tex(self, name, indices) -> str:
-        """``x_{11}``, ``b`` or ``\\frac{\\partial L}{\\partial x_{0,0,1,1}}``."""
-        shown = self.style.shown(name, indices)
-        separator = "" if self.style.compact else ","
-        subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
-        stem, layer = split_name(name)
-        # A stack's h2, w1, dh3 read h^{(2)}, w^{(1)}, dh^{(3)}, as in the seeds' Z^l.
-        return stem + ("^{(%s)}" % layer if layer else "") + subscript
-
-    def lhs_tex(self, name, indices) -> str:
-        """The left side of an equation: ``y_{11}``, or ``\\frac{\\partial L}{\\partial x_{11}}`` for a gradient."""
-        if name.startswith("d"):
-            return r"\frac{\partial L}{\partial %s}" % self.element_tex(name[1:], indices)
-        return self.element_tex(name, indices)
-
-    element_text, lhs_text = element_tex, lhs_tex  # the names ReadableNotation and table_rows use
-
-    def _print_Indexed(self, expr):
-        return self.element_tex(expr.base.name, expr.indices)
+        return SymconvLatexPrinter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def table_rows(lhs: str, table, printer, joiner: str):
     """``(lhs text, [signed term texts])`` for every entry of ``table``, row-major.
 
     A :class:`TermTable` is printed from its arrays (each element printed
-    once); any other mapping expression by expression.
+    once); any other mapping expression by expression, by the notation's
+    SymPy printer. ``printer`` is a notation (:mod:`symconv.printing.notations`)
+    or a SymPy printer in one.
     """
     print_element, print_lhs = printer.element_text, printer.lhs_text
     if not isinstance(table, TermTable):
-        return [(print_lhs(lhs, index), printer.signed_terms(expr)) for index, expr in table.items()]
+        sympy_printer = printer.sympy_printer()
+        return [(print_lhs(lhs, index), sympy_printer.signed_terms(expr)) for index, expr in table.items()]
+    if not table.plain:
+        from symconv.printing.term_rows import general_rows
+
+        return general_rows(lhs, table, printer)
     space = table.space
     names = [print_element(name, index) for _, name, index in space.each()]
     texts, bounds = table.term_strings(names, display_rank(space), joiner)
@@ -116,7 +91,7 @@ def align_block(rows, per_line: int, environment: str = "align*") -> str:
 
 
 def _blocks(derivation, style, environment, progress=None):
-    printer = SymconvLatexPrinter(style)
+    printer = LatexNotation(style)
     for section in element_sections(derivation, progress):
         rows = table_rows(section.lhs, section.table, printer, " ")
         yield section, align_block(rows, TERMS_PER_LINE[style.compact], environment)

@@ -1,0 +1,204 @@
+"""Byte-for-byte comparison of what two checkouts of symconv print, over many layers.
+
+Run by any checkout's interpreter (it imports whichever ``symconv`` that
+interpreter has installed), it renders every configuration below in every
+format and index base through the CLI in-process (click's ``CliRunner``),
+and, for the small ones, also dumps ``srepr`` of every expression of the
+Python API's mapping view, the Jupyter display and ``verify``'s table::
+
+    # the reference (main), cached by its commit:
+    (cd /work/main && .venv/bin/python /path/to/scripts/compare_outputs.py dump /tmp/main.pickle)
+    # this checkout:
+    .venv/bin/python scripts/compare_outputs.py dump /tmp/mine.pickle
+    .venv/bin/python scripts/compare_outputs.py compare /tmp/main.pickle /tmp/mine.pickle
+
+``compare`` lists every output that differs (first differing line) and exits
+1 if any does. ``--only SUBSTRING`` restricts a dump to matching ids.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import time
+
+#: (id, derive arguments after the layer's name); every one in every format and base.
+POOLS = [
+    ("max2d-k2", "maxpool2d --input 1,1,4,4 --kernel 2"),
+    ("max2d-k3s2p1", "maxpool2d --input 1,1,5,5 --kernel 3 --stride 2 --padding 1"),
+    ("max2d-k3s2p1-nc", "maxpool2d --input 2,2,5,6 --kernel 3 --stride 2 --padding 1"),
+    ("max2d-overlap", "maxpool2d --input 1,1,4,4 --kernel 2 --stride 1"),
+    ("max2d-ceil", "maxpool2d --input 2,1,5,5 --kernel 2 --stride 2 --ceil-mode"),
+    ("max2d-dil", "maxpool2d --input 1,1,7,7 --kernel 3 --stride 2 --dilation 2 --padding 1"),
+    ("max2d-k1", "maxpool2d --input 1,2,3,3 --kernel 1"),
+    ("max2d-k1x3", "maxpool2d --input 1,1,4,5 --kernel 1,3 --stride 1,2 --padding 0,1"),
+    ("max2d-big", "maxpool2d --input 1,1,12,12 --kernel 3 --stride 1"),
+    ("max2d-big-pad", "maxpool2d --input 1,2,11,12 --kernel 3,2 --stride 2,3 --padding 1,1 --ceil-mode"),
+    ("max2d-rect", "maxpool2d --input 1,1,6,4 --kernel 3,2 --stride 1,2 --padding 1,0"),
+    ("max1d-k2", "maxpool1d --input 1,1,6 --kernel 2"),
+    ("max1d-dil-ceil", "maxpool1d --input 1,1,7 --kernel 2 --stride 2 --dilation 2 --ceil-mode"),
+    ("max1d-k3s1p1", "maxpool1d --input 2,3,12 --kernel 3 --stride 1 --padding 1"),
+    ("max1d-k5", "maxpool1d --input 1,1,23 --kernel 5 --stride 2 --padding 2 --dilation 1"),
+    ("max1d-k1", "maxpool1d --input 1,1,3 --kernel 1"),
+    ("max1d-lonely-edges", "maxpool1d --input 1,1,2 --kernel 2 --stride 1 --padding 1"),
+    ("max1d-lonely-edges-nc", "maxpool1d --input 2,2,3 --kernel 2 --stride 1 --padding 1"),
+    ("max2d-lonely-corner", "maxpool2d --input 1,1,2,3 --kernel 2 --stride 1 --padding 1"),
+    ("max2d-big-n", "maxpool2d --input 2,3,11,10 --kernel 2 --stride 1"),
+    ("avg2d-k2", "avgpool2d --input 1,1,4,4 --kernel 2"),
+    ("avg2d-k3s2p1", "avgpool2d --input 1,1,5,5 --kernel 3 --stride 2 --padding 1"),
+    ("avg2d-nopad-count", "avgpool2d --input 1,1,4,4 --kernel 2 --padding 1 --no-count-include-pad"),
+    ("avg2d-ceil", "avgpool2d --input 1,1,5,5 --kernel 2 --ceil-mode"),
+    ("avg2d-ceil-pad", "avgpool2d --input 2,1,6,5 --kernel 3 --stride 2 --padding 1 --ceil-mode"),
+    ("avg2d-ceil-nocount", "avgpool2d --input 1,2,6,5 --kernel 3 --stride 2 --padding 1 --ceil-mode --no-count-include-pad"),
+    ("avg2d-div1", "avgpool2d --input 1,1,4,4 --kernel 2 --divisor-override 1"),
+    ("avg2d-div3", "avgpool2d --input 1,1,5,5 --kernel 3 --stride 2 --padding 1 --divisor-override 3"),
+    ("avg2d-k1", "avgpool2d --input 1,1,3,3 --kernel 1"),
+    ("avg2d-k1-div2", "avgpool2d --input 1,1,3,3 --kernel 1 --divisor-override 2"),
+    ("avg2d-big", "avgpool2d --input 1,1,12,11 --kernel 3 --stride 1 --padding 1"),
+    ("avg2d-big-nocount", "avgpool2d --input 2,1,11,12 --kernel 2,3 --stride 1,2 --padding 1 --no-count-include-pad"),
+    ("avg1d-k2", "avgpool1d --input 1,1,6 --kernel 2"),
+    ("avg1d-div", "avgpool1d --input 1,1,6 --kernel 3 --divisor-override 2"),
+    ("avg1d-pad-nocount", "avgpool1d --input 2,2,7 --kernel 3 --stride 2 --padding 1 --no-count-include-pad --ceil-mode"),
+    ("avg1d-big", "avgpool1d --input 1,1,14 --kernel 4 --stride 1 --padding 2"),
+    ("avg2d-div7-pad", "avgpool2d --input 2,1,5,4 --kernel 3,2 --stride 2,1 --padding 1 --divisor-override 7"),
+    ("avg1d-lonely-edges", "avgpool1d --input 1,1,3 --kernel 2 --stride 1 --padding 1 --no-count-include-pad"),
+]
+
+SLOPES = ["1/100", "0", "1", "-2", "2", "2/3", "0.2", "-1/3", "1e-3", "7"]
+ACTIVATIONS = [
+    ("relu-1d", "relu --input 1,1,3"),
+    ("relu-2d", "relu --input 1,1,2,3"),
+    ("relu-nc", "relu --input 2,2,3,2"),
+    ("relu-big", "relu --input 1,1,12"),
+    ("relu-big-2d", "relu --input 1,2,11,3"),
+    ("leaky-big", "leaky_relu --input 1,1,3,11 --negative-slope 3/7"),
+    ("leaky-default", "leaky_relu --input 1,1,3"),
+    ("leaky-nc", "leaky_relu --input 2,1,2,2"),
+] + [(f"leaky-{s.replace('/', 'o')}", f"leaky_relu --input 1,1,2,2 --negative-slope {s}") for s in SLOPES]
+
+STACKS = [
+    ("stack-conv-relu-max", "conv2d(weight=1,1,3,3, padding=1) | relu | maxpool2d(kernel=2)", "1,1,4,4"),
+    ("stack-avg-leaky", "avgpool2d(kernel=2) | leaky_relu(negative_slope=0.2)", "2,1,4,4"),
+    ("stack-max-relu", "maxpool2d(kernel=3, stride=2, padding=1) | relu", "1,2,5,5"),
+    ("stack-relu-relu", "relu | relu", "1,1,3"),
+    ("stack-leaky1-max", "leaky_relu(negative_slope=1) | maxpool1d(kernel=2)", "1,1,6"),
+    ("stack-conv-leaky-avg", "conv1d(weight=2,1,2) | leaky_relu(negative_slope=-0.5) | avgpool1d(kernel=2, padding=1)", "1,1,6"),
+    ("stack-max-max", "maxpool2d(kernel=2, stride=1) | maxpool2d(kernel=2)", "1,1,5,5"),
+    ("stack-avg-conv", "avgpool2d(kernel=2, stride=1) | conv2d(weight=2,1,2,2)", "1,1,4,4"),
+    ("stack-conv-conv", "conv2d(weight=2,1,2,2) | conv2d(weight=1,2,2,2, bias=false)", "1,1,4,4"),
+    ("stack-leaky-leaky", "leaky_relu(negative_slope=1/3) | leaky_relu(negative_slope=2)", "1,1,2,2"),
+    ("stack-big-max-relu-max", "maxpool2d(kernel=2, stride=1) | relu | maxpool2d(kernel=3, stride=1, padding=1)", "1,1,11,11"),
+    ("stack-conv-avg-relu", "conv1d(weight=1,2,3, padding=1) | avgpool1d(kernel=3, stride=1, padding=1, count_include_pad=false) | relu", "2,2,5"),
+]
+
+CONVS = [
+    ("conv2d-seed", "conv2d --input 1,1,4,4 --weight 1,1,2,2"),
+    ("conv2d-nc", "conv2d --input 2,2,4,3 --weight 2,2,2,2 --padding 1"),
+    ("conv1d-groups", "conv1d --input 2,4,7 --weight 4,2,3 --groups 2 --dilation 2 --padding 1"),
+    ("conv2d-nobias-stride", "conv2d --input 1,1,5,5 --weight 1,1,2,2 --stride 2 --padding 1 --no-bias"),
+    ("conv2d-big", "conv2d --input 1,1,11,11 --weight 1,1,3,3"),
+]
+
+FORMATS = [("latex", "0"), ("latex", "1"), ("latex-standalone", "1"), ("markdown", "0"), ("markdown", "1"),
+           ("text", "0"), ("text", "1"), ("json", "0")]
+
+
+def _batch(words, n):
+    """The words with the input's batch size N replaced (the mean's 1/N shows only when N > 1)."""
+    at = words.index("--input") + 1
+    return words[:at] + [n + words[at][words[at].index(","):]] + words[at + 1:]
+
+
+def configurations():
+    """``(id, derive arguments, small)``: each layer alone and with the mean, and every stack."""
+    for ident, args in POOLS + ACTIVATIONS + CONVS:
+        words = args.split()
+        small = "big" not in ident
+        yield ident, words, small
+        yield ident + "-mean", _batch(words, "3") + ["--reduction", "mean"], small and ident.startswith(("max", "avg", "relu", "leaky", "conv2d-seed", "conv2d-nc"))
+    for ident, layers, shape in STACKS:
+        for reduction in ("sum", "mean"):
+            yield f"{ident}-{reduction}", ["stack", "--input", shape if reduction == "sum" else "3" + shape[1:],
+                                           "--layers", layers, "--reduction", reduction], True
+
+
+def _cli(args):
+    from click.testing import CliRunner
+
+    from symconv.cli.app import cli
+
+    result = CliRunner().invoke(cli, args)
+    return result.exit_code, result.output if hasattr(result, "output") else result.stdout
+
+
+def dump(path, only=None):
+    from symconv.spec.command import spec_from_options
+
+    out = {}
+    started = time.time()
+    for ident, words, small in configurations():
+        if only and only not in ident:
+            continue
+        for fmt, base in FORMATS:
+            extra = ["--format", "latex", "--standalone"] if fmt == "latex-standalone" else ["--format", fmt]
+            out[f"{ident} {fmt} base{base}"] = _cli(["derive", *words, *extra, "--index-base", base])
+        if not small:
+            continue
+        # The Python API: every expression of the mapping view, the Jupyter display, verify's table.
+        from symconv.engine.derive import derive
+        from symconv.printing.jupyter import derivation_latex
+        from sympy import srepr
+
+        layer, rest = words[0], words[1:]
+        options, i = {}, 0
+        while i < len(rest):
+            key = rest[i][2:].replace("-", "_")
+            if i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+                options[key] = rest[i + 1]
+                i += 2
+            else:
+                options[key] = True
+                i += 1
+        reduction = options.pop("reduction", "sum")
+        if "no_count_include_pad" in options:
+            options["no_count_include_pad"] = True
+        spec = spec_from_options(layer, **options)
+        d = derive(spec, reduction=reduction)
+        tables = [d.forward] + list(d.gradients.values()) if not d.is_stack else (
+            list(d.forward) + [t for g in d.gradients for t in g.values()])
+        out[f"{ident} srepr"] = [[(tuple(i), srepr(e)) for i, e in t.items()] for t in tables]
+        out[f"{ident} jupyter"] = derivation_latex(d)
+        out[f"{ident} verify"] = _cli(["verify", *words])
+    with open(path, "wb") as handle:
+        pickle.dump(out, handle)
+    failed = [k for k, v in out.items() if isinstance(v, tuple) and v[0] != 0]
+    print(f"{len(out)} outputs in {time.time() - started:.1f} s -> {path}; nonzero exits: {failed}")
+
+
+def compare(reference, candidate):
+    with open(reference, "rb") as handle:
+        old = pickle.load(handle)
+    with open(candidate, "rb") as handle:
+        new = pickle.load(handle)
+    bad = 0
+    for key, value in old.items():
+        if key not in new:
+            continue
+        if new[key] != value:
+            bad += 1
+            a, b = str(value).splitlines(), str(new[key]).splitlines()
+            line = next((k for k, (p, q) in enumerate(zip(a, b)) if p != q), min(len(a), len(b)))
+            print(f"DIFFERS {key}: line {line}\n  main: {a[line] if line < len(a) else '<end>'}"
+                  f"\n  mine: {b[line] if line < len(b) else '<end>'}")
+    missing = [k for k in old if k not in new]
+    print(f"{len(old) - len(missing)} compared, {bad} differ, {len(missing)} not in the candidate")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    command = sys.argv[1]
+    if command == "dump":
+        only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+        dump(sys.argv[2], only)
+    else:
+        sys.exit(compare(sys.argv[2], sys.argv[3]))

@@ -1,0 +1,83 @@
+r"""How elements and equations read in LaTeX and in plain text, without SymPy.
+
+A *notation* knows a document's index style (0- or 1-based, compact or with
+commas) and spells an element (``x_{11}``, ``x[0,0,1,1]``), the left side of
+an equation (``\frac{\partial L}{\partial x_{11}}``, ``dx[1,1]``) and the
+layer-specific constructs (a max, an Iverson bracket, a common factor). The
+tables held as arrays are written with these alone
+(:mod:`symconv.printing.term_rows`); the SymPy printers
+(:mod:`symconv.printing.sympy_printers`), which write tables of SymPy
+expressions, inherit the same spelling, and :meth:`sympy_printer` gives a
+notation's SymPy printer when such a table has to be written.
+
+>>> from symconv.printing.present import IndexStyle
+>>> LatexNotation(IndexStyle(base=1, compact=True)).lhs_text("dx", (0, 0, 2, 0))
+'\\frac{\\partial L}{\\partial x_{31}}'
+>>> TextNotation(IndexStyle()).element_text("h2", (0, 1))
+'h2[0,1]'
+"""
+
+from __future__ import annotations
+
+from symconv.printing.present import IndexStyle, split_name
+
+
+class LatexNotation:
+    """LaTeX: ``x_{11}``, ``h^{(2)}_{0,0,1,1}``, ``\\max(...)``, ``\\,[...]``."""
+
+    kind = "latex"
+    SPELLING = {
+        "max": r"\max(%s)",
+        "bracket": r"\,[%s]",
+        "factor": r"\frac{{{p}}}{{{q}}}\,",
+        "open": r"\left(",
+        "close": r"\right)",
+    }
+
+    def __init__(self, style: IndexStyle = IndexStyle()):
+        self.style = style
+
+    def element_text(self, name, indices) -> str:
+        """``x_{11}``, ``b`` or ``h^{(2)}_{0,0,1,1}``."""
+        shown = self.style.shown(name, indices)
+        separator = "" if self.style.compact else ","
+        subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
+        stem, layer = split_name(name)
+        # A stack's h2, w1, dh3 read h^{(2)}, w^{(1)}, dh^{(3)}, as in the seeds' Z^l.
+        return stem + ("^{(%s)}" % layer if layer else "") + subscript
+
+    def lhs_text(self, name, indices) -> str:
+        """The left side of an equation: ``y_{11}``, or ``\\frac{\\partial L}{\\partial x_{11}}`` for a gradient."""
+        if name.startswith("d"):
+            return r"\frac{\partial L}{\partial %s}" % self.element_text(name[1:], indices)
+        return self.element_text(name, indices)
+
+    element_tex, lhs_tex = element_text, lhs_text
+
+    def sympy_printer(self):
+        """The SymPy printer writing the same notation (imports SymPy)."""
+        from symconv.printing.sympy_printers import SymconvLatexPrinter
+
+        return SymconvLatexPrinter(self.style)
+
+
+class TextNotation:
+    """Plain text: ``x[1,1]``, ``max(...)``, ``*[...]``."""
+
+    kind = "text"
+    SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "open": "(", "close": ")"}
+
+    def __init__(self, style: IndexStyle):
+        self.style = style
+
+    def element_text(self, name, indices) -> str:
+        shown = self.style.shown(name, indices)
+        return name + ("[" + ",".join(map(str, shown)) + "]" if shown else "")
+
+    def lhs_text(self, name, indices) -> str:
+        return self.element_text(name, indices)
+
+    def sympy_printer(self):
+        from symconv.printing.sympy_printers import TextPrinter
+
+        return TextPrinter(self.style)
