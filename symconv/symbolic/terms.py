@@ -158,23 +158,30 @@ class TermTable(Mapping):
     def canonical(self) -> TermTable:
         """The same terms in the order SymPy keeps a sum's arguments, where that order changes a float sum.
 
-        Evaluating sums the terms of an entry in table order; SymPy's
-        ``Add`` (which symconv's expressions used to be, and the float
-        results of ``verify`` were measured with) keeps terms with a rational
-        coefficient after bare ones, by the coefficient's denominator, then
-        by their elements. A table without constants is left as it is (its
-        products have coefficient 1; the convolution's order is its own).
+        Evaluating sums the terms of an entry in table order. SymPy's ``Add``
+        (which these tables' expressions used to be, and the float results of
+        ``verify`` were measured with) keeps its terms in ``Basic.compare``
+        order: products before a bare element (the class Mul is in SymPy's
+        ordering of classes, Indexed is not), products of fewer factors
+        first, a rational coefficient (``p/q``, by ``p`` then ``q``) before
+        none, then the elements. A plain table (a convolution's) keeps its
+        own order.
         """
+        if self.plain:
+            return self
         space = self.space
         constant = self.factors >= space.constant_offset
-        if not constant.any():
-            return self
         has = constant.any(axis=1)
         which = np.where(constant, self.factors, 0).max(axis=1)[has] - space.constant_offset
-        q = np.zeros(len(self.entry), dtype=np.int64)  # a bare term first, as the class Indexed sorts before Mul
+        none = np.iinfo(np.int64).max
+        p, q = np.full(len(self.entry), none), np.full(len(self.entry), none)
+        p[has] = np.array([c.numerator for c in space.constants], dtype=np.int64)[which]
         q[has] = np.array([c.denominator for c in space.constants], dtype=np.int64)[which]
+        count = (self.factors != NO_FACTOR).sum(axis=1)
+        bare = (count == 1) & (self.factors.max(axis=1) < space.size)
         elements = np.where(constant, -2, self.factors)
-        order = np.lexsort([elements[:, j] for j in reversed(range(elements.shape[1]))] + [q, self.entry])
+        keys = [elements[:, j] for j in reversed(range(elements.shape[1]))] + [q, p, count, bare, self.entry]
+        order = np.lexsort(keys)
         return TermTable(space, self.shape, self.entry[order], self.factors[order])
 
     # -- evaluation ---------------------------------------------------------
