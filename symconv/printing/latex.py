@@ -64,7 +64,9 @@ def table_rows(lhs: str, table, printer, joiner: str):
     """
     print_element, print_lhs = printer.element_text, printer.lhs_text
     if not isinstance(table, TermTable):
-        sympy_printer = printer.sympy_printer()
+        from symconv.printing.sympy_printers import printer_for
+
+        sympy_printer = printer_for(printer)
         return [(print_lhs(lhs, index), sympy_printer.signed_terms(expr)) for index, expr in table.items()]
     if not table.plain:
         from symconv.printing.term_rows import general_rows

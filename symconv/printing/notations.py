@@ -7,8 +7,8 @@ layer-specific constructs (a max, an Iverson bracket, a common factor). The
 tables held as arrays are written with these alone
 (:mod:`symconv.printing.term_rows`); the SymPy printers
 (:mod:`symconv.printing.sympy_printers`), which write tables of SymPy
-expressions, inherit the same spelling, and :meth:`sympy_printer` gives a
-notation's SymPy printer when such a table has to be written.
+expressions, inherit the same spelling (``printer_for`` there gives a
+notation's SymPy printer when such a table has to be written).
 
 >>> from symconv.printing.present import IndexStyle
 >>> LatexNotation(IndexStyle(base=1, compact=True)).lhs_text("dx", (0, 0, 2, 0))
@@ -54,12 +54,6 @@ class LatexNotation:
 
     element_tex, lhs_tex = element_text, lhs_text
 
-    def sympy_printer(self):
-        """The SymPy printer writing the same notation (imports SymPy)."""
-        from symconv.printing.sympy_printers import SymconvLatexPrinter
-
-        return SymconvLatexPrinter(self.style)
-
 
 class TextNotation:
     """Plain text: ``x[1,1]``, ``max(...)``, ``*[...]``."""
@@ -76,8 +70,3 @@ class TextNotation:
 
     def lhs_text(self, name, indices) -> str:
         return self.element_text(name, indices)
-
-    def sympy_printer(self):
-        from symconv.printing.sympy_printers import TextPrinter
-
-        return TextPrinter(self.style)

@@ -37,9 +37,6 @@ class SymconvLatexPrinter(LatexNotation, ReadableNotation, LatexPrinter):
     def _print_Indexed(self, expr):
         return self.element_tex(expr.base.name, expr.indices)
 
-    def sympy_printer(self):
-        return self
-
 
 class TextPrinter(TextNotation, ReadableNotation, StrPrinter):
     """Plain-text equations with the same subscripts and term order as LaTeX."""
@@ -54,8 +51,12 @@ class TextPrinter(TextNotation, ReadableNotation, StrPrinter):
     def _print_Indexed(self, expr):
         return self.element_text(expr.base.name, expr.indices)
 
-    def sympy_printer(self):
-        return self
+
+def printer_for(notation):
+    """The SymPy printer writing ``notation`` (a notation's own, or the printer itself if it is one)."""
+    if hasattr(notation, "doprint"):
+        return notation
+    return {"latex": SymconvLatexPrinter, "text": TextPrinter}[notation.kind](notation.style)
 
 
 class RememberingStrPrinter(StrPrinter):

@@ -82,7 +82,9 @@ def general_rows(lhs: str, table, printer):
     try:
         return _rows(lhs, table, printer)
     except Unsupported:
-        sympy_printer = printer.sympy_printer()
+        from symconv.printing.sympy_printers import printer_for
+
+        sympy_printer = printer_for(printer)
         return [(printer.lhs_text(lhs, index), sympy_printer.signed_terms(expr)) for index, expr in table.items()]
 
 

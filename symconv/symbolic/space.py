@@ -181,7 +181,8 @@ class ElementSpace:
     def _constant_values(self, dtype) -> np.ndarray:
         if dtype is object:
             return np.array(self.constants + (0,), dtype=object)[:-1]  # Fractions kept as they are
-        if np.dtype(dtype).kind in "iu" and any(c.denominator != 1 for c in self.constants):
+        floating = np.issubdtype(np.dtype(dtype), np.floating)
+        if not floating and any(c.denominator != 1 for c in self.constants):
             raise ValueError(f"constants {', '.join(map(str, self.constants))} are not all integers: "
                              f"evaluate with dtype=object (Fractions) or float")
-        return np.array([float(c) if np.dtype(dtype).kind == "f" else int(c) for c in self.constants], dtype=dtype)
+        return np.array([float(c) if floating else int(c) for c in self.constants], dtype=dtype)
