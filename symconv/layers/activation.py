@@ -16,7 +16,6 @@ import numpy as np
 
 from symconv.layers.activation_check import CHECK
 from symconv.layers.rule import LayerRule, input_only
-from symconv.reference.activation import relu_backward, relu_forward
 from symconv.symbolic.atoms import Ramp
 from symconv.symbolic.space import ElementSpace
 from symconv.symbolic.terms import TermTable
@@ -39,6 +38,8 @@ def activation_forward(spec, input_name: str = "x", upstream: str = "dy") -> Ter
 
 
 def _reference(spec, names, scale):
+    from symconv.reference.activation import relu_backward, relu_forward  # loaded when a check needs them
+
     x, up, slope = names["x"], "d" + names["y"], spec.negative_slope
 
     def backward(values):

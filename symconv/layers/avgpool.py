@@ -15,7 +15,6 @@ from fractions import Fraction
 
 import numpy as np
 
-from symconv import reference
 from symconv.layers.pool_check import AVG_CHECK
 from symconv.layers.rule import LayerRule, input_only
 from symconv.layers.windows import pool_details, pool_options, pool_reference, window_ids
@@ -47,6 +46,8 @@ def _options(spec) -> dict:
 
 
 def _reference(spec, names, scale):
+    from symconv import reference  # the kernels load when a check needs them, not with the rules
+
     return pool_reference(spec, names, scale, reference.avg_pool_forward, reference.avg_pool_backward, _options(spec))
 
 
@@ -63,6 +64,8 @@ def _details(spec) -> list[str]:
 
 def _kinks(spec, x, constant):
     """No kink; an output stays constant when its whole window does."""
+    from symconv import reference
+
     moving = reference.avg_pool_forward((~constant).astype(float), spec.kernel, **_options(spec))
     return None, moving == 0
 

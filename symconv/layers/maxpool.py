@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from symconv import reference
 from symconv.layers.pool_check import MAX_CHECK
 from symconv.layers.rule import LayerRule, axes_text, input_only
 from symconv.layers.windows import pool_details, pool_options, pool_reference, window_ids
-from symconv.reference.windows import window_candidates
 from symconv.symbolic.atoms import FirstMaximum
 from symconv.symbolic.space import NO_FACTOR, ElementSpace
 from symconv.symbolic.terms import TermTable
@@ -62,6 +60,8 @@ def _options(spec) -> dict:
 
 
 def _reference(spec, names, scale):
+    from symconv import reference  # the kernels load when a check needs them, not with the rules
+
     return pool_reference(spec, names, scale, reference.max_pool_forward, reference.max_pool_backward, _options(spec))
 
 
@@ -82,6 +82,8 @@ def _kinks(spec, x, constant):
     only those that move, if it is constant (ties among constants never
     change the winner).
     """
+    from symconv.reference.windows import window_candidates
+
     positions = window_candidates(np.arange(x.size, dtype=float).reshape(x.shape), spec.kernel, spec.stride,
                                   spec.padding, spec.dilation, spec.ceil_mode)
     real = positions > -np.inf

@@ -27,6 +27,7 @@ from symconv.names import FORMATS
 from symconv.printing.latex import latex_document, markdown_document, table_rows
 from symconv.printing.notations import TextNotation
 from symconv.printing.present import IndexStyle, choose_style, describe, element_sections, notes
+from symconv.symbolic.space import index_strings
 from symconv.symbolic.terms import TermTable
 
 #: The SymPy printers that used to live here, loaded (with SymPy) on first use.
@@ -62,6 +63,10 @@ def _key(name, index) -> str:
     return f"{name}[{', '.join(map(str, index))}]"
 
 
+#: json.dumps of a string (ensure_ascii, as its defaults): the C function it calls.
+_quoted = json.encoder.encode_basestring_ascii
+
+
 def entry_strings(name: str, table, printer=None) -> dict[str, str]:
     """``{"dx[0, 0, 1, 1]": str(expression), ...}`` for every entry of a table.
 
@@ -70,7 +75,7 @@ def entry_strings(name: str, table, printer=None) -> dict[str, str]:
     tables go through ``printer``, by default a fresh RememberingStrPrinter.
     """
     if isinstance(table, TermTable):
-        return dict(zip((_key(name, i) for i in table), table.str_entries()))
+        return dict(zip(index_strings(name, table.shape), table.str_entries()))
     if printer is None:
         from symconv.printing.sympy_printers import RememberingStrPrinter
 
@@ -115,6 +120,10 @@ def json_text(data: dict, records: bool = False) -> str:
 
     def block(value, depth):
         pad = " " * (depth + 1)
+        if isinstance(value, dict) and value and all(type(k) is str and type(v) is str for k, v in value.items()):
+            # a table of equations: what json.dumps gives each string, without its per-call overhead
+            text = ",\n".join([pad + _quoted(k) + ": " + _quoted(v) for k, v in value.items()])
+            return "{\n" + text + "\n" + " " * depth + "}"
         if records and isinstance(value, list) and any(isinstance(v, dict) for v in value):
             return "[\n" + ",\n".join(pad + block(v, depth + 1) for v in value) + "\n" + " " * depth + "]"
         if not isinstance(value, dict) or not any(nested(v) for v in value.values()):

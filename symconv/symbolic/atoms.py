@@ -106,6 +106,12 @@ class FirstMaximum:
         return first_maximum_indicator(elements, k % self.width, ranks)
 
     def comparisons(self, rank):
+        """See :meth:`_comparisons`; computed once (a family belongs to spaces of the same elements)."""
+        if getattr(self, "_compared", None) is None:
+            self._compared = self._comparisons(rank)
+        return self._compared
+
+    def _comparisons(self, rank):
         """Each indicator's condition in SymPy's canonical form, comparisons in And's order.
 
         Returns ``(codes, lhs, rhs, counts)``: per factor (rows) the sorted
@@ -135,19 +141,14 @@ class FirstMaximum:
         texts = np.full(len(counts), None, dtype=object)
         if not codes.shape[1]:  # windows of one element: no indicator at all
             return texts
-        names = np.array(space.strings + [""], dtype=object)
-        compared = names[lhs] + _OPERATORS[codes] + names[rhs]
-        alone = counts == 1
-        texts[alone] = compared[alone, 0]
-        several = counts > 1
-        if several.any():
-            joined = "(" + compared[several, 0] + ")"
-            for column in range(1, compared.shape[1]):
-                more = counts[several] > column
-                joined[more] = joined[more] + " & (" + compared[several, column][more] + ")"
-            texts[several] = joined
-        used = counts > 0
-        texts[used] = "Piecewise((1, " + texts[used] + "), (0, True))"
+        names = np.array(space.strings, dtype=object)
+        used = np.arange(codes.shape[1]) < counts[:, None]
+        compared = (names[lhs[used]] + _OPERATORS[codes[used]] + names[rhs[used]]).tolist()
+        ends = np.cumsum(counts).tolist()
+        starts = [0] + ends[:-1]
+        texts[:] = [None if a == b else "Piecewise((1, " + compared[a] + "), (0, True))" if b == a + 1
+                    else "Piecewise((1, (" + ") & (".join(compared[a:b]) + ")), (0, True))"
+                    for a, b in zip(starts, ends)]
         return texts
 
     def sort_ranks(self, space) -> np.ndarray:

@@ -35,6 +35,16 @@ NO_FACTOR = -1
 _ELEMENT_CACHES = ("strings", "string_rank", "sympy_elements", "_starts")
 
 
+def index_strings(name: str, shape) -> list[str]:
+    """``name[i, j, ...]`` for every index of ``shape``, row-major, as SymPy's ``str`` prints an element."""
+    grids = np.indices(shape).reshape(len(shape), -1)
+    joined = np.full(grids.shape[1], name + "[", dtype=object)
+    for axis, column in enumerate(grids):
+        texts = np.array([str(i) for i in range(shape[axis])], dtype=object)[column]
+        joined = joined + (texts if axis == 0 else ", " + texts)
+    return (joined + "]").tolist()
+
+
 class ElementSpace:
     """Ids for tensor elements, then for each family's factors, then for constants.
 
@@ -56,6 +66,8 @@ class ElementSpace:
         self.constants = tuple(Fraction(c) for c in constants)
         self._constant_ids = {c: self.constant_offset + i for i, c in enumerate(self.constants)}
         self.total = self.constant_offset + len(self.constants)
+        #: What printers compute once per space (SymPy's strings and order of every factor).
+        self.cache = {}
 
     # -- ids ------------------------------------------------------------------
     def ids(self, name: str, *index_arrays) -> np.ndarray:
@@ -111,18 +123,7 @@ class ElementSpace:
     @cached_property
     def strings(self) -> list[str]:
         """Each element as SymPy's ``str`` prints an ``Indexed``: ``x[0, 1, 2, 3]``."""
-        out = []
-        for name, shape in self.shapes.items():
-            grids = np.indices(shape).reshape(len(shape), -1)
-            parts = [np.array([f"{name}["], dtype=object)]
-            for axis, column in enumerate(grids):
-                texts = np.array([str(i) for i in range(shape[axis])], dtype=object)[column]
-                parts.append(texts if axis == 0 else ", " + texts)
-            joined = parts[0]
-            for part in parts[1:]:
-                joined = joined + part
-            out.extend((joined + "]").tolist())
-        return out
+        return [text for name, shape in self.shapes.items() for text in index_strings(name, shape)]
 
     @cached_property
     def string_rank(self) -> np.ndarray:
@@ -151,7 +152,7 @@ class ElementSpace:
 
             value = self.constants[factor_id - self.constant_offset]
             return Rational(value.numerator, value.denominator)
-        cache = self.__dict__.setdefault("_sympy_factors", {})
+        cache = self.cache.setdefault("sympy", {})
         if factor_id not in cache:
             position = int(np.searchsorted(self.family_offsets, factor_id, side="right")) - 1
             cache[factor_id] = self.families[position].sympy(factor_id - self.family_offsets[position], self)

@@ -23,6 +23,13 @@ from symconv.symbolic.space import NO_FACTOR
 
 def str_rank(space) -> np.ndarray:
     """Rank of every id in SymPy's order of factors: family factors first, then elements; constants last."""
+    cached = space.cache.get("str_rank")
+    if cached is None:
+        cached = space.cache["str_rank"] = _str_rank(space)
+    return cached
+
+
+def _str_rank(space) -> np.ndarray:
     atoms = space.constant_offset - space.size
     rank = np.empty(space.total, dtype=np.int64)
     rank[: space.size] = space.string_rank + atoms
@@ -34,6 +41,13 @@ def str_rank(space) -> np.ndarray:
 
 def factor_names(space) -> np.ndarray:
     """SymPy's ``str`` of every id (constants print as coefficients, so as ``""`` here)."""
+    cached = space.cache.get("factor_names")
+    if cached is None:
+        cached = space.cache["factor_names"] = _factor_names(space)
+    return cached
+
+
+def _factor_names(space) -> np.ndarray:
     names = np.empty(space.total, dtype=object)
     names[: space.size] = space.strings
     for family, offset in zip(space.families, space.family_offsets):
@@ -63,11 +77,19 @@ def product_texts(rows, names, joiner: str, skip_from: int) -> np.ndarray:
     """Each row's factors' ``names`` joined by ``joiner``, ids at or above ``skip_from`` (constants) left out."""
     texts = np.full(len(rows), "", dtype=object)
     started = np.zeros(len(rows), dtype=bool)
+    glued = None
     for column in range(rows.shape[1]):
         ids = rows[:, column]
         used = (ids != NO_FACTOR) & (ids < skip_from)
-        glue = np.where(started[used], joiner, "").astype(object)
-        texts[used] = texts[used] + glue + names[ids[used]]
+        fresh, more = used & ~started, used & started
+        texts[fresh] = names[ids[fresh]]
+        if more.any():
+            if glued is None:
+                glued = np.full(len(names), None, dtype=object)
+            needed = np.unique(ids[more])
+            missing = needed[np.equal(glued[needed], None)]
+            glued[missing] = joiner + names[missing]
+            texts[more] = texts[more] + glued[ids[more]]
         started |= used
     return texts
 

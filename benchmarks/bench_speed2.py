@@ -1,0 +1,92 @@
+"""Issue 17 (Speed II), goals 1 and 3: pools and activations against the convolution, the small example against start-up.
+
+Prints, from one run, our time, the baseline's and the ratio for:
+
+1. ``derive maxpool2d`` and ``derive avgpool2d`` (x 1,3,32,32, kernel 3,
+   stride 2, padding 1, ``--format json``) against ``derive conv2d`` (x
+   1,3,32,32, w 8,3,3,3, padding 1, ``--format json``); also ``derive relu``
+   on the same input (goal: each at most 0.3);
+3. the README's first example (``derive conv2d --input 1,1,4,4 --weight
+   1,1,2,2``) against ``python -c "import sympy, numpy, click"`` (goal: at
+   most 0.6); and ``symconv --help`` and a refusal against the 0.15 s budget.
+
+Every timing is a fresh interpreter, end to end, output to /dev/null. The
+commands are interleaved round by round (each round runs every command
+once, in a rotating order), so a machine shared with other work slows them
+alike; each line shows medians over the rounds and the median of the
+per-round ratios. Compiled bytecode is written and used as an installed
+package would (``PYTHONDONTWRITEBYTECODE`` is dropped from the children's
+environment, and one untimed round warms the caches first).
+
+    .venv/bin/python benchmarks/bench_speed2.py [--rounds 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SYMCONV = [sys.executable, "-m", "symconv"]
+POOL = ["--input", "1,3,32,32", "--kernel", "3", "--stride", "2", "--padding", "1", "--format", "json"]
+COMMANDS = {
+    "conv": SYMCONV + ["derive", "conv2d", "--input", "1,3,32,32", "--weight", "8,3,3,3", "--padding", "1",
+                       "--format", "json"],
+    "maxpool": SYMCONV + ["derive", "maxpool2d"] + POOL,
+    "avgpool": SYMCONV + ["derive", "avgpool2d"] + POOL,
+    "relu": SYMCONV + ["derive", "relu", "--input", "1,3,32,32", "--format", "json"],
+    "example": SYMCONV + ["derive", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2"],
+    "imports": [sys.executable, "-c", "import sympy, numpy, click"],
+    "help": SYMCONV + ["--help"],
+    "refusal": SYMCONV + ["derive", "conv2d", "--input", "1,3,256,256", "--weight", "64,3,7,7"],
+}
+#: (ours, baseline, goal) per line.
+RATIOS = [("maxpool", "conv", 0.3), ("avgpool", "conv", 0.3), ("relu", "conv", 0.3), ("example", "imports", 0.6)]
+BUDGETS = [("help", 0.15), ("refusal", 0.15)]
+
+
+def _environment() -> dict:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _time(command, env) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+    return time.perf_counter() - start
+
+
+def measure(rounds: int) -> dict:
+    env = _environment()
+    names = list(COMMANDS)
+    for name in names:  # warm-up: bytecode written, files in the page cache
+        _time(COMMANDS[name], env)
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            times[name].append(_time(COMMANDS[name], env))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    rounds = parser.parse_args().rounds
+    times = measure(rounds)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"{rounds} rounds, interleaved; medians (min) in seconds")
+    for ours, baseline, goal in RATIOS:
+        per_round = statistics.median(a / b for a, b in zip(times[ours], times[baseline]))
+        print(f"{ours:8s} {median[ours]:.3f} ({min(times[ours]):.3f})  vs {baseline:8s} {median[baseline]:.3f} "
+              f"({min(times[baseline]):.3f})  ratio {median[ours] / median[baseline]:.2f} "
+              f"(per round {per_round:.2f}; goal <= {goal})")
+    for name, budget in BUDGETS:
+        print(f"{name:8s} {median[name]:.3f} ({min(times[name]):.3f})  budget {budget} s")
+
+
+if __name__ == "__main__":
+    main()
