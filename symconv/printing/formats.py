@@ -75,7 +75,9 @@ def entry_strings(name: str, table, printer=None) -> dict[str, str]:
     tables go through ``printer``, by default a fresh RememberingStrPrinter.
     """
     if isinstance(table, TermTable):
-        return dict(zip(index_strings(name, table.shape), table.str_entries()))
+        pairs = zip(index_strings(name, table.shape), table.str_entries())
+        plain = all(n.isidentifier() for n in table.space.names + [name])  # then nothing in them needs escaping
+        return TableStrings(pairs) if plain else dict(pairs)
     if printer is None:
         from symconv.printing.sympy_printers import RememberingStrPrinter
 
@@ -89,7 +91,7 @@ def json_data(derivation, progress=None) -> dict:
     A stack's "forward" holds every layer's output (h1[...], ..., y[...]) and
     its "gradients" one table per tensor (dy's consumers first: dh2, dw2, ...).
     """
-    forward, gradients = {}, {}
+    forwards, gradients = [], {}
     printer = None  # a RememberingStrPrinter, shared: gradients repeat the forward's pieces
     for section in element_sections(derivation, progress):
         if printer is None and not isinstance(section.table, TermTable):
@@ -97,9 +99,12 @@ def json_data(derivation, progress=None) -> dict:
 
             printer = RememberingStrPrinter()
         if section.name == "forward":
-            forward.update(entry_strings(section.lhs, section.table, printer))
+            forwards.append(entry_strings(section.lhs, section.table, printer))
         else:
             gradients[section.lhs] = entry_strings(section.lhs, section.table, printer)
+    forward = TableStrings() if forwards and all(isinstance(f, TableStrings) for f in forwards) else {}
+    for strings in forwards:
+        forward.update(strings)
     return {
         "layer": {**derivation.spec.to_dict(), "reduction": derivation.reduction},
         "shapes": {k: (list(v) if v is not None else None) for k, v in derivation.shapes.items()},
@@ -108,30 +113,70 @@ def json_data(derivation, progress=None) -> dict:
     }
 
 
+class TableStrings(dict):
+    """``{"dx[0, 0, 1]": "<expr>", ...}`` whose strings JSON writes as they are.
+
+    A :class:`~symconv.symbolic.terms.TermTable` spells its entries with
+    tensor names (identifiers), digits, brackets, operators and SymPy's
+    words: nothing JSON escapes, so :func:`json_text` skips the escaping.
+    """
+
+
 def json_text(data: dict, records: bool = False) -> str:
     """JSON with one line per element: readable, diffable, valid.
 
     With ``records``, a list of objects (a check's diagnoses, a suite's
-    configurations) is written one object at a time too.
+    configurations) is written one object at a time too. The text is built
+    as a list of pieces joined once, so a table of 20 MB is copied once.
     """
 
     def nested(v):
         return isinstance(v, (dict, str)) or (records and isinstance(v, list) and any(isinstance(i, dict) for i in v))
 
+    pieces = []
+    put = pieces.append
+
     def block(value, depth):
         pad = " " * (depth + 1)
         if isinstance(value, dict) and value and all(type(k) is str and type(v) is str for k, v in value.items()):
             # a table of equations: what json.dumps gives each string, without its per-call overhead
-            text = ",\n".join([pad + _quoted(k) + ": " + _quoted(v) for k, v in value.items()])
-            return "{\n" + text + "\n" + " " * depth + "}"
+            plain = isinstance(value, TableStrings)
+            put("{\n")
+            first = True
+            for k, v in value.items():
+                if not first:
+                    put(",\n")
+                first = False
+                put(pad)
+                put(_quoted(k))
+                put(": ")
+                if plain:
+                    put('"')
+                    put(v)
+                    put('"')
+                else:
+                    put(_quoted(v))
+            put("\n" + " " * depth + "}")
+            return
         if records and isinstance(value, list) and any(isinstance(v, dict) for v in value):
-            return "[\n" + ",\n".join(pad + block(v, depth + 1) for v in value) + "\n" + " " * depth + "]"
+            put("[\n")
+            for position, v in enumerate(value):
+                put((",\n" if position else "") + pad)
+                block(v, depth + 1)
+            put("\n" + " " * depth + "]")
+            return
         if not isinstance(value, dict) or not any(nested(v) for v in value.values()):
-            return json.dumps(value)
-        items = [f"{pad}{json.dumps(k)}: {block(v, depth + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+            put(json.dumps(value))
+            return
+        put("{\n")
+        for position, (k, v) in enumerate(value.items()):
+            put(("," if position else "") + ("\n" if position else "") + pad + json.dumps(k) + ": ")
+            block(v, depth + 1)
+        put("\n" + " " * depth + "}")
 
-    return block(data, 0) + "\n"
+    block(data, 0)
+    put("\n")
+    return "".join(pieces)
 
 
 def render(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False, progress=None) -> str:
