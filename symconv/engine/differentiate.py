@@ -98,7 +98,8 @@ def differentiate_terms(forward: TermTable, wrt, upstream: str = "dy") -> dict[s
     for name in wrt:
         entries, factors = pieces[name]
         wide = max([width] + [f.shape[1] for f in factors])
-        factors = [np.pad(f, ((0, 0), (0, wide - f.shape[1])), constant_values=NO_FACTOR) for f in factors]
+        factors = [np.concatenate([f, np.full((len(f), wide - f.shape[1]), NO_FACTOR, np.int64)], axis=1)
+                   for f in factors]
         if not entries:
             entries, factors = [np.zeros(0, np.int64)], [np.zeros((0, width), np.int64)]
         gradients[gradient_name(name)] = TermTable(

@@ -62,23 +62,22 @@ def table_rows(lhs: str, table, printer, joiner: str):
     SymPy printer. ``printer`` is a notation (:mod:`symconv.printing.notations`)
     or a SymPy printer in one.
     """
-    print_element, print_lhs = printer.element_text, printer.lhs_text
     if not isinstance(table, TermTable):
         from symconv.printing.sympy_printers import printer_for
 
         sympy_printer = printer_for(printer)
-        return [(print_lhs(lhs, index), sympy_printer.signed_terms(expr)) for index, expr in table.items()]
+        return [(printer.lhs_text(lhs, index), sympy_printer.signed_terms(expr)) for index, expr in table.items()]
     if not table.plain:
         from symconv.printing.term_rows import general_rows
 
         return general_rows(lhs, table, printer)
     space = table.space
-    names = [print_element(name, index) for _, name, index in space.each()]
+    names = [text for name, shape in space.shapes.items() for text in printer.element_texts(name, shape)]
     texts, bounds = table.term_strings(names, display_rank(space), joiner)
     rows = []
-    for index, start, stop in zip(table, bounds[:-1].tolist(), bounds[1:].tolist()):
+    for head, start, stop in zip(printer.lhs_texts(lhs, table.shape), bounds[:-1].tolist(), bounds[1:].tolist()):
         terms = texts[start:stop]
-        rows.append((print_lhs(lhs, index), [terms[0]] + ["+ " + t for t in terms[1:]] if terms else ["0"]))
+        rows.append((head, [terms[0]] + ["+ " + t for t in terms[1:]] if terms else ["0"]))
     return rows
 
 

@@ -19,7 +19,26 @@ notation's SymPy printer when such a table has to be written).
 
 from __future__ import annotations
 
-from symconv.printing.present import IndexStyle, split_name
+import math
+
+import numpy as np
+
+from symconv.printing.present import LEADING_AXES, IndexStyle, split_name
+
+
+def shown_columns(style: IndexStyle, name: str, shape) -> list:
+    """Per shown axis, every element's index text (row-major), as :meth:`IndexStyle.shown` shows it."""
+    drop = LEADING_AXES.get(split_name(name)[0], 0) if style.compact else 0
+    grids = np.indices(shape).reshape(len(shape), -1)
+    return [np.array([str(i + style.base) for i in range(shape[axis])], dtype=object)[grids[axis]]
+            for axis in range(drop, len(shape))]
+
+
+def _joined(columns, separator: str):
+    joined = columns[0]
+    for column in columns[1:]:
+        joined = joined + (separator + column if separator else column)
+    return joined
 
 
 class LatexNotation:
@@ -54,6 +73,21 @@ class LatexNotation:
 
     element_tex, lhs_tex = element_text, lhs_text
 
+    def element_texts(self, name, shape) -> list[str]:
+        """:meth:`element_text` of every element of a tensor, row-major, built with arrays."""
+        stem, layer = split_name(name)
+        head = stem + ("^{(%s)}" % layer if layer else "")
+        columns = shown_columns(self.style, name, shape)
+        if not columns:
+            return [head] * math.prod(shape)
+        return (head + "_{" + _joined(columns, "" if self.style.compact else ",") + "}").tolist()
+
+    def lhs_texts(self, name, shape) -> list[str]:
+        """:meth:`lhs_text` of every entry, row-major."""
+        if name.startswith("d"):
+            return [r"\frac{\partial L}{\partial " + t + "}" for t in self.element_texts(name[1:], shape)]
+        return self.element_texts(name, shape)
+
 
 class TextNotation:
     """Plain text: ``x[1,1]``, ``max(...)``, ``*[...]``."""
@@ -70,3 +104,12 @@ class TextNotation:
 
     def lhs_text(self, name, indices) -> str:
         return self.element_text(name, indices)
+
+    def element_texts(self, name, shape) -> list[str]:
+        """:meth:`element_text` of every element of a tensor, row-major, built with arrays."""
+        columns = shown_columns(self.style, name, shape)
+        if not columns:
+            return [name] * math.prod(shape)
+        return (name + "[" + _joined(columns, ",") + "]").tolist()
+
+    lhs_texts = element_texts

@@ -63,18 +63,21 @@ def _pieces(kind: str, value, condition, otherwise) -> str:
 
 
 def _family_texts(family, kind, names, spelling):
-    """Per factor of a Step or Ramp family: ``(text, bracket)`` (bracket: an indicator's inside, else None)."""
-    z = names[family.args]
+    """Per factor of a Step or Ramp family: ``(texts, brackets)``, one of them None.
+
+    ``texts`` stand among a term's factors (a leaky ReLU's pieces, a ReLU's
+    ``max(x, 0)``); ``brackets`` are an indicator's inside (``x > 0``).
+    """
+    z = names[family.args].tolist()
     slope = family.slope
     if isinstance(family, Ramp):
         if slope == 0:
-            return [spelling["max"] % (t + ", 0") for t in z.tolist()], None
-        lows = [_times(kind, slope, t) for t in z.tolist()]
-        return [_pieces(kind, t, t + " > 0", low) for t, low in zip(z.tolist(), lows)], None
+            return [spelling["max"] % (t + ", 0") for t in z], None
+        return [_pieces(kind, t, t + " > 0", _times(kind, slope, t)) for t in z], None
     if slope == 0:
-        return None, [t + " > 0" for t in z.tolist()]
+        return None, [t + " > 0" for t in z]
     otherwise = _latex_rational(slope) if kind == "latex" else rational_str(slope)
-    return [_pieces(kind, "1", t + " > 0", otherwise) for t in z.tolist()], None
+    return [_pieces(kind, "1", t + " > 0", otherwise) for t in z], None
 
 
 def general_rows(lhs: str, table, printer):
@@ -88,6 +91,11 @@ def general_rows(lhs: str, table, printer):
         return [(printer.lhs_text(lhs, index), sympy_printer.signed_terms(expr)) for index, expr in table.items()]
 
 
+def _element_names(space, printer):
+    return np.array([t for name, shape in space.shapes.items() for t in printer.element_texts(name, shape)] + [""],
+                    dtype=object)
+
+
 def _rows(lhs, table, printer):
     space, kind, spelling = table.space, printer.kind, printer.SPELLING
     big = np.int64(3 * space.total + 3)
@@ -99,16 +107,15 @@ def _rows(lhs, table, printer):
     if (atom.sum(axis=1) > 1).any():
         raise Unsupported
     atom_id = np.where(atom, rows, -1).max(axis=1) if rows.shape[1] else np.full(len(rows), -1)
-    constant = coefficients(rows, space)
-    values = list(space.constants) + [1]
-    coefficient = [Fraction(values[k]) for k in constant.tolist()]
+    constant = coefficients(rows, space)  # index into space.constants, -1 for a coefficient of 1
+    values = list(space.constants)
 
     # the elements of each term in SymPy's order (by printed name)
-    names = np.array([printer.element_text(n, i) for _, n, i in space.each()] + [""], dtype=object)
+    names = _element_names(space, printer)
     keys = np.where(element, space.string_rank[np.where(element, rows, 0)], big)
     by_name = np.take_along_axis(np.where(element, rows, NO_FACTOR), np.argsort(keys, axis=1, kind="stable"), 1)
     joiner = "*" if kind == "text" else " "
-    core = product_texts(by_name, names, joiner, space.size)
+    text = product_texts(by_name, names, joiner, space.size)
     count = element.sum(axis=1)
 
     # each term's family factor: a text standing first among its factors, or a bracket after them
@@ -124,60 +131,101 @@ def _rows(lhs, table, printer):
             winner[inside] = family.windows.reshape(-1)[k]
             bracket[inside] = _winner_brackets(rows[inside], element[inside], winner[inside], space, names, printer)
         elif isinstance(family, Step):
+            if isinstance(family, Ramp) and ((count[inside] > 0).any() or (constant[inside] >= 0).any()):
+                raise Unsupported  # a ramp is a whole output; symconv never multiplies it
             texts, brackets = _family_texts(family, kind, names, spelling)
             if texts is not None:
                 first[inside] = np.array(texts, dtype=object)[k]
             else:
                 bracket[inside] = np.array(brackets, dtype=object)[k]
-            if isinstance(family, Ramp) and ((count[inside] > 0).any() or any(coefficient[i] != 1 for i in
-                                                                                np.nonzero(inside)[0])):
-                raise Unsupported
         else:
             raise Unsupported
+    if ((winner >= 0) & np.equal(bracket, None) & ~_max_terms(winner, count, by_name, constant)).any():
+        raise Unsupported  # an indicator with no upstream gradient to name its winner after, outside a max
+    lead = ~np.equal(first, None)
+    if lead.any():
+        wrapped = first[lead]
+        if kind == "latex":  # a cases environment before other factors is bracketed
+            wrapped = np.where(text[lead] != "", spelling["open"] + wrapped + spelling["close"], wrapped)
+        text[lead] = np.where(text[lead] != "", wrapped + joiner + text[lead], wrapped)
+    if (text == "").any():
+        raise Unsupported
 
-    def term(i, value) -> str:
-        text = core[i]
-        if first[i] is not None:
-            lead = first[i]
-            if text and kind == "latex":
-                lead = spelling["open"] + lead + spelling["close"]
-            text = lead + joiner + text if text else lead
-        if not text:
-            raise Unsupported
-        text = _times(kind, value, text) if value != 1 else text
-        if winner[i] >= 0 and bracket[i] is None:
-            raise Unsupported  # an indicator with no upstream gradient to name its winner after
-        if bracket[i] is not None:
-            text += spelling["bracket"] % bracket[i]
-        return text
+    # the terms with their coefficient, and with 1 (when the entry's common factor is taken out)
+    unit = text.copy()
+    scaled = text.copy()
+    negative = np.zeros(len(rows), dtype=bool)
+    for k, value in enumerate(values):
+        mine = constant == k
+        if mine.any() and value != 1:
+            before, after = _coefficient_parts(kind, abs(value))
+            scaled[mine] = before + scaled[mine] + after
+            negative[mine] = value < 0
+    has_bracket = ~np.equal(bracket, None)
+    if has_bracket.any():
+        left, right = spelling["bracket"].split("%s")
+        tail = left + bracket[has_bracket] + right
+        unit[has_bracket] = unit[has_bracket] + tail
+        scaled[has_bracket] = scaled[has_bracket] + tail
 
+    # entry by entry: a window's max, a common factor taken out, or the terms with their signs
+    starts, stops = bounds[:-1], bounds[1:]
+    sizes = stops - starts
+    filled = sizes > 0
+    at = np.minimum(starts, max(len(rows) - 1, 0))
+    is_max = _max_terms(winner, count, by_name, constant)
+    entry_max = filled & (sizes > 1) & _all_per_entry(is_max, starts, sizes)
+    codes = np.where(constant < 0, len(values), constant)
+    same = filled & (_reduce(np.minimum, codes, starts, sizes) == _reduce(np.maximum, codes, starts, sizes))
+    one = np.array([v in (1, -1) for v in values] + [True])
+    common = same & (sizes > 1) & ~one[codes[at]] & ~entry_max
+    in_common = np.repeat(common, sizes)
+    position = np.arange(len(rows)) - np.repeat(starts, sizes)
+    signs = np.where(negative & ~in_common, "- ", np.where(position > 0, "+ ", "")).astype(object)
+    signed = (signs + np.where(in_common, unit, scaled)).tolist()
+    element_names = names[np.maximum(by_name[:, 0], 0)].tolist() if len(rows) else []
     out = []
-    starts, stops = bounds[:-1].tolist(), bounds[1:].tolist()
-    for index, a, b in zip(table, starts, stops):
-        head = printer.lhs_text(lhs, index)
-        if a == b:
+    for head, a, b, size, e_max, e_common in zip(printer.lhs_texts(lhs, table.shape), starts.tolist(),
+                                                 stops.tolist(), sizes.tolist(), entry_max.tolist(), common.tolist()):
+        if not size:
             out.append((head, ["0"]))
-            continue
-        span = range(a, b)
-        if b - a > 1 and all(winner[i] >= 0 and count[i] == 1 and by_name[i, 0] == winner[i] and coefficient[i] == 1
-                             for i in span):
-            taken = sorted(int(winner[i]) for i in span)
-            out.append((head, [spelling["max"] % ", ".join(names[taken].tolist())]))
-            continue
-        shared = {coefficient[i] for i in span}
-        common = shared.pop() if len(shared) == 1 and b - a > 1 else None
-        if common in (1, -1):
-            common = None
-        texts = []
-        for position, i in enumerate(span):
-            value = Fraction(1) if common is not None else coefficient[i]
-            sign = "- " if value < 0 else ("+ " if position else "")
-            texts.append(sign + term(i, abs(value)))
-        if common is not None:
-            texts[0] = spelling["factor"].format(p=common.numerator, q=common.denominator) + "(" + texts[0]
-            texts[-1] += ")"
-        out.append((head, texts))
+        elif e_max:
+            out.append((head, [spelling["max"] % ", ".join(element_names[a:b])]))
+        else:
+            terms = signed[a:b]
+            if e_common:
+                value = values[int(codes[a])]
+                terms[0] = spelling["factor"].format(p=value.numerator, q=value.denominator) + "(" + terms[0]
+                terms[-1] += ")"
+            out.append((head, terms))
     return out
+
+
+def _coefficient_parts(kind, value):
+    """``(before, after)`` the factors of a term times the positive rational ``value``."""
+    p, q = value.numerator, value.denominator
+    if kind == "text":
+        return ("" if p == 1 else f"{p}*"), ("" if q == 1 else f"/{q}")
+    if q == 1:
+        return ("" if p == 1 else f"{p} "), ""
+    return r"\frac{" + ("" if p == 1 else f"{p} "), "}{%d}" % q
+
+
+def _max_terms(winner, count, by_name, constant):
+    """Terms ``x * [x wins]`` (a max pool's forward): an indicator times its own winner alone."""
+    return (winner >= 0) & (count == 1) & (by_name[:, 0] == winner) & (constant < 0)
+
+
+def _reduce(function, values, starts, sizes):
+    out = np.zeros(len(starts), dtype=values.dtype)
+    filled = sizes > 0
+    if filled.any():
+        out[filled] = function.reduceat(values, starts[filled])
+    return out
+
+
+def _all_per_entry(flags, starts, sizes):
+    return _reduce(np.minimum, flags.astype(np.int64), starts, sizes).astype(bool)
 
 
 def _winner_brackets(rows, element, winners, space, names, printer):
@@ -187,12 +235,19 @@ def _winner_brackets(rows, element, winners, space, names, printer):
     ``x * [x wins]``, written as part of a max).
     """
     owners = space.owner(np.where(element, rows, 0))
-    upstream = np.array([space.names[o].startswith("d") for o in range(len(space.names))] + [False])
+    upstream = np.array([n.startswith("d") for n in space.names] + [False])
     marked = element & upstream[owners]
-    dy = np.where(marked, rows, -1).max(axis=1)
+    alone = marked.sum(axis=1) == 1
     out = np.full(len(rows), None, dtype=object)
-    for row, (w, u) in enumerate(zip(winners.tolist(), dy.tolist())):
-        if marked[row].sum() == 1:
-            name, index = space.locate(u)
-            out[row] = names[w] + " = " + printer.element_text("m" + split_name(name)[1], index)
+    if not alone.any():
+        return out
+    dy = np.where(marked, rows, -1).max(axis=1)[alone]
+    tensor = space.owner(dy)
+    texts = np.full(len(dy), None, dtype=object)
+    for position in sorted(set(tensor.tolist())):  # (np.unique would load numpy.ma)
+        name = space.names[position]
+        m = np.array(printer.element_texts("m" + split_name(name)[1], space.shapes[name]), dtype=object)
+        mine = tensor == position
+        texts[mine] = m[dy[mine] - space.offsets[name]]
+    out[alone] = names[winners[alone]] + " = " + texts
     return out

@@ -114,9 +114,10 @@ class FirstMaximum:
     def _comparisons(self, rank):
         """Each indicator's condition in SymPy's canonical form, comparisons in And's order.
 
-        Returns ``(codes, lhs, rhs, counts)``: per factor (rows) the sorted
-        comparisons' codes (:data:`_GE` ...), left and right element ids,
-        and how many there are. SymPy writes ``a > b`` with the element that
+        Returns ``(codes, lhs, rhs, keys, counts)``: per factor (rows) the
+        sorted comparisons' codes (:data:`_GE` ...), left and right element
+        ids, their sort keys (code, left and right ranks in one integer), and
+        how many there are. SymPy writes ``a > b`` with the element that
         sorts first on the left, turning the relation round when needed, and
         sorts an And's comparisons by class name, then left, then right side.
         """
@@ -131,23 +132,27 @@ class FirstMaximum:
         lhs, rhs = np.where(ahead, candidate, other), np.where(ahead, other, candidate)
         top = int(rank.max()) + 1 if len(rank) else 1
         keys = (codes * top + rank[np.maximum(lhs, 0)]) * top + rank[np.maximum(rhs, 0)]
+        keys = np.where(valid, keys, -1)
         order = np.argsort(np.where(valid, keys, np.iinfo(np.int64).max), axis=2, kind="stable")[:, :, : m - 1]
         pick = lambda a: np.take_along_axis(a, order, axis=2).reshape(n * m, m - 1)  # noqa: E731
-        return pick(codes), pick(lhs), pick(rhs), valid.sum(axis=2).reshape(-1)
+        return pick(codes), pick(lhs), pick(rhs), pick(keys), valid.sum(axis=2).reshape(-1)
 
     def str_texts(self, space):
         """SymPy's ``str`` of every indicator (None where a window's slot is empty or alone)."""
-        codes, lhs, rhs, counts = self.comparisons(space.string_rank)
+        codes, lhs, rhs, _, counts = self.comparisons(space.string_rank)
         texts = np.full(len(counts), None, dtype=object)
         if not codes.shape[1]:  # windows of one element: no indicator at all
             return texts
-        names = np.array(space.strings, dtype=object)
         used = np.arange(codes.shape[1]) < counts[:, None]
-        compared = (names[lhs[used]] + _OPERATORS[codes[used]] + names[rhs[used]]).tolist()
+        codes, lhs, rhs = codes[used], lhs[used], rhs[used]
+        # "(x[..] >= " and "x[..])" per element, so each comparison is one concatenation
+        names = np.array(space.strings, dtype=object)
+        left = np.stack(["(" + names + operator for operator in _OPERATORS.tolist()])
+        compared = (left[codes, lhs] + (names + ")")[rhs]).tolist()
         ends = np.cumsum(counts).tolist()
         starts = [0] + ends[:-1]
-        texts[:] = [None if a == b else "Piecewise((1, " + compared[a] + "), (0, True))" if b == a + 1
-                    else "Piecewise((1, (" + ") & (".join(compared[a:b]) + ")), (0, True))"
+        texts[:] = [None if a == b else "Piecewise((1, " + compared[a][1:-1] + "), (0, True))" if b == a + 1
+                    else "Piecewise((1, " + " & ".join(compared[a:b]) + "), (0, True))"
                     for a, b in zip(starts, ends)]
         return texts
 
@@ -159,20 +164,11 @@ class FirstMaximum:
         comparisons, then comparison by comparison (class name, left, right);
         lone comparisons by class name, then left and right side.
         """
-        rank = space.string_rank
-        codes, lhs, rhs, counts = self.comparisons(rank)
-        m = codes.shape[1]
-        keys = np.full((len(counts), 2 + 3 * m), -1, dtype=np.int64)
+        codes, _, _, keys, counts = self.comparisons(space.string_rank)
+        first = codes[:, 0] if codes.shape[1] else np.zeros(len(counts), dtype=np.int64)
         several = counts > 1
-        keys[:, 0] = np.where(several, 0, codes[:, 0] if m else 0)
-        keys[:, 1] = np.where(several, counts, 2)
-        if m:
-            triples = np.stack([codes, rank[np.maximum(lhs, 0)], rank[np.maximum(rhs, 0)]], axis=2)
-            triples = np.where((np.arange(m) < counts[:, None])[:, :, None], triples, -1)
-            keys[several, 2:] = triples[several].reshape(-1, 3 * m)
-            keys[counts == 1, 2] = rank[lhs[counts == 1, 0]]
-            keys[counts == 1, 3] = rank[rhs[counts == 1, 0]]
-        order = np.lexsort(keys.T[::-1])
+        columns = [np.where(several, 0, first), np.where(several, counts, 2)] + [keys[:, k] for k in range(keys.shape[1])]
+        order = np.lexsort(columns[::-1])
         ranks = np.empty(len(order), dtype=np.int64)
         ranks[order] = np.arange(len(order))
         return ranks
