@@ -14,17 +14,24 @@ Every timing is a fresh interpreter, end to end, output to /dev/null. The
 commands are interleaved round by round (each round runs every command
 once, in a rotating order), so a machine shared with other work slows them
 alike; each line shows medians over the rounds and the median of the
-per-round ratios. Compiled bytecode is written and used as an installed
-package would (``PYTHONDONTWRITEBYTECODE`` is dropped from the children's
-environment, and one untimed round warms the caches first).
+per-round ratios, then the same ratio of CPU time (user + system, the
+smallest of the rounds), which a busy machine disturbs far less than wall
+time. Compiled bytecode is written and used as an installed package would
+(``PYTHONDONTWRITEBYTECODE`` is dropped from the children's environment,
+and one untimed round warms the caches first).
 
-    .venv/bin/python benchmarks/bench_speed2.py [--rounds 9]
+With ``--main DIR`` (a checkout with its own ``.venv``, e.g. the main
+branch) the same conv2d command of that checkout is timed too, and the
+pools are also shown against it: the baseline the issue measured.
+
+    .venv/bin/python benchmarks/bench_speed2.py [--rounds 9] [--main /work/main]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,38 +61,53 @@ def _environment() -> dict:
     return env
 
 
-def _time(command, env) -> float:
+def _time(command, cwd, env) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-    return time.perf_counter() - start
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(rounds: int) -> dict:
+def measure(commands: dict, rounds: int) -> tuple[dict, dict]:
     env = _environment()
-    names = list(COMMANDS)
+    names = list(commands)
     for name in names:  # warm-up: bytecode written, files in the page cache
-        _time(COMMANDS[name], env)
-    times = {name: [] for name in names}
+        _time(*commands[name], env)
+    wall, cpu = {name: [] for name in names}, {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            times[name].append(_time(COMMANDS[name], env))
-    return times
+            w, c = _time(*commands[name], env)
+            wall[name].append(w)
+            cpu[name].append(c)
+    return wall, cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
-    rounds = parser.parse_args().rounds
-    times = measure(rounds)
-    median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{rounds} rounds, interleaved; medians (min) in seconds")
-    for ours, baseline, goal in RATIOS:
-        per_round = statistics.median(a / b for a, b in zip(times[ours], times[baseline]))
-        print(f"{ours:8s} {median[ours]:.3f} ({min(times[ours]):.3f})  vs {baseline:8s} {median[baseline]:.3f} "
-              f"({min(times[baseline]):.3f})  ratio {median[ours] / median[baseline]:.2f} "
-              f"(per round {per_round:.2f}; goal <= {goal})")
+    parser.add_argument("--main", help="a checkout (with .venv) whose conv2d command is timed too")
+    arguments = parser.parse_args()
+    commands = {name: (command, None) for name, command in COMMANDS.items()}
+    ratios = list(RATIOS)
+    if arguments.main:
+        python = os.path.join(arguments.main, ".venv", "bin", "python")
+        commands["main conv"] = ([python] + COMMANDS["conv"][1:], arguments.main)
+        ratios += [(name, "main conv", 0.3) for name in ("maxpool", "avgpool", "relu")]
+    wall, cpu = measure(commands, arguments.rounds)
+    median = {name: statistics.median(values) for name, values in wall.items()}
+    least = {name: min(values) for name, values in cpu.items()}
+    print(f"{arguments.rounds} rounds, interleaved; wall medians (min) in seconds; CPU = least user+system")
+    for ours, baseline, goal in ratios:
+        per_round = statistics.median(a / b for a, b in zip(wall[ours], wall[baseline]))
+        print(f"{ours:8s} {median[ours]:.3f} ({min(wall[ours]):.3f})  vs {baseline:9s} {median[baseline]:.3f} "
+              f"({min(wall[baseline]):.3f})  ratio {median[ours] / median[baseline]:.2f} "
+              f"(per round {per_round:.2f}; CPU {least[ours]:.3f}/{least[baseline]:.3f} = "
+              f"{least[ours] / least[baseline]:.2f}; goal <= {goal})")
     for name, budget in BUDGETS:
-        print(f"{name:8s} {median[name]:.3f} ({min(times[name]):.3f})  budget {budget} s")
+        print(f"{name:8s} {median[name]:.3f} ({min(wall[name]):.3f}; CPU {least[name]:.3f})  budget {budget} s")
 
 
 if __name__ == "__main__":
