@@ -100,3 +100,46 @@ def test_the_spec_modules_import_neither_sympy_nor_numpy():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["False", "False"]
+
+
+#: Derivations that are printed with arrays alone: SymPy is never imported (the
+#: README's first example must cost little more than importing NumPy and click).
+NO_SYMPY_DERIVATIONS = [
+    ["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2"],
+    ["conv1d", "--input", "2,2,5", "--weight", "2,1,2", "--groups", "2", "--reduction", "mean"],
+    ["maxpool2d", "--input", "1,2,5,5", "--kernel", "3", "--stride", "2", "--padding", "1"],
+    ["maxpool1d", "--input", "2,1,5", "--kernel", "2", "--stride", "1", "--padding", "1", "--reduction", "mean"],
+    ["avgpool2d", "--input", "1,1,5,5", "--kernel", "2", "--padding", "1", "--no-count-include-pad"],
+    ["avgpool1d", "--input", "2,1,6", "--kernel", "3", "--divisor-override", "2", "--reduction", "mean"],
+    ["relu", "--input", "1,1,2,3"],
+    ["leaky_relu", "--input", "2,1,3", "--negative-slope", "-2/3", "--reduction", "mean"],
+    ["stack", "--input", "2,1,6,6", "--layers",
+     "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2) | avgpool2d(kernel=3, stride=1)"],
+]
+NO_SYMPY_FORMATS = [["--format", "latex"], ["--format", "latex", "--standalone"], ["--format", "markdown"],
+                    ["--format", "text", "--index-base", "1"], ["--format", "json"]]
+
+
+def test_deriving_convolutions_pools_activations_and_stacks_never_imports_sympy():
+    """Structural, not timed: every format of every such derivation runs in one interpreter without SymPy."""
+    lines = [["derive"] + layer + fmt for layer in NO_SYMPY_DERIVATIONS for fmt in NO_SYMPY_FORMATS]
+    completed = subprocess.run([sys.executable, "-c", _RUN, json.dumps(lines)], capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    outcomes = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert len(outcomes) == len(lines)
+    for args, outcome in zip(lines, outcomes):
+        assert outcome["code"] == 0, (args, outcome)
+        assert not outcome["sympy"], f"{' '.join(args)} imported sympy"
+
+
+def test_the_python_api_imports_sympy_only_when_an_expression_is_asked_for():
+    code = ("import sys, symconv\n"
+            "d = symconv.derive(symconv.pool_spec('maxpool2d', (1, 1, 4, 4), kernel=2))\n"
+            "text = symconv.render(d, 'json')\n"
+            "before = 'sympy' in sys.modules\n"
+            "expr = d.gradients['dx'][(0, 0, 0, 0)]\n"
+            "print(before, 'sympy' in sys.modules, type(expr).__name__)\n")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["False", "True", "Mul"]

@@ -17,6 +17,8 @@ y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
 
 from __future__ import annotations
 
+import sys
+
 
 #: Equations shown per section (forward, dx, dw, db) before a \vdots row.
 MAX_EQUATIONS = 40
@@ -138,17 +140,55 @@ def install() -> None:
     Printing is installed from here, as SymPy's ``init_printing`` does, so
     that the engine and the formulas never import the printers: deriving
     loads no printing at all. ``import symconv`` installs it on first use of
-    the public API; calling it again changes nothing.
+    the public API; calling it again changes nothing. The formulas (SymPy
+    objects) get theirs when their module is loaded, so that deriving and
+    printing a layer never imports SymPy.
     """
     from symconv.engine.derive import Derivation, StackDerivation
-    from symconv.formula.index import Formula, Formulas
-    from symconv.printing import formula_document
 
     Derivation._repr_latex_ = derivation_latex
     StackDerivation._repr_latex_ = derivation_latex
-    Formula._repr_latex_ = formula_document.formula_latex
-    Formulas._repr_latex_ = formula_document.formulas_latex
-    Formulas._repr_markdown_ = lambda formulas: formula_document.write_formulas(formulas, "markdown")
+    if _FORMULAS in sys.modules:
+        _install_formulas(sys.modules[_FORMULAS])
+    elif not any(isinstance(finder, _WhenImported) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _WhenImported(_FORMULAS, _install_formulas))
+
+
+#: The module of the formula classes, whose displays wait until it is loaded.
+_FORMULAS = "symconv.formula.index"
+
+
+def _install_formulas(module) -> None:
+    from symconv.printing import formula_document
+
+    module.Formula._repr_latex_ = formula_document.formula_latex
+    module.Formulas._repr_latex_ = formula_document.formulas_latex
+    module.Formulas._repr_markdown_ = lambda formulas: formula_document.write_formulas(formulas, "markdown")
+
+
+class _WhenImported:
+    """A meta-path finder that runs ``then(module)`` once the module ``name`` has been executed, then leaves."""
+
+    def __init__(self, name: str, then):
+        self.name, self.then = name, then
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        execute, then = spec.loader.exec_module, self.then
+
+        def exec_module(module):
+            execute(module)
+            then(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 __all__ = ["derivation_latex", "install", "text_tex", "MAX_EQUATIONS", "MAX_TERMS"]
