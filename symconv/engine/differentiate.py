@@ -61,8 +61,9 @@ def differentiate_terms(forward: TermTable, wrt, upstream: str = "dy") -> dict[s
     the tensor owning ``f_j`` receives the term ``upstream_i * prod_{l != j} f_l``
     at ``f_j``'s entry. A factor repeated in a term contributes once per slot,
     which is the product rule for powers. The upstream tensor must be in the
-    forward's element space, with the forward's shape.
+    forward's element space, with the forward's shape (it is added if not).
     """
+    forward = forward.with_tensor(upstream, forward.shape)
     space = forward.space
     upstream_ids = space.offsets[upstream] + forward.entry
     width = forward.factors.shape[1]

@@ -111,6 +111,10 @@ class ElementSpace:
                 space.__dict__[name] = self.__dict__[name]
         return space
 
+    def with_tensor(self, name: str, shape) -> ElementSpace:
+        """The same space with one more tensor after the others (ids at or above ``size`` move up by its size)."""
+        return ElementSpace({**self.shapes, name: tuple(shape)}, self.families, self.constants)
+
     def each(self):
         """``(id, name, index)`` for every element, in id order."""
         element_id = 0

@@ -135,6 +135,14 @@ class TermTable(Mapping):
         keep = self.entry < count
         return TermTable(self.space, self.shape, self.entry[keep], self.factors[keep])
 
+    def with_tensor(self, name: str, shape) -> TermTable:
+        """The same terms in a space that also numbers the tensor ``name`` (an upstream gradient, say)."""
+        if name in self.space.shapes:
+            return self
+        space = self.space.with_tensor(name, shape)
+        moved = np.where(self.factors >= self.space.size, self.factors + (space.size - self.space.size), self.factors)
+        return TermTable(space, self.shape, self.entry, moved)
+
     def scaled(self, value) -> TermTable:
         """Every term times the rational ``value`` (the mean's 1/N), multiplied into the term's constant.
 
