@@ -159,11 +159,16 @@ _FORMULAS = "symconv.formula.index"
 
 
 def _install_formulas(module) -> None:
-    from symconv.printing import formula_document
+    # The writers are looked up when a display is asked for: this runs while
+    # the formula module is being loaded, perhaps by the writers' own module.
+    def document():
+        from symconv.printing import formula_document
 
-    module.Formula._repr_latex_ = formula_document.formula_latex
-    module.Formulas._repr_latex_ = formula_document.formulas_latex
-    module.Formulas._repr_markdown_ = lambda formulas: formula_document.write_formulas(formulas, "markdown")
+        return formula_document
+
+    module.Formula._repr_latex_ = lambda formula: document().formula_latex(formula)
+    module.Formulas._repr_latex_ = lambda formulas: document().formulas_latex(formulas)
+    module.Formulas._repr_markdown_ = lambda formulas: document().write_formulas(formulas, "markdown")
 
 
 class _WhenImported:
@@ -179,16 +184,26 @@ class _WhenImported:
 
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        execute, then = spec.loader.exec_module, self.then
-
-        def exec_module(module):
-            execute(module)
-            then(module)
-
-        spec.loader.exec_module = exec_module
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Then(spec.loader, self.then)  # a loader may serve other modules: wrap, never patch
         return spec
+
+
+class _Then:
+    """A loader that runs ``then(module)`` after ``loader`` has executed the module."""
+
+    def __init__(self, loader, then):
+        self.loader, self.then = loader, then
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        self.then(module)
+
+    def __getattr__(self, name):  # get_code, get_source, ...: the wrapped loader's
+        return getattr(self.loader, name)
 
 
 __all__ = ["derivation_latex", "install", "text_tex", "MAX_EQUATIONS", "MAX_TERMS"]
