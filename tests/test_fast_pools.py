@@ -155,3 +155,28 @@ def test_every_kind_and_format_has_no_sympy_fallback():
         for table, notation in itertools.product(_tables(d), (LatexNotation(IndexStyle()), TextNotation(IndexStyle()))):
             if not table.plain:
                 term_rows._rows("y", table, notation)  # raises Unsupported if it would fall back
+
+
+@pytest.mark.parametrize("factor", [Fraction(-1, 2), Fraction(2, 3), Fraction(-3), Fraction(5)])
+@pytest.mark.parametrize("layer, options", [
+    ("avgpool1d", dict(input="1,1,5", kernel="3", stride="1", padding="1", no_count_include_pad=True)),
+    ("maxpool1d", dict(input="1,1,4", kernel="2", stride="1", padding="1")),
+    ("leaky_relu", dict(input="1,1,3", negative_slope="-1/4")),
+    ("conv1d", dict(input="1,1,4", weight="1,1,2")),
+])
+def test_any_rational_coefficient_prints_as_sympy_does(layer, options, factor):
+    """Signs and numerators no layer makes today (the mean is 1/N): str(), LaTeX and text still match SymPy's."""
+    from symconv.printing.latex import table_rows
+    from symconv.printing.notations import LatexNotation, TextNotation
+    from symconv.printing.present import IndexStyle
+    from symconv.printing.sympy_printers import printer_for
+
+    d = derive(spec_from_options(layer, **options))
+    for table in _tables(d):
+        scaled = table.scaled(factor)
+        expressions = {index: (factor * expr).expand() for index, expr in table.items()}
+        assert scaled.str_entries() == [str(expressions[index]) for index in scaled]
+        for notation, joiner in ((LatexNotation(IndexStyle()), " "), (TextNotation(IndexStyle(base=1)), "*")):
+            printer = printer_for(notation)
+            want = [(notation.lhs_text("y", i), printer.signed_terms(e)) for i, e in expressions.items()]
+            assert table_rows("y", scaled, notation, joiner) == want
