@@ -1,14 +1,26 @@
 """Shared helpers for the benchmark scripts: timing, peak memory, machine line.
 
-Timing protocol, chosen for a small shared machine (2 cores, noisy):
+Two timing protocols, chosen for a small shared machine (2 cores, noisy);
+the reference benchmarks report both from one run.
+
+*Blocks* (:func:`time_sides`), a kernel's steady speed:
 
 * NumPy and PyTorch are timed in separate *blocks*, never call by call
   interleaved: both drive a thread pool (OpenBLAS, ATen) on the same cores,
   and alternating them leaves each pool cold or contended.
 * Every block starts with a warm-up call, and the blocks alternate for a few
   rounds, so that a noisy moment hits both sides rather than one.
-* The figure reported is the median over all rounds (the minimum is printed
-  too: on a shared machine it is the best estimate of the uncontended time).
+
+*Single calls* (:func:`time_single_calls`), the speed ``verify`` and
+``check`` see: they call a kernel once or a few times, between other work.
+Each case is called once per side in turn, ours then PyTorch's, so no call
+follows a call of the same kernel; a round runs every case, and the rounds
+repeat. Whatever a call leaves behind (freed memory returned to the
+system, idle threads, cold caches) the next call of that kernel pays for.
+
+Either way, the figure reported is the median over all calls (the minimum is
+printed too: on a shared machine it is the best estimate of the uncontended
+time).
 """
 
 from __future__ import annotations
@@ -64,6 +76,24 @@ def time_sides(sides, repeats, rounds=5):
     return samples
 
 
+def time_single_calls(sides, rounds):
+    """Time every ``{name: {case: fn}}`` call by call: for each round and case,
+    one call of each side in turn, after one untimed call of each (imports,
+    first allocations). Returns ``{name: {case: [seconds, ...]}}``."""
+    samples = {name: {case: [] for case in cases} for name, cases in sides.items()}
+    for cases in sides.values():
+        for fn in cases.values():
+            fn()
+    cases = list(next(iter(sides.values())))
+    for _ in range(rounds):
+        for case in cases:
+            for name in sides:
+                start = time.perf_counter()
+                sides[name][case]()
+                samples[name][case].append(time.perf_counter() - start)
+    return samples
+
+
 def median_ms(times):
     return 1e3 * statistics.median(times)
 
@@ -75,6 +105,21 @@ def min_ms(times):
 def ratio(mine, other):
     """``ours/torch`` from the medians, with the ratio of the minima in brackets."""
     return f"{median_ms(mine) / median_ms(other):.2f} ({min_ms(mine) / min_ms(other):.2f})"
+
+
+def comparison_rows(samples, cases):
+    """One row per case: ``[case, ours, torch, ratio]`` from ``{"ours": ..., "torch": ...}`` samples."""
+    rows = []
+    for case in cases:
+        mine = samples["ours"][case]
+        row = [case, f"{median_ms(mine):.2f} ({min_ms(mine):.2f})"]
+        if "torch" in samples:
+            other = samples["torch"][case]
+            row += [f"{median_ms(other):.2f} ({min_ms(other):.2f})", ratio(mine, other)]
+        else:
+            row += ["-", "-"]
+        rows.append(row)
+    return rows
 
 
 def tracemalloc_peak_mb(fn):

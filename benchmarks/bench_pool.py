@@ -5,6 +5,8 @@ Run from the repository root:  .venv/bin/python benchmarks/bench_pool.py
 Prints, never asserts. One forward + backward (dx) per call, float64. Our
 backward takes (dy, x) and recomputes the window maxima; PyTorch's autograd
 keeps the argmax indices from its forward, so its backward does less.
+Timed two ways in one run (see ``_timing.py``): in warm blocks, and call by
+call alternating with PyTorch, as ``verify`` and ``check`` call the kernels.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import (  # noqa: E402
+    comparison_rows,
     machine_line,
-    median_ms,
-    min_ms,
     print_table,
-    ratio,
     time_sides,
+    time_single_calls,
     torch,
     tracemalloc_peak_mb,
 )
@@ -42,6 +43,8 @@ CASES = [  # kind, kwargs
     ("avg", dict(kernel=3, stride=2, padding=1, count_include_pad=False)),
 ]
 REPEATS = 10
+#: Rounds of the single-call protocol (each one call per case and side).
+SINGLE_CALL_ROUNDS = 20
 
 
 def case_name(kind, kwargs):
@@ -89,20 +92,18 @@ def main():
     if torch is not None:
         sides["torch"] = {name: theirs(*args) for name, args in inputs.items()}
     samples = time_sides(sides, REPEATS)
+    single = time_single_calls(sides, rounds=SINGLE_CALL_ROUNDS)
 
-    rows = []
-    for name, (_, _, x, dy) in inputs.items():
-        mine = samples["ours"][name]
-        row = [name, f"{median_ms(mine):.2f} ({min_ms(mine):.2f})"]
-        if torch is not None:
-            other = samples["torch"][name]
-            row += [f"{median_ms(other):.2f} ({min_ms(other):.2f})", ratio(mine, other)]
-        else:
-            row += ["-", "-"]
+    headers = ["case", "ours ms med (min)", "torch ms med (min)", "ours/torch med (min)"]
+    rows = comparison_rows(samples, list(inputs))
+    for row, (name, (_, _, x, dy)) in zip(rows, inputs.items()):
         row += [f"{tracemalloc_peak_mb(sides['ours'][name]):.1f}", f"{(x.nbytes + dy.nbytes) / 2**20:.1f}"]
-        rows.append(row)
-    print_table(["case", "ours ms med (min)", "torch ms med (min)", "ours/torch med (min)", "ours peak MB", "inputs MB"], rows)
+    print(f"Blocks: warm-up, then {REPEATS} calls of one side; the blocks alternate over 5 rounds.")
+    print_table(headers + ["ours peak MB", "inputs MB"], rows)
     print("ours peak MB: tracemalloc peak of one forward + backward, beyond its inputs (x, dy).")
+    print()
+    print(f"Single calls: ours and PyTorch's alternate call by call, every case in turn, {SINGLE_CALL_ROUNDS} rounds.")
+    print_table(headers, comparison_rows(single, list(inputs)))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Run from the repository root:  .venv/bin/python benchmarks/bench_reference.py
 
-Prints, never asserts. One forward + backward (dx, dw, db) per call, float64.
+Prints, never asserts. One forward + backward (dx, dw, db) per call, float64,
+timed two ways in one run (see ``_timing.py``): in warm blocks, and call by
+call alternating with PyTorch, as ``verify`` and ``check`` call the kernels.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import (  # noqa: E402
+    comparison_rows,
     machine_line,
     median_ms,
-    min_ms,
     print_table,
-    ratio,
     time_sides,
+    time_single_calls,
     torch,
     tracemalloc_peak_mb,
 )
@@ -31,6 +33,10 @@ LAYERS = [  # x shape, w shape, stride, padding; repeats per block
     ((32, 3, 32, 32), (16, 3, 3, 3), 1, 1, 20),
     ((8, 32, 28, 28), (32, 32, 3, 3), 2, 1, 20),
 ]
+
+
+#: Rounds of the single-call protocol (each one call per layer and side).
+SINGLE_CALL_ROUNDS = 30
 
 
 def layer_name(xs, ws, stride, padding):
@@ -130,22 +136,20 @@ def main():
     if torch is not None:
         sides["torch"] = {name: theirs(*args) for name, args in cases.items()}
     samples = time_sides(sides, repeats)
+    single = time_single_calls(sides, rounds=SINGLE_CALL_ROUNDS)
 
-    rows = []
-    for spec in LAYERS:
-        name = layer_name(*spec[:4])
-        mine = samples["ours"][name]
-        row = [name, f"{median_ms(mine):.2f} ({min_ms(mine):.2f})"]
-        if torch is not None:
-            other = samples["torch"][name]
-            row += [f"{median_ms(other):.2f} ({min_ms(other):.2f})", ratio(mine, other)]
-        else:
-            row += ["-", "-"]
+    headers = ["layer", "ours ms med (min)", "torch ms med (min)", "ours/torch med (min)"]
+    names = [layer_name(*spec[:4]) for spec in LAYERS]
+    rows = comparison_rows(samples, names)
+    for row, name in zip(rows, names):
         inputs_mb = sum(a.nbytes for a in cases[name][:4]) / 2**20
         row += [f"{tracemalloc_peak_mb(sides['ours'][name]):.1f}", f"{inputs_mb:.1f}"]
-        rows.append(row)
-    print_table(["layer", "ours ms med (min)", "torch ms med (min)", "ours/torch med (min)", "ours peak MB", "inputs MB"], rows)
+    print("Blocks: warm-up, then repeated calls of one side; the blocks alternate over 5 rounds.")
+    print_table(headers + ["ours peak MB", "inputs MB"], rows)
     print("ours peak MB: tracemalloc peak of one forward + backward, beyond its inputs (x, w, b, dy).")
+    print()
+    print(f"Single calls: ours and PyTorch's alternate call by call, every layer in turn, {SINGLE_CALL_ROUNDS} rounds.")
+    print_table(headers, comparison_rows(single, names))
     print()
 
     # The seeds' loops on a small layer (they take seconds on anything bigger).

@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 #: Public name -> (module, attribute), imported on first use.
 _LAZY = {
     "conv_spec": ("symconv.spec.conv", "conv_spec"),
+    "conv_transpose_spec": ("symconv.spec.conv_transpose", "conv_transpose_spec"),
     "pool_spec": ("symconv.spec.pool", "pool_spec"),
     "activation_spec": ("symconv.spec.activation", "activation_spec"),
     "stack_spec": ("symconv.spec.stack", "stack_spec"),

@@ -6,13 +6,17 @@ Nothing here imports anything, so the command line can offer its choices
 """
 
 #: Convolutions and their number of spatial axes.
-CONV_KINDS = {"conv1d": 1, "conv2d": 2}
+CONV_KINDS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
+#: Transposed convolutions (PyTorch's ConvTranspose) and their number of spatial axes.
+CONV_TRANSPOSE_KINDS = {"conv_transpose1d": 1, "conv_transpose2d": 2, "conv_transpose3d": 3}
 #: Max and average pools and their number of spatial axes.
 POOL_KINDS = {"maxpool1d": 1, "maxpool2d": 2, "avgpool1d": 1, "avgpool2d": 2}
 #: Element-wise activations (any number of spatial axes).
 ACTIVATION_KINDS = ("relu", "leaky_relu")
+#: How a convolution fills its padding (PyTorch's ``padding_mode``): zeros, or x's own entries.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 #: Every single-layer kind, in the order help texts list them.
-LAYER_KINDS = tuple(CONV_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS
+LAYER_KINDS = tuple(CONV_KINDS) + tuple(CONV_TRANSPOSE_KINDS) + tuple(POOL_KINDS) + ACTIVATION_KINDS
 #: The word that asks for a stack of layers (``--layers``) where a kind is expected.
 STACK = "stack"
 
@@ -21,7 +25,12 @@ FORMATS = ("latex", "markdown", "text", "json")
 #: How a derivation is shown: every entry, operator identities, or matrix pictures.
 FORMS = ("element", "operator", "matrix")
 #: The layers that have general index formulas (``symconv formula``).
-FORMULA_LAYERS = ("conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d")
+FORMULA_LAYERS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "maxpool1d", "maxpool2d",
+                  "avgpool1d", "avgpool2d")
+
+#: The letters of a layer's output index per spatial axis, as printed sums and subscripts name them
+#: (a 3-D layer's depth axis first).
+OUTPUT_LETTERS = {1: ("i",), 2: ("i", "j"), 3: ("t", "i", "j")}
 
 #: A single layer's tensors and their gradients.
 TENSOR_NAMES = ("x", "w", "b", "dy", "y", "dx", "dw", "db")

@@ -60,6 +60,9 @@ SLOW = (
     "test_cli_layers.py::*[max-N2-mean]",
     "test_cli_layers.py::*[max-dilation-2]",
     "test_formula.py::test_formulas_with_channels_equal_the_derivation[conv2d-shape1-weight1-options1]",
+    "test_formula.py::test_grouped_formulas_equal_the_derivation[conv3d-*",
+    "test_formula.py::test_formulas_counted_from_one_equal_the_derivation[conv3d*",
+    "test_formula.py::test_json_is_zero_based_whatever_the_index_base[conv3d]",
 )
 
 

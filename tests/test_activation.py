@@ -222,7 +222,7 @@ def test_default_slope_is_pytorchs_0_01():
     pytest.param("relu", "1,1,3", {"weight": "1,1,2"}, ["weight: got '1,1,2'"], id="relu-with-weight"),
     pytest.param("leaky_relu", "1,1,3", {"stride": "2"}, ["stride: got '2'"], id="leaky-with-stride"),
     pytest.param("relu", "1,3", {}, ["input: got '1,3'"], id="input-rank-2"),
-    pytest.param("relu", "1,1,2,2,2", {}, ["input"], id="input-rank-5"),
+    pytest.param("relu", "1,1,2,2,2,2", {}, ["input: got '1,1,2,2,2,2', expected 3, 4 or 5"], id="input-rank-6"),
     pytest.param("relu", "1,0,3", {}, ["input"], id="input-zero"),
 ])
 def test_bad_activation_options_are_refused(kind, shape, options, fragments):

@@ -311,6 +311,7 @@ def test_the_conv2d_catalogue_has_the_edges_the_issue_names():
 
 @pytest.mark.parametrize("kind, function", [("conv2d", "conv2d"), ("maxpool2d", "max_pool2d"), ("relu", "relu"),
                                             pytest.param("conv1d", "conv1d", marks=pytest.mark.slow),
+                                            pytest.param("conv3d", "conv3d", marks=pytest.mark.slow),
                                             pytest.param("maxpool1d", "max_pool1d", marks=pytest.mark.slow),
                                             pytest.param("avgpool2d", "avg_pool2d", marks=pytest.mark.slow),
                                             pytest.param("avgpool1d", "avg_pool1d", marks=pytest.mark.slow),

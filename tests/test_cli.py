@@ -114,8 +114,8 @@ BAD = [
     pytest.param("derive conv2d --input 1,4,4,4 --weight 2,1,2,2 --groups 2", "weight", "2,1,2,2",
                  id="channel-mismatch-grouped"),
     # unknown names and values
-    pytest.param("derive conv3d --input 1,1,4,4,4 --weight 1,1,2,2,2", "layer", "conv3d", id="layer-conv3d"),
-    pytest.param("verify conv3d --input 1,1,4,4,4 --weight 1,1,2,2,2", "layer", "conv3d", id="verify-layer-conv3d"),
+    pytest.param("derive conv4d --input 1,1,4,4,4 --weight 1,1,2,2,2", "layer", "conv4d", id="layer-conv4d"),
+    pytest.param("verify conv4d --input 1,1,4,4,4 --weight 1,1,2,2,2", "layer", "conv4d", id="verify-layer-conv4d"),
     pytest.param("derive --input 1,1,4,4 --weight 1,1,2,2", "layer", "LAYER",
                  id="layer-missing"),
     pytest.param(EXAMPLE + " --format pdf", "format", "pdf", id="format-unknown"),
@@ -351,7 +351,7 @@ def test_no_bias_in_text_and_latex():
 # Layer options change the JSON "layer" block as expected
 # --------------------------------------------------------------------------
 
-# (command, stride per axis, (before, after) padding per axis, padding_mode, dilation per axis, groups)
+# (command, stride per axis, (before, after) padding per axis, padding_string, dilation per axis, groups)
 LAYERS = [
     pytest.param("conv2d --input 1,1,7,6 --weight 1,1,3,2", [1, 1], [[0, 0], [0, 0]], None, [1, 1], 1,
                  id="defaults"),
@@ -406,7 +406,8 @@ def test_layer_options_normalize_into_json_layer(command, stride, padding, mode,
     assert layer["weight"] == weight_shape
     assert layer["stride"] == stride
     assert layer["padding"] == padding
-    assert layer["padding_mode"] == mode
+    assert layer["padding_string"] == mode
+    assert layer["padding_mode"] == "zeros"
     assert layer["dilation"] == dilation
     assert layer["groups"] == groups
     assert layer["output"] == output

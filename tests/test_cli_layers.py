@@ -619,5 +619,5 @@ def test_a_layer_given_its_own_input_is_refused_in_one_line(tmp_path, layers):
     assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
     assert result.stderr == (
         "Error: layers: layer 1 (conv2d), applied to the input of shape 1,1,4,4: input: got '1,1,4,4', "
-        "expected no input for conv2d (it takes: weight, stride, padding, dilation, groups, no-bias)\n"
+        "expected no input for conv2d (it takes: weight, stride, padding, padding-mode, dilation, groups, no-bias)\n"
     )

@@ -47,7 +47,7 @@ from symconv.spec.conv import conv_spec
 from symconv.spec.pool import pool_spec
 
 TENSORS = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
-SIZES = "N C H W F KH KW SH SW PH PW DH DW L K S P D G".split()
+SIZES = "N C H W F KH KW SH SW PH PW DH DW L K S P D G KD SD PD DD".split()
 LAYER_NAMES = list(FORMULA_LAYERS)
 
 
@@ -117,10 +117,20 @@ CONV2D_GRID = [  # per-axis mixtures: odd/even and non-divisible sizes, padding 
     ((1, 1, 6, 6), (1, 1, 3, 2), dict(stride=3, padding=2, dilation=(1, 2))),
 ]
 
+CONV3D_GRID = [  # every axis its own stride 1-3, padding 0-2, dilation 1-2 and kernel 1-3, odd and even sizes
+    ((1, 1, 3, 3, 3), (1, 1, 2, 2, 2), dict(stride=1, padding=0, dilation=1)),
+    ((1, 1, 4, 3, 5), (1, 1, 2, 3, 2), dict(stride=(2, 1, 3), padding=(1, 2, 0), dilation=(1, 1, 2))),
+    ((1, 1, 5, 4, 4), (1, 1, 3, 1, 2), dict(stride=(3, 2, 1), padding=(2, 0, 1), dilation=(2, 1, 1))),
+    ((1, 1, 4, 5, 4), (1, 1, 1, 2, 3), dict(stride=(1, 3, 2), padding=(0, 1, 2), dilation=(1, 2, 1))),
+    ((1, 1, 3, 4, 4), (1, 1, 2, 2, 1), dict(stride=2, padding=1, dilation=2)),
+]
+
 CHANNEL_GRID = [  # N, C, F > 1: the channel sums and the filter/batch deltas
     ("conv1d", (2, 2, 5), (3, 2, 2), dict(stride=2, padding=1, dilation=2)),
     ("conv2d", (2, 2, 4, 3), (2, 2, 2, 2), dict(stride=(2, 1), padding=(1, 0))),
 ]
+#: conv3d's channels case, checked by compile_exact (doit takes seconds a 3-D layer).
+CHANNEL_GRID_3D = [("conv3d", (2, 2, 3, 2, 3), (2, 2, 2, 1, 2), dict(stride=(1, 1, 2), padding=(1, 0, 1)))]
 
 
 def test_conv1d_grid_holds_every_combination_at_odd_and_even_lengths():
@@ -479,6 +489,66 @@ def test_avgpool_formulas_through_doit_equal_the_derivation(spec):
 
 
 a, b = Symbol("a"), Symbol("b")
+
+# -- conv3d: the formulas against the derivation, exactly and through doit ---
+#
+# A 3-D formula's triple sums make SymPy's doit cost seconds a layer, so every
+# entry of every grid layer is evaluated by compile_exact, on x, w, b and dy
+# as SymPy elements (symbolic equality, as for the average pools), and one
+# layer's entries, every fifth, through doit as well.
+
+CONV3D_SPECS = [conv_spec("conv3d", *case[:2], **case[2]) for case in CONV3D_GRID]
+
+
+def test_conv3d_grid_holds_every_stride_padding_dilation_and_kernel_on_every_axis():
+    for axis in range(3):
+        assert {s.stride[axis] for s in CONV3D_SPECS} == {1, 2, 3}
+        assert {s.padding[axis][0] for s in CONV3D_SPECS} == {0, 1, 2}
+        assert {s.dilation[axis] for s in CONV3D_SPECS} == {1, 2}
+        assert {s.weight[2 + axis] for s in CONV3D_SPECS} == {1, 2, 3}
+        assert {s.input[2 + axis] % 2 for s in CONV3D_SPECS} == {0, 1}
+
+
+class Whole(Values):
+    """:class:`Values` read at a solved tap, a Fraction that is whole wherever its bracket lets it be read."""
+
+    def __getitem__(self, index):
+        assert all(Fraction(i).denominator == 1 for i in index), index
+        return super().__getitem__(tuple(int(i) for i in index))
+
+
+def conv_formulas_at(spec):
+    """``at(name, index)``: a convolution's JSON formula at the sizes of ``spec``, on its tensors as SymPy elements."""
+    env = dict(spec_sizes(spec))
+    env.update({name: Whole(_elements(name, shape)) for name, shape in
+                (("x", spec.input), ("w", spec.weight), ("b", (spec.weight[0],)), ("dy", spec.output_shape))})
+    compiled = compiled_contract(spec.kind)
+
+    def at(name, index):
+        free, formula = compiled[name]
+        env.update(zip(free, index))
+        return formula(env)
+
+    return at
+
+
+@pytest.mark.parametrize("spec", quick_first(CONV3D_SPECS + [conv_spec(kind, shape, weight, **options) for
+                                              kind, shape, weight, options in CHANNEL_GRID_3D], conv_id))
+def test_conv3d_formulas_equal_the_derivation(spec):
+    formula = conv_formulas_at(spec)
+    derivation = derive(spec)
+    for name, table in {"forward": derivation.forward, **derivation.gradients}.items():
+        for index, expected in table.items():
+            assert expand(formula(name, index)) == expand(expected), (name, index)
+
+
+def test_conv3d_formulas_through_doit_equal_the_derivation():
+    spec = CONV3D_SPECS[1]
+    formulas, derivation = instantiate("conv3d", spec_sizes(spec)), derive(spec)
+    for name, table in {"forward": derivation.forward, **derivation.gradients}.items():
+        for index in list(table)[::5]:
+            assert expand(formulas[name](index)) == expand(table[index]), (name, index)
+
 EXACT_CASES = [  # (expression, values): the SymPy semantics the evaluator keeps, each against doit
     (Sum(a * b, (a, 1, b)), {b: 4}),
     (Sum(a, (a, b, 2)), {b: 3}),  # empty: the upper bound is the lower one minus one
@@ -554,6 +624,7 @@ GROUP_GRID = [  # groups 1, 2 and depthwise (G = C, one or two filters a channel
     ("conv2d", (1, 2, 4, 3), (2, 2, 2, 2), dict(dilation=(1, 2), padding=1, groups=1)),
     ("conv2d", (1, 4, 4, 5), (2, 2, 2, 3), dict(stride=(2, 1), padding=(1, 0), groups=2)),
     ("conv2d", (2, 3, 3, 4), (3, 1, 3, 2), dict(stride=(1, 2), padding=(1, 1), groups=3)),
+    ("conv3d", (1, 4, 2, 3, 3), (2, 2, 2, 1, 2), dict(stride=(1, 2, 1), padding=(1, 0, 1), groups=2)),
 ]
 
 
@@ -656,6 +727,9 @@ FROM_ONE = [  # (kind, spec): a convolution of each kind, with groups, and every
     ("conv1d", conv_spec("conv1d", (2, 2, 6), (3, 2, 3), stride=2, padding=1, dilation=2)),
     ("conv2d", conv_spec("conv2d", (1, 2, 5, 4), (2, 2, 2, 3), stride=(2, 1), padding=(1, 2), dilation=(2, 1))),
     ("conv2d-groups", conv_spec("conv2d", (1, 4, 4, 4), (2, 2, 2, 2), stride=2, padding=1, groups=2)),
+    ("conv3d", conv_spec("conv3d", (1, 1, 4, 3, 4), (1, 1, 2, 2, 3), stride=(2, 1, 1), padding=(1, 0, 2),
+                         dilation=(1, 1, 2))),
+    ("conv3d-groups", conv_spec("conv3d", (1, 2, 3, 3, 3), (2, 1, 2, 2, 2), stride=2, padding=1, groups=2)),
     ("avgpool1d", pool_spec("avgpool1d", (1, 2, 7), kernel=3, stride=2, padding=1)),
     ("avgpool2d", pool_spec("avgpool2d", (1, 1, 5, 4), kernel=(3, 2), stride=(2, 1), padding=(1, 1))),
 ]
@@ -816,7 +890,7 @@ def test_a_layers_formulas_show_in_jupyter_as_the_markdown_document(layer):
     document = formula_document(layer, "markdown")
     assert formulas._repr_markdown_() == document
     shown = formulas._repr_latex_()
-    assert shown.startswith("$$\n\\begin{aligned}\n&\\text{%s: index formulas" % layer)
+    assert shown.startswith("$$\n\\begin{aligned}\n&\\text{%s: index formulas" % layer.replace("_", "\\_"))
     for title in ["Output size"] + [TITLES[name] for name in formulas]:  # each section's block, verbatim
         assert r"&\textbf{%s}" % title in shown
         assert _markdown_section(document, title).removeprefix("$$\n").removesuffix("\n$$") in shown
@@ -848,8 +922,9 @@ def test_command_prints_every_form(layer, fmt):
 
 
 BAD_ARGUMENTS = [
-    (["conv3d"], "conv3d"),
-    (["maxpool2d", "--groups"], "got --groups for maxpool2d, expected it only for conv1d and conv2d"),
+    (["conv4d"], "conv4d"),
+    (["maxpool2d", "--groups"], "got --groups for maxpool2d, expected it only for conv1d, conv2d, conv3d, "
+                                "conv_transpose1d and conv_transpose2d"),
     (["conv1d", "--index-base", "2"], "'2' is not one of '0', '1'"),
     (["conv1d", "--groups", "4"], "unexpected extra argument (4)"),
     (["conv2d", "--format", "html"], "html"),
@@ -881,9 +956,12 @@ def test_spec_sizes_refuses_what_the_formulas_do_not_cover():
     with pytest.raises(SymconvError, match="groups: got 2"):
         spec_sizes(conv_spec("conv1d", (1, 2, 5), (2, 1, 2), groups=2))
     assert spec_sizes(conv_spec("conv1d", (1, 2, 5), (4, 1, 2), groups=2), groups=True)["F_g"] == 2
-    with pytest.raises(SymconvError, match="groups: got --groups for avgpool1d, expected it only for conv1d and conv2d"):
+    with pytest.raises(SymconvError, match="groups: got --groups for avgpool1d, expected it only for conv1d, conv2d, "
+                                           "conv3d, conv_transpose1d and conv_transpose2d$"):
         derive_formulas("avgpool1d", groups=True)
     with pytest.raises(SymconvError, match="index_base: got 2, expected 0 or 1"):
         derive_formulas("conv1d", index_base=2)
     with pytest.raises(SymconvError, match="padding"):
         spec_sizes(conv_spec("conv1d", (1, 1, 5), (1, 1, 2), padding="same"))
+    with pytest.raises(SymconvError, match="^padding-mode: got reflect, expected zeros"):
+        spec_sizes(conv_spec("conv3d", (1, 1, 3, 3, 3), (1, 1, 2, 2, 2), padding=1, padding_mode="reflect"))

@@ -134,7 +134,8 @@ def test_operator_document_compiles(tmp_path):
 def test_operator_document_refuses_other_layers():
     from symconv.spec.pool import pool_spec
 
-    with pytest.raises(SymconvError, match="layer: got maxpool2d, expected conv1d or conv2d for --form operator"):
+    with pytest.raises(SymconvError, match="layer: got maxpool2d, expected conv1d, conv2d, conv3d, conv_transpose1d, "
+                                           "conv_transpose2d or conv_transpose3d for --form operator"):
         operator_document(derive(pool_spec("maxpool2d", (1, 1, 4, 4), kernel=2)))
 
 

@@ -675,8 +675,8 @@ def bad_npy(tmp_path, kind):
     (["--values", "latin1.txt"], "expected a text file of numbers ('utf-8' codec can't decode"),
     (["--values", "nan.txt"], "values: got 'nan' in"),
     (["--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0"),
-    (["--kind", "routing", "--at", "1,1"], "got --at for maxpool2d, expected it only for conv1d and conv2d"),
-    (["--kind", "routing", "--of", "dw"], "got --of for maxpool2d, expected it only for conv1d and conv2d"),
+    (["--kind", "routing", "--at", "1,1"], "got --at for maxpool2d, expected it only for conv1d, conv2d, conv_transpose1d and conv_transpose2d"),
+    (["--kind", "routing", "--of", "dw"], "got --of for maxpool2d, expected it only for conv1d, conv2d, conv_transpose1d and conv_transpose2d"),
 ], ids=["word", "too-few", "division-by-zero", "seed-with-numbers", "npy-strings", "npy-pickle", "not-utf8",
         "nan", "negative-seed", "at", "of"])
 def test_plot_command_refuses_bad_pool_options_with_exit_2(tmp_path, extra, fragment):

@@ -63,8 +63,8 @@ def _axes(draw, ndim, values):
 
 @st.composite
 def shapes(draw, ndim=None):
-    ndim = draw(st.sampled_from((1, 2))) if ndim is None else ndim
-    spatial = st.integers(1, 7) if ndim == 1 else st.integers(1, 5)
+    ndim = draw(st.sampled_from((1, 2, 3))) if ndim is None else ndim
+    spatial = st.integers(1, {1: 7, 2: 5, 3: 4}[ndim])
     return (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(draw(spatial) for _ in range(ndim))
 
 
@@ -88,8 +88,24 @@ def conv_options(draw, shape):
         d = dilation if isinstance(dilation, int) else dilation[axis]
         room = shape[2 + axis] + (10 if form == "same" else lo + hi)  # 'same' pads as the kernel needs
         kernel.append(draw(st.integers(1, max(1, min(3, (room - 1) // d + 1)))))
+    # Mostly zeros; a mode PyTorch refuses for this padding (reflect on a short axis) is assumed away.
+    mode = draw(st.sampled_from(("zeros", "zeros", "reflect", "replicate", "circular")))
     return dict(weight=(filters, c // groups, *kernel), stride=stride, padding=padding, dilation=dilation,
-                groups=groups, bias=draw(st.booleans()))
+                groups=groups, bias=draw(st.booleans()), padding_mode=mode)
+
+
+@st.composite
+def conv_transpose_options(draw, shape):
+    """Keywords of :func:`symconv.conv_transpose_spec` for a transposed convolution of ``shape``."""
+    ndim, c = len(shape) - 2, shape[1]
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0]))
+    stride, dilation = _axes(draw, ndim, st.integers(1, 3)), _axes(draw, ndim, st.integers(1, 2))
+    strides, dilations = _per_axis(stride, ndim), _per_axis(dilation, ndim)
+    extra = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(strides, dilations))
+    return dict(weight=(c, draw(st.integers(1, 2)), *(draw(st.integers(1, 3)) for _ in range(ndim))),
+                stride=stride, padding=_axes(draw, ndim, st.integers(0, 2)),
+                output_padding=extra[0] if len(set(extra)) == 1 and draw(st.booleans()) else extra,
+                dilation=dilation, groups=groups, bias=draw(st.booleans()))
 
 
 @st.composite
@@ -118,6 +134,8 @@ def kinds_for(ndim):
 @st.composite
 def recipes(draw, kind, shape):
     """Keywords of ``kind``'s public constructor, for an input of ``shape``."""
+    if kind.startswith("conv_transpose"):
+        return draw(conv_transpose_options(shape))
     if kind.startswith("conv"):
         return draw(conv_options(shape))
     if "pool" in kind:
@@ -129,6 +147,8 @@ def api_spec(kind, shape, options, family=None):
     """The spec by the public constructors (``conv_spec``, ``pool_spec``, ``activation_spec``),
     the one for ``family`` (a kind) if given."""
     family = family or kind
+    if family.startswith("conv_transpose"):
+        return symconv.conv_transpose_spec(kind, shape, **options)
     if family.startswith("conv"):
         return symconv.conv_spec(kind, shape, **options)
     if "pool" in family:
@@ -269,8 +289,17 @@ def derived(d, values):
 def reference_layer(layer, values, names, scale):
     """One layer by :mod:`symconv.reference`, from the spec's own fields: ``(y, {gradient: value})``."""
     x, dy = values[names["x"]], values["d" + names["y"]] if "d" + names["y"] in values else None
+    if layer.kind.startswith("conv_transpose"):
+        options = dict(stride=layer.stride, padding=layer.padding, output_padding=layer.output_padding,
+                       dilation=layer.dilation, groups=layer.groups)
+        w, b = values[names["w"]], values[names["b"]] if layer.bias else None
+        if dy is None:
+            return ref.conv_transpose_forward(x, w, b, **options)
+        dx, dw, db = ref.conv_transpose_backward(dy * scale, x, w, **options)
+        return {"dx": dx, "dw": dw, "db": db} if layer.bias else {"dx": dx, "dw": dw}
     if layer.parameters:
-        options = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+        options = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
+                       padding_mode=layer.padding_mode)
         w, b = values[names["w"]], values[names["b"]] if layer.bias else None
         if dy is None:
             return ref.conv_forward(x, w, b, **options)
@@ -436,8 +465,11 @@ def invalid_layers(draw):
     route, family = draw(st.sampled_from(("api", "values", "text", "stack"))), kind
     bad, ndim = st.sampled_from(BAD[route]), len(shape) - 2
     what = ["kind", "input", "input-length", "not-a-shape"] + (["foreign"] if route != "api" else [])
-    if kind.startswith("conv"):
-        what += ["weight", "channels", "kernel-too-large", "groups", "stride", "dilation", "padding", "same-stride"]
+    if kind.startswith("conv_transpose"):
+        what += ["weight", "channels", "groups", "stride", "dilation", "padding", "output-padding"]
+    elif kind.startswith("conv"):
+        what += ["weight", "channels", "kernel-too-large", "groups", "stride", "dilation", "padding", "same-stride",
+                 "padding-mode"]
     elif "pool" in kind:
         what += ["kernel", "kernel-too-large", "padding-over-half", "padding-pairs", "stride", "dilation", "divisor"]
     else:
@@ -446,24 +478,29 @@ def invalid_layers(draw):
     axis = draw(st.integers(0, ndim - 1))
     shape, options = list(shape), dict(options)
     if what == "kind":
-        kind = draw(st.sampled_from(("conv3d", "maxpool3d", "Relu", "", "stack", "conv2d ", "pool")))
+        kind = draw(st.sampled_from(("conv4d", "maxpool4d", "Relu", "", "stack", "conv2d ", "pool")))
     elif what == "input":
         shape[draw(st.integers(0, len(shape) - 1))] = draw(bad)
     elif what == "not-a-shape":
         shape = draw(st.sampled_from((4, None, 2.5, HUGE) if route != "text" else ("1;1;4", "[1, 1, 4]", "")))
     elif what == "foreign":  # an option the kind does not take
-        foreign = {"conv": ("kernel", "ceil_mode", "divisor_override"), "maxp": ("weight", "groups", "divisor_override"),
-                   "avgp": ("weight", "dilation", "groups"), "relu": ("kernel", "weight"), "leak": ("padding",)}
+        foreign = {"conv": ("kernel", "ceil_mode", "divisor_override"),
+                   "maxp": ("weight", "groups", "divisor_override", "padding_mode"),
+                   "avgp": ("weight", "dilation", "groups", "padding_mode"), "relu": ("kernel", "weight", "padding_mode"),
+                   "leak": ("padding", "padding_mode")}
         name = draw(st.sampled_from(foreign[kind[:4]]))
-        options[name] = True if name == "ceil_mode" else draw(bad.filter(lambda v: v is not None and v != ""))
+        if name == "padding_mode":  # a mode the convolutions take, on a layer that takes none
+            options[name] = draw(st.sampled_from(("zeros", "reflect", "replicate", "circular")))
+        else:
+            options[name] = True if name == "ceil_mode" else draw(bad.filter(lambda v: v is not None and v != ""))
     elif what == "input-length":
         shape = shape[:2] if not kind.endswith("d") or draw(st.booleans()) else shape + [3, 3, 3]
     elif what in ("weight", "channels"):
         weight = list(options["weight"])
         if what == "weight":
             weight[draw(st.integers(0, len(weight) - 1))] = draw(bad)
-        else:
-            weight[1] += draw(st.integers(1, 2))
+        else:  # a convolution's C/groups, a transposed convolution's C_in
+            weight[0 if kind.startswith("conv_transpose") else 1] += draw(st.integers(1, 2))
         options["weight"] = tuple(weight)
     elif what == "kernel-too-large":
         key = "weight" if kind.startswith("conv") else "kernel"
@@ -483,8 +520,20 @@ def invalid_layers(draw):
         options["padding"] = draw(st.sampled_from((-1, ((0, -1),) * ndim, 2**31, HUGE, "bogus", "",
                                                    ((1, 2, 3),) * ndim, 1.5, True)
                                                   + ((None,) if route == "api" else ())))
+    elif what == "output-padding":  # as large as the stride and the dilation, or not an integer
+        worst = max(_per_axis(options["stride"], ndim) + _per_axis(options["dilation"], ndim))
+        options["output_padding"] = draw(st.sampled_from((worst, -1)) | bad.filter(lambda v: v is not None))
     elif what == "same-stride":
         options.update(padding="same", stride=draw(st.integers(2, 3)))
+    elif what == "padding-mode":
+        if draw(st.booleans()):  # a word that is no mode (None too, where it is not "not given")
+            options["padding_mode"] = draw(st.sampled_from(("mirror", "", "zero", "Reflect101", 1)
+                                                           + ((None, True) if route == "api" else ())))
+        else:  # a padding the mode cannot fill from x: reflect >= the size, circular > the size
+            mode = draw(st.sampled_from(("reflect", "circular")))
+            padding = [0] * ndim
+            padding[axis] = shape[2 + axis] + (mode == "circular")
+            options.update(padding_mode=mode, padding=tuple(padding), stride=1)
     elif what == "padding-over-half":
         kernel = _per_axis(options["kernel"], ndim)
         padding = list(options["padding"])

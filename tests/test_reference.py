@@ -338,7 +338,7 @@ BAD = {
     "groups-not-dividing-F": ("groups", dict(groups=2, w=np.zeros((3, 2, 3, 3)))),
     "channel-mismatch": ("w", dict(w=np.zeros((2, 3, 3, 3)))),
     "w-ndim": ("w", dict(w=np.zeros((2, 4, 3)))),
-    "x-ndim": ("x", dict(x=np.zeros((1, 4, 5, 5, 5)))),
+    "x-ndim": ("x", dict(x=np.zeros((1, 4, 5, 5, 5, 5)))),
     "kernel-too-big": ("x", dict(w=np.zeros((2, 4, 6, 3)))),
     "bias-shape": ("b", dict(b=np.zeros(3))),
     "dy-shape": ("dy", dict(dy=np.zeros((1, 2, 4, 4)))),

@@ -262,7 +262,7 @@ def test_render_formula_refuses_groups_for_a_pool_before_typesetting(monkeypatch
     monkeypatch.setattr(pdf, "compile_latex", lambda text: typeset.append(text) or pdf.Pdf(b"%PDF-1.5", 1))
     hide(monkeypatch)
     result = run_in_group(["formula", "maxpool1d", "--groups", "-o", str(tmp_path / "f.pdf")])
-    assert result.exit_code == 2 and "expected it only for conv1d and conv2d" in result.output
+    assert result.exit_code == 2 and "expected it only for conv1d, conv2d" in result.output
     assert typeset == [] and not (tmp_path / "f.pdf").exists()
 
 
@@ -301,9 +301,11 @@ def test_render_command_typesets_every_kind_of_layer(tmp_path, name):
 
 @pytest.mark.parametrize("args, fragment", [
     (["maxpool2d", "--input", "1,1,4,4", "--kernel", "2", "--form", "matrix", "-o", "g.pdf"],
-     "Invalid value for '--form': got 'matrix' for maxpool2d, expected it only for conv1d and conv2d"),
+     "Invalid value for '--form': got 'matrix' for maxpool2d, expected it only for conv1d, conv2d, "
+     "conv_transpose1d and conv_transpose2d"),
     (["formula", "relu", "-o", "f.pdf"], "Invalid value for 'LAYER': 'relu' is not one of 'conv1d', 'conv2d', "
-                                        "'maxpool1d', 'maxpool2d', 'avgpool1d', 'avgpool2d'"),
+                                        "'conv3d', 'conv_transpose1d', 'conv_transpose2d', 'maxpool1d', 'maxpool2d', "
+                                        "'avgpool1d', 'avgpool2d'"),
     (["formula", "conv2d", "-o", "f.tex"], "got 'f.tex', expected a file name ending in .pdf or .png"),
     (["formula", "conv2d"], "Missing option '-o'"),
     (SEED + ["--form", "formula", "-o", "g.pdf"], "'formula' is not one of 'element', 'operator', 'matrix'"),

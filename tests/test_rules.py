@@ -18,11 +18,11 @@ def test_every_kind_has_exactly_one_rule():
 
 
 def test_an_unknown_kind_is_refused_by_name():
-    class Conv3dSpec:
-        kind = "conv3d"
+    class Conv4dSpec:
+        kind = "conv4d"
 
-    with pytest.raises(SymconvError, match=r"layer: got 'conv3d', expected one of conv1d, conv2d, "):
-        rule_for(Conv3dSpec())
+    with pytest.raises(SymconvError, match=r"layer: got 'conv4d', expected one of conv1d, conv2d, conv3d, "):
+        rule_for(Conv4dSpec())
 
 
 def _tampered(derivation, tensor, index, layer=None):

@@ -102,10 +102,14 @@ ELEMENT = [
     " | conv2d(weight=1,2,1,1, bias=false)'",
     "derive stack --input 2,1,6 --layers 'avgpool1d(kernel=2) | leaky_relu(negative_slope=0.2) | conv1d(weight=1,1,2)'"
     " --reduction mean",
+    "derive conv3d --input 1,2,2,3,3 --weight 2,1,2,2,1 --groups 2 --dilation 1,2,1 --padding same",
+    "derive conv2d --input 1,1,3,3 --weight 1,1,2,2 --padding 1 --padding-mode reflect",
+    "derive stack --input 1,1,2,3,3 --layers 'conv3d(weight=1,1,2,2,2, padding=1, padding_mode=circular) | relu'",
 ]
 OPERATOR = [
     "derive conv1d --input 1,1,5 --weight 1,1,2 --form operator",
     "derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --stride 2 --padding 1 --no-bias --form operator",
+    "derive conv3d --input 1,1,3,2,3 --weight 1,1,2,1,2 --stride 2,1,1 --form operator",
 ]
 MATRIX = [
     "derive conv1d --input 1,1,5 --weight 1,1,2 --dilation 2 --form matrix",
@@ -302,6 +306,10 @@ BROKEN = [
     ("derive", ELEMENT[11], _drop(["layer", "layers", 1, "kind"])),
     ("derive", ELEMENT[11], _set(["gradients", "dq1"], {"dq1[0]": "0"})),
     ("derive", ELEMENT[11], _set(["layer", "layers", 0, "reduction"], "sum")),  # only the stack has one
+    ("derive", ELEMENT[13], _set(["layer", "stride"], [1, 2])),  # two strides for three axes
+    ("derive", ELEMENT[13], _set(["layer", "padding_mode"], "same")),  # the word the user gave is padding_string
+    ("derive", ELEMENT[14], _drop(["layer", "padding_string"])),
+    ("derive", ELEMENT[15], _set(["layer", "layers", 0, "padding_mode"], None)),
     ("derive", OPERATOR[0], _set(["layer", "reduction"], "sum")),
     ("derive", OPERATOR[0], _drop(["identities"])),
     ("derive", MATRIX[0], _drop(["pictures", 0, "factors"])),

@@ -116,7 +116,7 @@ def test_symconv_error_is_a_value_error():
 # conv_spec: good input, normalized
 # --------------------------------------------------------------------------
 
-# (kind, input, weight, kwargs, stride, padding pairs, dilation, padding_mode)
+# (kind, input, weight, kwargs, stride, padding pairs, dilation, padding_string)
 GOOD = [
     pytest.param("conv1d", (1, 1, 4), (1, 1, 2), {}, (1,), ((0, 0),), (1,), None, id="conv1d-defaults"),
     pytest.param("conv2d", (1, 1, 4, 4), (1, 1, 2, 2), {}, (1, 1), ((0, 0), (0, 0)), (1, 1), None,
@@ -158,7 +158,8 @@ def test_conv_spec_normalizes(kind, input, weight, kwargs, stride, padding, dila
     assert spec.stride == stride
     assert spec.padding == padding
     assert spec.dilation == dilation
-    assert spec.padding_mode == mode
+    assert spec.padding_string == mode
+    assert spec.padding_mode == "zeros"
     assert spec.groups == kwargs.get("groups", 1)
     spatial = tuple(
         torch_out(h, k, s, lo + hi, d)
@@ -193,7 +194,8 @@ def test_to_dict_is_the_normalized_spec_as_json():
         "bias": True,
         "stride": [2, 3],
         "padding": [[1, 1], [2, 2]],
-        "padding_mode": None,
+        "padding_string": None,
+        "padding_mode": "zeros",
         "dilation": [2, 1],
         "groups": 2,
         "output": list(spec.output_shape),
@@ -209,7 +211,7 @@ I4, W2 = (1, 1, 4, 4), (1, 1, 2, 2)
 
 # (kind, input, weight, kwargs, parameter word, value shown)
 BAD = [
-    pytest.param("conv3d", (1, 1, 4, 4, 4), (1, 1, 2, 2, 2), {}, "layer", "conv3d", id="layer-conv3d"),
+    pytest.param("conv4d", (1, 1, 4, 4, 4, 4), (1, 1, 2, 2, 2, 2), {}, "layer", "conv4d", id="layer-conv4d"),
     pytest.param("Conv2d", I4, W2, {}, "layer", "Conv2d", id="layer-capitalized"),
     pytest.param("conv2d", (1, 1, 4), W2, {}, "input", "1,1,4", id="conv2d-input-3-sizes"),
     pytest.param("conv1d", (1, 1, 4, 4), (1, 1, 2), {}, "input", "1,1,4,4", id="conv1d-input-4-sizes"),
@@ -411,7 +413,7 @@ def test_same_padding_normalization(kernel, dilation, pair):
     spec2 = conv_spec("conv2d", (1, 1, 9, 8), (1, 1, kernel, 3), padding="same", dilation=(dilation, 1))
     assert spec2.padding == (pair, (1, 1))
     assert spec2.output_shape[2:] == (9, 8)
-    assert spec2.padding_mode == "same"
+    assert spec2.padding_string == "same"
 
 
 def test_same_keeps_every_size_on_a_grid():
@@ -428,7 +430,7 @@ def test_valid_is_zero_padding():
     zero = conv_spec("conv2d", (1, 1, 5, 5), (1, 1, 2, 3), padding=0)
     assert valid.padding == zero.padding == ((0, 0), (0, 0))
     assert valid.output_shape == zero.output_shape
-    assert valid.padding_mode == "valid" and zero.padding_mode is None
+    assert valid.padding_string == "valid" and zero.padding_string is None
 
 
 # --------------------------------------------------------------------------

@@ -204,7 +204,7 @@ def test_any_json_values_give_a_stack_or_one_line_refusal(tmp_path, layers, shap
 
 @pytest.mark.parametrize("text, fragment", [
     pytest.param("softmax", "'softmax'", id="unknown-layer"),
-    pytest.param("relu | conv3d(weight=1,1,1,1,1)", "layer 2: got 'conv3d'", id="unknown-layer-second"),
+    pytest.param("relu | conv4d(weight=1,1,1,1,1,1)", "layer 2: got 'conv4d'", id="unknown-layer-second"),
     pytest.param("stack", "'stack'", id="stack-in-a-stack"),
     pytest.param("maxpool2d(kernel=2, kernel=3)", "kernel twice", id="option-twice"),
     pytest.param("maxpool2d(kernel=2, stride=1, stride=2)", "stride twice", id="option-twice-later"),

@@ -127,9 +127,10 @@ class _progress:
 def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, form, **options):
     """Derive the forward and the gradients of LAYER element by element.
 
-    LAYER is conv1d, conv2d, maxpool1d, maxpool2d, avgpool1d, avgpool2d,
-    relu, leaky_relu, or stack (with --layers). A convolution gets dx, dw
-    and db; the others dx; a stack every tensor, layer by layer.
+    LAYER is a convolution (conv1d, conv2d, conv3d), a transposed one
+    (conv_transpose1d, conv_transpose2d, conv_transpose3d), a pool, an
+    activation, or stack (with --layers). A (transposed) convolution gets
+    dx, dw and db; the others dx; a stack every tensor, layer by layer.
 
     \b
     Examples (a 4x4 input with a 2x2 filter, numbered from 1):
@@ -137,6 +138,7 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, for
       symconv derive maxpool2d --input 1,1,4,4 --kernel 2 --index-base 1
       symconv derive stack --input 1,1,6,6 --layers "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)"
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix --index-base 1
+      symconv derive conv3d --input 1,1,3,3,3 --weight 1,1,2,2,2 --padding 1 --padding-mode reflect
     """
     spec = spec_from_options(layer, **options)
     check_output(output)

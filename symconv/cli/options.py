@@ -14,24 +14,31 @@ import click
 
 from symconv.cli.files import check_writable, write_file
 from symconv.errors import SymconvError
-from symconv.names import CONV_KINDS, FORMATS, FORMS, LAYER_KINDS, STACK
+from symconv.names import CONV_KINDS, CONV_TRANSPOSE_KINDS, FORMATS, FORMS, LAYER_KINDS, PADDING_MODES, STACK
 from symconv.spec.size import DEFAULT_MAX_TERMS
 from symconv.spec.values import MAX_INTEGER
 
 #: The LAYER argument of the commands that take any layer, or a stack.
 ANY_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + (STACK,)), metavar="LAYER")
 
-_INPUT_HELP = "Input shape: N,C,L (1-D) or N,C,H,W (2-D)."
+_INPUT_HELP = "Input shape: N,C,L (1-D), N,C,H,W (2-D) or N,C,D,H,W (3-D)."
 
 _LAYER_OPTIONS = [
     click.option("--input", "input", required=True, metavar="N,C,H,W", help=_INPUT_HELP),
     click.option("--weight", metavar="F,Cg,KH,KW",
-                 help="conv: weight shape F,C/groups,K or F,C/groups,KH,KW."),
+                 help="conv: weight shape F,C/groups,K, F,C/groups,KH,KW or F,C/groups,KD,KH,KW; "
+                      "conv_transpose: C_in,C_out/groups then K per axis."),
     click.option("--kernel", metavar="K[,K]", help="pool: window size, one value or one per axis."),
     click.option("--stride", metavar="S[,S]",
                  help="Stride, one value or one per axis [conv: 1; pool: the kernel]."),
     click.option("--padding", metavar="P[,P]|same|valid",
                  help="Padding per side, one value or one per axis; conv also 'same' / 'valid' [0]."),
+    click.option("--padding-mode", type=click.Choice(PADDING_MODES),
+                 help="conv: what the padding holds, as torch.nn.Conv2d's padding_mode: zeros, or x's own entries "
+                      "(reflect, replicate, circular), whose gradient flows back into x [zeros]."),
+    click.option("--output-padding", metavar="OP[,OP]",
+                 help="conv_transpose: positions added at the end of each axis, each smaller than its stride or "
+                      "dilation [0]."),
     click.option("--dilation", metavar="D[,D]", help="conv, maxpool: dilation, one value or one per axis [1]."),
     click.option("--groups", metavar="G", help="conv: blocked connections; C and F divisible by it [1]."),
     click.option("--no-bias", is_flag=True, help="conv: leave out the bias b (and db)."),
@@ -52,8 +59,9 @@ _LAYER_OPTIONS = [
 
 
 #: The name of each option above, as its command's keyword and :data:`symconv.spec.options.ACCEPTS` spell it.
-_NAMES = ["input", "weight", "kernel", "stride", "padding", "dilation", "groups", "no_bias", "ceil_mode",
-          "no_count_include_pad", "divisor_override", "negative_slope", "layers", "reduction", "max_terms"]
+_NAMES = ["input", "weight", "kernel", "stride", "padding", "padding_mode", "output_padding", "dilation", "groups",
+          "no_bias", "ceil_mode", "no_count_include_pad", "divisor_override", "negative_slope", "layers", "reduction",
+          "max_terms"]
 
 
 def layer_options(function=None, *, kinds=None, stack=True):
@@ -131,11 +139,20 @@ def check_standalone(standalone: bool, fmt: str) -> None:
         )
 
 
+def form_kinds(form: str) -> list[str]:
+    """The kinds a form is drawn for: every entry for all; operator identities for the (transposed)
+    convolutions; matrix pictures for those of one or two axes (the rules' ``forms`` agree, a test holds it)."""
+    if form == "element":
+        return list(LAYER_KINDS)
+    return [kind for kind, ndim in {**CONV_KINDS, **CONV_TRANSPOSE_KINDS}.items() if form == "operator" or ndim <= 2]
+
+
 def check_form(form: str, layer: str) -> None:
-    """Operator identities and matrix pictures are drawn for convolutions only."""
-    if form != "element" and layer not in CONV_KINDS:
-        raise click.BadParameter(f"got {form!r} for {layer}, expected it only for conv1d and conv2d",
-                                 param_hint="'--form'")
+    """Refuse, before anything loads, a form the layer does not have."""
+    kinds = form_kinds(form)
+    if form != "element" and layer not in kinds:
+        listed = ", ".join(kinds[:-1]) + " and " + kinds[-1]
+        raise click.BadParameter(f"got {form!r} for {layer}, expected it only for {listed}", param_hint="'--form'")
 
 
 def write_or_echo(text: str, output: str | None, hint: str = "'--output'") -> None:

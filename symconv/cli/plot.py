@@ -24,30 +24,35 @@ import click
 from symconv.cli.files import replacing
 from symconv.cli.options import check_output, index_base_option, layer_options, usage_errors
 from symconv.errors import SymconvError
-from symconv.names import CONV_KINDS
+from symconv.names import CONV_KINDS, CONV_TRANSPOSE_KINDS
 from symconv.spec.command import spec_from_options
 from symconv.spec.size import check_size
 from symconv.spec.values import parse_ints
 
-#: Pictures are drawn for convolutions and max pooling.
-PICTURE_KINDS = tuple(sorted(CONV_KINDS)) + ("maxpool1d", "maxpool2d")
+#: The kinds whose pictures need no values: convolutions and transposed convolutions of one or two axes
+#: (a 3-D layer has no flat picture).
+LINEAR_KINDS = tuple(k for k, nd in {**CONV_KINDS, **CONV_TRANSPOSE_KINDS}.items() if nd <= 2)
+#: Pictures are drawn for those, and for max pooling.
+PICTURE_KINDS = LINEAR_KINDS + ("maxpool1d", "maxpool2d")
 #: symconv.plot.jacobian.PICTURE_FORMATS, without importing NumPy before a refusal.
 PICTURE_SUFFIXES = (".png", ".svg")
 #: --index-base of the commands that write a file: it numbers --at too.
 INDEX_BASE = index_base_option("Number elements from 0 (x_{00}) or 1 (x_{11}), in --at and on the output.")
 
 
-def parse_at(text: str, shape: tuple[int, ...], tensor: str, index_base: int) -> tuple[int, ...]:
+def parse_at(text: str, shape: tuple[int, ...], tensor: str, index_base: int,
+             weight_axes: tuple[str, str] = ("F", "C")) -> tuple[int, ...]:
     """``--at`` as a full 0-based index of ``tensor``.
 
     The spatial indices alone (``I,J``) are enough when the leading two axes
-    (batch and channel, or filter and channel) have size 1.
+    (batch and channel, or filter and channel) have size 1; ``weight_axes``
+    names w's two leading axes (a transposed convolution's are C, F).
 
     >>> parse_at("2,2", (1, 1, 4, 4), "x", 1)
     (0, 0, 1, 1)
     """
     spatial = len(shape) - 2
-    names = {"x": ("N", "C"), "w": ("F", "C")}[tensor] + ("I", "J")[:spatial]
+    names = {"x": ("N", "C"), "w": weight_axes}[tensor] + ("I", "J")[:spatial]
     full, short = ",".join(names), ",".join(names[2:])
     try:
         values = parse_ints(text, "--at", full)
@@ -147,7 +152,7 @@ def _refuse(layer, reason, **given):
             raise click.BadParameter(f"got {option} for {layer}, expected {reason}", param_hint=f"'{option}'")
 
 
-def _conv_at(spec, kind, at_text, of, base):
+def _conv_at(spec, kind, at_text, of, base, weight_axes):
     """``--at`` as a 0-based index (routing), after checking what --kind allows."""
     from symconv.plot.jacobian import check_jacobian_size
 
@@ -163,7 +168,7 @@ def _conv_at(spec, kind, at_text, of, base):
         example = ",".join([str(base)] * (len(shape) - 2))
         raise click.BadParameter(f"missing, expected an element of {tensor} with --kind routing, e.g. --at {example}",
                                  param_hint="'--at'")
-    return parse_at(at_text, shape, tensor, base)
+    return parse_at(at_text, shape, tensor, base, weight_axes)
 
 
 @click.command()
@@ -188,8 +193,9 @@ def _conv_at(spec, kind, at_text, of, base):
 def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, reduction, **options):
     """Draw a picture of the derivation of LAYER (needs matplotlib).
 
-    LAYER is conv1d, conv2d, maxpool1d or maxpool2d. A max pool's gradient
-    depends on the values of x, so its pictures are drawn at --values:
+    LAYER is conv1d, conv2d, conv_transpose1d, conv_transpose2d, maxpool1d or
+    maxpool2d. A max pool's gradient depends on the values of x, so its
+    pictures are drawn at --values:
     routing shows which input receives each dy (the first maximum of its
     window, ties marked), jacobian shows dy/dx at those values.
     matplotlib comes with pip install "symconv[plot]".
@@ -205,12 +211,13 @@ def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, 
     spec = spec_from_options(layer, **options)
     check_size(spec, max_terms)  # a layer too large to derive is refused before SymPy loads
     base = int(index_base)
-    if layer in CONV_KINDS:
+    if layer in LINEAR_KINDS:
         _refuse(layer, "it only for maxpool1d and maxpool2d (a convolution's pictures need no values)",
                 values=values, seed=seed)
-        at = _conv_at(spec, kind, at_text, of, base)
+        at = _conv_at(spec, kind, at_text, of, base, ("C", "F") if layer in CONV_TRANSPOSE_KINDS else ("F", "C"))
     else:
-        _refuse(layer, "it only for conv1d and conv2d (a max pool's routing shows every dy)", at=at_text, of=of)
+        _refuse(layer, f"it only for {', '.join(LINEAR_KINDS[:-1])} and {LINEAR_KINDS[-1]} (a max pool's routing "
+                       "shows every dy)", at=at_text, of=of)
         from symconv.plot.pool import check_pool_jacobian_size
 
         if kind == "jacobian":
@@ -225,7 +232,7 @@ def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, 
     derivation = derive(spec, max_terms=None, reduction=reduction)
     # The picture is drawn into a temporary file that replaces the output only once complete.
     with replacing(output, "'-o'") as picture:
-        if layer in CONV_KINDS:
+        if layer in LINEAR_KINDS:
             from symconv.plot.jacobian import plot_jacobian, plot_routing
 
             if kind == "jacobian":

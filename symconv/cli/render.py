@@ -87,8 +87,9 @@ def render():
 def render_derive(layer, form, index_base, output, max_terms, reduction, **options):
     """Typeset the equations derive prints for LAYER.
 
-    LAYER is any layer derive takes: conv1d, conv2d, maxpool1d, maxpool2d,
-    avgpool1d, avgpool2d, relu, leaky_relu, or stack (with --layers).
+    LAYER is any layer derive takes: a convolution (conv1d, conv2d, conv3d), a
+    transposed one (conv_transpose1d, conv_transpose2d, conv_transpose3d), a
+    pool, an activation, or stack (with --layers).
     """
     suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
     spec = spec_from_options(layer, **options)

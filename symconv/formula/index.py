@@ -46,9 +46,9 @@ Sum(dy[n, f, i], (i, 0, L_o - 1), (n, 0, N - 1))
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from sympy import Indexed, Integer, Mul, diff
+from sympy import Mul
 
 from symconv.errors import SymconvError
 from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formulas are made of)
@@ -57,6 +57,7 @@ from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formula
     FILTERS,
     AXES_1D,
     AXES_2D,
+    AXES_3D,
     AXES_AVG,
     AXES_AVG_1D,
     GROUP_CHANNELS,
@@ -71,51 +72,10 @@ from symconv.formula.sums import (  # noqa: F401  (re-exported: what the formula
     offset_symbol,
     split_deltas,
 )
-from symconv.formula.shift import counted_from_one, element_from_one, plus_one
+from symconv.formula.chain import Formula, _domains, composite, differentiate  # noqa: F401  (re-exported)
+from symconv.formula.transpose import AXES_T1D, AXES_T2D, transpose_formulas
 from symconv.names import FORMULA_LAYERS as LAYERS
 from symconv.symbolic.tensors import base
-
-
-@dataclass(frozen=True)
-class Formula:
-    """``lhs = sum of terms``, plus how it was reached.
-
-    ``chain`` holds the gradient's chain-rule terms before any delta was
-    eliminated (empty for a forward); ``domains`` the free indices' ranges;
-    ``axes`` the spatial axes whose output sizes the terms use.
-    """
-
-    name: str
-    lhs: Indexed
-    terms: tuple
-    domains: dict
-    axes: tuple
-    chain: tuple = ()
-    notes: tuple = field(default=())
-
-    def expression(self, guard: bool = True):
-        """The right-hand side in terms of the output-size symbols (``H_o``)."""
-        return sum((t.expression(guard) for t in self.terms), Integer(0))
-
-    def sympy(self):
-        """Self-contained right-hand side: output sizes, group sizes and selectors written out."""
-        sizes = {**{a.out: a.out_size() for a in self.axes}, **GROUP_SIZES}
-        expr = self.expression().subs(sizes)
-        return expr.replace(lambda e: isinstance(e, FirstArgmax), lambda e: e.definition())
-
-    def sympy_lhs(self):
-        """The left-hand side with the group sizes written out (``dx[n, C*g/G + c, h]``)."""
-        return self.lhs.subs(GROUP_SIZES)
-
-    def counted_from_one(self) -> Formula:
-        """The same formula with every index counted from 1 (:mod:`symconv.formula.shift`)."""
-        free = tuple(self.domains)
-        return replace(
-            self, lhs=element_from_one(self.lhs, free),
-            terms=tuple(counted_from_one(t, free) for t in self.terms),
-            chain=tuple(counted_from_one(t, free) for t in self.chain),
-            domains={v: (plus_one(lo), plus_one(hi)) for v, (lo, hi) in self.domains.items()},
-        )
 
 
 class Formulas(dict):
@@ -138,35 +98,15 @@ class Formulas(dict):
         return f"Formulas({self.layer!r}, {dict.__repr__(self)})"
 
 
-def _prime(symbols):
-    return {s: offset_symbol(s.name + "'") for s in symbols}
+def axis_indices(ndim: int):
+    """``(outputs, taps, input positions)``: one index symbol of each per spatial axis.
 
-
-def differentiate(forward: Formula, tensor: str, free: tuple, domains: dict) -> Formula:
-    """``d/d tensor[free]`` of ``L = sum dy y``: chain rule, then deltas eliminated, then bounds."""
-    outputs = forward.lhs.indices
-    rename = _prime(outputs)
-    sizes = [forward.domains[o][1] for o in outputs]
-    output_limits = tuple(Limit(rename[o], 0, hi) for o, hi in zip(outputs, sizes))
-    upstream = base("dy")[tuple(rename[o] for o in outputs)]
-    chain, terms = [], []
-    for term in forward.terms:
-        local = {**rename, **_prime(l.var for l in term.limits)}
-        term = term.rename(local)
-        deltas, rest = split_deltas(diff(term.body, base(tensor)[free]))
-        if rest == 0:
-            continue
-        raw = IndexSum(upstream * rest, output_limits + term.limits, term.spans, deltas=deltas)
-        chain.append(raw)
-        reduced = raw.eliminate().tighten(domains)
-        left = [l.var for l in reduced.limits] + [v for v, _ in reduced.solved]
-        terms.append(reduced.rename({v: offset_symbol(v.name.rstrip("'")) for v in left}))
-    lhs = base("d" + tensor)[free]
-    return Formula("d" + tensor, lhs, tuple(terms), domains, forward.axes, tuple(chain))
-
-
-def _domains(pairs):
-    return {var: (Integer(0), size - 1) for var, size in pairs}
+    1-D and 2-D layers use ``i, j`` (outputs), ``k, l`` (taps) and ``h, q``
+    (positions of x) on their last axes; a 3-D layer's depth axis comes first
+    with ``t``, ``r`` and ``z``.
+    """
+    letters = ("i j", "k l", "h q") if ndim < 3 else ("t i j", "r k l", "z h q")
+    return tuple(idx(names)[:ndim] for names in letters)
 
 
 def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
@@ -183,7 +123,7 @@ def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
     the results are written back with the composite indices.
     """
     n, f, c, g = idx("n f c g")
-    outs, taps, places = idx("i j")[: len(axes)], idx("k l")[: len(axes)], idx("h q")[: len(axes)]
+    outs, taps, places = axis_indices(len(axes))
     positions = tuple(a.position(o, t) for a, o, t in zip(axes, outs, taps))
     lead, groups = ((g,), [(g, GROUPS)]) if grouped else ((), [])
     channels, filters = (GROUP_CHANNELS, GROUP_FILTERS) if grouped else (CHANNELS, FILTERS)
@@ -203,30 +143,12 @@ def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
         "dw": differentiate(forward, "w", lead + (f, c) + taps, w_domains),
         "db": differentiate(forward, "b", lead + (f,), _domains(groups + [(f, filters)])),
     }
-    return {name: _composite(formula) for name, formula in formulas.items()} if grouped else formulas
+    return {name: composite(formula, _PAIRS) for name, formula in formulas.items()} if grouped else formulas
 
 
 #: Per tensor of a grouped convolution: where its (group, member) pair of indices sits, and the group's size.
 _PAIRS = {"x": (1, GROUP_CHANNELS), "dx": (1, GROUP_CHANNELS), "y": (1, GROUP_FILTERS), "dy": (1, GROUP_FILTERS),
           "w": (0, GROUP_FILTERS), "dw": (0, GROUP_FILTERS), "b": (0, GROUP_FILTERS), "db": (0, GROUP_FILTERS)}
-
-
-def _composite_element(element):
-    """``x[n, g, c, h]`` -> ``x[n, g C_g + c, h]``: the (group, member) pair as the one index PyTorch uses."""
-    at, size = _PAIRS[element.base.name]
-    index = element.indices
-    return element.base[index[:at] + (index[at] * size + index[at + 1],) + index[at + 2:]]
-
-
-def _composite(formula: Formula) -> Formula:
-    def written(expr):
-        return expr.replace(lambda e: isinstance(e, Indexed) and e.base.name in _PAIRS, _composite_element)
-
-    def term(t):
-        return replace(t, body=written(t.body))
-
-    return replace(formula, lhs=_composite_element(formula.lhs), terms=tuple(map(term, formula.terms)),
-                   chain=tuple(map(term, formula.chain)))
 
 
 #: Each pool's axes and reduction: a max pool dilates, an average pool does not.
@@ -274,7 +196,8 @@ def derive_formulas(layer: str, groups: bool = False, index_base: int = 0) -> Fo
     if layer not in BUILDERS:
         raise SymconvError(f"layer: got {layer!r}, expected one of {', '.join(LAYERS)}")
     if groups and layer not in GROUPED:
-        raise SymconvError(f"groups: got --groups for {layer}, expected it only for {' and '.join(GROUPED)}")
+        raise SymconvError(f"groups: got --groups for {layer}, expected it only for "
+                           f"{', '.join(GROUPED[:-1])} and {GROUPED[-1]}")
     if index_base not in (0, 1):
         raise SymconvError(f"index_base: got {index_base!r}, expected 0 or 1")
     formulas = BUILDERS[layer](groups)
@@ -289,6 +212,9 @@ def derive_formulas(layer: str, groups: bool = False, index_base: int = 0) -> Fo
 BUILDERS = {
     "conv1d": lambda groups: conv_formulas(AXES_1D, groups),
     "conv2d": lambda groups: conv_formulas(AXES_2D, groups),
+    "conv3d": lambda groups: conv_formulas(AXES_3D, groups),
+    "conv_transpose1d": lambda groups: transpose_formulas(AXES_T1D, groups),
+    "conv_transpose2d": lambda groups: transpose_formulas(AXES_T2D, groups),
     "maxpool1d": lambda groups: pool_formulas("maxpool1d"),
     "maxpool2d": lambda groups: pool_formulas("maxpool2d"),
     "avgpool1d": lambda groups: pool_formulas("avgpool1d"),
@@ -296,7 +222,7 @@ BUILDERS = {
 }
 assert tuple(BUILDERS) == LAYERS
 #: The layers whose formulas take groups.
-GROUPED = ("conv1d", "conv2d")
+GROUPED = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d")
 
 
 def json_formulas(formulas: dict[str, Formula]) -> dict:
@@ -325,7 +251,9 @@ def spec_sizes(spec, groups: bool = False) -> dict[str, int]:
         raise SymconvError(
             f"padding: got {[list(p) for p in spec.padding]}, expected the same padding on both sides"
         )
-    axes = AXES_1D if spec.ndim == 1 else AXES_2D
+    if spec.padding_mode != "zeros":
+        raise SymconvError(f"padding-mode: got {spec.padding_mode}, expected zeros (the index formulas pad with zeros)")
+    axes = {1: AXES_1D, 2: AXES_2D, 3: AXES_3D}[spec.ndim]
     sizes = {"N": spec.input[0], "C": spec.input[1], "F": spec.weight[0]}
     for a, size, kernel, stride, (pad, _), dilation in zip(
         axes, spec.input[2:], spec.weight[2:], spec.stride, spec.padding, spec.dilation

@@ -25,6 +25,13 @@ output size :math:`H_o`, the element-wise gradients are three operations:
   kernel with taps :math:`S` apart and the result is read every :math:`D`
   positions: stride and dilation swap roles.
 
+With a padding mode other than zeros (reflect, replicate, circular) the
+padding holds x's own entries, and the identities are those of the same
+layer on the padded input :math:`x^{\\mathrm{pad}}` (no padding left), followed
+by a fold: :math:`dx = \\operatorname{fold}(dx^{\\mathrm{pad}})`, the interior of
+:math:`dx^{\\mathrm{pad}}` with each padded entry's gradient added onto the
+entry of x it copies (:func:`padded_layer`, :func:`fold`).
+
 The functions take arrays of any dtype: with SymPy elements they give the
 sides as expressions, checked equal to the derivation entry by entry; with
 floats, numbers to compare with the reference kernels and PyTorch.
@@ -39,6 +46,8 @@ floats, numbers to compare with the reference kernels and PyTorch.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 from sympy import expand
@@ -117,8 +126,39 @@ def correlate(a, kernel, dilation, stride, out):
     return result
 
 
+#: PyTorch's padding modes as ``np.pad`` names them: the operator side pads with NumPy's rules.
+_NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def padded_layer(spec):
+    """The same layer on x already padded by its mode: no padding left, and zeros as the mode."""
+    sizes = tuple(h + lo + hi for h, (lo, hi) in zip(spec.input[2:], spec.padding))
+    return replace(spec, input=spec.input[:2] + sizes, padding=((0, 0),) * spec.ndim, padding_string=None,
+                   padding_mode="zeros")
+
+
+def pad_with_mode(spec, x):
+    """:math:`x^{\\mathrm{pad}}`: x padded with its own entries by ``spec``'s mode."""
+    return np.pad(x, ((0, 0), (0, 0)) + tuple(spec.padding), mode=_NUMPY_MODES[spec.padding_mode])
+
+
+def fold(spec, dx_pad):
+    """dx from the padded input's gradient: its interior, each padded entry added onto the one it copies."""
+    for axis, (size, (lo, hi)) in enumerate(zip(spec.input[2:], spec.padding), start=2):
+        copied = np.pad(np.arange(size), (lo, hi), mode=_NUMPY_MODES[spec.padding_mode])
+        moved = np.moveaxis(dx_pad, axis, 0)
+        folded = moved[lo:lo + size].copy()
+        for position in [*range(lo), *range(lo + size, lo + size + hi)]:
+            folded[copied[position]] = folded[copied[position]] + moved[position]
+        dx_pad = np.moveaxis(folded, 0, axis)
+    return dx_pad
+
+
 def operator_gradients(spec, dy, x, w):
-    """``(dx, dw, db)`` computed by the three operator identities, group by group."""
+    """``(dx, dw, db)`` computed by the three operator identities, group by group (and a fold)."""
+    if spec.padding_mode != "zeros":
+        dx_pad, dw, db = operator_gradients(padded_layer(spec), dy, pad_with_mode(spec, x), w)
+        return fold(spec, dx_pad), dw, db
     g, c, f = spec.groups, spec.input[1], spec.weight[0]
     cg, fg = c // g, f // g
     tilde, rot, padded = spread_dy(spec, dy), rotate_w(spec, w), pad_x(spec, x)

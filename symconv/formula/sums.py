@@ -57,6 +57,8 @@ def _axis(size, kernel, stride, padding, dilation, out):
 
 AXES_1D = (_axis("L", "K", "S", "P", "D", "L_o"),)
 AXES_2D = (_axis("H", "KH", "SH", "PH", "DH", "H_o"), _axis("W", "KW", "SW", "PW", "DW", "W_o"))
+#: The depth axis of a 3-D layer: D its size (``DD`` its dilation), before AXES_2D's H and W.
+AXES_3D = (_axis("D", "KD", "SD", "PD", "DD", "D_o"),) + AXES_2D
 #: PyTorch's avg_pool1d and avg_pool2d have no dilation: their taps are consecutive.
 AXES_AVG_1D = (_axis("L", "K", "S", "P", None, "L_o"),)
 AXES_AVG = (_axis("H", "KH", "SH", "PH", None, "H_o"), _axis("W", "KW", "SW", "PW", None, "W_o"))
@@ -196,7 +198,7 @@ class IndexSum:
         )
 
     def eliminate(self) -> IndexSum:
-        """Solve every Kronecker delta for the innermost summation variable it holds."""
+        """Solve every Kronecker delta for a summation variable it holds (see :meth:`_solve`)."""
         current = self
         while current.deltas:
             (a, b), rest = current.deltas[0], current.deltas[1:]
@@ -204,10 +206,13 @@ class IndexSum:
         return current
 
     def _solve(self, equation) -> IndexSum:
+        """Solve ``equation = 0`` for the innermost summation variable with coefficient +-1, if one
+        has it (no divisibility condition: an output index of a scatter), else the innermost."""
         bound = [limit for limit in self.limits if equation.has(limit.var)]
         if not bound:
             raise ValueError(f"a delta on free indices only: {equation} = 0")
-        limit = bound[-1]
+        unit = [limit for limit in bound if diff(equation, limit.var) in (1, -1)]
+        limit = (unit or bound)[-1]
         var = limit.var
         coefficient = diff(equation, var)
         rest = equation.subs(var, 0)

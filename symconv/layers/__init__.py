@@ -1,6 +1,8 @@
 """The layer rule table: one module per kind family, one :class:`LayerRule` each.
 
-* :mod:`symconv.layers.conv`: conv1d, conv2d
+* :mod:`symconv.layers.conv`: conv1d, conv2d, conv3d (without matrix pictures)
+* :mod:`symconv.layers.conv_transpose`: conv_transpose1d, conv_transpose2d, and conv_transpose3d
+  (without matrix pictures)
 * :mod:`symconv.layers.maxpool`: maxpool1d, maxpool2d
 * :mod:`symconv.layers.avgpool`: avgpool1d, avgpool2d
 * :mod:`symconv.layers.activation`: relu, leaky_relu
@@ -16,12 +18,13 @@ True
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.layers import activation, avgpool, conv, maxpool
+from symconv.layers import activation, avgpool, conv, conv_transpose, maxpool
 from symconv.layers.rule import LayerRule
 
 #: Every layer kind's rule, keyed by the kind's name.
-RULES: dict[str, LayerRule] = {kind: module.RULE for module in (conv, maxpool, avgpool, activation)
-                               for kind in module.RULE.kinds}
+RULES: dict[str, LayerRule] = {kind: rule for rule in (conv.RULE, conv_transpose.RULE, conv_transpose.RULE_3D,
+                                                       maxpool.RULE, avgpool.RULE, activation.RULE)
+                               for kind in rule.kinds}
 
 
 def rule_for(spec) -> LayerRule:

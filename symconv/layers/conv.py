@@ -1,4 +1,4 @@
-"""Convolution (1-D and 2-D): its forward as a table of products, reference, and words.
+"""Convolution (1-D, 2-D and 3-D): its forward as a table of products, reference, and words.
 
 The engine differentiates the forward built here and never sees a gradient
 formula.
@@ -9,10 +9,15 @@ group of filter ``f`` and ``C_g`` the channels per group,
 .. math::
 
     y_{n,f,o} = b_f + \\sum_{c'=0}^{C_g-1} \\sum_{k}
-        w_{f,c',k}\\, x_{n,\\, gC_g + c',\\, oS - P + kD}
+        w_{f,c',k}\\, x^{\\mathrm{pad}}_{n,\\, gC_g + c',\\, oS - P + kD}
 
-where the sum runs over kernel taps ``k`` whose input position lies inside x:
-the zero padding contributes nothing, so it never appears.
+with one output index ``o`` and tap ``k`` per spatial axis. With zero
+padding (``padding_mode='zeros'``) the sum runs over the taps whose input
+position lies inside x: the padding contributes nothing, so it never
+appears. With ``reflect``, ``replicate`` or ``circular`` every padded
+position holds an entry of x itself (:func:`padded_source`), so every tap
+reads x, and the engine's chain rule sends the gradient of each padded
+entry back into the entry it copies.
 
 >>> from symconv.spec.conv import conv_spec
 >>> y = conv_forward(conv_spec("conv1d", (1, 1, 4), (1, 1, 2)))
@@ -29,7 +34,7 @@ import numpy as np
 from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
 from symconv.layers.conv_check import CHECK
 from symconv.layers.rule import LayerRule, axes_text
-from symconv.names import CONV_KINDS, FORMS
+from symconv.names import CONV_KINDS, FORMS, OUTPUT_LETTERS
 from symconv.spec.conv import ConvSpec
 
 
@@ -46,14 +51,38 @@ def conv_space(spec: ConvSpec, names=DEFAULT_NAMES) -> ElementSpace:
     return ElementSpace(shapes)
 
 
-def _axis_pairs(out, size, kernel, stride, dilation, before):
-    """For one spatial axis, the (output, tap, input position) triples inside x."""
+def padded_source(position, size: int, mode: str):
+    """The entry of x (per axis) that each position of the padded input holds; -1 for a zero.
+
+    Positions count in x's frame (``-P_b`` is the first padded one). PyTorch's
+    rules: ``reflect`` mirrors about the edge without repeating it (position
+    -1 holds x[1]), ``replicate`` repeats the edge, ``circular`` wraps around.
+    The spec has already refused paddings these cannot fill from x.
+
+    >>> padded_source(np.arange(-2, 5), 3, "reflect").tolist()
+    [2, 1, 0, 1, 2, 1, 0]
+    >>> padded_source(np.arange(-2, 5), 3, "circular").tolist()
+    [1, 2, 0, 1, 2, 0, 1]
+    """
+    position = np.asarray(position)
+    if mode == "reflect":
+        last = size - 1
+        return np.where(position < 0, -position, np.where(position > last, 2 * last - position, position))
+    if mode == "replicate":
+        return np.clip(position, 0, size - 1)
+    if mode == "circular":
+        return np.mod(position, size)
+    return np.where((position >= 0) & (position < size), position, -1)
+
+
+def _axis_pairs(out, size, kernel, stride, dilation, before, mode="zeros"):
+    """For one spatial axis, the (output, tap, entry of x) triples whose tap reads x."""
     o = np.arange(out)[:, None]
     k = np.arange(kernel)[None, :]
-    position = o * stride - before + k * dilation
-    inside = (position >= 0) & (position < size)
+    source = padded_source(o * stride - before + k * dilation, size, mode)
+    inside = source >= 0
     o, k = np.broadcast_arrays(o, k)
-    return o[inside], k[inside], position[inside]
+    return o[inside], k[inside], source[inside]
 
 
 def conv_forward(spec: ConvSpec, names=DEFAULT_NAMES) -> TermTable:
@@ -67,7 +96,7 @@ def conv_forward(spec: ConvSpec, names=DEFAULT_NAMES) -> TermTable:
     out = spec.output_shape
     n_batch, filters, per_group = spec.input[0], spec.weight[0], spec.weight[1]
     axes = [
-        _axis_pairs(o, h, k, s, d, lo)
+        _axis_pairs(o, h, k, s, d, lo, spec.padding_mode)
         for o, h, k, s, d, (lo, _) in zip(
             out[2:], spec.input[2:], spec.weight[2:], spec.stride, spec.dilation, spec.padding
         )
@@ -107,7 +136,8 @@ def _scaled(array, scale):
 def _reference(spec, names, scale):
     from symconv import reference  # the kernels load when a check needs them, not with the rules
 
-    options = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups)
+    options = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups,
+                   padding_mode=spec.padding_mode)
     x, w, b, up = names["x"], names["w"], names["b"], "d" + names["y"]
 
     def forward(values):
@@ -126,9 +156,11 @@ def _details(spec) -> list[str]:
     parts = [
         "w " + "x".join(map(str, spec.weight)),
         f"stride {axes_text(spec.stride)}",
-        f"padding {spec.padding_mode or axes_text(pads)}",
+        f"padding {spec.padding_string or axes_text(pads)}",
         f"dilation {axes_text(spec.dilation)}",
     ]
+    if spec.padding_mode != "zeros":
+        parts.insert(3, f"padding_mode {spec.padding_mode}")
     if spec.groups != 1:
         parts.append(f"groups {spec.groups}")
     if not spec.bias:
@@ -137,17 +169,36 @@ def _details(spec) -> list[str]:
 
 
 def _chain(spec, tex):
+    """The backward as operators; with a padding mode other than zeros, x is padded with its own
+    entries (``pad``) and the padded input's gradient folds back onto them (``fold``)."""
     x, w, b, up = tex["x"], tex["w"], tex["b"], tex["dy"]
-    rows = [(r"\partial " + x, r"\operatorname{rot180}(%s) \,\hat{*}\, %s" % (w, up)),
-            (r"\partial " + w, r"%s \star %s" % (x, up))]
+    dx = r"\operatorname{rot180}(%s) \,\hat{*}\, %s" % (w, up)
+    padded = x
+    if spec.padding_mode != "zeros":
+        mode = r"_{\mathrm{%s}}" % spec.padding_mode
+        dx, padded = r"\operatorname{fold}%s(%s)" % (mode, dx), r"\operatorname{pad}%s(%s)" % (mode, x)
+    rows = [(r"\partial " + x, dx), (r"\partial " + w, r"%s \star %s" % (padded, up))]
     if spec.bias:
-        rows.append((r"\partial " + b, r"\textstyle\sum_{n,i,j} %s" % up))
+        rows.append((r"\partial " + b, r"\textstyle\sum_{n,%s} %s" % (",".join(OUTPUT_LETTERS[spec.ndim]), up)))
     return rows
 
 
 def _kinks(spec, x, constant):
     """Linear in x and in w: every output moves (the weights are perturbed too)."""
     return None, np.zeros(spec.output_shape, dtype=bool)
+
+
+def _kind_forms(kind):
+    """Matrix pictures are drawn in 1-D and 2-D: a 3-D layer's slices are not matrices."""
+    return FORMS if CONV_KINDS[kind] <= 2 else tuple(form for form in FORMS if form != "matrix")
+
+
+def _form_refusal(spec, form):
+    """The matrix pictures draw a zero-padded x (the operator form writes a padding mode's fold)."""
+    if form == "matrix" and spec.padding_mode != "zeros":
+        return (f"padding-mode: got {spec.padding_mode} with --form matrix, expected zeros (the matrix pictures "
+                f"draw a zero-padded x; --form operator writes the fold of the padded input's gradient)")
+    return None
 
 
 RULE = LayerRule(
@@ -161,4 +212,7 @@ RULE = LayerRule(
     kinks=_kinks,
     forms=FORMS,
     check=CHECK,
+    kind_forms=_kind_forms,
+    form_refusal=_form_refusal,
+    operators="conv",
 )

@@ -8,7 +8,9 @@ Every mistake is the reference backward run on altered inputs or options:
   (dilation) 1, with dy in the top-left corner of the larger output;
 * ``padding-offset``: the padded input's gradient cropped at 0, not at the
   padding, which is the right gradient of a layer padded only after;
-* ``groups-ignored``: every filter reads the first group's channels.
+* ``groups-ignored``: every filter reads the first group's channels;
+* ``padding-mode-ignored`` (a layer with a ``padding_mode`` other than
+  zeros): the right gradient of the same layer padded with zeros.
 
 >>> from symconv.spec.conv import conv_spec
 >>> spec = conv_spec("conv1d", (1, 1, 3), (1, 1, 2))
@@ -28,15 +30,24 @@ from symconv.spec.conv import conv_spec
 
 
 def _options(spec, **changes):
-    options = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups)
+    options = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups,
+                   padding_mode=spec.padding_mode)
     options.update(changes)
     return options
 
 
+def _with_mode(spec, keywords: dict) -> dict:
+    """A user's function is told the padding mode only when it is not zeros (PyTorch's functional
+    convolutions have no padding_mode: a layer padded with zeros calls them unchanged)."""
+    return keywords if spec.padding_mode == "zeros" else {**keywords, "padding_mode": spec.padding_mode}
+
+
 def _config(spec) -> dict:
     config = {"input": spec.input, "weight": spec.weight, "stride": spec.stride,
-              "padding": "same" if spec.padding_mode == "same" else spec.padding,
+              "padding": "same" if spec.padding_string == "same" else spec.padding,
               "dilation": spec.dilation, "groups": spec.groups}
+    if spec.padding_mode != "zeros":
+        config["padding_mode"] = spec.padding_mode
     if not spec.bias:
         config["no_bias"] = True
     return config
@@ -51,19 +62,21 @@ def _symmetric(spec):
 
 def _keywords(spec) -> dict:
     padding = _symmetric(spec) or spec.padding
-    return {"stride": spec.stride, "padding": padding, "dilation": spec.dilation, "groups": spec.groups}
+    return _with_mode(spec, {"stride": spec.stride, "padding": padding, "dilation": spec.dilation,
+                             "groups": spec.groups})
 
 
 def _torch_keywords(spec) -> dict:
     padding = _symmetric(spec)
     if padding is None:
-        if spec.padding_mode != "same":
+        if spec.padding_string != "same":
             raise SymconvError(
                 f"padding: got {[list(p) for p in spec.padding]} with --convention torch, expected the same "
                 f"padding on both sides of each axis, or 'same' (PyTorch's convolutions take one per axis)"
             )
         padding = "same"
-    return {"stride": spec.stride, "padding": padding, "dilation": spec.dilation, "groups": spec.groups}
+    return _with_mode(spec, {"stride": spec.stride, "padding": padding, "dilation": spec.dilation,
+                             "groups": spec.groups})
 
 
 def _cs231n(spec) -> dict:
@@ -78,6 +91,8 @@ def _cs231n(spec) -> dict:
         problems.append("no dilation")
     if spec.groups != 1:
         problems.append("no groups")
+    if spec.padding_mode != "zeros":
+        problems.append(f"zero padding (got padding_mode {spec.padding_mode})")
     if not spec.bias:
         problems.append("a bias")
     if problems:
@@ -113,6 +128,7 @@ def _at_one(spec, name):
 
 
 def _padding_offset(spec):
+    """The zero-padded input's gradient cropped from 0; a padding mode folds instead, so no such crop."""
     after = tuple((0, lo + hi) for lo, hi in spec.padding)
 
     def wrong(v):
@@ -133,7 +149,15 @@ def _groups_ignored(spec):
     return wrong
 
 
+def _mode_ignored(spec):
+    def wrong(v):
+        grads = _gradients(v["dy"], v["x"], v["w"], **_options(spec, padding_mode="zeros"))
+        return {"dx": grads["dx"], "dw": grads["dw"]}
+    return wrong
+
+
 def _mistakes(spec):
+    zeros = spec.padding_mode == "zeros"
     return (
         Mistake("kernel-not-flipped", "dx correlates dy with w itself: the kernel must be rotated by 180 "
                 "degrees (flipped along every spatial axis)", (_not_flipped(spec),)),
@@ -142,14 +166,18 @@ def _mistakes(spec):
         Mistake("dilation-ignored", "the kernel taps are read next to each other: tap k must read the "
                 "input at k*dilation", (_at_one(spec, "dilation"),)),
         Mistake("padding-offset", "the padded input's gradient is cropped from 0: it must be cropped "
-                "from the padding (dx = dx_pad[P:P+H])", (_padding_offset(spec),)),
+                "from the padding (dx = dx_pad[P:P+H])", (_padding_offset(spec),) if zeros else ()),
         Mistake("groups-ignored", "every filter reads the first group's channels: filter f must read "
                 "the channels of its own group", (_groups_ignored(spec),)),
-    )
+    ) + (() if zeros else (
+        Mistake("padding-mode-ignored", f"the padding holds zeros: with padding_mode {spec.padding_mode} it "
+                "holds x's own entries, whose gradient must be added back onto them", (_mode_ignored(spec),)),
+    ))
 
 
 def _edge_cases_2d():
-    """(name, config) of the 2-D edge suite; the 1-D suite is their last axis."""
+    """(name, config) of the 2-D edge suite; the 1-D suite is their last axis, the 3-D one
+    adds a copy of their first axis in front."""
     def case(name, input, weight, **options):
         return name, {"input": input, "weight": weight, **options}
     return [
@@ -208,8 +236,23 @@ def _last_axis(config):
     return one
 
 
+def _with_depth(config):
+    """The 3-D case of a 2-D configuration: a depth axis in front, a copy of its first (H) axis."""
+    three = {}
+    for name, value in config.items():
+        if name in ("input", "weight"):
+            three[name] = value[:3] + value[2:]
+        elif isinstance(value, tuple):
+            three[name] = value[:1] + value
+        else:
+            three[name] = value
+    return three
+
+
 def _edge_cases(kind):
     cases = _edge_cases_2d()
+    if kind == "conv3d":
+        return [(name, _with_depth(config)) for name, config in cases]
     if kind == "conv1d":
         seen, cases1 = set(), []
         for name, config in cases:

@@ -47,8 +47,20 @@ class LayerRule:
       for convolutions also operator identities and matrix pictures).
     * ``winner``: each gradient goes to a window's first maximum, which
       the printers define as ``m``.
+    * ``operators``: the name of the family's operator identities and matrix
+      pictures (``"conv"``, ``"conv_transpose"``), by which the formula and
+      printing stages find their own code for the forms beyond ``element``.
+    * ``weight_axes``: the names of w's two leading axes, as pictures label
+      them (a convolution's filter and channel ``("f", "c")``, a transposed
+      convolution's ``("c", "f")``).
     * ``check``: what ``symconv check`` needs to call a user's backward of
       the layer and name its mistakes (:class:`symconv.layers.checking.CheckRule`).
+    * ``kind_forms(kind)``: the forms of one kind of the family, when they
+      are fewer than ``forms`` (conv3d has no matrix pictures); see
+      :meth:`forms_of`.
+    * ``form_refusal(spec, form)``: why this layer cannot be shown in one of
+      its kind's forms after all (a padding mode, which the matrix pictures
+      do not draw), as the one-line message of the refusal; ``None`` when it can.
     """
 
     kinds: tuple[str, ...]
@@ -63,6 +75,14 @@ class LayerRule:
     winner: bool = False
     forms: tuple[str, ...] = ("element",)
     check: object = None
+    operators: str = ""
+    weight_axes: tuple[str, str] = ("f", "c")
+    kind_forms: Callable | None = None
+    form_refusal: Callable = lambda spec, form: None
+
+    def forms_of(self, kind: str) -> tuple[str, ...]:
+        """How a layer of ``kind`` can be shown."""
+        return self.forms if self.kind_forms is None else self.kind_forms(kind)
 
 
 def axes_text(values) -> str:

@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from symconv.layers import rule_for
 from symconv.plot.drawing import (
     DPI,
     EMPTY,
@@ -217,7 +218,7 @@ def _draw_grid(ax, name, spatial_shape, colours, labelled, base, title, target=N
     ax.set_title(title, fontsize=10)
 
 
-_LEADING = {"x": ("n", "c"), "w": ("f", "c"), "dy": ("n", "f")}
+_LEADING = {"x": ("n", "c"), "dy": ("n", "f")}
 
 
 def plot_routing(derivation, path, at, of: str = "dx", index_base: int = 0) -> dict[str, np.ndarray]:
@@ -280,7 +281,7 @@ def plot_routing(derivation, path, at, of: str = "dx", index_base: int = 0) -> d
                 index[2:]: colour for (owner, index), colour in colour_of.items()
                 if owner == name and tuple(index[:2]) == lead
             }
-            first, second = _LEADING[name]
+            first, second = rule_for(derivation.spec).weight_axes if name == "w" else _LEADING[name]
             title = name if trivial else f"{name}[{first}={lead[0] + index_base}, {second}={lead[1] + index_base}]"
             if hidden > 0 and row == len(chosen) - 1:
                 title += f" (+{hidden} more)"

@@ -36,6 +36,23 @@ SCOPE = {
     "conv2d": "x has shape $(N, C, H, W)$, w $(F, C, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, "
               "zero padding $(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, groups 1 "
               "(`--groups`, in Python `groups=True`, gives the formulas of G groups). The convolution is PyTorch's cross-correlation.",
+    "conv3d": "x has shape $(N, C, D, H, W)$, w $(F, C, K_D, K_H, K_W)$, b $(F)$; stride $(S_D, S_H, S_W)$, "
+              "zero padding $(P_D, P_H, P_W)$ on both sides, dilation $(D_D, D_H, D_W)$, groups 1 "
+              "(`--groups`, in Python `groups=True`, gives the formulas of G groups). The depth axis D has "
+              "indices $t$ (output), $r$ (tap) and $z$ (input). The convolution is PyTorch's cross-correlation.",
+    "conv_transpose1d": "x has shape $(N, C, L)$, w $(C, F, K)$ (PyTorch's ConvTranspose layout), b $(F)$; stride "
+                        "$S$, padding $P$ cropped from both ends, dilation $D$, `output_padding` $A$ (smaller than "
+                        "$S$ or $D$), groups 1 (`--groups` gives the formulas of G groups). Input $i$ reaches output $o = iS + kD - P$ at tap $k$: the forward "
+                        "is that scatter, and the gradients are derived from it. Its delta is solved for the tap "
+                        "in the forward and for the output position in dx and dw: dx comes out as a plain "
+                        "convolution of dy with w (same stride, padding and dilation).",
+    "conv_transpose2d": "x has shape $(N, C, H, W)$, w $(C, F, K_H, K_W)$ (PyTorch's ConvTranspose layout), b "
+                        "$(F)$; stride $(S_H, S_W)$, padding $(P_H, P_W)$ cropped from both ends, dilation "
+                        "$(D_H, D_W)$, `output_padding` $(A_H, A_W)$ (each smaller than its stride or dilation), "
+                        "groups 1 (`--groups` gives the formulas of G groups). Input $(i, j)$ reaches output $(iS_H + kD_H - P_H, jS_W + lD_W - P_W)$ at tap "
+                        "$(k, l)$: the forward is that scatter, and the gradients are derived from it. Its deltas "
+                        "are solved for the taps in the forward and for the output positions in dx and dw: dx "
+                        "comes out as a plain convolution of dy with w (same stride, padding and dilation).",
     "maxpool1d": "x has shape $(N, C, L)$; window $K$, stride $S$, padding $P$ holding $-\\infty$, "
                  "dilation $D$, `ceil_mode` off. arg max is the first maximum among the window's taps inside x "
                  "(PyTorch's rule for ties); its bracket is piecewise constant, so its derivative is "
@@ -60,12 +77,28 @@ GROUPED_SCOPE = {
               "dilation $D$, ",
     "conv2d": "x has shape $(N, C, H, W)$, w $(F, C_g, K_H, K_W)$, b $(F)$; stride $(S_H, S_W)$, zero padding "
               "$(P_H, P_W)$ on both sides, dilation $(D_H, D_W)$, ",
+    "conv3d": "x has shape $(N, C, D, H, W)$, w $(F, C_g, K_D, K_H, K_W)$, b $(F)$; stride $(S_D, S_H, S_W)$, "
+              "zero padding $(P_D, P_H, P_W)$ on both sides, dilation $(D_D, D_H, D_W)$, ",
+    "conv_transpose1d": "x has shape $(N, C, L)$, w $(C, F_g, K)$ (PyTorch's ConvTranspose layout), b $(F)$; "
+                        "stride $S$, padding $P$ cropped from both ends, dilation $D$, `output_padding` $A$, ",
+    "conv_transpose2d": "x has shape $(N, C, H, W)$, w $(C, F_g, K_H, K_W)$ (PyTorch's ConvTranspose layout), b "
+                        "$(F)$; stride $(S_H, S_W)$, padding $(P_H, P_W)$ cropped from both ends, dilation "
+                        "$(D_H, D_W)$, `output_padding` $(A_H, A_W)$, ",
 }
 _GROUPS = (
     "and $G$ groups of $C_g = C/G$ channels and $F_g = F/G$ filters (depthwise: $G = C$, $C_g = 1$). "
     "Group $g$ ({g}) is filters ${shift} F_g + f$ and channels ${shift} C_g + c$ ({f}, {c}): its filters read "
     "its channels only, and its channels feed its filters only. The convolution is PyTorch's cross-correlation."
 )
+
+
+_GROUPS_TRANSPOSED = (
+    "and $G$ groups of $C_g = C/G$ input channels and $F_g = F/G$ output channels. Group $g$ ({g}) is input "
+    "channels ${shift} C_g + c$ and output channels ${shift} F_g + f$ ({c}, {f}): its input channels reach its "
+    "output channels only. dx comes out as a plain grouped convolution of dy with w."
+)
+#: Who reads whom in a grouped layer, per layer (:data:`_GROUPS` for the convolutions).
+GROUPS_TEXT = {"conv_transpose1d": _GROUPS_TRANSPOSED, "conv_transpose2d": _GROUPS_TRANSPOSED}
 
 
 def scope(formulas) -> str:
@@ -76,28 +109,34 @@ def scope(formulas) -> str:
         ranges = dict(g="$0 \\le g < G$", f="$0 \\le f < F_g$", c="$0 \\le c < C_g$", shift="g")
     else:
         ranges = dict(g="$1 \\le g \\le G$", f="$1 \\le f \\le F_g$", c="$1 \\le c \\le C_g$", shift="(g - 1)")
-    return GROUPED_SCOPE[formulas.layer] + _GROUPS.format(**ranges)
+    return GROUPED_SCOPE[formulas.layer] + GROUPS_TEXT.get(formulas.layer, _GROUPS).format(**ranges)
 
 
-def conventions(index_base: int) -> str:
+def conventions(index_base: int, layer: str = "") -> str:
     """How to read the formulas: where indices start, brackets, empty sums, how the gradients were derived."""
     start = "Indices are 0-based. " if index_base == 0 else (
         "Indices are 1-based: each formula is the 0-based one with every index $v$ read as $v - 1$ and every "
         "position $p$ written $p + 1$ (the JSON output stays 0-based). ")
-    return start + CONVENTIONS
+    return start + CONVENTIONS.format(solved=SOLVED.get(layer, SOLVED[""]))
 
 
 CONVENTIONS = (
     "$[\\cdot]$ is 1 when the condition inside holds and 0 otherwise; "
     "$a \\mid b$ reads a divides b. A sum whose lower bound exceeds its upper bound is empty. "
     "The gradients are derived from the forward: the chain rule over $L = \\sum_i dy_i y_i$ gives "
-    "Kronecker deltas, each solved for the innermost summation variable it holds (for dx, the "
-    "kernel tap), and the ranges of the solved variables become summation bounds, which turns "
-    "the scatter into a gather."
+    "Kronecker deltas, each solved for {solved}, and the ranges of the solved variables become "
+    "summation bounds, which turns the scatter into a gather."
 )
+#: Which variable each delta is solved for, per layer ("" for every layer not named).
+SOLVED = {
+    "": "the innermost summation variable it holds (for dx, the kernel tap)",
+    **{layer: "the output position it holds (its coefficient is 1, so no divisibility is needed; the "
+              "forward's own delta, written as a gather, is solved for the tap)"
+       for layer in ("conv_transpose1d", "conv_transpose2d")},
+}
 
 _PLAIN = (("$", ""), ("\\mid", "|"), ("\\times", "x"), ("-\\infty", "-inf"), ("\\cdot", "."),
-          ("\\sum", "sum"), (" \\le ", " <= "), ("_H", "H"), ("_W", "W"), ("K_H", "KH"), ("`", ""))
+          ("\\sum", "sum"), (" \\le ", " <= "), ("_D", "D"), ("_H", "H"), ("_W", "W"), ("K_H", "KH"), ("`", ""))
 
 
 def _plain(text: str) -> str:
@@ -186,7 +225,7 @@ def _title(formulas) -> str:
 
 
 def _notes(formulas) -> list[str]:
-    return [scope(formulas), conventions(formulas.index_base)]
+    return [scope(formulas), conventions(formulas.index_base, formulas.layer)]
 
 
 def _json(formulas, standalone):
@@ -212,7 +251,8 @@ def _latex(formulas, standalone):
 
     sections = list(_sections(formulas, FormulaLatexPrinter()))
     if standalone:
-        parts = [r"\section*{symconv: %s index formulas}" % formulas.layer] + [_tex_prose(n) for n in _notes(formulas)]
+        parts = [r"\section*{symconv: %s index formulas}" % formulas.layer.replace("_", r"\_")]
+        parts += [_tex_prose(n) for n in _notes(formulas)]
         parts += [r"\subsection*{%s}" % TITLES[name] + "\n" + latex_block(rows, defs, "align*")
                   for name, rows, defs in sections]
         return DOCUMENT_HEAD + "\n\n".join(parts) + "\n\\end{document}\n"
@@ -249,7 +289,7 @@ def formula_latex(formula: Formula) -> str:
 
 def formulas_latex(formulas: Formulas) -> str:
     """A layer's formulas as one MathJax ``$$`` block, a bold title over each section's ``aligned``."""
-    lines = [r"&\text{%s, indices from %d}" % (_title(formulas), formulas.index_base)]
+    lines = [r"&\text{%s, indices from %d}" % (_title(formulas).replace("_", r"\_"), formulas.index_base)]
     for name, rows, definitions in _sections(formulas, FormulaLatexPrinter()):
         lines += [r"&\textbf{%s}" % TITLES[name], "&" + latex_block(rows, definitions, "aligned")]
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"

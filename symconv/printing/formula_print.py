@@ -63,7 +63,7 @@ def _argmax_parts(expr: FirstArgmax):
 
 
 #: Reading order of index letters and sizes inside a sum: ``i S + k D - P``, ``H + P - 1``.
-_LETTERS = "ngfcijhqkluvHWLNCFKSDP"
+_LETTERS = "ngfctijzhqoprkluvDHWLNCFKSPA"
 
 
 def _rank(expr) -> int:
@@ -110,7 +110,7 @@ def _sorted_deltas(term):
     return sorted(term.deltas, key=lambda pair: _rank(_delta_args(*pair)[0]))
 
 
-_SUBSCRIPTED = re.compile(r"^([KSPD])([HW])$|^([HWL])_o$|^(\w+?)_(min|max)$")
+_SUBSCRIPTED = re.compile(r"^([KSPDA])([DHW])$|^([DHWL])_o$|^(\w+?)_(min|max)$")
 
 
 class FormulaLatexPrinter(SymconvLatexPrinter):

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import sys
 
+from symconv.names import OUTPUT_LETTERS
+
 
 #: Equations shown per section (forward, dx, dw, db) before a \vdots row.
 MAX_EQUATIONS = 40
@@ -78,7 +80,7 @@ def text_tex(words: str, command: str = "text") -> str:
 
 def _subscript(derivation, style):
     spec = derivation.spec
-    letters = ("i", "j")[: spec.ndim]
+    letters = OUTPUT_LETTERS[spec.ndim]
     return "".join(letters) if style.compact else ",".join(("n", "f") + letters)
 
 
@@ -105,6 +107,9 @@ _CHAIN_NOTES = (
     r"\text{ the correlation that gives a filter's gradient, } \odot \text{ the element-wise product;}",
     r"&\text{maxunpool sends each gradient to its window's first maximum, avgunpool spreads it evenly}",
 )
+#: The chain's third line when a convolution pads with x's own entries (a padding mode).
+_FOLD_LINE = (r"&\operatorname{pad}_m \text{ fills the padding with the input's own entries (padding mode } m"
+              r"\text{), and } \operatorname{fold}_m \text{ adds the padded input's gradient back onto the entries they copy}")
 
 
 def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_EQUATIONS,
@@ -126,9 +131,11 @@ def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_E
     lines = ["&" + text_tex(f"{describe(derivation.spec)}; indices {style.base}-based")]
     lines += _notes(derivation, style)
     if derivation.is_stack:
-        from symconv.printing.latex import chain_rows  # the LaTeX document's own chain, not a second copy
+        from symconv.printing.latex import chain_note, chain_rows  # the LaTeX document's own chain
 
-        lines += [r"&\textbf{The chain}", *_CHAIN_NOTES, "&" + align_block(chain_rows(derivation), 1, "aligned")]
+        rows = chain_rows(derivation)
+        folds = [_FOLD_LINE] if chain_note(rows) != chain_note([]) else []
+        lines += [r"&\textbf{The chain}", *_CHAIN_NOTES, *folds, "&" + align_block(rows, 1, "aligned")]
     for section in element_sections(derivation):
         lines += _section_block(section, printer, TERMS_PER_LINE[style.compact], max_equations, max_terms)
     return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"

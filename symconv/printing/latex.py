@@ -24,8 +24,9 @@ the two paths equal.
 from __future__ import annotations
 
 from symconv.layers import rule_for
+from symconv.names import OUTPUT_LETTERS
 from symconv.printing.notations import LatexNotation
-from symconv.printing.present import describe, display_rank, element_sections, notes, split_name
+from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, notes, split_name
 from symconv.symbolic.terms import TermTable
 
 #: Terms per line before an ``align*`` row wraps: compact subscripts are
@@ -123,7 +124,7 @@ def tex_text(text: str) -> str:
 
 def _intro(derivation, style):
     spec = derivation.spec
-    letters = ("i", "j")[: spec.ndim]
+    letters = OUTPUT_LETTERS[spec.ndim]
     sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
     text = (
         tex_text(describe(spec))
@@ -168,6 +169,17 @@ _CHAIN_NOTE = (
     " correlation that gives a filter's gradient, $\\odot$ the element-wise product;"
     " maxunpool sends each gradient to its window's first maximum, avgunpool spreads it evenly."
 )
+#: Added to the chain's note when a convolution pads with x's own entries (a padding mode).
+FOLD_NOTE = (
+    " $\\operatorname{pad}_m$ fills the padding with the input's own entries (padding mode m), and"
+    " $\\operatorname{fold}_m$ adds the padded input's gradient back onto the entries they copy."
+)
+
+
+def chain_note(rows) -> str:
+    """The note that says what the chain's operators are, the padding modes' too if it has any."""
+    folds = any(r"\operatorname{fold}" in rhs for _, (rhs,) in rows)
+    return _CHAIN_NOTE + (FOLD_NOTE if folds else "")
 
 
 def latex_document(derivation, style: IndexStyle, standalone: bool = False, progress=None) -> str:
@@ -175,8 +187,9 @@ def latex_document(derivation, style: IndexStyle, standalone: bool = False, prog
     parts = []
     if derivation.is_stack:
         heading = r"\subsection*{The chain}" if standalone else "% The chain"
-        note = _CHAIN_NOTE if standalone else "% " + _CHAIN_NOTE.replace("$", "")
-        parts.append(heading + "\n" + note + "\n" + align_block(chain_rows(derivation), 1))
+        rows = chain_rows(derivation)
+        note = chain_note(rows) if standalone else "% " + chain_note(rows).replace("$", "")
+        parts.append(heading + "\n" + note + "\n" + align_block(rows, 1))
     for section, block in _blocks(derivation, style, "align*", progress):
         heading = r"\subsection*{%s}" % tex_text(section.title) if standalone else "% " + section.title
         parts.append(heading + "\n" + block)
@@ -191,7 +204,8 @@ def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
     """Markdown with ``$$`` blocks (``aligned`` inside) for MathJax and KaTeX."""
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
     if derivation.is_stack:
-        parts += ["## The chain", _CHAIN_NOTE, "$$\n" + align_block(chain_rows(derivation), 1, "aligned") + "\n$$"]
+        rows = chain_rows(derivation)
+        parts += ["## The chain", chain_note(rows), "$$\n" + align_block(rows, 1, "aligned") + "\n$$"]
     for section, block in _blocks(derivation, style, "aligned", progress):
         parts.append("## " + section.title)
         parts.append("$$\n" + block + "\n$$")

@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 from sympy import Matrix
 
+from typing import NamedTuple
+
 from symconv.errors import SymconvError
+from symconv.formula import transpose_operators
 from symconv.formula.matrix import jacobian, pictures, slices
+from symconv.layers import rule_for
+from symconv.printing import transpose_document
 from symconv.printing.present import check_form, choose_style, describe
 from symconv.symbolic.tensors import element
 
@@ -99,11 +104,12 @@ def _jacobian_lead(name, single, n, c, f, b):
 
 
 def _equations(derivation, index_base):
-    """``(label, [(name, matrix)], note, lead)`` per picture, in the order shown.
+    """``(label, [(name, matrix)], note, lead, read_every)`` per picture, in the order shown.
 
     ``note`` is ``"product"`` for a Jacobian product, else what the
     correlation needs said ("read every 2 positions"); ``lead`` is the
-    product written with symbols, LaTeX, before its matrices.
+    product written with symbols, LaTeX, before its matrices;
+    ``read_every`` the positions per axis between results kept, or None.
     """
     spec = derivation.spec
     drawn = pictures(spec)
@@ -113,15 +119,16 @@ def _equations(derivation, index_base):
     every = "read every " + " by ".join(map(str, spec.dilation)) + " positions" if dilated else ""
     for (n, c, f), m in drawn.items():
         labels = _labels(single, n, c, f, b)
-        yield labels["w"], [("x", m["x"]), ("dy", m["dy"])], every, ""
-        yield labels["x"], [("dy~", m["dy~"]), ("w_rot", m["w_rot"])], "", ""
+        yield labels["w"], [("x", m["x"]), ("dy", m["dy"])], every, "", spec.dilation if dilated else None
+        yield labels["x"], [("dy~", m["dy~"]), ("w_rot", m["w_rot"])], "", "", None
     if spec.ndim == 1:
         for n, c, f in drawn:
             dy = Matrix([[element("dy", (n, f, o)) for o in range(spec.output_shape[2])]])
             for name in ("w", "x"):
                 matrices = [("dy", np.array(dy.tolist(), dtype=object)),
                             (f"dy/d{name}", np.array(jacobian(derivation, name, n, c, f).tolist(), dtype=object))]
-                yield _labels(single, n, c, f, b)[name], matrices, "product", _jacobian_lead(name, single, n, c, f, b)
+                yield (_labels(single, n, c, f, b)[name], matrices, "product", _jacobian_lead(name, single, n, c, f, b),
+                       None)
 
 
 def matrix_document(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False) -> str:
@@ -135,7 +142,8 @@ def matrix_document(derivation, fmt: str = "latex", index_base: int = 0, standal
     check_form(derivation, "matrix")
     if fmt not in WRITERS:
         raise SymconvError(f"format: got {fmt!r}, expected one of {', '.join(WRITERS)}")
-    return WRITERS[fmt](derivation.spec, list(_equations(derivation, index_base)), index_base, standalone)
+    family = _family(derivation.spec)
+    return WRITERS[fmt](derivation.spec, list(family.equations(derivation, index_base)), index_base, standalone)
 
 
 def _json(spec, equations, index_base, standalone):
@@ -143,21 +151,22 @@ def _json(spec, equations, index_base, standalone):
 
     return json_text({"layer": spec.to_dict(), "pictures": [
         {"gradient": label, "operator": "product" if note == "product" else "correlation",
-         "read_every": list(spec.dilation) if note and note != "product" else None,
+         "read_every": list(every) if every else None,
          "factors": {name: [[str(e) for e in row] for row in m] for name, m in parts}}
-        for label, parts, note, _ in equations]})
+        for label, parts, note, _, every in equations]})
 
 
 def _text(spec, equations, index_base, standalone):
     from symconv.printing.formats import TextPrinter
 
     printer = TextPrinter(choose_style(spec, index_base))
+    family = _family(spec)
     lines = [describe(spec) + f", indices from {index_base}",
-             caption(spec, tex=False) + (_JACOBIAN_NOTE[1] if spec.ndim == 1 else "")]
-    if len(slices(spec)) > 1:
-        lines.append(_SLICES_NOTE[1])
+             family.caption(spec, tex=False) + (_JACOBIAN_NOTE[1] if spec.ndim == 1 else "")]
+    if len(family.slices(spec)) > 1:
+        lines.append(family.slices_note[1])
     lines.append("")
-    for label, parts, note, _ in equations:
+    for label, parts, note, _, _ in equations:
         joiner = " . " if note == "product" else " * "
         lines.append(f"  {_plain_label(label)} = " + joiner.join(name for name, _ in parts)
                      + (f"  ({note})" if note and note != "product" else ""))
@@ -165,19 +174,20 @@ def _text(spec, equations, index_base, standalone):
             cells = [[printer.doprint(e) for e in row] for row in m]
             width = max(len(t) for row in cells for t in row)
             lines += [f"    {name}:"] + ["      [" + "  ".join(t.rjust(width) for t in row) + "]" for row in cells]
-    return "\n".join(lines + [""] + ["  " + text for _, text in _sum_lines(spec, index_base)]) + "\n"
+    return "\n".join(lines + [""] + ["  " + text for _, text in family.sums(spec, index_base)]) + "\n"
 
 
 def _math(fmt):
     def write(spec, equations, index_base, standalone):
-        from symconv.printing.latex import SymconvLatexPrinter, math_document
+        from symconv.printing.latex import SymconvLatexPrinter, math_document, tex_text
 
         printer = SymconvLatexPrinter(choose_style(spec, index_base), {"mat_str": "bmatrix", "mat_delim": ""})
-        sums = _sum_lines(spec, index_base)
+        family = _family(spec)
+        sums = family.sums(spec, index_base)
 
         def blocks(environment):
             drawn = []
-            for label, parts, note, lead in equations:
+            for label, parts, note, lead, _ in equations:
                 operator = r" \cdot " if note == "product" else " * "
                 tex = (lead + " = " if lead else "") + operator.join(printer.doprint(Matrix(m)) for _, m in parts)
                 if note and note != "product":
@@ -186,9 +196,9 @@ def _math(fmt):
             drawn.append("\\begin{%s}\n%s\n\\end{%s}" % (environment, " \\\\\n".join(t for t, _ in sums), environment))
             return drawn
 
-        intro = (describe(spec) + f", indices from {index_base}. " + caption(spec, tex=True)
+        intro = (tex_text(describe(spec)) + f", indices from {index_base}. " + family.caption(spec, tex=True)
                  + (_JACOBIAN_NOTE[0] if spec.ndim == 1 else "")
-                 + (" " + _SLICES_NOTE[0] if len(slices(spec)) > 1 else ""))
+                 + (" " + family.slices_note[0] if len(family.slices(spec)) > 1 else ""))
         text = math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: matrix pictures")
         # A picture has no page number, so that a PNG of it is cut to the pictures alone.
         return text.replace("\\begin{document}\n", "\\begin{document}\n\\pagestyle{empty}\n", 1)
@@ -217,3 +227,25 @@ def _sum_lines(spec, index_base):
             (r"dw_{f,c} &= \sum_n dw^{(n)}_{f,c}, \qquad dx_{n,c} = \sum_f dx^{(f)}_{n,c}",
              "dw[f, c] = sum over n of dw^(n)[f, c]; dx[n, c] = sum over f of dx^(f)[n, c]")]
     return rows
+
+
+class _Family(NamedTuple):
+    """How one family of layers (:attr:`symconv.layers.rule.LayerRule.operators`) is pictured."""
+
+    equations: object
+    caption: object
+    slices: object
+    sums: object
+    slices_note: tuple
+
+
+#: Each family's pictures, captions, slices and closing sums.
+FAMILIES = {
+    "conv": _Family(_equations, caption, slices, _sum_lines, _SLICES_NOTE),
+    "conv_transpose": _Family(transpose_document.equations, transpose_document.caption, transpose_operators.slices,
+                              transpose_document.sum_rows, transpose_document.SLICES_NOTE),
+}
+
+
+def _family(spec) -> _Family:
+    return FAMILIES[rule_for(spec).operators]

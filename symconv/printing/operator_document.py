@@ -22,7 +22,11 @@ from __future__ import annotations
 from sympy import expand
 
 from symconv.errors import SymconvError
-from symconv.formula.operators import dy_placement, operator_gradients, output_padding, symbolic_tensors
+from symconv.names import OUTPUT_LETTERS
+from symconv.formula.operators import dy_placement, operator_gradients, output_padding, padded_layer, symbolic_tensors
+from symconv.formula.transpose_operators import transpose_gradients
+from symconv.layers import rule_for
+from symconv.printing import transpose_document
 from symconv.printing.present import check_form, choose_style, describe
 
 
@@ -38,7 +42,9 @@ def _affine(slope, var, offset, times):
 
 
 #: Per number of spatial axes: the index letters, and the kernel sizes as LaTeX and as text.
-_LETTERS = {1: (("i",), ("k",), ("K",), ("K",)), 2: (("i", "j"), ("k", "l"), ("K_H", "K_W"), ("KH", "KW"))}
+_LETTERS = {1: (OUTPUT_LETTERS[1], ("k",), ("K",), ("K",)),
+            2: (OUTPUT_LETTERS[2], ("k", "l"), ("K_H", "K_W"), ("KH", "KW")),
+            3: (OUTPUT_LETTERS[3], ("r", "k", "l"), ("K_D", "K_H", "K_W"), ("KD", "KH", "KW"))}
 
 
 def _one(values) -> str:
@@ -62,10 +68,11 @@ _NAMES = {
 }
 
 
-def _words(spec):
+def _words(spec, padded_by=None):
     """The plain-English sentences, templates of :data:`_NAMES` and ``tilde_at``/``rot_at``.
 
     A ``|`` marks where a LaTeX row may end (the text has one line per sentence).
+    ``padded_by`` is the layer whose padding mode padded x into ``spec``'s input.
     """
     ones = lambda values: all(v == 1 for v in values)  # noqa: E731
     reach = [d * (k - 1) for d, k in zip(spec.dilation, spec.weight[2:])]
@@ -88,6 +95,10 @@ def _words(spec):
     pad = "{x} with no padding in front" if not any(front) else \
         f"{{x}} with {_plural(front, 'zero')} of padding in front"
     pad += f", |over the {padded} positions the windows read"
+    if padded_by is not None:
+        before, after = ([pair[side] for pair in padded_by.padding] for side in (0, 1))
+        pad = (f"{{x}} padded with its own entries ({padded_by.padding_mode}), {_one(before)} in front and "
+               f"{_one(after)} after, |over the {padded} positions the windows read")
     if any(length > lo + h for length, lo, h in zip(read, front, spec.input[2:])):
         pad += " (with zeros past its end)"
     if any(length < lo + h for length, lo, h in zip(read, front, spec.input[2:])):
@@ -101,11 +112,33 @@ def _words(spec):
                   "|which the output size alone cannot tell"}
 
 
-def _identity_lines(spec, index_base: int = 0):
+#: Where a padding mode's padded entry comes from, in words.
+_COPIES = {"reflect": "mirrored about the edge, the edge itself not repeated", "replicate": "the edge entry",
+           "circular": "wrapped around from the other end"}
+
+
+def _fold_lines(spec):
+    """The rows of a padding mode's fold: dx from the padded input's gradient."""
+    mode = spec.padding_mode
+    words = (f"the interior of {{dxp}} is {{dx}}; each of its padded entries is added onto the entry of {{x}} "
+             f"it copies |({mode}: {_COPIES[mode]})")
+    first, rest = (part.rstrip() for part in words.format(dxp=r"$dx^{\mathrm{pad}}$", dx="$dx$", x="$x$").split("|"))
+    fold_tex = r"\operatorname{fold}_{\mathrm{%s}}" % mode
+    return [(r"dx = %s(dx^{\mathrm{pad}})" % fold_tex, f"dx = fold_{mode}(dx_pad)"),
+            (r"\qquad %s\colon\ \text{%s}" % (fold_tex, first),
+             f"  fold_{mode}: " + words.format(dxp="dx_pad", dx="dx", x="x").replace("|", "")),
+            (r"\qquad\qquad \text{%s}" % rest, None)]
+
+
+def _identity_lines(spec, index_base: int = 0, padded_by=None):
     """``(LaTeX, text)`` rows: each identity with this layer's numbers, then what each name in it means.
 
-    Indices count from ``index_base``; the meanings are plain sentences.
+    Indices count from ``index_base``; the meanings are plain sentences. A
+    padding mode other than zeros gives the fold first, then the identities
+    of the same layer on the padded input (``padded_by`` the layer itself).
     """
+    if spec.padding_mode != "zeros":
+        return _fold_lines(spec) + _identity_lines(padded_layer(spec), index_base, padded_by=spec)
     outs, taps, kernels_tex, kernels_text = _LETTERS[spec.ndim]
     pads = _axes(lo for lo, _ in spec.padding) if all(lo == hi for lo, hi in spec.padding) \
         else _axes(f"{lo}/{hi}" for lo, hi in spec.padding)
@@ -124,7 +157,8 @@ def _identity_lines(spec, index_base: int = 0):
         "text": dict(_NAMES["text"], tilde_at=f"dy[..., {', '.join(outs)}] goes to {where_text}",
                      rot_at=f"w_rot[c, f, {', '.join(taps)}] = w[f, c, {rot_text}]"),
     }
-    words = _words(spec)
+    words = _words(spec, padded_by)
+    dx_tex, dx_text = (r"dx^{\mathrm{pad}}", "dx_pad") if padded_by is not None else ("dx", "dx")
 
     def said(name_tex, name_text, key):
         """The rows saying what ``name`` means: one line of text; in LaTeX a row per ``|``-marked part."""
@@ -134,10 +168,11 @@ def _identity_lines(spec, index_base: int = 0):
         return list(zip(tex, text))
 
     rows = [
-        (r"dx = \operatorname{conv\_transpose}(dy, w;\ \text{stride } %s,\ \text{padding } %s,\ "
-         r"\text{dilation } %s,\ \text{output\_padding } %s)" % (s, pads, d, op),
-         f"dx = conv_transpose(dy, w; stride {s}, padding {pads}, dilation {d}, output_padding {op})"),
-        (r"\phantom{dx} = \widetilde{dy} \star_{%s} w^{\mathrm{rot}}" % d, f"   = dy~ (*)_{d} w_rot"),
+        (r"%s = \operatorname{conv\_transpose}(dy, w;\ \text{stride } %s,\ \text{padding } %s,\ "
+         r"\text{dilation } %s,\ \text{output\_padding } %s)" % (dx_tex, s, pads, d, op),
+         f"{dx_text} = conv_transpose(dy, w; stride {s}, padding {pads}, dilation {d}, output_padding {op})"),
+        (r"\phantom{%s} = \widetilde{dy} \star_{%s} w^{\mathrm{rot}}" % (dx_tex, d),
+         " " * (len(dx_text) + 1) + f"= dy~ (*)_{d} w_rot"),
         *said(r"\widetilde{dy}", "dy~", "tilde"),
         *said(r"w^{\mathrm{rot}}", "w_rot", "rot"),
         *said(r"\star_{%s}" % d, f"(*)_{d}", "slide"),
@@ -164,7 +199,7 @@ def operator_document(derivation, fmt: str = "latex", index_base: int = 0, stand
         raise SymconvError(f"format: got {fmt!r}, expected one of {', '.join(WRITERS)}")
     spec = derivation.spec
     tensors = symbolic_tensors(spec)
-    sides = dict(zip(("dx", "dw", "db"), operator_gradients(spec, *tensors)))
+    sides = dict(zip(("dx", "dw", "db"), _family(spec)[0](spec, *tensors)))
     sides = {name: {i: sides[name][i] for i in table} for name, table in derivation.gradients.items()}
     equal = {name: all(expand(sides[name][i]) == expand(derivation.gradients[name][i]) for i in sides[name])
              for name in sides}
@@ -195,8 +230,8 @@ def _json(spec, sides, equal, index_base, standalone):
 
     return json_text({
         "layer": spec.to_dict(),
-        "output_padding": list(output_padding(spec)),
-        "identities": [text for _, text in _identity_lines(spec) if text is not None],
+        **_family(spec)[2](spec),
+        "identities": [text for _, text in _family(spec)[1](spec) if text is not None],
         "equal_to_derivation": equal,
         "gradients": {name: {f"{name}[{', '.join(map(str, i))}]": str(e) for i, e in t.items()}
                       for name, t in sides.items()},
@@ -209,7 +244,7 @@ def _text(spec, sides, equal, index_base, standalone):
 
     printer = TextPrinter(choose_style(spec, index_base))
     lines = [_header(spec, index_base), _CROSS_CORRELATION[1] + " " + _check_line(equal), ""]
-    lines += ["  " + text for _, text in _identity_lines(spec, index_base) if text is not None]
+    lines += ["  " + text for _, text in _family(spec)[1](spec, index_base) if text is not None]
     for name, table in sides.items():
         rows = table_rows(name, table, printer, "*")
         lines += ["", name] + [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
@@ -218,9 +253,9 @@ def _text(spec, sides, equal, index_base, standalone):
 
 def _math(fmt):
     def write(spec, sides, equal, index_base, standalone):
-        from symconv.printing.latex import SymconvLatexPrinter, align_block, math_document, table_rows
+        from symconv.printing.latex import SymconvLatexPrinter, align_block, math_document, table_rows, tex_text
 
-        identities = _identity_lines(spec, index_base)
+        identities = _family(spec)[1](spec, index_base)
         printer = SymconvLatexPrinter(choose_style(spec, index_base))
 
         def blocks(environment):
@@ -229,7 +264,7 @@ def _math(fmt):
             return [first] + [align_block(table_rows(name, table, printer, " "), 6, environment)
                               for name, table in sides.items()]
 
-        intro = _header(spec, index_base) + ". " + _CROSS_CORRELATION[0] + " " + _check_line(equal)
+        intro = tex_text(_header(spec, index_base)) + ". " + _CROSS_CORRELATION[0] + " " + _check_line(equal)
         return math_document(fmt, describe(spec), intro, blocks, standalone, "symconv: operator identities")
 
     return write
@@ -237,3 +272,15 @@ def _math(fmt):
 
 #: The operator document's writer for each format.
 WRITERS = {"latex": _math("latex"), "markdown": _math("markdown"), "text": _text, "json": _json}
+
+
+#: Per family of layers (:attr:`symconv.layers.rule.LayerRule.operators`): the gradients computed by its
+#: identities, the identities' rows, and what its JSON adds.
+FAMILIES = {
+    "conv": (operator_gradients, _identity_lines, lambda spec: {"output_padding": list(output_padding(spec))}),
+    "conv_transpose": (transpose_gradients, transpose_document.identity_lines, transpose_document.json_extra),
+}
+
+
+def _family(spec):
+    return FAMILIES[rule_for(spec).operators]

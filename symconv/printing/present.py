@@ -49,12 +49,13 @@ class IndexStyle:
 
 
 def choose_style(spec, index_base: int = 0) -> IndexStyle:
-    """Compact subscripts when N = C (= F) = 1 and every index is one digit."""
+    """Compact subscripts when N = C = 1, y has one channel, w's two leading axes are 1 and every index is one digit."""
     layers = spec.layers if spec.is_stack else (spec,)
     trivial, sizes = True, ()
     for layer in layers:
         weight = layer.weight if "w" in layer.parameters else (1, 1)
-        trivial &= layer.input[0] == 1 and layer.input[1] == 1 and weight[0] == 1
+        trivial &= layer.input[0] == 1 and layer.input[1] == 1 and weight[0] == weight[1] == 1
+        trivial &= layer.output_shape[1] == 1
         sizes += layer.input[2:] + weight[2:] + layer.output_shape[2:]
     single_digit = max(sizes) - 1 + index_base <= 9
     return IndexStyle(base=index_base, compact=trivial and single_digit)
@@ -192,9 +193,13 @@ def notes(derivation) -> Notes:
 
 def check_form(derivation, form: str) -> None:
     """Refuse a form (operator identities, matrix pictures) that the derivation's layer does not have."""
-    if derivation.is_stack or form not in rule_for(derivation.spec).forms:
-        having = " or ".join(kind for kind, rule in RULES.items() if form in rule.forms)
+    if derivation.is_stack or form not in rule_for(derivation.spec).forms_of(derivation.spec.kind):
+        having = [kind for kind, rule in RULES.items() if form in rule.forms_of(kind)]
+        having = ", ".join(having[:-1]) + " or " + having[-1] if len(having) > 1 else having[0]
         raise SymconvError(f"layer: got {derivation.spec.kind}, expected {having} for --form {form}")
+    refusal = rule_for(derivation.spec).form_refusal(derivation.spec, form)
+    if refusal is not None:
+        raise SymconvError(refusal)
 
 
 def describe(spec) -> str:

@@ -1,4 +1,4 @@
-"""Independent NumPy reference for 1-D and 2-D convolution and its gradients.
+"""Independent NumPy reference for 1-D, 2-D and 3-D convolution and its gradients.
 
 (Max pooling is in :mod:`symconv.reference.maxpool`, average pooling in
 :mod:`symconv.reference.avgpool`; both are re-exported here.)
@@ -6,8 +6,8 @@
 This module is the numerical ground truth that the symbolic derivations are
 checked against, so it deliberately depends on nothing but NumPy and the
 standard library. Semantics follow PyTorch: the kernel is *not* flipped
-(cross-correlation), tensors are channels-first, 1-D inputs are (N, C, L) and
-2-D inputs are (N, C, H, W).
+(cross-correlation), tensors are channels-first, 1-D inputs are (N, C, L),
+2-D inputs (N, C, H, W) and 3-D inputs (N, C, D, H, W).
 
 With zero padding ``P``, stride ``S``, dilation ``D`` and groups ``G``, the
 forward pass of one group is::
@@ -27,6 +27,12 @@ For the scalar loss ``L = sum(dy * y)`` each gradient is again a convolution:
   dilated ``dy``, each kernel tap's contribution is added straight into the
   padded ``dx`` at the strided positions it came from (col2im). Input
   positions that no window reaches keep a zero gradient.
+
+``padding_mode`` is ``torch.nn.Conv2d``'s: with ``'reflect'``, ``'replicate'``
+or ``'circular'`` x is first padded with its own entries (NumPy's ``np.pad``
+modes ``reflect``, ``edge`` and ``wrap``) and convolved without padding; the
+padded input's gradient is then folded back, each padded entry's gradient
+added onto the entry of x it copies (:func:`symconv.reference.padding.fold`).
 
 Both directions use an im2col layout, so the heavy lifting is one batched
 matrix product per direction; the column matrix is built a few samples at a
@@ -49,6 +55,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from symconv.reference.args import as_int, per_axis
+from symconv.reference.padding import check_padding_mode, fold, pad
 from symconv.reference.threads import cores, run_parts, split
 
 __all__ = ["conv_forward", "conv_backward"]
@@ -95,8 +102,10 @@ def _padding(padding, nd, kernel, dilation, stride):
 
 
 def _geometry(x, w, stride, padding, dilation, groups):
-    if x.ndim not in (3, 4):
-        raise ValueError(f"x: expected a 3-D (N, C, L) or 4-D (N, C, H, W) array, got shape {x.shape}")
+    if x.ndim not in (3, 4, 5):
+        raise ValueError(
+            f"x: expected a 3-D (N, C, L), 4-D (N, C, H, W) or 5-D (N, C, D, H, W) array, got shape {x.shape}"
+        )
     if w.ndim != x.ndim:
         raise ValueError(f"w: expected {x.ndim} dimensions like x, got shape {w.shape}")
     nd = x.ndim - 2
@@ -232,11 +241,13 @@ def _correlate(x, w, geo, b=None):
     return y.reshape((n, f) + geo.out)
 
 
-def conv_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+def conv_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """Cross-correlate ``x`` (N, C, *spatial) with ``w`` (F, C/groups, *kernel).
 
     Returns ``y`` of shape (N, F, *out). ``padding`` is an int, one int or
-    one (before, after) pair per axis, or ``'valid'`` / ``'same'``.
+    one (before, after) pair per axis, or ``'valid'`` / ``'same'``;
+    ``padding_mode`` what the padding holds: ``'zeros'``, ``'reflect'``,
+    ``'replicate'`` or ``'circular'``.
 
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
     >>> w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])
@@ -251,13 +262,17 @@ def conv_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         b = np.asarray(b)
         if b.shape != (f,):
             raise ValueError(f"b: expected shape ({f},), got {b.shape}")
+    if check_padding_mode(padding_mode, geo.pads, x.shape[2:]) != "zeros":
+        x, geo = pad(x, geo.pads, padding_mode), geo._replace(pads=((0, 0),) * len(geo.pads))
     return _correlate(x, w, geo, b)
 
 
-def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1):
+def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """Gradients ``(dx, dw, db)`` of ``L = sum(dy * conv_forward(x, w, ...))``.
 
     ``db`` has shape (F,) whether or not the forward pass used a bias.
+    With a ``padding_mode`` other than zeros, dx includes the gradient of
+    every padded entry, folded back onto the entry of x it copies.
 
     >>> x = np.arange(1.0, 6.0).reshape(1, 1, 5)
     >>> w = np.array([[[1.0, 0.0, -1.0]]])
@@ -271,6 +286,9 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1):
     """
     dy, x, w = np.asarray(dy), np.asarray(x), np.asarray(w)
     geo = _geometry(x, w, stride, padding, dilation, groups)
+    if check_padding_mode(padding_mode, geo.pads, x.shape[2:]) != "zeros":
+        dxp, dw, db = conv_backward(dy, pad(x, geo.pads, padding_mode), w, stride, 0, dilation, groups)
+        return fold(dxp, geo.pads, padding_mode, x.shape[2:]), dw, db
     n, c = x.shape[:2]
     f, g = w.shape[0], geo.groups
     if dy.shape != (n, f) + geo.out:

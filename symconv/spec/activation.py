@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from symconv.errors import SymconvError
 from symconv.names import ACTIVATION_KINDS
-from symconv.spec.values import as_given, shape_of, shown
+from symconv.spec.values import as_given, axis_names, shape_of, shown
 
 #: A slope as text: a decimal (with an exponent of at most three digits, so that
 #: reading it cannot build a number of a billion digits) or a ratio p/q.
@@ -59,15 +59,15 @@ class ActivationSpec:
 
 
 def activation_spec(kind, input, negative_slope=None) -> ActivationSpec:
-    """Validate an activation layer (any N, C and 1 or 2 spatial axes)."""
+    """Validate an activation layer (any N, C and 1, 2 or 3 spatial axes)."""
     if kind not in ACTIVATION_KINDS:
         raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(ACTIVATION_KINDS)}")
     input = tuple(input) if isinstance(input, (tuple, list)) else (input,)
-    if len(input) not in (3, 4):
+    if len(input) not in (3, 4, 5):
         raise SymconvError(
-            f"input: got {shown(input)!r}, expected 3 or 4 positive integers N,C,L or N,C,H,W"
+            f"input: got {shown(input)!r}, expected 3, 4 or 5 positive integers N,C,L, N,C,H,W or N,C,D,H,W"
         )
-    input = shape_of(input, "input", ("N", "C", "L") if len(input) == 3 else ("N", "C", "H", "W"), kind)
+    input = shape_of(input, "input", ("N", "C") + tuple(axis_names(len(input) - 2).split(",")), kind)
     if kind == "relu":
         if negative_slope not in (None, 0):
             raise SymconvError(f"negative-slope: got {as_given(negative_slope)}, expected it only with leaky_relu")

@@ -35,4 +35,4 @@ def spec_from_options(layer: str, input: str, layers: str | None = None, **optio
         raise SymconvError(f"{given[0]}: got a value for stack, expected the layers' options inside --layers")
     if layers is None:
         raise SymconvError("layers: got nothing, expected --layers \"conv2d(weight=...) | relu | ...\" for stack")
-    return stack_spec(parse_ints(input, "input", "N,C,L or N,C,H,W"), parse_layers(layers))
+    return stack_spec(parse_ints(input, "input", "N,C,L, N,C,H,W or N,C,D,H,W"), parse_layers(layers))

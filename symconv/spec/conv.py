@@ -7,7 +7,10 @@ verifier) may assume a spec is consistent. Conventions are PyTorch's:
 * convolution is cross-correlation (the kernel is not flipped);
 * output size per axis is ``floor((H + P_before + P_after - D(K-1) - 1)/S) + 1``;
 * ``padding='same'`` needs stride 1; an odd total puts the extra row/column
-  after (bottom/right), as ``torch.nn.functional.conv2d`` does.
+  after (bottom/right), as ``torch.nn.functional.conv2d`` does;
+* ``padding_mode`` is ``torch.nn.Conv2d``'s: ``'zeros'``, or ``'reflect'``,
+  ``'replicate'``, ``'circular'``, whose padded entries are x's own entries
+  (reflect needs a padding smaller than the input, circular at most the input).
 
 This module imports nothing heavy: the CLI validates input before SymPy loads.
 
@@ -25,10 +28,11 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from symconv.errors import SymconvError
-from symconv.names import CONV_KINDS
+from symconv.names import CONV_KINDS, PADDING_MODES
 from symconv.spec.counting import window_counts
 from symconv.spec.values import (
     MAX_INTEGER,
+    as_given,
     check_bound,
     check_kernel_fits,
     is_int,
@@ -39,8 +43,15 @@ from symconv.spec.values import (
     shown,
 )
 
-_SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
-_KERNEL_NAMES = {1: ("K",), 2: ("KH", "KW")}
+_SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_KERNEL_NAMES = {1: ("K",), 2: ("KH", "KW"), 3: ("KD", "KH", "KW")}
+
+#: What each padding mode allows on one side of an axis of ``size`` (PyTorch's limits), and why.
+_MODE_LIMITS = {
+    "reflect": (lambda size: size - 1, "reflect mirrors the input without repeating its edge, so the "
+                                       "padding must be smaller than the input"),
+    "circular": (lambda size: size, "circular padding may wrap around the input at most once"),
+}
 
 
 def padding_expected(ndim: int) -> str:
@@ -89,12 +100,36 @@ def _resolve_padding(padding, ndim, stride, dilation, kernel):
     return tuple(pairs)
 
 
+def read_padding_mode(mode) -> str:
+    """``zeros``, ``reflect``, ``replicate`` or ``circular`` (any case, spaces around allowed)."""
+    word = mode.strip().lower() if isinstance(mode, str) else None
+    if word not in PADDING_MODES:
+        raise SymconvError(f"padding-mode: got {as_given(mode)}, expected {', '.join(PADDING_MODES[:-1])} "
+                           f"or {PADDING_MODES[-1]}")
+    return word
+
+
+def _check_mode_fits(mode, given, pairs, spatial, input):
+    """Refuse a padding that ``mode`` cannot fill from x, as PyTorch's ``F.pad`` does."""
+    if mode not in _MODE_LIMITS:
+        return
+    largest, why = _MODE_LIMITS[mode]
+    for axis, size, pair in zip(spatial, input, pairs):
+        if max(pair) > largest(size):
+            raise SymconvError(
+                f"padding: got {shown(given)!r} with padding-mode {mode}, expected at most {largest(size)} "
+                f"on axis {axis} of size {size} ({why}, as in PyTorch)"
+            )
+
+
 @dataclass(frozen=True)
 class ConvSpec:
     """A convolution layer, normalized: every per-axis value is a tuple.
 
     ``padding`` holds one ``(before, after)`` pair per spatial axis, whatever
-    form the user gave; ``padding_mode`` remembers 'same' or 'valid' for display.
+    form the user gave; ``padding_string`` remembers 'same' or 'valid' (None
+    for numbers) for display; ``padding_mode`` says what the padded entries
+    hold (PyTorch's ``padding_mode``: zeros, or x's own entries).
     """
 
     kind: str
@@ -105,7 +140,8 @@ class ConvSpec:
     dilation: tuple[int, ...]
     groups: int = 1
     bias: bool = True
-    padding_mode: str | None = None
+    padding_string: str | None = None
+    padding_mode: str = "zeros"
 
     is_stack = False
     #: The tensors a layer learns, beside its input (a stack numbers them w1, b1, ...).
@@ -113,7 +149,7 @@ class ConvSpec:
 
     @property
     def ndim(self) -> int:
-        """Number of spatial axes: 1 for conv1d, 2 for conv2d."""
+        """Number of spatial axes: 1 for conv1d, 2 for conv2d, 3 for conv3d."""
         return CONV_KINDS[self.kind]
 
     @property
@@ -133,7 +169,8 @@ class ConvSpec:
         return (self.weight[0],) if self.bias else None
 
     def product_terms(self) -> int:
-        """Exact count of the x*w products in the forward (padding excluded)."""
+        """Exact count of the x*w products in the forward (zero padding excluded;
+        every tap reads an entry of x with another padding mode)."""
         n, c = self.input[:2]
         f, cg = self.weight[:2]
         count = n * f * cg
@@ -141,7 +178,7 @@ class ConvSpec:
             self.input[2:], self.weight[2:], self.stride, self.dilation,
             self.padding, self.output_shape[2:],
         ):
-            count *= window_counts(h, k, s, d, lo, out)
+            count *= window_counts(h, k, s, d, lo, out) if self.padding_mode == "zeros" else out * k
         return count
 
     def estimate_terms(self) -> int:
@@ -173,6 +210,7 @@ class ConvSpec:
             "bias": self.bias,
             "stride": list(self.stride),
             "padding": [list(p) for p in self.padding],
+            "padding_string": self.padding_string,
             "padding_mode": self.padding_mode,
             "dilation": list(self.dilation),
             "groups": self.groups,
@@ -189,6 +227,7 @@ def conv_spec(
     dilation=1,
     groups: int = 1,
     bias: bool = True,
+    padding_mode: str = "zeros",
 ) -> ConvSpec:
     """Validate a convolution layer and return its normalized spec.
 
@@ -225,10 +264,12 @@ def conv_spec(
     stride = per_axis(stride, "stride", ndim, 1)
     dilation = per_axis(dilation, "dilation", ndim, 1)
     kernel = weight[2:]
-    mode = padding.strip().lower() if isinstance(padding, str) else None
+    mode = read_padding_mode(padding_mode)
+    string = padding.strip().lower() if isinstance(padding, str) else None
     pairs = _resolve_padding(padding, ndim, stride, dilation, kernel)
+    _check_mode_fits(mode, padding, pairs, spatial, input[2:])
     for axis, h, k, d, (lo, hi) in zip(spatial, input[2:], kernel, dilation, pairs):
         check_kernel_fits("weight", weight, axis, k, d, h + lo + hi)
-    return ConvSpec(kind, input, weight, stride, pairs, dilation, groups, bias, mode)
+    return ConvSpec(kind, input, weight, stride, pairs, dilation, groups, bias, string, mode)
 
 

@@ -19,15 +19,18 @@ symconv.errors.SymconvError: weight: got '1,1,2', expected no weight for relu (i
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.names import ACTIVATION_KINDS, CONV_KINDS, LAYER_KINDS, POOL_KINDS
+from symconv.names import ACTIVATION_KINDS, CONV_KINDS, CONV_TRANSPOSE_KINDS, LAYER_KINDS, POOL_KINDS
 from symconv.spec.conv import conv_spec, padding_expected
+from symconv.spec.conv_transpose import conv_transpose_spec, input_axes, weight_axes
 from symconv.spec.values import as_given, parse_ints, per_axis_expected, read_ints
 from symconv.spec.activation import activation_spec
 from symconv.spec.pool import pool_spec
 
 #: The options each kind of layer takes (the CLI's names, with _ for -).
 ACCEPTS = {
-    **{kind: ("weight", "stride", "padding", "dilation", "groups", "no_bias") for kind in CONV_KINDS},
+    **{kind: ("weight", "stride", "padding", "padding_mode", "dilation", "groups", "no_bias") for kind in CONV_KINDS},
+    **{kind: ("weight", "stride", "padding", "output_padding", "dilation", "groups", "no_bias")
+       for kind in CONV_TRANSPOSE_KINDS},
     "maxpool1d": ("kernel", "stride", "padding", "dilation", "ceil_mode"),
     "maxpool2d": ("kernel", "stride", "padding", "dilation", "ceil_mode"),
     "avgpool1d": ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override"),
@@ -75,15 +78,17 @@ def build_spec(kind: str, input, /, **options):
             takes = ", ".join(n.replace("_", "-") for n in ACCEPTS[kind]) or "no options"
             shown = name.replace("_", "-")
             raise SymconvError(f"{shown}: got {as_given(value)}, expected no {shown} for {kind} (it takes: {takes})")
-    ndim = CONV_KINDS.get(kind) or POOL_KINDS.get(kind) or None
-    axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,L or N,C,H,W"
+    ndim = CONV_KINDS.get(kind) or CONV_TRANSPOSE_KINDS.get(kind) or POOL_KINDS.get(kind) or None
+    axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,D,H,W" if ndim == 3 else "N,C,L or N,C,H,W"
+    if kind in CONV_TRANSPOSE_KINDS:
+        axes = input_axes(ndim)
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
     return _BUILDERS[kind](kind, shape, ndim, given)
 
 
 def _conv(kind, shape, ndim, given):
     per_axis = per_axis_expected(ndim)
-    kernel_axes = "F,C/groups,K" if ndim == 1 else "F,C/groups,KH,KW"
+    kernel_axes = {1: "F,C/groups,K", 2: "F,C/groups,KH,KW", 3: "F,C/groups,KD,KH,KW"}[ndim]
     if "weight" not in given:
         raise SymconvError(f"weight: got nothing, expected --weight {kernel_axes} for {kind}")
     padding = given.get("padding", 0)
@@ -97,6 +102,27 @@ def _conv(kind, shape, ndim, given):
         weight if isinstance(weight, tuple) else parse_ints(weight, "weight", kernel_axes),
         stride=_ints(given.get("stride", 1), "stride", per_axis),
         padding=padding,
+        dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
+        groups=_int(given.get("groups", 1), "groups"),
+        bias=not given.get("no_bias", False),
+        padding_mode=given.get("padding_mode", "zeros"),
+    )
+
+
+def _conv_transpose(kind, shape, ndim, given):
+    per_axis = per_axis_expected(ndim)
+    if "weight" not in given:
+        raise SymconvError(f"weight: got nothing, expected --weight {weight_axes(ndim)} for {kind}")
+    weight = given["weight"]
+    padding = given.get("padding", 0)
+    if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
+        raise SymconvError(f"padding: got {padding!r}, expected {per_axis} (ConvTranspose takes no 'same' or 'valid')")
+    return conv_transpose_spec(
+        kind, shape,
+        weight if isinstance(weight, tuple) else parse_ints(weight, "weight", weight_axes(ndim)),
+        stride=_ints(given.get("stride", 1), "stride", per_axis),
+        padding=_ints(padding, "padding", per_axis),
+        output_padding=_ints(given.get("output_padding", 0), "output-padding", per_axis),
         dilation=_ints(given.get("dilation", 1), "dilation", per_axis),
         groups=_int(given.get("groups", 1), "groups"),
         bias=not given.get("no_bias", False),
@@ -127,5 +153,6 @@ def _activation(kind, shape, ndim, given):
 
 
 #: Each kind's spec builder, from the option text :func:`build_spec` accepted.
-_BUILDERS = {**{kind: _conv for kind in CONV_KINDS}, **{kind: _pool for kind in POOL_KINDS},
+_BUILDERS = {**{kind: _conv for kind in CONV_KINDS}, **{kind: _conv_transpose for kind in CONV_TRANSPOSE_KINDS},
+             **{kind: _pool for kind in POOL_KINDS},
              **{kind: _activation for kind in ACTIVATION_KINDS}}

@@ -23,8 +23,8 @@ from symconv.errors import SymconvError
 MAX_INTEGER = 2**31 - 1
 
 
-_SPATIAL_NAMES = {1: ("L",), 2: ("H", "W")}
-_KERNEL_NAMES = {1: ("K",), 2: ("KH", "KW")}
+_SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_KERNEL_NAMES = {1: ("K",), 2: ("KH", "KW"), 3: ("KD", "KH", "KW")}
 
 
 def shown(value) -> str:
@@ -46,7 +46,7 @@ def as_given(value) -> str:
 
 
 def axis_names(ndim: int) -> str:
-    """The spatial axes as messages name them: ``L`` (1-D) or ``H,W`` (2-D)."""
+    """The spatial axes as messages name them: ``L`` (1-D), ``H,W`` (2-D) or ``D,H,W`` (3-D)."""
     return ",".join(_SPATIAL_NAMES[ndim])
 
 

@@ -194,15 +194,18 @@ class TermTable(Mapping):
 
     # -- evaluation ---------------------------------------------------------
     def evaluate(self, values: Mapping[str, np.ndarray], dtype=float) -> np.ndarray:
-        """Every entry at the given tensor values (floats, or exact Fractions)."""
+        """Every entry at the given tensor values (floats, or exact ints and Fractions).
+
+        Exact values (``dtype=object``) are summed in integer arithmetic
+        (:mod:`symconv.symbolic.exact`), into Python ints and Fractions.
+        """
         flat = self.space.flat_values(values, dtype)
         factors = np.where(self.factors == NO_FACTOR, len(flat) - 1, self.factors)
+        if dtype is object:
+            from symconv.symbolic.exact import exact_sums
+
+            return exact_sums(flat, factors, self.entry, len(self)).reshape(self.shape)
         products = flat[factors[:, 0]]
         for column in range(1, factors.shape[1]):
             products = products * flat[factors[:, column]]
-        if dtype is object:
-            out = np.zeros(len(self), dtype=object)
-            np.add.at(out, self.entry, products)
-        else:
-            out = np.bincount(self.entry, weights=products, minlength=len(self))
-        return out.reshape(self.shape)
+        return np.bincount(self.entry, weights=products, minlength=len(self)).reshape(self.shape)

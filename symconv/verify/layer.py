@@ -7,8 +7,9 @@ For a derived layer, at seeded random values of x, w, b and dy:
 * **finite differences**: each gradient against central differences of the
   reference forward's loss ``L = sum(dy * y)`` (on a random sample of entries
   for large tensors);
-* **exact**: the derived expressions and the reference evaluated in exact
-  rational arithmetic (``fractions.Fraction``) must be *equal*.
+* **exact**: the derived expressions and the reference evaluated exactly,
+  at integer points, in integer arithmetic (Fractions only where a layer
+  divides), must be *equal*.
 
 The loop is :func:`symconv.verify.loop.run_checks`, shared with stacks; this
 module says how a lone layer's values are drawn.
@@ -26,7 +27,7 @@ import numpy as np
 
 from symconv.layers import rule_for
 from symconv.verify.chain import leaf_shapes
-from symconv.verify.checks import EXACT_TERM_LIMIT, Report, fractions
+from symconv.verify.checks import EXACT_TERM_LIMIT, Report, exact_integers
 from symconv.verify.loop import Plan, run_checks
 
 #: The finite-difference step: as large as is safe, to keep round-off small.
@@ -51,17 +52,19 @@ def random_values(shapes, rng, smooth: bool):
 
 
 def rational_trials(shapes, rng, smooth: bool):
-    """Exact inputs: random rationals, and for piecewise layers tie-heavy ones.
+    """Exact inputs: random rationals scaled to integers, and for piecewise layers tie-heavy ones.
 
+    The random trial draws rationals p/q (|p| < 10, 0 < q < 10) and scales
+    them all by one common denominator (:func:`~symconv.verify.checks.exact_integers`).
     Ties (constant inputs, inputs of only 0 and 1) are where a max pool or a
-    ReLU must follow PyTorch's rule exactly; finite differences cannot check
-    them, exact comparison with the reference can.
+    ReLU must follow PyTorch's rule exactly, and 0 is a ReLU's kink; finite
+    differences cannot check them, exact comparison with the reference can.
     """
-    random = {k: fractions(rng.integers(-9, 10, size=s), rng.integers(1, 10, size=s)) for k, s in shapes.items()}
+    random = {k: exact_integers(rng.integers(-9, 10, size=s), rng.integers(1, 10, size=s)) for k, s in shapes.items()}
     trials = [random]
     if not smooth:
         for x in (np.zeros(shapes["x"], dtype=int), rng.integers(0, 2, size=shapes["x"])):
-            trials.append(dict(random, x=fractions(x)))
+            trials.append(dict(random, x=exact_integers(x)))
     return trials
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from symconv.layers import rule_for
 from symconv.verify.chain import leaf_shapes, reference_outputs
-from symconv.verify.checks import EXACT_TERM_LIMIT, Report, fractions
+from symconv.verify.checks import EXACT_TERM_LIMIT, Report, exact_integers
 from symconv.verify.loop import Plan, run_checks
 
 #: The finite-difference step. Small, so that few draws land within
@@ -146,9 +146,9 @@ def _draw_away_from_kinks(derivation, shapes, rng, step):
 
 
 def _exact_trials(shapes, rng):
-    """Random rationals, and the same with a constant input (ties in every max window)."""
-    random = {k: fractions(rng.integers(-9, 10, size=s), rng.integers(1, 10, size=s)) for k, s in shapes.items()}
-    return [random, dict(random, x=fractions(np.zeros(shapes["x"], dtype=int)))]
+    """Random rationals scaled to integers, and the same with a constant input (ties in every max window)."""
+    random = {k: exact_integers(rng.integers(-9, 10, size=s), rng.integers(1, 10, size=s)) for k, s in shapes.items()}
+    return [random, dict(random, x=exact_integers(np.zeros(shapes["x"], dtype=int)))]
 
 
 def verify_stack(derivation, seed: int = 0, fd_samples: int = 32, exact: bool | None = None,
