@@ -88,6 +88,7 @@ STACKS = [
     ("stack-conv-conv", "conv2d(weight=2,1,2,2) | conv2d(weight=1,2,2,2, bias=false)", "1,1,4,4"),
     ("stack-leaky-leaky", "leaky_relu(negative_slope=1/3) | leaky_relu(negative_slope=2)", "1,1,2,2"),
     ("stack-big-max-relu-max", "maxpool2d(kernel=2, stride=1) | relu | maxpool2d(kernel=3, stride=1, padding=1)", "1,1,11,11"),
+    ("stack-convt-relu-max", "conv_transpose2d(weight=1,2,2,2, stride=2) | relu | maxpool2d(kernel=2)", "1,1,3,3"),
     ("stack-conv-avg-relu", "conv1d(weight=1,2,3, padding=1) | avgpool1d(kernel=3, stride=1, padding=1, count_include_pad=false) | relu", "2,2,5"),
 ]
 
@@ -97,6 +98,11 @@ CONVS = [
     ("conv1d-groups", "conv1d --input 2,4,7 --weight 4,2,3 --groups 2 --dilation 2 --padding 1"),
     ("conv2d-nobias-stride", "conv2d --input 1,1,5,5 --weight 1,1,2,2 --stride 2 --padding 1 --no-bias"),
     ("conv2d-big", "conv2d --input 1,1,11,11 --weight 1,1,3,3"),
+    ("conv3d", "conv3d --input 1,2,3,4,3 --weight 2,2,2,2,2 --padding 1"),
+    ("conv2d-reflect", "conv2d --input 1,1,4,4 --weight 1,1,3,3 --padding 1 --padding-mode reflect"),
+    ("convt1d-groups", "conv_transpose1d --input 1,2,3 --weight 2,1,2 --groups 2 --stride 2"),
+    ("convt2d", "conv_transpose2d --input 1,1,3,3 --weight 1,2,2,2 --stride 2 --padding 1"),
+    ("convt3d", "conv_transpose3d --input 1,1,2,2,2 --weight 1,1,2,2,2"),
 ]
 
 FORMATS = [("latex", "0"), ("latex", "1"), ("latex-standalone", "1"), ("markdown", "0"), ("markdown", "1"),
@@ -115,7 +121,8 @@ def configurations():
         words = args.split()
         small = "big" not in ident
         yield ident, words, small
-        yield ident + "-mean", _batch(words, "3") + ["--reduction", "mean"], small and ident.startswith(("max", "avg", "relu", "leaky", "conv2d-seed", "conv2d-nc"))
+        yield ident + "-mean", _batch(words, "3") + ["--reduction", "mean"], small and ident.startswith(
+            ("max", "avg", "relu", "leaky", "conv2d-seed", "conv2d-nc", "conv3d", "convt", "conv2d-reflect"))
     for ident, layers, shape in STACKS:
         for reduction in ("sum", "mean"):
             yield f"{ident}-{reduction}", ["stack", "--input", shape if reduction == "sum" else "3" + shape[1:],

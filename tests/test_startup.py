@@ -107,6 +107,8 @@ def test_the_spec_modules_import_neither_sympy_nor_numpy():
 NO_SYMPY_DERIVATIONS = [
     ["conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2"],
     ["conv1d", "--input", "2,2,5", "--weight", "2,1,2", "--groups", "2", "--reduction", "mean"],
+    ["conv3d", "--input", "1,1,3,3,3", "--weight", "1,1,2,2,2", "--padding", "1", "--padding-mode", "reflect"],
+    ["conv_transpose2d", "--input", "2,1,3,3", "--weight", "1,2,2,2", "--stride", "2", "--reduction", "mean"],
     ["maxpool2d", "--input", "1,2,5,5", "--kernel", "3", "--stride", "2", "--padding", "1"],
     ["maxpool1d", "--input", "2,1,5", "--kernel", "2", "--stride", "1", "--padding", "1", "--reduction", "mean"],
     ["avgpool2d", "--input", "1,1,5,5", "--kernel", "2", "--padding", "1", "--no-count-include-pad"],
