@@ -20,11 +20,12 @@ time. Compiled bytecode is written and used as an installed package would
 (``PYTHONDONTWRITEBYTECODE`` is dropped from the children's environment,
 and one untimed round warms the caches first).
 
-With ``--main DIR`` (a checkout with its own ``.venv``, e.g. the main
-branch) the same conv2d command of that checkout is timed too, and the
+With ``--before DIR`` (a checkout of symconv from before this work, e.g.
+``git archive 91de236 | tar -x -C DIR``) the same conv2d command is timed
+with that checkout's package (on ``PYTHONPATH``, this interpreter), and the
 pools are also shown against it: the baseline the issue measured.
 
-    .venv/bin/python benchmarks/bench_speed2.py [--rounds 9] [--main /work/main]
+    .venv/bin/python benchmarks/bench_speed2.py [--rounds 9] [--before DIR]
 """
 
 from __future__ import annotations
@@ -61,11 +62,16 @@ def _environment() -> dict:
     return env
 
 
-def _time(command, cwd, env) -> tuple[float, float]:
-    """Wall time and CPU time (user + system) of one run."""
+def _time(command, path, env) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run; ``path``: a checkout to import symconv from."""
+    if path is not None:
+        env = dict(env, PYTHONPATH=path)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=False)
+    completed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=path,
+                               check=False)
+    if completed.returncode not in (0, 2):  # 2: the refusal, on purpose
+        raise SystemExit(f"{' '.join(command)} failed:\n{completed.stderr.decode()[-500:]}")
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -88,21 +94,20 @@ def measure(commands: dict, rounds: int) -> tuple[dict, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--main", help="a checkout (with .venv) whose conv2d command is timed too")
+    parser.add_argument("--before", help="a checkout of symconv from before this work: its conv2d is timed too")
     arguments = parser.parse_args()
     commands = {name: (command, None) for name, command in COMMANDS.items()}
     ratios = list(RATIOS)
-    if arguments.main:
-        python = os.path.join(arguments.main, ".venv", "bin", "python")
-        commands["main conv"] = ([python] + COMMANDS["conv"][1:], arguments.main)
-        ratios += [(name, "main conv", 0.3) for name in ("maxpool", "avgpool", "relu")]
+    if arguments.before:
+        commands["conv before"] = (COMMANDS["conv"], os.path.abspath(arguments.before))
+        ratios += [(name, "conv before", 0.3) for name in ("maxpool", "avgpool", "relu")]
     wall, cpu = measure(commands, arguments.rounds)
     median = {name: statistics.median(values) for name, values in wall.items()}
     least = {name: min(values) for name, values in cpu.items()}
     print(f"{arguments.rounds} rounds, interleaved; wall medians (min) in seconds; CPU = least user+system")
     for ours, baseline, goal in ratios:
         per_round = statistics.median(a / b for a, b in zip(wall[ours], wall[baseline]))
-        print(f"{ours:8s} {median[ours]:.3f} ({min(wall[ours]):.3f})  vs {baseline:9s} {median[baseline]:.3f} "
+        print(f"{ours:8s} {median[ours]:.3f} ({min(wall[ours]):.3f})  vs {baseline:11s} {median[baseline]:.3f} "
               f"({min(wall[baseline]):.3f})  ratio {median[ours] / median[baseline]:.2f} "
               f"(per round {per_round:.2f}; CPU {least[ours]:.3f}/{least[baseline]:.3f} = "
               f"{least[ours] / least[baseline]:.2f}; goal <= {goal})")
