@@ -145,3 +145,20 @@ def test_the_python_api_imports_sympy_only_when_an_expression_is_asked_for():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["False", "True", "Mul"]
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("2", "2")])
+def test_derive_asks_openblas_for_one_thread_before_numpy_loads_unless_told(given, expected):
+    """OpenBLAS's threads start with NumPy and cost a short command a third of its time; derive needs none."""
+    import os
+
+    code = ("import os, sys\nfrom symconv.cli.app import main\n"
+            "sys.argv = ['symconv', 'derive', 'relu', '--input', '1,1,2', '-o', os.devnull]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), 'numpy' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == [expected, "True"]
