@@ -35,7 +35,11 @@ _LAZY = {
     "conv_spec": ("symconv.spec.conv", "conv_spec"),
     "conv_transpose_spec": ("symconv.spec.conv_transpose", "conv_transpose_spec"),
     "pool_spec": ("symconv.spec.pool", "pool_spec"),
+    "adaptive_pool_spec": ("symconv.spec.adaptive", "adaptive_pool_spec"),
     "activation_spec": ("symconv.spec.activation", "activation_spec"),
+    "linear_spec": ("symconv.spec.dense", "linear_spec"),
+    "flatten_spec": ("symconv.spec.dense", "flatten_spec"),
+    "batchnorm_spec": ("symconv.spec.norm", "batchnorm_spec"),
     "stack_spec": ("symconv.spec.stack", "stack_spec"),
     "parse_layers": ("symconv.spec.stack", "parse_layers"),
     "spec_from_options": ("symconv.spec.command", "spec_from_options"),
@@ -43,6 +47,7 @@ _LAZY = {
     "verify": ("symconv.verify", None),  # the package, callable (see symconv.verify)
     "render": ("symconv.printing.documents", "render"),
     "formula": ("symconv.formula", None),  # the package, callable (see symconv.formula)
+    "explain": ("symconv.explain", None),  # the package, callable (see symconv.explain)
     "reference": ("symconv.reference", None),
     "check_backward": ("symconv.check", "check_backward"),
 }

@@ -42,6 +42,7 @@ def quick_first(values, name):
 #: ``pytest -m "not slow"`` is the quick loop; every function keeps quick cases.
 SLOW = (
     "test_notebooks.py::test_notebook_runs_top_to_bottom[walkthrough.ipynb]",
+    "test_notebooks.py::test_notebook_runs_top_to_bottom[explain.ipynb]",
     "test_fast_paths.py::*[2d-big-indices*",
     "test_plot.py::test_every_text_lies_inside_the_picture[routing-dw]",
     "test_plot.py::test_every_text_lies_inside_the_picture[jacobian-full-names]",

@@ -221,8 +221,8 @@ def test_default_slope_is_pytorchs_0_01():
     pytest.param("relu", "1,1,3", {"kernel": "2"}, ["kernel: got '2'"], id="relu-with-kernel"),
     pytest.param("relu", "1,1,3", {"weight": "1,1,2"}, ["weight: got '1,1,2'"], id="relu-with-weight"),
     pytest.param("leaky_relu", "1,1,3", {"stride": "2"}, ["stride: got '2'"], id="leaky-with-stride"),
-    pytest.param("relu", "1,3", {}, ["input: got '1,3'"], id="input-rank-2"),
-    pytest.param("relu", "1,1,2,2,2,2", {}, ["input: got '1,1,2,2,2,2', expected 3, 4 or 5"], id="input-rank-6"),
+    pytest.param("relu", "3", {}, ["input: got '3'"], id="input-rank-1"),  # N,F: a linear layer's output, taken
+    pytest.param("relu", "1,1,2,2,2,2", {}, ["input: got '1,1,2,2,2,2', expected 2 to 5"], id="input-rank-6"),
     pytest.param("relu", "1,0,3", {}, ["input"], id="input-zero"),
 ])
 def test_bad_activation_options_are_refused(kind, shape, options, fragments):

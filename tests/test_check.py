@@ -21,7 +21,7 @@ from symconv.check.run import run_check
 from symconv.check.suite import edge_specs, run_suite
 from symconv.errors import SymconvError
 from symconv.layers import RULES, rule_for
-from symconv.names import LAYER_KINDS
+from symconv.names import CHECK_KINDS
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -292,7 +292,7 @@ def test_assert_ok_raises_with_the_readable_report():
     assert "**OK" in check_backward(torch_relu, "relu", input=(1, 1, 2))._repr_markdown_()
 
 
-@pytest.mark.parametrize("kind", LAYER_KINDS)
+@pytest.mark.parametrize("kind", CHECK_KINDS)
 def test_every_kind_has_an_edge_catalogue_of_at_least_30_valid_configurations(kind):
     specs = list(edge_specs(kind))
     assert len(specs) >= 30

@@ -39,6 +39,16 @@ LAYERS = {
     "stack": ("stack", dict(input="3,1,5,5", layers="conv2d(weight=2,1,2,2) | leaky_relu(negative_slope=1/10) "
                                                    "| maxpool2d(kernel=2, stride=1) | avgpool2d(kernel=2)")),
     "conv": ("conv2d", dict(input="3,1,4,3", weight="2,1,2,2", padding="1")),
+    # the pools the pool interface brings: 3-D windows and PyTorch's adaptive ones, through the same builders
+    "max3d": ("maxpool3d", dict(input="2,1,3,4,3", kernel="2", stride="1,2,1", padding="1")),
+    "avg3d": ("avgpool3d", dict(input="2,1,3,3,4", kernel="2,3,2", stride="1", padding="1",
+                                no_count_include_pad=True)),
+    "adaptive-max": ("adaptive_maxpool2d", dict(input="2,1,5,7", output_size="3,4")),
+    "adaptive-avg": ("adaptive_avgpool1d", dict(input="3,2,7", output_size="3")),
+    "adaptive-avg3d": ("adaptive_avgpool3d", dict(input="2,1,3,5,4", output_size="2,3,3")),
+    "adaptive-stack": ("stack", dict(input="2,1,5,5", layers="conv2d(weight=2,1,2,2) | relu "
+                                                           "| adaptive_maxpool2d(output_size=3) "
+                                                           "| adaptive_avgpool2d(output_size=2)")),
 }
 CASES = [(name, reduction) for name in LAYERS for reduction in ("sum", "mean")]
 
@@ -94,6 +104,37 @@ def test_values_equal_sympy_evaluation_floats_bit_for_bit(pair):
             for index, expr in theirs.items():
                 want = evaluate(expr, values)
                 assert got[index] == want, (index, got[index], want)
+
+
+def test_coefficients_of_one_size_but_both_signs_print_as_sympy_does():
+    """A common size up to sign is taken out (``1/3*(a - b)``), integers without a fraction, as the SymPy printers do."""
+    from symconv.printing.latex import table_rows
+    from symconv.printing.notations import LatexNotation, TextNotation
+    from symconv.printing.present import IndexStyle
+    from symconv.printing.sympy_printers import printer_for
+    from symconv.symbolic.space import ElementSpace
+    from symconv.symbolic.terms import TermTable
+
+    constants = [Fraction(1, 3), Fraction(-1, 3), Fraction(2), Fraction(-2), Fraction(-5, 2)]
+    space = ElementSpace({"x": (6,), "dy": (1,)}, constants=constants)
+    c = {v: space.constant_id(v) for v in constants}
+    rows = [  # entry: (element, constant) per term
+        [(0, c[Fraction(1, 3)]), (1, c[Fraction(-1, 3)])],
+        [(2, c[Fraction(-1, 3)]), (3, c[Fraction(1, 3)]), (4, c[Fraction(-1, 3)])],
+        [(0, c[Fraction(2)]), (5, c[Fraction(-2)])],
+        [(1, c[Fraction(-2)]), (2, c[Fraction(-2)])],
+        [(3, c[Fraction(-5, 2)]), (4, c[Fraction(1, 3)])],
+        [(5, -1), (0, c[Fraction(-1, 3)])],
+    ]
+    entry = np.array([k for k, terms in enumerate(rows) for _ in terms])
+    factors = np.array([pair for terms in rows for pair in terms])
+    table = TermTable(space, (len(rows),), entry, factors).canonical()
+    expressions = dict(table.items())
+    assert table.str_entries() == [str(expressions[index]) for index in table]
+    for notation, joiner in ((LatexNotation(IndexStyle()), " "), (TextNotation(IndexStyle(base=1)), "*")):
+        printer = printer_for(notation)
+        want = [(notation.lhs_text("y", i), printer.signed_terms(e)) for i, e in expressions.items()]
+        assert table_rows("y", table, notation, joiner) == want
 
 
 def test_family_factors_of_a_missing_tensor_are_missing_too():

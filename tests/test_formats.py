@@ -13,6 +13,7 @@ from conftest import layer
 from symconv.printing.formats import FORMATS, render
 from symconv.printing.present import IndexStyle, choose_style
 from symconv.spec.conv import conv_spec
+from symconv.spec.adaptive import adaptive_pool_spec
 
 NAMES = ("x", "w", "b", "dy", "y", "dx", "dw", "db")
 KEY = re.compile(r"^(y|dx|dw|db)\[(\d+(, \d+)*)\]$")
@@ -176,7 +177,16 @@ LAYER_KINDS = {  # id: (CLI arguments after "derive", the same layer built by th
                                              count_include_pad=False)),
     "avgpool2d-k3s2p1": (["avgpool2d", "--input", "1,1,5,5", "--kernel", "3", "--stride", "2", "--padding", "1"],
                          lambda: _pool("avgpool2d", (1, 1, 5, 5), kernel=3, stride=2, padding=1)),
+    "maxpool3d": (["maxpool3d", "--input", "1,1,3,3,4", "--kernel", "2", "--stride", "1,1,2", "--padding", "1"],
+                  lambda: _pool("maxpool3d", (1, 1, 3, 3, 4), kernel=2, stride=(1, 1, 2), padding=1)),
+    "avgpool3d-ceil": (["avgpool3d", "--input", "1,2,3,3,3", "--kernel", "2", "--ceil-mode"],
+                       lambda: _pool("avgpool3d", (1, 2, 3, 3, 3), kernel=2, ceil_mode=True)),
+    "adaptive_maxpool2d": (["adaptive_maxpool2d", "--input", "1,1,5,4", "--output-size", "3,2"],
+                           lambda: adaptive_pool_spec("adaptive_maxpool2d", (1, 1, 5, 4), (3, 2))),
+    "adaptive_avgpool3d-global": (["adaptive_avgpool3d", "--input", "1,2,2,3,2", "--output-size", "1"],
+                                  lambda: adaptive_pool_spec("adaptive_avgpool3d", (1, 2, 2, 3, 2), 1)),
     "relu": (["relu", "--input", "1,2,2,3"], lambda: _activation("relu", (1, 2, 2, 3))),
+    "relu-3d": (["relu", "--input", "1,1,2,2,2"], lambda: _activation("relu", (1, 1, 2, 2, 2))),
     "leaky_relu": (["leaky_relu", "--input", "1,2,3"], lambda: _activation("leaky_relu", (1, 2, 3))),
     "leaky_relu-slope-1": (["leaky_relu", "--input", "1,1,3", "--negative-slope", "1"],
                            lambda: _activation("leaky_relu", (1, 1, 3), "1")),

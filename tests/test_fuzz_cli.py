@@ -51,6 +51,9 @@ VALUES = {
     "stride": (["1", "2", "1,2", "2,1", "3"], ["0", "-1", "a", "1.5", "2147483648", "1,1,1,1"]),
     "padding": (["0", "1", "1,0", "same", "valid", "2"], ["-1", "x", "99", "same,1", "SAME!"]),
     "dilation": (["1", "2", "1,2"], ["0", "-2", "z"]),
+    "eps": (["1e-5", "1/1000", "0.1"], ["0", "-1", "x", "nan", "1e400"]),
+    "reduction": (["sum", "mean"], ["none", "x", ""]),
+    "output_size": (["1", "2", "2,3", "1,1,1"], ["0", "-1", "99", "x", "1,2,3,4"]),
     "output_padding": (["0", "1", "1,0"], ["-1", "5", "x", "1,1,1,1"]),
     "padding_mode": (["zeros", "reflect", "replicate", "circular"], ["mirror", "", "REFLECT!", "0"]),
     "groups": (["1", "2"], ["0", "-1", "x", "3"]),
@@ -71,7 +74,11 @@ VALUES = {
                ["nope.py:f", "mine.py:missing", "mine.py", "::", "os:system", "bad.py:f",
                 "\udcff.py:f", "mine.py:\udcff"]),
     "forward": (["mine.py:right"], ["nope.py:f", "x"]),
+    "kind": (["conv1d", "conv2d", "maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d"],  # explain's KIND
+             ["relu", "conv9d", "", "stack", "\udcff"]),
 }
+#: Values of the options whose name an argument also has (check's TARGET argument, derive's --target).
+OPTION_VALUES = {"target": (["0,1", "1,0", "0,0"], ["5", "x", "-1,0", "0.5,1"])}
 #: Any option this table does not know yet (a new one) is drawn from these.
 GENERIC = (["1", "2", "0,1", "same", "relu"], ["-1", "x", "", "2147483648", "1e400", "\udcff"])
 #: File names for -o per command (inside the test's own folder unless absolute): the ones it writes, and
@@ -141,8 +148,21 @@ BASES = {
     "maxpool2d": ["--input", "1,1,4,4", "--kernel", "2"],
     "avgpool1d": ["--input", "1,2,5", "--kernel", "2"],
     "avgpool2d": ["--input", "1,1,4,4", "--kernel", "2"],
+    "maxpool3d": ["--input", "1,1,3,3,3", "--kernel", "2"],
+    "avgpool3d": ["--input", "1,1,3,3,3", "--kernel", "2"],
+    "adaptive_avgpool1d": ["--input", "1,2,5", "--output-size", "2"],
+    "adaptive_avgpool2d": ["--input", "1,1,5,5", "--output-size", "2"],
+    "adaptive_avgpool3d": ["--input", "1,1,3,3,3", "--output-size", "2"],
+    "adaptive_maxpool1d": ["--input", "1,2,5", "--output-size", "3"],
+    "adaptive_maxpool2d": ["--input", "1,1,5,5", "--output-size", "2,3"],
     "relu": ["--input", "1,2,3"],
     "leaky_relu": ["--input", "2,1,3"],
+    "sigmoid": ["--input", "2,3"],
+    "tanh": ["--input", "1,2,2"],
+    "linear": ["--input", "2,3", "--weight", "2,3"],
+    "flatten": ["--input", "1,2,2"],
+    "batchnorm1d": ["--input", "2,2"],
+    "batchnorm2d": ["--input", "2,1,1,2"],
     "stack": ["--input", "1,1,4,4", "--layers", "conv2d(weight=1,1,2,2) | relu"],
 }
 
@@ -158,7 +178,7 @@ def _option_value(rnd, param, share, words):
         return [flag, _choice(rnd, param, share)]
     if isinstance(param.type, click.IntRange):
         return [flag, _int_range(rnd, param, share)]
-    return [flag, _value(rnd, VALUES.get(param.name, GENERIC), share)]
+    return [flag, _value(rnd, OPTION_VALUES.get(param.name) or VALUES.get(param.name, GENERIC), share)]
 
 
 @st.composite
@@ -187,10 +207,17 @@ def command_lines(draw, words, command):
                 kind, base = args[-1], list(BASES[args[-1]])
         else:
             args.append(_value(rnd, VALUES.get(param.name, GENERIC), share))
+            if param.name == "kind" and args[-1] in BASES:  # explain's KIND: sizes come with an entry, --at
+                kind = args[-1]
+                if rnd.random() < 0.5:
+                    ndim = len(BASES[kind][1].split(",")) - 2
+                    base = list(BASES[kind]) + ["--at", ",".join(["0", "0"] + ["1"] * ndim)]
     given = set(base[::2])
     if command.name in ("formula", "schema"):
         base = []  # they take no layer options
     args += base
+    from symconv.spec.options import ACCEPTS as accepts
+    layer_options = {name for names in accepts.values() for name in names}
     for param in command.params:
         if not isinstance(param, click.Option) or param.name == "help":
             continue
@@ -200,9 +227,9 @@ def command_lines(draw, words, command):
                 position = args.index(flag) + 1
                 args[position] = _value(rnd, VALUES.get(param.name, GENERIC), 0.0)
             continue
-        foreign = kind not in (None, "stack") and param.name in ACCEPTS["conv2d"] + ACCEPTS["avgpool2d"] + \
-            ACCEPTS["maxpool2d"] + ACCEPTS["leaky_relu"] and param.name not in ACCEPTS[kind]
-        if foreign and share == 1:
+        foreign = kind not in (None, "stack") and param.name in layer_options and param.name not in ACCEPTS[kind]
+        sizeless = command.name == "explain" and not base and param.name in layer_options  # options need --input
+        if (foreign or sizeless) and share == 1:
             continue
         needed = param.required or (param.name == "output" and command.name == "plot")
         if needed or rnd.random() < 0.2:

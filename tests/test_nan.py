@@ -10,13 +10,13 @@ from symconv.reference import max_pool_backward, max_pool_forward
 torch = pytest.importorskip("torch")
 
 
-@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("nd", [1, 2, 3])
 def test_a_nan_is_its_windows_maximum_and_takes_the_gradient_as_in_pytorch(nd):
     rng = np.random.default_rng(nd)
-    pool = torch.nn.functional.max_pool1d if nd == 1 else torch.nn.functional.max_pool2d
+    pool = (torch.nn.functional.max_pool1d, torch.nn.functional.max_pool2d, torch.nn.functional.max_pool3d)[nd - 1]
     tried = 0
     for _ in range(200):
-        shape = (2, 2) + tuple(int(s) for s in rng.integers(3, 7, nd))
+        shape = (2, 2) + tuple(int(s) for s in rng.integers(3, 7 if nd < 3 else 5, nd))
         x = rng.integers(0, 3, shape).astype(float)
         x[rng.random(shape) < 0.2] = np.nan
         x[rng.random(shape) < 0.05] = np.inf
@@ -33,6 +33,26 @@ def test_a_nan_is_its_windows_maximum_and_takes_the_gradient_as_in_pytorch(nd):
         np.testing.assert_array_equal(max_pool_backward(dy, x, k, s, p, d), xt.grad.numpy())
         tried += 1
     assert tried > 100
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_a_nan_wins_an_adaptive_max_pools_window_as_in_pytorch(nd):
+    from symconv.reference import adaptive_max_pool_backward, adaptive_max_pool_forward
+
+    rng = np.random.default_rng(10 + nd)
+    pool = (torch.nn.functional.adaptive_max_pool1d, torch.nn.functional.adaptive_max_pool2d)[nd - 1]
+    for _ in range(100):
+        shape = (2, 2) + tuple(int(s) for s in rng.integers(2, 8, nd))
+        size = tuple(int(rng.integers(1, s + 1)) for s in shape[2:])
+        x = rng.integers(0, 3, shape).astype(float)
+        x[rng.random(shape) < 0.2] = np.nan
+        x[rng.random(shape) < 0.05] = -np.inf
+        xt = torch.tensor(x, requires_grad=True)
+        y = pool(xt, size)
+        dy = rng.standard_normal(tuple(y.shape))
+        y.backward(torch.tensor(dy))
+        np.testing.assert_array_equal(adaptive_max_pool_forward(x, size), y.detach().numpy())
+        np.testing.assert_array_equal(adaptive_max_pool_backward(dy, x, size), xt.grad.numpy())
 
 
 def test_finite_inputs_keep_the_first_maximum():

@@ -438,7 +438,7 @@ def test_pool_pictures_refuse_other_layers(tmp_path):
     from symconv.spec.pool import pool_spec
 
     d = derive(pool_spec("avgpool2d", (1, 1, 4, 4), kernel=2))
-    with pytest.raises(SymconvError, match="layer: got 'avgpool2d', expected maxpool1d or maxpool2d"):
+    with pytest.raises(SymconvError, match="layer: got 'avgpool2d', expected a 1-D or 2-D max pool"):
         plot_pool_routing(d, np.ones((1, 1, 4, 4)), tmp_path / "p.png")
 
 
@@ -697,8 +697,8 @@ def test_plot_command_refuses_bad_pool_options_with_exit_2(tmp_path, extra, frag
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (SEED + ["--values", "ties"], "got --values for conv2d, expected it only for maxpool1d and maxpool2d"),
-    (SEED + ["--seed", "1"], "got --seed for conv2d, expected it only for maxpool1d and maxpool2d"),
+    (SEED + ["--values", "ties"], "got --values for conv2d, expected it only for max pools"),
+    (SEED + ["--seed", "1"], "got --seed for conv2d, expected it only for max pools"),
     (["avgpool2d", "--input", "1,1,4,4", "--kernel", "2"], "'avgpool2d' is not one of"),
     (["maxpool1d", "--input", "1,1,5000", "--kernel", "1"], "plot: got a Jacobian dy/dx of 5000x5000"),
     (POOL_SEED + ["--weight", "1,1,2,2"], "expected no weight for maxpool2d"),

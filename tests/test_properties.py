@@ -63,8 +63,8 @@ def _axes(draw, ndim, values):
 
 @st.composite
 def shapes(draw, ndim=None):
-    ndim = draw(st.sampled_from((1, 2, 3))) if ndim is None else ndim
-    spatial = st.integers(1, {1: 7, 2: 5, 3: 4}[ndim])
+    ndim = draw(st.sampled_from((1, 2, 1, 2, 3))) if ndim is None else ndim
+    spatial = st.integers(1, 7) if ndim == 1 else st.integers(1, 5) if ndim == 2 else st.integers(1, 3)
     return (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(draw(spatial) for _ in range(ndim))
 
 
@@ -111,7 +111,7 @@ def conv_transpose_options(draw, shape):
 @st.composite
 def pool_options(draw, shape, kind):
     ndim = len(shape) - 2
-    kernel = tuple(draw(st.integers(1, 3)) for _ in range(ndim))
+    kernel = tuple(draw(st.integers(1, 3 if ndim < 3 else 2)) for _ in range(ndim))
     options = dict(kernel=kernel if len(set(kernel)) > 1 or draw(st.booleans()) else kernel[0],
                    padding=tuple(draw(st.integers(0, k // 2)) for k in kernel),
                    stride=draw(st.none() | st.integers(1, 3)), ceil_mode=draw(st.booleans()))
@@ -123,12 +123,24 @@ def pool_options(draw, shape, kind):
     return options
 
 
+@st.composite
+def adaptive_options(draw, shape):
+    """An output size of at most the input's, per axis (one value when it fits every axis)."""
+    sizes = tuple(draw(st.integers(1, size)) for size in shape[2:])
+    return dict(output_size=sizes[0] if len(set(sizes)) == 1 and draw(st.booleans()) else sizes)
+
+#: The kinds these properties draw: the convolutions, pools and piecewise-linear activations, all rational.
+#: linear, flatten, sigmoid, tanh and batch norm have their own tests (test_linear.py, test_batchnorm.py,
+#: test_sigmoid_tanh.py); three of them are not rational, which the exact properties here need.
+KINDS = (tuple(symconv.names.CONV_KINDS) + tuple(symconv.names.CONV_TRANSPOSE_KINDS) + tuple(symconv.names.POOL_KINDS)
+         + tuple(symconv.names.ADAPTIVE_KINDS) + ("relu", "leaky_relu"))
+
 SLOPES = st.sampled_from([Fraction(1, 100), Fraction(1, 3), Fraction(0), Fraction(-2), Fraction(5, 2)])
 
 
 def kinds_for(ndim):
     """The layer kinds that take an input of ``ndim`` spatial axes."""
-    return [k for k in symconv.names.LAYER_KINDS if not k.endswith("d") or k.endswith(f"{ndim}d")]
+    return [k for k in KINDS if not k.endswith("d") or k.endswith(f"{ndim}d")]
 
 
 @st.composite
@@ -138,6 +150,8 @@ def recipes(draw, kind, shape):
         return draw(conv_transpose_options(shape))
     if kind.startswith("conv"):
         return draw(conv_options(shape))
+    if kind.startswith("adaptive"):
+        return draw(adaptive_options(shape))
     if "pool" in kind:
         return draw(pool_options(shape, kind))
     return {"negative_slope": draw(SLOPES)} if kind == "leaky_relu" else {}
@@ -151,6 +165,8 @@ def api_spec(kind, shape, options, family=None):
         return symconv.conv_transpose_spec(kind, shape, **options)
     if family.startswith("conv"):
         return symconv.conv_spec(kind, shape, **options)
+    if family.startswith("adaptive"):
+        return symconv.adaptive_pool_spec(kind, shape, **options)
     if "pool" in family:
         return symconv.pool_spec(kind, shape, **options)
     return symconv.activation_spec(kind, shape, **options)
@@ -194,7 +210,7 @@ def stack_text(kind, options):
 
 
 @st.composite
-def layers(draw, kinds=symconv.names.LAYER_KINDS):
+def layers(draw, kinds=KINDS):
     """A single layer's spec by the constructors; from option text it must come out the same."""
     kind = draw(st.sampled_from(kinds))
     shape = draw(shapes(ndim=int(kind[-2]) if kind.endswith("d") else None))
@@ -305,6 +321,10 @@ def reference_layer(layer, values, names, scale):
             return ref.conv_forward(x, w, b, **options)
         dx, dw, db = ref.conv_backward(dy * scale, x, w, **options)
         return {"dx": dx, "dw": dw, "db": db} if layer.bias else {"dx": dx, "dw": dw}
+    if layer.kind.startswith("adaptive"):
+        forward, backward = ((ref.adaptive_max_pool_forward, ref.adaptive_max_pool_backward) if "max" in layer.kind
+                             else (ref.adaptive_avg_pool_forward, ref.adaptive_avg_pool_backward))
+        return forward(x, layer.output_size) if dy is None else {"dx": backward(dy * scale, x, layer.output_size)}
     if "pool" in layer.kind:
         options = dict(stride=layer.stride, padding=layer.padding, ceil_mode=layer.ceil_mode)
         if layer.is_max:
@@ -388,8 +408,18 @@ def test_b_every_layer_satisfies_its_adjoint_identity(spec, seed, style):
             assert inner(values[w], values["d" + w]) == out, f"<{w}, d{w}> != <{y}, d{y}> - <b, db>"
 
 
+def torch_max(torch, spec, xt):
+    """PyTorch's max pool (adaptive or not) of ``spec`` at ``xt``."""
+    F = torch.nn.functional
+    if spec.kind.startswith("adaptive"):
+        return (F.adaptive_max_pool1d, F.adaptive_max_pool2d)[spec.ndim - 1](xt, spec.output_size)
+    pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[spec.ndim - 1]
+    return pool(xt, spec.kernel, spec.stride, spec.padding, spec.dilation, ceil_mode=spec.ceil_mode)
+
+
 @examples(60)
-@given(layers(kinds=("maxpool1d", "maxpool2d")), st.integers(0, 2**32 - 1), st.sampled_from(("ties", "constant")))
+@given(layers(kinds=("maxpool1d", "maxpool2d", "maxpool3d", "adaptive_maxpool1d", "adaptive_maxpool2d")),
+       st.integers(0, 2**32 - 1), st.sampled_from(("ties", "constant")))
 def test_c_max_pool_is_pytorchs_gradient_at_ties(spec, seed, style):
     torch = pytest.importorskip("torch")
     note(spec)
@@ -397,9 +427,8 @@ def test_c_max_pool_is_pytorchs_gradient_at_ties(spec, seed, style):
     x = rng.integers(0, 3, size=spec.input) if style == "ties" else np.full(spec.input, 1)
     dy = rng.integers(-3, 4, size=spec.output_shape)
     got = derived(derive(spec), {"x": x.astype(object), "dy": dy.astype(object)})
-    pool = torch.nn.functional.max_pool1d if spec.ndim == 1 else torch.nn.functional.max_pool2d
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    y = pool(xt, spec.kernel, spec.stride, spec.padding, spec.dilation, ceil_mode=spec.ceil_mode)
+    y = torch_max(torch, spec, xt)
     y.backward(torch.tensor(dy, dtype=torch.float64))
     np.testing.assert_array_equal(got["y"].astype(float), y.detach().numpy())
     np.testing.assert_array_equal(got["dx"].astype(float), xt.grad.numpy())
@@ -455,7 +484,7 @@ def _per_axis(value, ndim):
 @st.composite
 def invalid_layers(draw):
     """``(route, kind, shape, options, what)``: a valid layer with one thing made wrong."""
-    kind = draw(st.sampled_from(symconv.names.LAYER_KINDS))
+    kind = draw(st.sampled_from(KINDS))
     shape = draw(shapes(ndim=int(kind[-2]) if kind.endswith("d") else None))
     options = draw(recipes(kind, shape))
     try:
@@ -470,6 +499,8 @@ def invalid_layers(draw):
     elif kind.startswith("conv"):
         what += ["weight", "channels", "kernel-too-large", "groups", "stride", "dilation", "padding", "same-stride",
                  "padding-mode"]
+    elif kind.startswith("adaptive"):
+        what += ["output-size", "output-size-larger", "output-size-length"]
     elif "pool" in kind:
         what += ["kernel", "kernel-too-large", "padding-over-half", "padding-pairs", "stride", "dilation", "divisor"]
     else:
@@ -478,7 +509,8 @@ def invalid_layers(draw):
     axis = draw(st.integers(0, ndim - 1))
     shape, options = list(shape), dict(options)
     if what == "kind":
-        kind = draw(st.sampled_from(("conv4d", "maxpool4d", "Relu", "", "stack", "conv2d ", "pool")))
+        kind = draw(st.sampled_from(("conv4d", "maxpool4d", "adaptive_maxpool3d", "Relu", "", "stack", "conv2d ",
+                                     "pool")))
     elif what == "input":
         shape[draw(st.integers(0, len(shape) - 1))] = draw(bad)
     elif what == "not-a-shape":
@@ -487,14 +519,16 @@ def invalid_layers(draw):
         foreign = {"conv": ("kernel", "ceil_mode", "divisor_override"),
                    "maxp": ("weight", "groups", "divisor_override", "padding_mode"),
                    "avgp": ("weight", "dilation", "groups", "padding_mode"), "relu": ("kernel", "weight", "padding_mode"),
-                   "leak": ("padding", "padding_mode")}
+                   "leak": ("padding", "padding_mode"),
+                   "adap": ("kernel", "stride", "padding", "padding_mode", "ceil_mode")}
         name = draw(st.sampled_from(foreign[kind[:4]]))
         if name == "padding_mode":  # a mode the convolutions take, on a layer that takes none
             options[name] = draw(st.sampled_from(("zeros", "reflect", "replicate", "circular")))
         else:
             options[name] = True if name == "ceil_mode" else draw(bad.filter(lambda v: v is not None and v != ""))
     elif what == "input-length":
-        shape = shape[:2] if not kind.endswith("d") or draw(st.booleans()) else shape + [3, 3, 3]
+        # An activation takes N,F (a linear layer's output) too: one axis is too few for every kind.
+        shape = shape[:1] if not kind.endswith("d") or draw(st.booleans()) else shape + [3, 3, 3]
     elif what in ("weight", "channels"):
         weight = list(options["weight"])
         if what == "weight":
@@ -544,6 +578,14 @@ def invalid_layers(draw):
     elif what == "divisor":
         options["divisor_override"] = 2 if kind.startswith("max") else draw(
             bad.filter(lambda v: v is not None and v not in (2, "2")))
+    elif what == "output-size":
+        options["output_size"] = draw(bad.filter(lambda v: v is not None))
+    elif what == "output-size-larger":
+        sizes = list(_per_axis(options["output_size"], ndim))
+        sizes[axis] = shape[2 + axis] + draw(st.integers(1, 3))
+        options["output_size"] = tuple(sizes)
+    elif what == "output-size-length":
+        options["output_size"] = tuple([1] * draw(st.sampled_from([n for n in (1, 2, 3, 4) if n != ndim and n > 1])))
     elif what == "slope":
         options["negative_slope"] = Fraction(1, 2) if kind == "relu" else draw(st.sampled_from(BAD_SLOPES[route]))
     return route, (family, kind), shape, options, what

@@ -60,6 +60,31 @@ def test_readme_layer_examples_are_real_output():
         assert line in output, line
 
 
+def test_readme_loss_examples_are_real_output():
+    """The losses section: mse's dy and dx lines, and the worked example's chain, as printed."""
+    text = README.read_text()
+    output = _cli_output("derive relu --input 1,2,2 --loss mse --format text".split())
+    for line in ("  dy[0,0,0] = 1/2*(y[0,0,0] - t[0,0,0])", "  dx[0,0,0] = dy[0,0,0]*[x[0,0,0] > 0]"):
+        assert f"\n{line}\n" in text and line in output.splitlines(), line
+    chain = [b for b in _blocks("latex") if "softmax" in b][0]
+    command = [b for b in _blocks("sh") if "--loss cross_entropy" in b][0].splitlines()[0]
+    import shlex
+
+    output = _cli_output(shlex.split(command)[1:])
+    for line in chain.strip().splitlines():
+        assert line in output.splitlines(), line
+
+
+def test_readme_sigmoid_and_batch_norm_blocks_are_real_output():
+    blocks = _blocks("text")
+    for command, marker in (("derive sigmoid --input 1,2 --format text", "  y[0,0] = sigma(x[0,0])"),
+                            ("derive batchnorm1d --input 2,1 --format text", "  mu[0] = ")):
+        (block,) = [b for b in blocks if b.startswith(marker)]
+        output = _cli_output(command.split())
+        for line in block.strip("\n").splitlines():
+            assert line in output.splitlines(), line
+
+
 def test_readme_formula_and_matrix_blocks_are_real_output():
     blocks = _blocks("latex")
     formula = [b for b in blocks if r"\partial x_{n,c,h,q}" in b][0]
@@ -162,3 +187,12 @@ def test_the_readme_verify_table_is_what_verify_prints():
     def masked(table):
         return re.sub(r"\d\.\de-\d\d", "E", table)
     assert masked(shown) == masked(printed)
+
+
+def test_readme_explain_block_is_real_output():
+    """The seeds' 4x4 example step by step, as `symconv explain` prints it, in the README."""
+    command = "explain conv2d --input 1,1,4,4 --weight 1,1,2,2 --at 2,2 --index-base 1 --format text"
+    assert f"`symconv {command}`" in README.read_text()
+    shown = [b for b in _blocks("text") if b.startswith("conv2d: the gradient dx[2,2], step by step")][0]
+    assert _cli_output(command.split()) == shown
+    assert "dx[2,2] = dy[1,1]*w[2,2] + dy[1,2]*w[2,1] + dy[2,1]*w[1,2] + dy[2,2]*w[1,1]" in shown

@@ -357,7 +357,7 @@ BAD = {
     "count-include-pad-not-bool": ("count_include_pad", "avg", dict(kernel=2, count_include_pad=None), False),
     "zero-divisor-override": ("divisor_override", "avg", dict(kernel=2, divisor_override=0), True),
     "float-divisor-override": ("divisor_override", "avg", dict(kernel=2, divisor_override=2.5), True),
-    "x-ndim": ("x", "max avg", dict(kernel=2, x=np.zeros((1, 2, 3, 4, 5))), False),
+    "x-ndim": ("x", "max avg", dict(kernel=2, x=np.zeros((1, 2, 3, 4, 5, 6))), False),
     "dy-shape": ("dy", "max avg", dict(kernel=2, dy=np.zeros((1, 2, 3, 3))), False),
 }
 

@@ -105,7 +105,35 @@ ELEMENT = [
     "derive conv3d --input 1,2,2,3,3 --weight 2,1,2,2,1 --groups 2 --dilation 1,2,1 --padding same",
     "derive conv2d --input 1,1,3,3 --weight 1,1,2,2 --padding 1 --padding-mode reflect",
     "derive stack --input 1,1,2,3,3 --layers 'conv3d(weight=1,1,2,2,2, padding=1, padding_mode=circular) | relu'",
+    "derive linear --input 2,3 --weight 2,3",
+    "derive linear --input 1,2 --weight 3,2 --no-bias",
+    "derive flatten --input 2,2,2,1",
+    "derive sigmoid --input 2,3",
+    "derive tanh --input 1,2,2",
+    "derive batchnorm1d --input 3,2",
+    "derive batchnorm1d --input 2,2,2 --eps 1e-3",
+    "derive batchnorm2d --input 2,2,2,2 --reduction mean",
+    "derive stack --input 2,1,3,3 --layers 'conv2d(weight=2,1,2,2) | batchnorm2d | tanh | flatten | linear(weight=2,8)"
+    " | sigmoid'",
+    "derive relu --input 2,3,1 --loss mse",
+    "derive stack --input 2,1,4,4 --layers 'conv2d(weight=2,1,2,2) | relu | maxpool2d(kernel=2)' --loss mse"
+    " --reduction sum",
+    "derive linear --input 2,3 --weight 4,3 --loss cross_entropy",
 ]
+#: The 3-D and adaptive pools, alone and in a stack.
+NEW_POOLS = [
+    "derive maxpool3d --input 1,1,3,4,4 --kernel 2 --stride 1,2,2 --padding 1 --ceil-mode",
+    "derive avgpool3d --input 1,2,3,3,3 --kernel 2 --divisor-override 3",
+    "derive adaptive_avgpool1d --input 1,1,5 --output-size 3",
+    "derive adaptive_avgpool2d --input 1,1,4,5 --output-size 2,3",
+    "derive adaptive_avgpool3d --input 1,1,3,3,2 --output-size 2",
+    "derive adaptive_maxpool1d --input 2,1,7 --output-size 3",
+    "derive adaptive_maxpool2d --input 1,1,5,5 --output-size 1",
+    "derive stack --input 1,1,5,5 --layers 'conv2d(weight=2,1,3,3, padding=1) | relu | adaptive_maxpool2d(output_size=2)"
+    " | adaptive_avgpool2d(output_size=1)'",
+]
+#: The derived losses' outputs in ELEMENT (mse of a layer and of a stack, cross-entropy of a linear layer).
+LOSS_ELEMENT = ELEMENT[-3:]
 OPERATOR = [
     "derive conv1d --input 1,1,5 --weight 1,1,2 --form operator",
     "derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --stride 2 --padding 1 --no-bias --form operator",
@@ -136,15 +164,20 @@ def _assert_complete(data):
     """Every entry of every tensor of an element-wise derive output, and nothing else."""
     shapes = data["shapes"]
     forward = _indices(data["forward"])
-    assert set(forward) == {"y"} | {n for n in shapes if n.startswith("h")}
+    computed = {n for n in shapes if n == "y" or re.match(r"(h|mu|var|xhat)[0-9]*$", n)}
+    assert set(forward) == computed
     for name, indices in forward.items():
         assert indices == _every_index(shapes[name]), name
-    assert set(data["gradients"]) == {"d" + n for n, s in shapes.items() if n != "y" and s is not None}
+    derived_loss = "loss" in data["layer"]
+    assert set(data["gradients"]) == ({"d" + n for n, s in shapes.items() if n not in computed | {"t"} and s is not None}
+                                      | {"d" + n for n in computed if n.startswith("h")}
+                                      | ({"dy"} if derived_loss else set()))
+    assert ("t" in shapes) == derived_loss
     for gradient, table in data["gradients"].items():
         assert _indices(table) == {gradient: _every_index(shapes[gradient[1:]])}, gradient
 
 
-@pytest.mark.parametrize("command", ELEMENT)
+@pytest.mark.parametrize("command", ELEMENT + NEW_POOLS)
 def test_every_element_wise_derive_output_meets_the_schema_and_holds_every_entry(command):
     data = _output(command + " --format json")
     assert _errors("derive", data) == []
@@ -221,6 +254,14 @@ def test_edge_suites_meet_the_schema(mine):
     assert _errors("check", torch) == [] and _errors("check", wrong) == []
 
 
+def test_an_adaptive_pools_edge_suite_meets_the_schema():
+    data = _output("check torch.nn.functional:adaptive_max_pool2d adaptive_maxpool2d --convention torch --suite edge "
+                   "--format json")
+    assert data["ok"] and data["kind"] == "adaptive_maxpool2d" and _errors("check", data) == []
+    data["configurations"][0]["layer"]["output_size"] = [1, 1, 1]
+    assert _errors("check", data)
+
+
 def test_a_suite_with_skipped_configurations_meets_the_schema():
     from symconv.check.suite import json_report, run_suite
     from symconv.reference.conv import conv_backward
@@ -253,7 +294,13 @@ def _verify_document(command_layer, seed=0):
 VERIFIED = [
     ("conv2d", dict(input="1,2,4,4", weight="2,2,2,2", stride="2", padding="1")),
     ("maxpool1d", dict(input="1,1,5", kernel="2")),
+    ("adaptive_maxpool2d", dict(input="1,2,5,5", output_size="2,3")),
+    ("avgpool3d", dict(input="1,1,3,4,4", kernel="2", stride="1", padding="1")),
     ("stack", dict(input="1,1,5,5", layers="conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)")),
+    ("batchnorm2d", dict(input="2,2,2,2")),
+    ("stack", dict(input="2,1,3,3", layers="conv2d(weight=2,1,2,2) | batchnorm2d | sigmoid | flatten | linear(weight=2,8)")),
+    ("relu", dict(input="2,3,1", loss="mse", target="1,2,3,4,5,1/3")),
+    ("stack", dict(input="1,1,4,4", layers="conv2d(weight=2,1,3,3, padding=1) | relu", loss="mse")),
 ]
 
 
@@ -265,6 +312,10 @@ def verified():
 def test_the_verify_shape_meets_the_schema(verified):
     for data in verified:
         assert data["ok"] and _errors("verify", data) == []
+    for data in verified[-2:]:  # a derived loss: named with its reduction, and its dy checked
+        assert data["layer"]["loss"] == "mse" and data["layer"]["reduction"] == "mean"
+        names = list(data["tensors"])
+        assert names.index("dy") == names.index("y") + 1  # after the outputs, before the chain it starts
     failing = copy.deepcopy(verified[0])
     failing["ok"] = False
     failing["tensors"]["dw"].update(ok=False, exact={"ok": False, "first_difference": [0, 0, 0, 0]})
@@ -310,9 +361,20 @@ BROKEN = [
     ("derive", ELEMENT[13], _set(["layer", "padding_mode"], "same")),  # the word the user gave is padding_string
     ("derive", ELEMENT[14], _drop(["layer", "padding_string"])),
     ("derive", ELEMENT[15], _set(["layer", "layers", 0, "padding_mode"], None)),
+    ("derive", LOSS_ELEMENT[0], _drop(["gradients", "dy"])),
+    ("derive", LOSS_ELEMENT[0], _drop(["shapes", "t"])),
+    ("derive", LOSS_ELEMENT[0], _set(["layer", "loss"], "mae")),
+    ("derive", LOSS_ELEMENT[1], _drop(["layer", "loss"])),  # a dy and a t, but no loss
+    ("derive", ELEMENT[0], _set(["gradients", "dy"], {"dy[0, 0, 0]": "0"})),  # a dy with the sum loss
     ("derive", OPERATOR[0], _set(["layer", "reduction"], "sum")),
     ("derive", OPERATOR[0], _drop(["identities"])),
     ("derive", MATRIX[0], _drop(["pictures", 0, "factors"])),
+    ("derive", NEW_POOLS[0], _set(["layer", "stride"], [1, 2])),  # two strides for a 3-D pool
+    ("derive", NEW_POOLS[0], _set(["layer", "input"], [1, 1, 4, 4])),  # a 2-D input for a 3-D pool
+    ("derive", NEW_POOLS[3], _drop(["layer", "output_size"])),
+    ("derive", NEW_POOLS[3], _set(["layer", "output_size"], [2, 3, 1])),  # three sizes for a 2-D kind
+    ("derive", NEW_POOLS[3], _set(["layer", "kernel"], [2, 2])),  # adaptive pools have no kernel
+    ("derive", NEW_POOLS[7], _drop(["layer", "layers", 3, "output_size"])),
     ("formula", "formula conv1d", _drop(["dx", "rhs"])),
     ("formula", "formula conv2d", _drop(["db"])),
     ("check", "check {mine}:right relu --input 1,2,3", _drop(["probes"])),
@@ -337,5 +399,14 @@ def test_a_schema_rejects_a_broken_output(name, command, mutate, mine):
                                     _set(["tensors", "dx", "reference", "ok"], False), _set(["title"], "")])
 def test_the_verify_schema_rejects_a_broken_output(mutate, verified):
     data = copy.deepcopy(verified[0])
+    mutate(data)
+    assert _errors("verify", data)
+
+
+@pytest.mark.parametrize("mutate", [_drop(["layer", "reduction"]), _set(["layer", "loss"], "sum"),
+                                    _set(["tensors", "dt"], {})])
+def test_the_verify_schema_rejects_a_broken_loss_output(mutate, verified):
+    data = copy.deepcopy(verified[-2])
+    assert _errors("verify", data) == []
     mutate(data)
     assert _errors("verify", data)

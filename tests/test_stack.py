@@ -477,6 +477,11 @@ def torch_network(torch, name, t):
     if name == "1d-avgpool-divisor-conv-leaky":
         h = F.avg_pool2d(t["x"].unsqueeze(2), (1, 2), stride=(1, 1), padding=(0, 1), divisor_override=3).squeeze(2)
         return F.leaky_relu(F.conv1d(h, t["w1"], t["b1"], dilation=2), negative_slope=0.25)
+    if name == "conv-relu-global-avgpool":
+        return F.adaptive_avg_pool2d(F.relu(F.conv2d(t["x"], t["w1"], t["b1"], padding=1)), 1)
+    if name == "conv-relu-adaptive-maxpool-conv":
+        h = F.adaptive_max_pool2d(F.relu(F.conv2d(t["x"], t["w1"], t["b1"])), (4, 3))
+        return F.conv2d(h, t["w2"], t["b2"])
     raise AssertionError(name)
 
 
@@ -498,6 +503,12 @@ STACKS = [
                  "avgpool1d(kernel=2, stride=1, padding=1, divisor_override=3) | conv1d(weight=1,2,3, dilation=2) | "
                  "leaky_relu(negative_slope=1/4)",
                  id="1d-avgpool-divisor-conv-leaky"),
+    pytest.param("conv-relu-global-avgpool", (2, 2, 5, 5),
+                 "conv2d(weight=3,2,3,3, padding=1) | relu | adaptive_avgpool2d(output_size=1)",
+                 id="conv-relu-global-avgpool"),
+    pytest.param("conv-relu-adaptive-maxpool-conv", (1, 2, 7, 6),
+                 "conv2d(weight=2,2,2,2) | relu | adaptive_maxpool2d(output_size=4,3) | conv2d(weight=1,2,2,2)",
+                 id="conv-relu-adaptive-maxpool-conv"),
 ]
 
 

@@ -51,6 +51,12 @@ CASES = [
     ("huge-stride", ["derive", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2",
                      "--stride", "99999999999999999999"], 2, "at most"),
     ("negative-seed", ["verify", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2", "--seed", "-1"], 2, "seed"),
+    ("explain-help", ["explain", "--help"], 0, ""),
+    ("explain-kind-without-formula", ["explain", "relu"], 2, "a kind explain derives"),
+    ("explain-option-without-input", ["explain", "conv2d", "--stride", "2"], 2, "without --input"),
+    ("explain-sizes-without-at", ["explain", "conv2d", "--input", "1,1,4,4", "--weight", "1,1,2,2"], 2, "--at"),
+    ("explain-over-max-terms",
+     ["explain", "conv2d", "--input", "1,3,256,256", "--weight", "64,3,7,7", "--at", "0,0,0,0"], 2, "max-terms"),
 ]
 
 _RUN = r"""

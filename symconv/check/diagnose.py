@@ -136,6 +136,8 @@ def _candidates(config: dict):
                             "weight": (f2, c2 // 2) + tuple(config["weight"][2:])})
     if "kernel" in config:
         singles += [{"ceil_mode": True}, {"no_count_include_pad": True}]
+    if "output_size" in config:  # adaptive pools: other output sizes give other windows
+        singles += [{"output_size": tuple(o + step for o in config["output_size"])} for step in (1, -1)]
     singles.append({"input": tuple(config["input"][:2]) + tuple(h + 2 for h in config["input"][2:])})
     for change in singles:
         yield {**config, **change}

@@ -13,7 +13,9 @@ from symconv.check.probes import draw, shapes, wrong_mask
 from symconv.check.reconstruct import formulas
 from symconv.errors import SymconvError
 from symconv.check.report import CheckReport, judge
+from symconv.errors import SymconvError
 from symconv.layers import rule_for
+from symconv.names import CHECK_KINDS
 from symconv.layers.checking import NAMES
 
 #: Wrong entries rebuilt as formulas, per gradient.
@@ -56,6 +58,9 @@ def run_check(spec, fn, convention: str = "plain", forward=None, seed: int = 0, 
     """Check ``fn`` at ``spec``; ``explain`` also rebuilds wrong entries and looks for blind spots."""
     check_layer_size(spec)
     rule = rule_for(spec)
+    if rule.check is None:
+        raise SymconvError(f"kind: got {spec.kind!r}, expected one of {', '.join(CHECK_KINDS)} "
+                           f"(the kinds whose mistakes symconv check knows)")
     call = make_caller(spec, rule, convention, fn, forward)
     probes = draw(spec, rule, seed)
     reference_forward, reference_backward = rule.reference(spec, NAMES, 1)

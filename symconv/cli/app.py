@@ -29,7 +29,7 @@ class SymconvGroup(click.Group):
     keeps start-up fast.
     """
 
-    LAZY = {name: f"symconv.cli.{name}" for name in ("check", "derive", "formula", "plot", "render", "schema", "verify")}
+    LAZY = {name: f"symconv.cli.{name}" for name in ("check", "derive", "explain", "formula", "plot", "render", "schema", "verify")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.LAZY))

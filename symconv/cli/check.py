@@ -7,14 +7,14 @@ import sys
 import click
 
 from symconv.cli.options import OUTPUT, SEED, check_output, one_layer_options, usage_errors, write_or_echo
-from symconv.names import LAYER_KINDS
+from symconv.names import CHECK_KINDS
 
 _FORMATS = ("text", "markdown", "latex", "json")
 
 
 @click.command()
 @click.argument("target", metavar="TARGET")
-@click.argument("kind", type=click.Choice(LAYER_KINDS), metavar="KIND")
+@click.argument("kind", type=click.Choice(CHECK_KINDS), metavar="KIND")
 @one_layer_options
 @click.option("--convention", type=click.Choice(["plain", "cs231n", "torch"]), default="plain", show_default=True,
               help="How TARGET is called: plain fn(dy, x, w, b, **opts) -> (dx, dw, db); cs231n fn(dout, cache); "

@@ -11,6 +11,7 @@ import click
 from symconv.cli.options import (
     ANY_LAYER,
     FORM,
+    LOSS,
     OUTPUT,
     STANDALONE,
     check_form,
@@ -19,6 +20,7 @@ from symconv.cli.options import (
     format_option,
     index_base_option,
     layer_options,
+    loss_from_options,
     write_or_echo,
 )
 from symconv.spec.command import spec_from_options
@@ -133,39 +135,49 @@ class _progress:
 @click.command()
 @ANY_LAYER
 @layer_options
+@LOSS
 @format_option("Output format; json is 0-based whatever --index-base says.")
 @index_base_option()
 @STANDALONE
 @FORM
 @OUTPUT
-def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, form, **options):
+def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, loss, form, **options):
     """Derive the forward and the gradients of LAYER element by element.
 
     LAYER is a convolution (conv1d, conv2d, conv3d), a transposed one
-    (conv_transpose1d, conv_transpose2d, conv_transpose3d), a pool, an
-    activation, or stack (with --layers). A (transposed) convolution gets
-    dx, dw and db; the others dx; a stack every tensor, layer by layer.
+    (conv_transpose1d, conv_transpose2d, conv_transpose3d), a pool
+    (maxpool1d/2d/3d, avgpool1d/2d/3d, adaptive_avgpool1d/2d/3d,
+    adaptive_maxpool1d/2d with --output-size), an activation (relu,
+    leaky_relu, sigmoid, tanh), linear, flatten, batchnorm1d, batchnorm2d, or
+    stack (with --layers). A (transposed) convolution, a linear layer and a
+    batch norm get dx, dw and db; the others dx; a stack every tensor, layer
+    by layer.
 
     \b
     Examples (a 4x4 input with a 2x2 filter, numbered from 1):
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --index-base 1
       symconv derive maxpool2d --input 1,1,4,4 --kernel 2 --index-base 1
+      symconv derive adaptive_avgpool2d --input 1,1,5,5 --output-size 2 --format text
       symconv derive stack --input 1,1,6,6 --layers "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2)"
+      symconv derive batchnorm2d --input 2,1,2,2 --format text
       symconv derive conv2d --input 1,1,4,4 --weight 1,1,2,2 --form matrix --index-base 1
       symconv derive conv3d --input 1,1,3,3,3 --weight 1,1,2,2,2 --padding 1 --padding-mode reflect
+      symconv derive relu --input 2,3,1 --loss mse --format text
+      symconv derive linear --input 2,4 --weight 3,4 --loss cross_entropy --index-base 1
     """
     spec = spec_from_options(layer, **options)
+    loss = loss_from_options(spec, loss, reduction, form)
     check_output(output)
     check_standalone(standalone, fmt)
     check_form(form, layer)
-    check_size(spec, max_terms)  # a large layer is refused before SymPy loads
+    check_size(spec, max_terms, loss)  # a large layer is refused before SymPy loads
     one_blas_thread()
     with _progress(spec) as step:
         from symconv.engine.derive import derive as derive_spec
         from symconv.printing.documents import render
         from symconv.printing.present import element_sections
 
-        derivation = derive_spec(spec, max_terms=None, reduction=reduction)
+        derivation = derive_spec(spec, max_terms=None, loss=loss)
         step.total(1 + len(list(element_sections(derivation))))  # derive, then each section
         step()
         text = render(derivation, fmt, int(index_base), standalone, form, progress=step)

@@ -14,20 +14,20 @@ import click
 
 from symconv.cli.files import check_writable, write_file
 from symconv.errors import SymconvError
-from symconv.names import CONV_KINDS, CONV_TRANSPOSE_KINDS, FORMATS, FORMS, LAYER_KINDS, PADDING_MODES, STACK
+from symconv.names import CONV_KINDS, CONV_TRANSPOSE_KINDS, FORMATS, FORMS, LAYER_KINDS, LOSSES, PADDING_MODES, STACK
 from symconv.spec.size import DEFAULT_MAX_TERMS
 from symconv.spec.values import MAX_INTEGER
 
 #: The LAYER argument of the commands that take any layer, or a stack.
 ANY_LAYER = click.argument("layer", type=click.Choice(LAYER_KINDS + (STACK,)), metavar="LAYER")
 
-_INPUT_HELP = "Input shape: N,C,L (1-D), N,C,H,W (2-D) or N,C,D,H,W (3-D)."
+_INPUT_HELP = "Input shape: N,C,L (1-D), N,C,H,W (2-D) or N,C,D,H,W (3-D); N,IN for linear."
 
 _LAYER_OPTIONS = [
     click.option("--input", "input", required=True, metavar="N,C,H,W", help=_INPUT_HELP),
     click.option("--weight", metavar="F,Cg,KH,KW",
                  help="conv: weight shape F,C/groups,K, F,C/groups,KH,KW or F,C/groups,KD,KH,KW; "
-                      "conv_transpose: C_in,C_out/groups then K per axis."),
+                      "conv_transpose: C_in,C_out/groups then K per axis; linear: OUT,IN."),
     click.option("--kernel", metavar="K[,K]", help="pool: window size, one value or one per axis."),
     click.option("--stride", metavar="S[,S]",
                  help="Stride, one value or one per axis [conv: 1; pool: the kernel]."),
@@ -41,17 +41,21 @@ _LAYER_OPTIONS = [
                       "dilation [0]."),
     click.option("--dilation", metavar="D[,D]", help="conv, maxpool: dilation, one value or one per axis [1]."),
     click.option("--groups", metavar="G", help="conv: blocked connections; C and F divisible by it [1]."),
-    click.option("--no-bias", is_flag=True, help="conv: leave out the bias b (and db)."),
+    click.option("--no-bias", is_flag=True, help="conv, linear: leave out the bias b (and db)."),
     click.option("--ceil-mode", is_flag=True, help="pool: round the output size up (PyTorch's ceil_mode)."),
     click.option("--no-count-include-pad", is_flag=True,
                  help="avgpool: divide by the in-bounds count, not the padded window."),
     click.option("--divisor-override", metavar="D", help="avgpool: divide every window by D."),
+    click.option("--output-size", metavar="O[,O]",
+                 help="adaptive pools: outputs per axis, one value or one per axis (1: global pooling)."),
     click.option("--negative-slope", metavar="A", help="leaky_relu: slope below 0, e.g. 0.01 or 1/100 [0.01]."),
+    click.option("--eps", metavar="E", help="batchnorm: added to the variance, e.g. 1e-5 or 1/100000 [1e-5]."),
     click.option("--layers", metavar="SPEC|FILE.json",
                  help="stack: layers such as \"conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel=2)\", "
                       "or a JSON file {\"layers\": [{\"kind\": \"relu\"}, ...]}."),
-    click.option("--reduction", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
-                 help="Loss L = sum(dy*y), or its mean over the batch (divides gradients by N)."),
+    click.option("--reduction", metavar="sum|mean",
+                 help="PyTorch's reduction of the loss: sum, or mean (--loss sum: over the batch N; mse: over "
+                      "all elements; cross_entropy: over the batch) [sum for --loss sum, else mean]."),
     click.option("--max-terms", default=DEFAULT_MAX_TERMS, show_default=True,
                  type=click.IntRange(min=1, max=MAX_INTEGER),
                  help="Refuse layers whose derivation has more terms (or equations) than this."),
@@ -60,8 +64,8 @@ _LAYER_OPTIONS = [
 
 #: The name of each option above, as its command's keyword and :data:`symconv.spec.options.ACCEPTS` spell it.
 _NAMES = ["input", "weight", "kernel", "stride", "padding", "padding_mode", "output_padding", "dilation", "groups",
-          "no_bias", "ceil_mode", "no_count_include_pad", "divisor_override", "negative_slope", "layers", "reduction",
-          "max_terms"]
+          "no_bias", "ceil_mode", "no_count_include_pad", "divisor_override", "output_size", "negative_slope", "eps",
+          "layers", "reduction", "max_terms"]
 
 
 def layer_options(function=None, *, kinds=None, stack=True):
@@ -85,13 +89,26 @@ def layer_options(function=None, *, kinds=None, stack=True):
 
 #: The options of one layer only (no stack, no loss, no size guard), for ``symconv check``;
 #: --input is checked by the command, since ``--suite`` brings its own sizes.
-_ONE_LAYER_OPTIONS = [click.option("--input", "input", metavar="N,C,H,W", help=_INPUT_HELP)] + _LAYER_OPTIONS[1:-3]
+#: no --eps either: check knows no batch norm.
+_ONE_LAYER_OPTIONS = [click.option("--input", "input", metavar="N,C,H,W", help=_INPUT_HELP)] + [
+    option for name, option in zip(_NAMES, _LAYER_OPTIONS)
+    if name not in ("input", "eps", "layers", "reduction", "max_terms")]
 
 
-def one_layer_options(function):
-    """The options of a single layer, --input optional, in the order --help lists them."""
-    for option in reversed(_ONE_LAYER_OPTIONS):
-        function = option(function)
+def one_layer_options(function=None, *, kinds=None):
+    """The options of a single layer, --input optional, in the order --help lists them.
+
+    With ``kinds``, only --input and the options some of those kinds accept.
+    """
+    if function is None:
+        return lambda f: one_layer_options(f, kinds=kinds)
+    from symconv.spec.options import ACCEPTS
+
+    names = ["input"] + _NAMES[1:-3]
+    wanted = None if kinds is None else {"input"} | {name for kind in kinds for name in ACCEPTS[kind]}
+    for name, option in reversed(list(zip(names, _ONE_LAYER_OPTIONS))):
+        if wanted is None or name in wanted:
+            function = option(function)
     return function
 
 
@@ -114,6 +131,29 @@ FORM = click.option(
 
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
                       help="Write to this file instead of standard output.")
+
+LOSS = click.option(
+    "--loss", type=click.Choice(LOSSES), default="sum", show_default=True,
+    help="sum: L = sum(dy*y), dy given; mse: PyTorch's mse_loss(y, t), t of y's shape; cross_entropy: "
+         "PyTorch's cross_entropy of logits y (N,K) and labels t (N,). With mse or cross_entropy, "
+         "dy = dL/dy is derived from the loss and printed first.")
+
+TARGET = click.option(
+    "--target", metavar="T,T,...",
+    help="With --loss mse or cross_entropy: the target instead of drawn values, row-major "
+         "(cross_entropy: N labels, each in 0..K-1; mse: one number per element of y, e.g. 0.5 or 1/3).")
+
+
+def loss_from_options(spec, loss: str, reduction: str | None, form: str = "element"):
+    """The loss of a command line, checked against the layer's output (and refused with a form it lacks)."""
+    from symconv.spec.loss import loss_spec
+
+    checked = loss_spec(loss, reduction, spec.output_shape)
+    if checked.derives and form != "element":
+        raise SymconvError(f"loss: got {loss} with --form {form}, expected --loss sum "
+                           f"(the operator and matrix forms start from a given dy)")
+    return checked
+
 
 SEED = click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
                     help="Seed of the random test values (NumPy's, so not negative).")

@@ -32,8 +32,8 @@ from symconv.spec.values import parse_ints
 #: The kinds whose pictures need no values: convolutions and transposed convolutions of one or two axes
 #: (a 3-D layer has no flat picture).
 LINEAR_KINDS = tuple(k for k, nd in {**CONV_KINDS, **CONV_TRANSPOSE_KINDS}.items() if nd <= 2)
-#: Pictures are drawn for those, and for max pooling.
-PICTURE_KINDS = LINEAR_KINDS + ("maxpool1d", "maxpool2d")
+#: Pictures are drawn for those, and for 1-D and 2-D max pooling, adaptive or not.
+PICTURE_KINDS = LINEAR_KINDS + ("maxpool1d", "maxpool2d", "adaptive_maxpool1d", "adaptive_maxpool2d")
 #: symconv.plot.jacobian.PICTURE_FORMATS, without importing NumPy before a refusal.
 PICTURE_SUFFIXES = (".png", ".svg")
 #: --index-base of the commands that write a file: it numbers --at too.
@@ -193,9 +193,9 @@ def _conv_at(spec, kind, at_text, of, base, weight_axes):
 def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, reduction, **options):
     """Draw a picture of the derivation of LAYER (needs matplotlib).
 
-    LAYER is conv1d, conv2d, conv_transpose1d, conv_transpose2d, maxpool1d or
-    maxpool2d. A max pool's gradient depends on the values of x, so its
-    pictures are drawn at --values:
+    LAYER is conv1d, conv2d, conv_transpose1d, conv_transpose2d, maxpool1d,
+    maxpool2d, adaptive_maxpool1d or adaptive_maxpool2d. A max pool's
+    gradient depends on the values of x, so its pictures are drawn at --values:
     routing shows which input receives each dy (the first maximum of its
     window, ties marked), jacobian shows dy/dx at those values.
     matplotlib comes with pip install "symconv[plot]".
@@ -206,13 +206,14 @@ def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, 
       symconv plot conv2d --input 1,1,4,4 --weight 1,1,2,2 --kind routing --at 2,2 --index-base 1 -o routing.svg
       symconv plot maxpool2d --input 1,1,4,4 --kernel 2 --kind routing --index-base 1 -o maxpool.png
       symconv plot maxpool1d --input 1,1,6 --kernel 3 --stride 1 --values 1,3,3,2,0,2 --kind routing -o mp1.png
+      symconv plot adaptive_maxpool2d --input 1,1,5,5 --output-size 3 --kind routing -o adaptive.png
     """
     check_output(output, PICTURE_SUFFIXES, "'-o'")
     spec = spec_from_options(layer, **options)
     check_size(spec, max_terms)  # a layer too large to derive is refused before SymPy loads
     base = int(index_base)
     if layer in LINEAR_KINDS:
-        _refuse(layer, "it only for maxpool1d and maxpool2d (a convolution's pictures need no values)",
+        _refuse(layer, "it only for max pools (a convolution's pictures need no values)",
                 values=values, seed=seed)
         at = _conv_at(spec, kind, at_text, of, base, ("C", "F") if layer in CONV_TRANSPOSE_KINDS else ("F", "C"))
     else:

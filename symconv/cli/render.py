@@ -15,7 +15,16 @@ import click
 
 from symconv.cli.files import write_file
 from symconv.cli.formula import FORMULA_INDEX_BASE, FORMULA_LAYER, GROUPS, formula_text
-from symconv.cli.options import ANY_LAYER, FORM, check_form, check_output, layer_options, usage_errors
+from symconv.cli.options import (
+    ANY_LAYER,
+    FORM,
+    LOSS,
+    check_form,
+    check_output,
+    layer_options,
+    loss_from_options,
+    usage_errors,
+)
 from symconv.cli.plot import INDEX_BASE
 from symconv.spec.command import spec_from_options
 from symconv.spec.size import check_size
@@ -80,22 +89,26 @@ def render():
 @render.command("derive")
 @ANY_LAYER
 @layer_options
+@LOSS
 @FORM
 @INDEX_BASE
 @_DOCUMENT
 @usage_errors
-def render_derive(layer, form, index_base, output, max_terms, reduction, **options):
+def render_derive(layer, form, index_base, output, max_terms, reduction, loss, **options):
     """Typeset the equations derive prints for LAYER.
 
     LAYER is any layer derive takes: a convolution (conv1d, conv2d, conv3d), a
     transposed one (conv_transpose1d, conv_transpose2d, conv_transpose3d), a
-    pool, an activation, or stack (with --layers).
+    pool (max, average, adaptive; 1-D to 3-D), an activation (relu,
+    leaky_relu, sigmoid, tanh), linear, flatten, a batch norm, or stack (with
+    --layers).
     """
     suffix = check_output(output, DOCUMENT_SUFFIXES, "'-o'")
     spec = spec_from_options(layer, **options)
+    loss = loss_from_options(spec, loss, reduction, form)
     check_form(form, layer)
     _require_tools(suffix)  # before deriving
-    check_size(spec, max_terms)
+    check_size(spec, max_terms, loss)
     from symconv.engine.derive import derive
     from symconv.printing.documents import render as render_text
 
@@ -103,7 +116,7 @@ def render_derive(layer, form, index_base, output, max_terms, reduction, **optio
 
     with _progress(spec) as step:  # the derivation and its typesetting, on a terminal only
         step.total(2)
-        derivation = derive(spec, max_terms=None, reduction=reduction)
+        derivation = derive(spec, max_terms=None, loss=loss)
         step()
         text = render_text(derivation, "latex", int(index_base), True, form)
         step()

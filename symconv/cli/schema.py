@@ -21,7 +21,7 @@ def schema(name, output):
     """Print the JSON Schema (draft 2020-12) of COMMAND's --format json output.
 
     COMMAND is check (one check, or --suite edge), derive (every --form),
-    formula or verify. The schema is self-contained: the layer spec every
+    explain, formula or verify. The schema is self-contained: the layer spec every
     output holds is embedded under $defs.
 
     \b

@@ -1,7 +1,8 @@
 """Evaluate SymPy expressions at concrete values, in floats or exactly, by walking them.
 
-The derived expressions are sums of products of tensor elements and numbers,
-so they are evaluated by walking the expression tree directly: no
+The derived expressions are sums of products of tensor elements and numbers
+(with, for sigmoid, tanh and batch norm, ``exp``, ``tanh`` and roots, which
+only floats can hold), so they are evaluated by walking the expression tree directly: no
 ``lambdify`` (which fails on expressions of thousands of terms) and no
 ``subs`` (slow and symbolic). With ``fractions.Fraction`` values the result is
 exact.
@@ -20,7 +21,8 @@ from __future__ import annotations
 import operator
 from fractions import Fraction
 
-from sympy import Add, And, Indexed, Integer, Mul, Not, Or, Piecewise, Pow, Rational
+import numpy as np
+from sympy import Add, And, Indexed, Integer, KroneckerDelta, Mul, Not, Or, Piecewise, Pow, Rational, exp, tanh
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFalse, BooleanTrue
 
@@ -50,6 +52,14 @@ def evaluate(expr, values):
         raise ValueError(f"no piece of {expr} applies")
     if isinstance(expr, Pow) and expr.exp.is_Integer:
         return evaluate(expr.base, values) ** int(expr.exp)
+    if isinstance(expr, KroneckerDelta):  # a loss's label indicator [t[n] = k]
+        return int(evaluate(expr.args[0], values) == evaluate(expr.args[1], values))
+    if isinstance(expr, Pow):  # a root: a float, whatever the base (no Fraction holds sqrt(2))
+        return np.float64(evaluate(expr.base, values)) ** float(expr.exp)
+    if isinstance(expr, exp):
+        return np.exp(np.float64(evaluate(expr.args[0], values)))
+    if isinstance(expr, tanh):
+        return np.tanh(np.float64(evaluate(expr.args[0], values)))
     if expr.is_Number:
         return float(expr)
     raise TypeError(f"cannot evaluate a {type(expr).__name__}: {expr}")

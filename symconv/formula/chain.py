@@ -23,8 +23,10 @@ class Formula:
     """``lhs = sum of terms``, plus how it was reached.
 
     ``chain`` holds the gradient's chain-rule terms before any delta was
-    eliminated (empty for a forward); ``domains`` the free indices' ranges;
-    ``axes`` the spatial axes whose output sizes the terms use.
+    eliminated (empty for a forward); ``definition`` the forward's terms as
+    defined, before their bounds were tightened, which the gradients are
+    differentiated from (empty for a gradient); ``domains`` the free indices'
+    ranges; ``axes`` the spatial axes whose output sizes the terms use.
     """
 
     name: str
@@ -34,6 +36,7 @@ class Formula:
     axes: tuple
     chain: tuple = ()
     notes: tuple = field(default=())
+    definition: tuple = ()
 
     def expression(self, guard: bool = True):
         """The right-hand side in terms of the output-size symbols (``H_o``)."""
@@ -56,6 +59,7 @@ class Formula:
             self, lhs=element_from_one(self.lhs, free),
             terms=tuple(counted_from_one(t, free) for t in self.terms),
             chain=tuple(counted_from_one(t, free) for t in self.chain),
+            definition=tuple(counted_from_one(t, free) for t in self.definition),
             domains={v: (plus_one(lo), plus_one(hi)) for v, (lo, hi) in self.domains.items()},
         )
 
@@ -116,4 +120,4 @@ def composite(formula: Formula, pairs) -> Formula:
         return replace(t, body=written(t.body))
 
     return replace(formula, lhs=_composite_element(formula.lhs, pairs), terms=tuple(map(term, formula.terms)),
-                   chain=tuple(map(term, formula.chain)))
+                   chain=tuple(map(term, formula.chain)), definition=tuple(map(term, formula.definition)))

@@ -138,7 +138,7 @@ def conv_formulas(axes, grouped: bool = False) -> dict[str, Formula]:
     x_domains = _domains([(n, BATCH)] + groups + [(c, channels)] + [(p, a.size) for p, a in zip(places, axes)])
     w_domains = _domains(groups + [(f, filters), (c, channels)] + [(t, a.kernel) for t, a in zip(taps, axes)])
     formulas = {
-        "forward": replace(forward, terms=(product.tighten(y_domains), forward_terms[1])),
+        "forward": replace(forward, terms=(product.tighten(y_domains), forward_terms[1]), definition=forward_terms),
         "dx": differentiate(forward, "x", (n,) + lead + (c,) + places, x_domains),
         "dw": differentiate(forward, "w", lead + (f, c) + taps, w_domains),
         "db": differentiate(forward, "b", lead + (f,), _domains(groups + [(f, filters)])),
@@ -177,7 +177,7 @@ def pool_formulas(kind: str) -> dict[str, Formula]:
     forward = Formula("y", base("y")[(n, c) + outs], (replace(window, reduction="sum"),), y_domains, axes)
     x_domains = _domains([(n, BATCH), (c, CHANNELS)] + [(p, a.size) for p, a in zip(places, axes)])
     return {
-        "forward": replace(forward, terms=(window.tighten(y_domains),)),
+        "forward": replace(forward, terms=(window.tighten(y_domains),), definition=forward.terms),
         "dx": differentiate(forward, "x", (n, c) + places, x_domains),
     }
 

@@ -100,7 +100,7 @@ def _kinks(spec, x, constant):
 
 
 RULE = LayerRule(
-    kinds=("maxpool1d", "maxpool2d"),
+    kinds=("maxpool1d", "maxpool2d", "maxpool3d"),
     forward=lambda spec, names: maxpool_forward(spec, names["x"], names["dy"]),
     tensors=input_only,
     reference=_reference,

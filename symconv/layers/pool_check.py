@@ -271,9 +271,17 @@ def _last_axis(config):
                    else value) for name, value in config.items()}
 
 
+def _depth_axis(config):
+    """A 2-D configuration in 3-D: the depth axis a copy of the height axis."""
+    return {name: (value[:2] + value[2:3] + value[2:] if name == "input" else value[:1] + value
+                   if isinstance(value, tuple) else value) for name, value in config.items()}
+
+
 def _edge_cases(kind):
     is_max = kind.startswith("max")
     cases = [c for c in _EDGE_2D if is_max or "dilation" not in c[1]] + ([] if is_max else _AVG_2D)
+    if kind.endswith("3d"):
+        return [(name, _depth_axis(config)) for name, config in cases]
     if kind.endswith("1d"):
         seen, one_d = set(), []
         for name, config in cases:

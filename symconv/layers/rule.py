@@ -61,6 +61,18 @@ class LayerRule:
     * ``form_refusal(spec, form)``: why this layer cannot be shown in one of
       its kind's forms after all (a padding mode, which the matrix pictures
       do not draw), as the one-line message of the refusal; ``None`` when it can.
+    * ``rational``: rational inputs give rational outputs and gradients, so
+      the exact check can run (not so for sigmoid, tanh, batch norm's root).
+    * ``curved``: not linear in each single input (sigmoid, tanh, batch
+      norm), so finite differences need a small step.
+    * ``cancels``: the layer's input gradient sums to 0 over each channel
+      (batch norm), so a bias just below it has a zero gradient that floats
+      reach only up to round-off; the verifier compares with a noise floor.
+    * ``titles``: the title of each intermediate table the forward lists
+      before y, by its name before a stack's number (``{"mu": ...}``).
+    * ``notes(spec, names)``: sentences a document adds about the layer
+      (what its symbols mean, an identity its gradient obeys), each a pair
+      ``(plain text, text with $LaTeX$)``; ``names`` are the layer's tensor names.
     """
 
     kinds: tuple[str, ...]
@@ -75,6 +87,11 @@ class LayerRule:
     winner: bool = False
     forms: tuple[str, ...] = ("element",)
     check: object = None
+    rational: bool = True
+    curved: bool = False
+    cancels: bool = False
+    titles: dict = None
+    notes: Callable = None
     operators: str = ""
     weight_axes: tuple[str, str] = ("f", "c")
     kind_forms: Callable | None = None
@@ -99,3 +116,10 @@ def input_only(spec, names) -> dict:
 def no_kinks(spec, x, constant):
     """A layer linear in its inputs: no kink; its outputs move wherever an input does."""
     return None, constant
+
+
+def intermediate_names(names, roles) -> dict:
+    """A layer's own intermediate tensors, numbered as its weight is: ``mu``, or ``mu3`` beside ``w3``."""
+    weight = names.get("w", "")
+    number = weight[len(weight.rstrip("0123456789")):]
+    return {role: role + number for role in roles}

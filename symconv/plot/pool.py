@@ -58,7 +58,14 @@ def _cell(spatial):
 
 
 def _overlapping(spec):
-    return any(s < k or d != 1 for s, k, d in zip(spec.stride, spec.kernel, spec.dilation))
+    """Whether the windows fail to tile x: along some axis one has a gap (dilation) or meets the next."""
+    for axis in range(spec.ndim):
+        windows = [positions for _, positions in spec.windows(axis)]
+        if any(p and p[-1] - p[0] != len(p) - 1 for p in windows):
+            return True
+        if any(a and b and a[-1] >= b[0] for a, b in zip(windows, windows[1:])):
+            return True
+    return False
 
 
 def _draw_x(ax, spec, x, routing, lead, colours, base, labelled, fontsize):

@@ -41,7 +41,8 @@ class MaxPoolRouting:
     says the window's maximum occurs more than once, ``maxima[o]`` (tied
     windows only) lists every position holding it in scan order, winner
     first, and ``received[a]`` counts the dy entries input ``a`` receives
-    (overlapping windows can send it several). Indices have the rank of the
+    (overlapping windows can send it several); ``windows`` holds per spatial
+    axis each window's input positions along it. Indices have the rank of the
     values given: full ``(n, c, i, j)`` for a layer's x, ``(i, j)`` for a
     bare 2-D array.
     """
@@ -49,8 +50,7 @@ class MaxPoolRouting:
     winners: np.ndarray
     ties: np.ndarray
     received: np.ndarray
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
+    windows: tuple = field(repr=False)
     maxima: dict = field(default_factory=dict, repr=False)
 
 
@@ -60,8 +60,8 @@ class MaxPoolRouting:
 def _check_max_pool(spec):
     from symconv.layers import rule_for
 
-    if spec.is_stack or not rule_for(spec).winner:
-        raise SymconvError(f"layer: got {spec.kind!r}, expected maxpool1d or maxpool2d for a max-pool picture")
+    if spec.is_stack or not rule_for(spec).winner or spec.ndim > 2:
+        raise SymconvError(f"layer: got {spec.kind!r}, expected a 1-D or 2-D max pool for a max-pool picture")
 
 
 def _windows(spec):
@@ -139,7 +139,8 @@ def _routing(spec, x, receiver_of):
         if len(best) > 1:
             ties[o] = True
             maxima[o] = tuple([winner] + [tap for tap in best if tap != winner])
-    return MaxPoolRouting(winners, ties, received, spec.kernel, spec.stride, maxima)
+    windows = tuple(tuple(tuple(p) for _, p in spec.windows(axis)) for axis in range(spec.ndim))
+    return MaxPoolRouting(winners, ties, received, windows, maxima)
 
 
 def route_values(spec, x_values) -> MaxPoolRouting:
@@ -225,7 +226,7 @@ def spatial_slice(routing):
     """A routing of one (n, c) = (0, 0) slice, with spatial indices only."""
     maxima = {o[2:]: tuple(tap[2:] for tap in taps) for o, taps in routing.maxima.items()}
     return MaxPoolRouting(routing.winners[0, 0, ..., 2:], routing.ties[0, 0], routing.received[0, 0],
-                          routing.kernel, routing.stride, maxima)
+                          routing.windows, maxima)
 
 
 __all__ = ["MaxPoolRouting", "VALUE_KINDS", "pool_values", "route_values", "derived_receivers", "derived_routing",

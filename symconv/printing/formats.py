@@ -7,10 +7,10 @@
 
 The JSON contract::
 
-    {"layer": {...normalized spec...},
-     "shapes": {"x": [...], "w": [...], "b": [...] or null, "y": [...]},
+    {"layer": {...normalized spec..., ["loss": "mse" | "cross_entropy",] "reduction": "sum" | "mean"},
+     "shapes": {"x": [...], "w": [...], "b": [...] or null, "y": [...][, "t": [...]]},
      "forward": {"y[0, 0, 0, 0]": "<expr>", ...},
-     "gradients": {"dx": {"dx[0, 0, 0, 0]": "<expr>", ...}, "dw": {...}, "db": {...}}}
+     "gradients": {["dy": {...},] "dx": {"dx[0, 0, 0, 0]": "<expr>", ...}, "dw": {...}, "db": {...}}}
 
 Every element is present (a zero gradient is ``"0"``); every expression is
 SymPy's ``str()`` and reads back exactly with ``parse_expr`` given the tensor
@@ -52,6 +52,9 @@ def text_document(derivation, style: IndexStyle, progress=None) -> str:
         lines.append("m, m1, m2, ... = the winner of a window of y, h1, h2, ...: its first maximum in row-major order (PyTorch's tie rule)")
     if told.mean_over is not None:
         lines.append(f"loss = mean over the batch: every gradient is divided by N = {told.mean_over}")
+    lines += [plain for plain, _ in told.layer_notes]
+    if told.loss is not None:
+        lines.append("loss: " + told.loss[1])
     for section in element_sections(derivation, progress):
         lines += ["", section.title]
         rows = table_rows(section.lhs, section.table, notation, "*")
@@ -85,11 +88,20 @@ def entry_strings(name: str, table, printer=None) -> dict[str, str]:
     return {_key(name, i): printer.doprint(e) for i, e in table.items()}
 
 
+def _loss_keys(derivation) -> dict:
+    """What the layer's JSON says of the loss: the reduction, and a derived loss's name before it."""
+    if derivation.loss is None:
+        return {"reduction": derivation.reduction}
+    return derivation.loss.to_dict()
+
+
 def json_data(derivation, progress=None) -> dict:
     """The JSON contract as Python data (strings from SymPy's ``str``).
 
     A stack's "forward" holds every layer's output (h1[...], ..., y[...]) and
     its "gradients" one table per tensor (dy's consumers first: dh2, dw2, ...).
+    With a derived loss, "layer" names it ("loss": "mse", then "reduction"),
+    "shapes" holds the target t and "gradients" begins with dy, in y and t.
     """
     forwards, gradients = [], {}
     printer = None  # a RememberingStrPrinter, shared: gradients repeat the forward's pieces
@@ -106,7 +118,7 @@ def json_data(derivation, progress=None) -> dict:
     for strings in forwards:
         forward.update(strings)
     return {
-        "layer": {**derivation.spec.to_dict(), "reduction": derivation.reduction},
+        "layer": {**derivation.spec.to_dict(), **_loss_keys(derivation)},
         "shapes": {k: (list(v) if v is not None else None) for k, v in derivation.shapes.items()},
         "forward": forward,
         "gradients": gradients,

@@ -124,13 +124,15 @@ def tex_text(text: str) -> str:
 
 def _intro(derivation, style):
     spec = derivation.spec
-    letters = OUTPUT_LETTERS[spec.ndim]
-    sub = "".join(letters) if style.compact else ",".join(("n", "f") + letters)
+    rank = len(spec.output_shape)  # y's axes: n,k for logits (N,K), else n,f and the spatial ones (t,)i,j
+    letters = ("n", "k") if rank == 2 else ("n", "f") + OUTPUT_LETTERS[rank - 2]
+    sub = "".join(letters[2:]) if style.compact else ",".join(letters)
+    at = "_{%s}" % sub if sub else ""
     text = (
         tex_text(describe(spec))
         + f". Output y has shape {tuple(spec.output_shape)}; "
-        + f"indices are {style.base}-based; $dy_{{{sub}}}$ stands for "
-        + f"$\\partial L / \\partial y_{{{sub}}}$."
+        + f"indices are {style.base}-based; $dy{at}$ stands for "
+        + f"$\\partial L / \\partial y{at}$."
     )
     told = notes(derivation)
     if told.stack_winners:
@@ -147,6 +149,10 @@ def _intro(derivation, style):
         )
     if told.mean_over is not None:
         text += f" The loss is the mean over the batch: every gradient is divided by N = {told.mean_over}."
+    for _, tex in told.layer_notes:
+        text += " " + tex
+    if told.loss is not None:
+        text += " The loss is " + told.loss[0]
     return text
 
 
@@ -161,6 +167,10 @@ def chain_rows(derivation):
         tex = {role: tensor(name) for role, name in names.items()}
         tex["dy"] = r"\partial " + tensor(names["y"])
         rows += rule_for(layer).chain(layer, tex)
+    if derivation.loss is not None:  # the chain starts from the loss's dy
+        from symconv.layers.loss import loss_rule_for
+
+        rows = loss_rule_for(derivation.loss).chain(derivation.loss) + rows
     return [(lhs, [rhs]) for lhs, rhs in rows]
 
 
@@ -182,13 +192,22 @@ def chain_note(rows) -> str:
     return _CHAIN_NOTE + (FOLD_NOTE if folds else "")
 
 
+_LOSS_CHAIN_NOTE = " It starts from the loss's $\\partial y$, derived from the loss's definition."
+
+
+def _chain_note(derivation, rows) -> str:
+    """The chain's note, with the padding modes' and the loss's sentences where the chain has them."""
+    return chain_note(rows) + (_LOSS_CHAIN_NOTE if derivation.loss is not None else "")
+
+
 def latex_document(derivation, style: IndexStyle, standalone: bool = False, progress=None) -> str:
     """Element-wise equations as a LaTeX fragment or a complete document."""
     parts = []
     if derivation.is_stack:
         heading = r"\subsection*{The chain}" if standalone else "% The chain"
         rows = chain_rows(derivation)
-        note = chain_note(rows) if standalone else "% " + chain_note(rows).replace("$", "")
+        note = _chain_note(derivation, rows)
+        note = note if standalone else "% " + note.replace("$", "")
         parts.append(heading + "\n" + note + "\n" + align_block(rows, 1))
     for section, block in _blocks(derivation, style, "align*", progress):
         heading = r"\subsection*{%s}" % tex_text(section.title) if standalone else "% " + section.title
@@ -205,7 +224,7 @@ def markdown_document(derivation, style: IndexStyle, progress=None) -> str:
     parts = ["# " + describe(derivation.spec), _intro(derivation, style)]
     if derivation.is_stack:
         rows = chain_rows(derivation)
-        parts += ["## The chain", chain_note(rows), "$$\n" + align_block(rows, 1, "aligned") + "\n$$"]
+        parts += ["## The chain", _chain_note(derivation, rows), "$$\n" + align_block(rows, 1, "aligned") + "\n$$"]
     for section, block in _blocks(derivation, style, "aligned", progress):
         parts.append("## " + section.title)
         parts.append("$$\n" + block + "\n$$")

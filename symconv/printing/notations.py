@@ -49,9 +49,22 @@ class LatexNotation:
         "max": r"\max(%s)",
         "bracket": r"\,[%s]",
         "factor": r"\frac{{{p}}}{{{q}}}\,",
+        "integer": r"{p}\,",
         "open": r"\left(",
         "close": r"\right)",
+        "iverson": r"[%s]",
+        "softmax": r"\operatorname{softmax}(%s)_{%s}",
+        "row": r"%s_{%s}",
+        "sigma": r"\sigma(%s)",
+        "dsigma": r"\sigma(%(z)s) \left(1 - \sigma(%(z)s)\right)",
+        "dtanh": r"1 - \tanh^{2}(%s)",
+        "eps": r"\epsilon",
+        "times": " ",
+        "normalized": r"\frac{%(num)s}{\sqrt{%(den)s}} \left(%(sum)s\right)",
     }
+
+    #: How an intermediate quantity's name reads (a stack adds its layer: \hat{x}^{(3)}).
+    STEMS = {"mu": r"\mu", "var": r"\sigma", "xhat": r"\hat{x}"}
 
     def __init__(self, style: IndexStyle = IndexStyle()):
         self.style = style
@@ -61,9 +74,16 @@ class LatexNotation:
         shown = self.style.shown(name, indices)
         separator = "" if self.style.compact else ","
         subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
+        return self._head(name) + subscript
+
+    def _head(self, name) -> str:
+        """An element's name before its subscript: ``x``, ``h^{(2)}``, ``\\mu``, ``{\\sigma^{(3)}}^{2}``."""
         stem, layer = split_name(name)
         # A stack's h2, w1, dh3 read h^{(2)}, w^{(1)}, dh^{(3)}, as in the seeds' Z^l.
-        return stem + ("^{(%s)}" % layer if layer else "") + subscript
+        head = self.STEMS.get(stem, stem) + ("^{(%s)}" % layer if layer else "")
+        if stem == "var":  # the variance is sigma squared: \sigma^{2}_{c}, {\sigma^{(3)}}^{2}_{c}
+            head = "{%s}^{2}" % head if layer else head + "^{2}"
+        return head
 
     def lhs_text(self, name, indices) -> str:
         """The left side of an equation: ``y_{11}``, or ``\\frac{\\partial L}{\\partial x_{11}}`` for a gradient."""
@@ -75,8 +95,7 @@ class LatexNotation:
 
     def element_texts(self, name, shape) -> list[str]:
         """:meth:`element_text` of every element of a tensor, row-major, built with arrays."""
-        stem, layer = split_name(name)
-        head = stem + ("^{(%s)}" % layer if layer else "")
+        head = self._head(name)
         columns = shown_columns(self.style, name, shape)
         if not columns:
             return [head] * math.prod(shape)
@@ -93,7 +112,10 @@ class TextNotation:
     """Plain text: ``x[1,1]``, ``max(...)``, ``*[...]``."""
 
     kind = "text"
-    SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "open": "(", "close": ")"}
+    SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "integer": "{p}*", "open": "(",
+                "close": ")", "iverson": "[%s]", "softmax": "softmax(%s)[%s]", "row": "%s[%s]",
+                "sigma": "sigma(%s)", "dsigma": "sigma(%(z)s)*(1 - sigma(%(z)s))", "dtanh": "1 - tanh(%s)^2",
+                "eps": "eps", "times": "*", "normalized": "%(num)s/sqrt(%(den)s)*(%(sum)s)"}
 
     def __init__(self, style: IndexStyle):
         self.style = style

@@ -37,6 +37,13 @@ class SymconvLatexPrinter(LatexNotation, ReadableNotation, LatexPrinter):
     def _print_Indexed(self, expr):
         return self.element_tex(expr.base.name, expr.indices)
 
+    def _print_tanh(self, expr, exp=None):
+        return r"\tanh%s(%s)" % ("^{%s}" % exp if exp else "", self._print(expr.args[0]))
+
+    def _print_exp(self, expr, exp=None):
+        text = r"e^{%s}" % self._print(expr.args[0])
+        return r"\left(%s\right)^{%s}" % (text, exp) if exp else text
+
 
 class TextPrinter(TextNotation, ReadableNotation, StrPrinter):
     """Plain-text equations with the same subscripts and term order as LaTeX."""
@@ -50,6 +57,10 @@ class TextPrinter(TextNotation, ReadableNotation, StrPrinter):
 
     def _print_Indexed(self, expr):
         return self.element_text(expr.base.name, expr.indices)
+
+    def _print_Pow(self, expr, rational=False):
+        # x^2 as people write it (the JSON keeps SymPy's x**2); any inner power was written so already.
+        return super()._print_Pow(expr, rational).replace("**", "^")
 
 
 def printer_for(notation):

@@ -177,28 +177,43 @@ def _rows(lhs, table, printer):
     entry_max = filled & (sizes > 1) & _all_per_entry(is_max, starts, sizes)
     codes = np.where(constant < 0, len(values), constant)
     same = filled & (_reduce(np.minimum, codes, starts, sizes) == _reduce(np.maximum, codes, starts, sizes))
+    # or one size up to sign (a loss's 1/3 y - 1/3 t): the size is taken out, the signs stay with the terms
+    magnitudes = sorted({abs(v) for v in values} | {1})
+    size_codes = np.array([magnitudes.index(abs(v)) for v in values] + [magnitudes.index(1)])[codes]
+    one_size = filled & (_reduce(np.minimum, size_codes, starts, sizes) == _reduce(np.maximum, size_codes, starts, sizes))
     one = np.array([v in (1, -1) for v in values] + [True])
-    common = same & (sizes > 1) & ~one[codes[at]] & ~entry_max
+    shared = (same | one_size) & (sizes > 1) & ~one[codes[at]] & ~entry_max
+    common = shared & same
+    by_size = shared & ~same
     in_common = np.repeat(common, sizes)
+    in_size = np.repeat(by_size, sizes)
     position = np.arange(len(rows)) - np.repeat(starts, sizes)
     signs = np.where(negative & ~in_common, "- ", np.where(position > 0, "+ ", "")).astype(object)
-    signed = (signs + np.where(in_common, unit, scaled)).tolist()
+    signed = (signs + np.where(in_common | in_size, unit, scaled)).tolist()
     element_names = names[np.maximum(by_name[:, 0], 0)].tolist() if len(rows) else []
     out = []
-    for head, a, b, size, e_max, e_common in zip(printer.lhs_texts(lhs, table.shape), starts.tolist(),
-                                                 stops.tolist(), sizes.tolist(), entry_max.tolist(), common.tolist()):
+    for head, a, b, size, e_max, e_shared in zip(printer.lhs_texts(lhs, table.shape), starts.tolist(),
+                                                 stops.tolist(), sizes.tolist(), entry_max.tolist(), shared.tolist()):
         if not size:
             out.append((head, ["0"]))
         elif e_max:
             out.append((head, [spelling["max"] % ", ".join(element_names[a:b])]))
         else:
             terms = signed[a:b]
-            if e_common:
+            if e_shared:
                 value = values[int(codes[a])]
-                terms[0] = spelling["factor"].format(p=value.numerator, q=value.denominator) + "(" + terms[0]
+                value = value if common[len(out)] else abs(value)
+                terms[0] = _factor_text(spelling, value) + "(" + terms[0]
                 terms[-1] += ")"
             out.append((head, terms))
     return out
+
+
+def _factor_text(spelling, value) -> str:
+    """A common rational factor in front of an entry's bracket, as the SymPy printers' ``factor_text`` writes it."""
+    if value.denominator == 1:
+        return spelling["integer"].format(p=value.numerator)
+    return spelling["factor"].format(p=value.numerator, q=value.denominator)
 
 
 def _coefficient_parts(kind, value):

@@ -1,6 +1,6 @@
-"""Independent NumPy reference for 1-D and 2-D average pooling.
+"""Independent NumPy reference for 1-D, 2-D and 3-D average pooling.
 
-Exported by :mod:`symconv.reference`. It follows PyTorch's ``avg_pool1d/2d``
+Exported by :mod:`symconv.reference`. It follows PyTorch's ``avg_pool1d/2d/3d``
 and shares its window geometry (kernel, stride, padding, ``ceil_mode``) with
 max pooling (:mod:`symconv.reference.windows`; :mod:`symconv.reference.maxpool` sets out the rules).
 Each window's sum is divided by

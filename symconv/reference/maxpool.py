@@ -1,9 +1,10 @@
-"""Independent NumPy reference for 1-D and 2-D max pooling.
+"""Independent NumPy reference for 1-D, 2-D and 3-D max pooling.
 
 Its window geometry, shared with average pooling, is :mod:`symconv.reference.windows`.
 Like the convolution kernels it depends on nothing but NumPy and the standard
-library, and it follows PyTorch's ``max_pool1d/2d`` and ``avg_pool1d/2d``:
-inputs are (N, C, L) or (N, C, H, W), and every channel is pooled on its own.
+library, and it follows PyTorch's ``max_pool1d/2d/3d`` and ``avg_pool1d/2d/3d``:
+inputs are (N, C, L), (N, C, H, W) or (N, C, D, H, W), and every channel is
+pooled on its own.
 
 Geometry, per spatial axis with input size ``H``, kernel ``K``, stride ``S``
 (default: the kernel), symmetric padding ``P`` and dilation ``D`` (max only):
@@ -57,6 +58,7 @@ array([[[Fraction(1, 2), Fraction(1, 2)]]], dtype=object)
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -174,9 +176,14 @@ def _first_maxima(x, geo):
         window = np.arange(o).reshape((o,) + (1,) * (nd - 1 - axis))
         tap = firsts[axis]
         if axis:
+            # The pass along ``axis`` ran over the outputs of the later axes
+            # too (firsts[axis] is shaped (n*c, sizes before, outputs from
+            # axis on)): its element for each window is at this flat index.
+            later = math.prod(geo.out[axis + 1:])
+            flat = (index * o + window) * later + np.arange(later).reshape(geo.out[axis + 1:])
             # mode="clip": windows without a maximum point anywhere; they are
             # masked out below.
-            tap = np.take(tap.reshape(-1), index * o + window, mode="clip")
+            tap = np.take(tap.reshape(-1), flat, mode="clip")
         position = np.multiply(tap, d, dtype=np.intp)
         position += window * s - p
         position += index * geo.size[axis]
@@ -188,7 +195,7 @@ def _first_maxima(x, geo):
             reached[axis][lo:hi] = True
     if all(r.all() for r in reached):
         return index, None
-    chosen = reached[0] if nd == 1 else np.logical_and.outer(*reached)
+    chosen = functools.reduce(np.logical_and.outer, reached)
     return index, np.broadcast_to(chosen, index.shape)
 
 

@@ -30,8 +30,9 @@ class PoolGeometry(NamedTuple):
 
 
 def pool_geometry(x, kernel, stride, padding, dilation, ceil_mode):
-    if x.ndim not in (3, 4):
-        raise ValueError(f"x: expected a 3-D (N, C, L) or 4-D (N, C, H, W) array, got shape {x.shape}")
+    if x.ndim not in (3, 4, 5):
+        raise ValueError(f"x: expected a 3-D (N, C, L), 4-D (N, C, H, W) or 5-D (N, C, D, H, W) array, "
+                         f"got shape {x.shape}")
     nd = x.ndim - 2
     kernel = per_axis("kernel", kernel, nd, 1)
     stride = kernel if stride is None else per_axis("stride", stride, nd, 1)

@@ -1,6 +1,6 @@
 """JSON Schemas (draft 2020-12) of every ``--format json`` output, shipped with the package.
 
-``derive.json``, ``formula.json``, ``check.json`` and ``verify.json`` describe
+``derive.json``, ``explain.json``, ``formula.json``, ``check.json`` and ``verify.json`` describe
 what the commands of those names print; ``layer.json`` is the normalized layer
 spec they all hold, which they reference as ``layer.json#/$defs/...``. The
 files are read with :mod:`importlib.resources`; :func:`schema` returns one
@@ -26,7 +26,7 @@ from importlib.resources import files
 from symconv.errors import SymconvError
 
 #: The outputs that have a schema, as ``symconv schema NAME`` takes them.
-SCHEMAS = ("check", "derive", "formula", "verify")
+SCHEMAS = ("check", "derive", "explain", "formula", "verify")
 #: The schema the others reference, for the layer spec.
 LAYER = "layer"
 

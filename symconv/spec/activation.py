@@ -1,4 +1,4 @@
-"""Specs of the element-wise activations: ReLU and leaky ReLU, PyTorch's conventions.
+"""Specs of the element-wise activations: ReLU, leaky ReLU, sigmoid and tanh, PyTorch's conventions.
 
 >>> activation_spec("relu", (1, 2, 3)).output_shape
 (1, 2, 3)
@@ -21,10 +21,13 @@ from symconv.spec.values import as_given, axis_names, shape_of, shown
 #: reading it cannot build a number of a billion digits) or a ratio p/q.
 _SLOPE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?|[+-]?[0-9]+/[0-9]+")
 
+#: The axes an activation's input may have, by rank: after a linear layer, or a 1-d, 2-d or 3-d map.
+_AXES = {2: ("N", "F"), 3: ("N", "C", "L"), 4: ("N", "C", "H", "W"), 5: ("N", "C", "D", "H", "W")}
+
 
 @dataclass(frozen=True)
 class ActivationSpec:
-    """An element-wise activation: ReLU, or leaky ReLU with ``negative_slope``."""
+    """An element-wise activation: ReLU, leaky ReLU with ``negative_slope``, sigmoid or tanh."""
 
     kind: str
     input: tuple[int, ...]
@@ -59,16 +62,16 @@ class ActivationSpec:
 
 
 def activation_spec(kind, input, negative_slope=None) -> ActivationSpec:
-    """Validate an activation layer (any N, C and 1, 2 or 3 spatial axes)."""
+    """Validate an activation layer: input N,F (after a linear layer), N,C,L, N,C,H,W or N,C,D,H,W."""
     if kind not in ACTIVATION_KINDS:
         raise SymconvError(f"layer: got {kind!r}, expected one of {', '.join(ACTIVATION_KINDS)}")
     input = tuple(input) if isinstance(input, (tuple, list)) else (input,)
-    if len(input) not in (3, 4, 5):
+    if len(input) not in _AXES:
         raise SymconvError(
-            f"input: got {shown(input)!r}, expected 3, 4 or 5 positive integers N,C,L, N,C,H,W or N,C,D,H,W"
+            f"input: got {shown(input)!r}, expected 2 to 5 positive integers N,F, N,C,L, N,C,H,W or N,C,D,H,W"
         )
-    input = shape_of(input, "input", ("N", "C") + tuple(axis_names(len(input) - 2).split(",")), kind)
-    if kind == "relu":
+    input = shape_of(input, "input", _AXES[len(input)], kind)
+    if kind != "leaky_relu":
         if negative_slope not in (None, 0):
             raise SymconvError(f"negative-slope: got {as_given(negative_slope)}, expected it only with leaky_relu")
         return ActivationSpec(kind, input, Fraction(0))

@@ -19,25 +19,40 @@ symconv.errors.SymconvError: weight: got '1,1,2', expected no weight for relu (i
 from __future__ import annotations
 
 from symconv.errors import SymconvError
-from symconv.names import ACTIVATION_KINDS, CONV_KINDS, CONV_TRANSPOSE_KINDS, LAYER_KINDS, POOL_KINDS
+from symconv.names import (
+    ACTIVATION_KINDS, ADAPTIVE_KINDS, CONV_KINDS, CONV_TRANSPOSE_KINDS, LAYER_KINDS, NORM_KINDS, POOL_KINDS,
+)
 from symconv.spec.conv import conv_spec, padding_expected
 from symconv.spec.conv_transpose import conv_transpose_spec, input_axes, weight_axes
-from symconv.spec.values import as_given, parse_ints, per_axis_expected, read_ints
+from symconv.spec.dense import flatten_spec, linear_spec
+from symconv.spec.norm import batchnorm_spec
+from symconv.spec.values import as_given, axis_names, parse_ints, per_axis_expected, read_ints
 from symconv.spec.activation import activation_spec
 from symconv.spec.pool import pool_spec
+from symconv.spec.adaptive import adaptive_pool_spec
 
 #: The options each kind of layer takes (the CLI's names, with _ for -).
 ACCEPTS = {
     **{kind: ("weight", "stride", "padding", "padding_mode", "dilation", "groups", "no_bias") for kind in CONV_KINDS},
     **{kind: ("weight", "stride", "padding", "output_padding", "dilation", "groups", "no_bias")
        for kind in CONV_TRANSPOSE_KINDS},
-    "maxpool1d": ("kernel", "stride", "padding", "dilation", "ceil_mode"),
-    "maxpool2d": ("kernel", "stride", "padding", "dilation", "ceil_mode"),
-    "avgpool1d": ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override"),
-    "avgpool2d": ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override"),
+    **{kind: ("kernel", "stride", "padding", "dilation", "ceil_mode")
+       for kind in ("maxpool1d", "maxpool2d", "maxpool3d")},
+    **{kind: ("kernel", "stride", "padding", "ceil_mode", "no_count_include_pad", "divisor_override")
+       for kind in ("avgpool1d", "avgpool2d", "avgpool3d")},
+    **{kind: ("output_size",) for kind in ADAPTIVE_KINDS},
     "relu": (),
     "leaky_relu": ("negative_slope",),
+    "sigmoid": (),
+    "tanh": (),
+    "linear": ("weight", "no_bias"),
+    "flatten": (),
+    "batchnorm1d": ("eps",),
+    "batchnorm2d": ("eps",),
 }
+
+#: How a kind's input is described when it cannot be read (by the spec otherwise).
+_INPUT_AXES = {"linear": "N,IN", "flatten": "N,C,...", "batchnorm1d": "N,C or N,C,L", "batchnorm2d": "N,C,H,W"}
 
 
 def _ints(text, name, expected):
@@ -78,8 +93,9 @@ def build_spec(kind: str, input, /, **options):
             takes = ", ".join(n.replace("_", "-") for n in ACCEPTS[kind]) or "no options"
             shown = name.replace("_", "-")
             raise SymconvError(f"{shown}: got {as_given(value)}, expected no {shown} for {kind} (it takes: {takes})")
-    ndim = CONV_KINDS.get(kind) or CONV_TRANSPOSE_KINDS.get(kind) or POOL_KINDS.get(kind) or None
-    axes = "N,C,L" if ndim == 1 else "N,C,H,W" if ndim == 2 else "N,C,D,H,W" if ndim == 3 else "N,C,L or N,C,H,W"
+    ndim = (CONV_KINDS.get(kind) or CONV_TRANSPOSE_KINDS.get(kind) or POOL_KINDS.get(kind)
+            or ADAPTIVE_KINDS.get(kind) or None)
+    axes = _INPUT_AXES.get(kind) or (f"N,C,{axis_names(ndim)}" if ndim else "N,C,L, N,C,H,W or N,C,D,H,W")
     if kind in CONV_TRANSPOSE_KINDS:
         axes = input_axes(ndim)
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
@@ -132,7 +148,8 @@ def _conv_transpose(kind, shape, ndim, given):
 def _pool(kind, shape, ndim, given):
     per_axis = per_axis_expected(ndim)
     if "kernel" not in given:
-        raise SymconvError(f"kernel: got nothing, expected --kernel {'K' if ndim == 1 else 'K or KH,KW'} for {kind}")
+        kernel = "K" if ndim == 1 else "K or K" + ",K".join(axis_names(ndim).split(","))
+        raise SymconvError(f"kernel: got nothing, expected --kernel {kernel} for {kind}")
     stride = given.get("stride")
     divisor = given.get("divisor_override")
     return pool_spec(
@@ -147,12 +164,37 @@ def _pool(kind, shape, ndim, given):
     )
 
 
+def _adaptive(kind, shape, ndim, given):
+    if "output_size" not in given:
+        per_axis = "" if ndim == 1 else f" or one per axis {axis_names(ndim)}"
+        raise SymconvError(f"output-size: got nothing, expected --output-size O{per_axis} for {kind}")
+    return adaptive_pool_spec(kind, shape, _ints(given["output_size"], "output-size", per_axis_expected(ndim)))
+
+
 def _activation(kind, shape, ndim, given):
     # The slope's text is read (strictly, as a decimal or p/q) by activation_spec.
     return activation_spec(kind, shape, given.get("negative_slope"))
 
 
+def _linear(kind, shape, ndim, given):
+    if "weight" not in given:
+        raise SymconvError("weight: got nothing, expected --weight OUT,IN for linear")
+    weight = given["weight"]
+    return linear_spec(shape, weight if isinstance(weight, tuple) else parse_ints(weight, "weight", "OUT,IN"),
+                       bias=not given.get("no_bias", False))
+
+
+def _flatten(kind, shape, ndim, given):
+    return flatten_spec(shape)
+
+
+def _batchnorm(kind, shape, ndim, given):
+    # eps's text is read (strictly, as a decimal or p/q) by batchnorm_spec.
+    return batchnorm_spec(kind, shape, given.get("eps"))
+
+
 #: Each kind's spec builder, from the option text :func:`build_spec` accepted.
 _BUILDERS = {**{kind: _conv for kind in CONV_KINDS}, **{kind: _conv_transpose for kind in CONV_TRANSPOSE_KINDS},
-             **{kind: _pool for kind in POOL_KINDS},
-             **{kind: _activation for kind in ACTIVATION_KINDS}}
+             **{kind: _pool for kind in POOL_KINDS}, **{kind: _adaptive for kind in ADAPTIVE_KINDS},
+             **{kind: _activation for kind in ACTIVATION_KINDS}, "linear": _linear, "flatten": _flatten,
+             **{kind: _batchnorm for kind in NORM_KINDS}}

@@ -1,4 +1,4 @@
-"""Specs of max and average pooling layers.
+"""Specs of max and average pooling layers, in 1, 2 or 3 spatial axes.
 
 Conventions are PyTorch's (``torch.nn.functional.max_pool2d``,
 ``avg_pool2d``, ``relu``, ``leaky_relu``):
@@ -129,7 +129,7 @@ class PoolSpec:
 
 
 def _check_input(kind, input, ndim):
-    return shape_of(input, "input", ("N", "C") + (("L",) if ndim == 1 else ("H", "W")), kind)
+    return shape_of(input, "input", ("N", "C") + tuple(axis_names(ndim).split(",")), kind)
 
 
 def _window_reads_input(start: int, kernel: int, dilation: int, size: int) -> bool:

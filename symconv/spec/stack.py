@@ -8,8 +8,11 @@ A stack is written ``conv2d(weight=4,3,3,3, padding=1) | relu | maxpool2d(kernel
 means not given. The text is read by a small tokenizer and a recursive-descent
 parser; values go to :func:`symconv.spec.options.build_spec`. Nothing is evaluated.
 
-Tensors are named per layer: the input is ``x``, layer k's output ``h{k}``
-(the last one ``y``), the j-th convolution's parameters ``w{j}``, ``b{j}``.
+Tensors are named by one rule: the input is ``x``, layer k's output ``h{k}``
+(the last one ``y``), the j-th layer *with parameters* (any kind whose spec
+has ``parameters``: a convolution, and every other kind that learns a
+weight and a bias) numbers them ``w{j}``, ``b{j}``, and a loss's target is
+``t``. A lone layer's parameters stay ``w``, ``b``.
 Each layer is derived on its own, with its output's gradient (``dy``, or
 ``dh{k}``) as upstream, so the gradients read as seed 004's chain:
 
@@ -279,14 +282,23 @@ def stack_spec(input, layers) -> StackSpec:
     return StackSpec(input, tuple(specs))
 
 
+#: The name of a loss's target (mse's tensor, cross-entropy's labels).
+TARGET = "t"
+
+
 def tensor_names(stack: StackSpec):
-    """Per layer: ``{"x": input name, "y": output name, "w"/"b": parameter names}``."""
-    names, convs = [], 0
+    """Per layer: ``{"x": input name, "y": output name, "w"/"b": parameter names}``.
+
+    >>> stack = stack_spec((1, 1, 6, 6), parse_layers("conv2d(weight=2,1,3,3) | relu | conv2d(weight=1,2,2,2)"))
+    >>> tensor_names(stack)
+    [{'x': 'x', 'y': 'h1', 'w': 'w1', 'b': 'b1'}, {'x': 'h1', 'y': 'h2'}, {'x': 'h2', 'y': 'y', 'w': 'w2', 'b': 'b2'}]
+    """
+    names, learning = [], 0
     for position, layer in enumerate(stack.layers, start=1):
         entry = {"x": "x" if position == 1 else f"h{position - 1}",
                  "y": "y" if position == len(stack.layers) else f"h{position}"}
-        if layer.parameters:
-            convs += 1
-            entry.update({role: f"{role}{convs}" for role in layer.parameters})
+        if layer.parameters:  # numbered in the order of the layers that have any
+            learning += 1
+            entry.update({role: f"{role}{learning}" for role in layer.parameters})
         names.append(entry)
     return names

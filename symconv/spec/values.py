@@ -167,3 +167,42 @@ def output_size(size: int, kernel: int, stride: int, before: int, after: int, di
     if ceil_mode and (out - 1) * stride >= size + before:
         out -= 1
     return out
+
+
+#: A number as text: a decimal (with an exponent of at most three digits, so that
+#: reading it cannot build a number of a billion digits) or a ratio p/q.
+NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?|[+-]?[0-9]+/[0-9]+")
+
+
+def read_fraction(value, name: str, example: str):
+    """A decimal or ``p/q`` (text, int or Fraction) as an exact :class:`fractions.Fraction`
+    that a float64 can hold, as PyTorch's double options are.
+
+    >>> read_fraction("1e-5", "eps", "1e-5")
+    Fraction(1, 100000)
+    >>> read_fraction("0.1.2", "eps", "1e-5")
+    Traceback (most recent call last):
+    ...
+    symconv.errors.SymconvError: eps: got '0.1.2', expected a number such as 1e-5 (an exponent of at most three digits) or a ratio p/q
+    """
+    from fractions import Fraction
+
+    wrong = SymconvError(f"{name}: got {shown(value)!r}, expected a number such as {example} "
+                         f"(an exponent of at most three digits) or a ratio p/q")
+    if isinstance(value, float):
+        value = repr(value)  # its shortest decimal: 1e-05 is 1/100000, not the binary double's fraction
+    if isinstance(value, str):
+        if NUMBER_TEXT.fullmatch(value.strip()) is None:
+            raise wrong
+        value = value.strip()
+    elif isinstance(value, bool) or not isinstance(value, (int, Fraction)):
+        raise wrong
+    try:
+        number = Fraction(value)
+        float(number)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise wrong from None
+    except OverflowError:
+        raise SymconvError(f"{name}: got {shown(value)!r}, expected a number a float64 can hold "
+                           f"(below 1.8e308 in size), as PyTorch's {name} is one") from None
+    return number

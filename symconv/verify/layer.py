@@ -26,14 +26,19 @@ from __future__ import annotations
 import numpy as np
 
 from symconv.layers import rule_for
-from symconv.verify.chain import leaf_shapes
-from symconv.verify.checks import EXACT_TERM_LIMIT, Report, exact_integers
-from symconv.verify.loop import Plan, run_checks
+from symconv.layers.loss import loss_rule_for
+from symconv.verify.checks import EXACT_TERM_LIMIT, IRRATIONAL, Report, exact_integers
+from symconv.verify.loop import Plan, at_init_scale, drawn_shapes, given_target, run_checks
 
 #: The finite-difference step: as large as is safe, to keep round-off small.
 #: A layer linear in each input has no truncation error at all, and a
-#: piecewise one is linear within 10 steps of x (see :func:`random_values`).
+#: piecewise one is linear within 10 steps of x (see :func:`random_values`);
+#: nor has mse, which is quadratic in y.
 STEP = 1e-3
+#: The step for a curved layer (sigmoid, tanh, batch norm) or a loss that is
+#: not rational (cross-entropy): the truncation error grows as the step
+#: squared (1e-10 here), round-off as 1e-16 / step.
+CURVED_STEP = 1e-5
 
 
 def random_values(shapes, rng, smooth: bool):
@@ -68,23 +73,31 @@ def rational_trials(shapes, rng, smooth: bool):
     return trials
 
 
-def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None = None, progress=None) -> Report:
+def verify(derivation, seed: int = 0, fd_samples: int = 64, exact: bool | None = None, progress=None,
+           target=None) -> Report:
     """Check a single layer's derivation three ways; see the module docstring.
 
     ``fd_samples`` caps the finite-difference entries per tensor (chosen at
     random); ``exact`` forces the rational check on or off (default: on for
     layers up to :data:`~symconv.verify.checks.EXACT_TERM_LIMIT` terms);
-    ``progress(done, total)`` is told how far the checks have come.
+    ``progress(done, total)`` is told how far the checks have come;
+    ``target`` gives a derived loss's target t instead of drawing it (text
+    or a flat sequence, row-major; labels in 0..K-1 for cross-entropy).
     """
-    from symconv.printing.present import describe
+    from symconv.printing.present import describe, describe_loss
 
     spec = derivation.spec
-    smooth = rule_for(spec).smooth
-    shapes = leaf_shapes(derivation)
-    plan = Plan(draw=lambda rng: random_values(shapes, rng, smooth),
-                trials=lambda rng: rational_trials(shapes, rng, smooth), step=STEP, fd_samples=fd_samples)
+    rule = rule_for(spec)
+    smooth = rule.smooth
+    shapes = drawn_shapes(derivation)
+    target = given_target(derivation, target)
+    curved = rule.curved or (derivation.loss is not None and not loss_rule_for(derivation.loss).rational)
+    plan = Plan(draw=lambda rng: at_init_scale(derivation, random_values(shapes, rng, smooth)),
+                trials=lambda rng: rational_trials(shapes, rng, smooth),
+                step=CURVED_STEP if curved else STEP, fd_samples=fd_samples,
+                exact_note="" if rule.rational else IRRATIONAL, cancelling=rule.cancels)
     if exact is None:
-        exact = spec.estimate_terms() <= EXACT_TERM_LIMIT
-    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress)
-    title = describe(spec) + ("" if derivation.reduction == "sum" else ", mean reduction")
+        exact = rule.rational and spec.estimate_terms() <= EXACT_TERM_LIMIT
+    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress, target)
+    title = describe(spec) + describe_loss(derivation)
     return Report(title, seed, tuple(checks), plan.reference_tolerance, plan.fd_tolerance)

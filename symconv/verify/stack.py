@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from symconv.layers import rule_for
-from symconv.verify.chain import leaf_shapes, reference_outputs
-from symconv.verify.checks import EXACT_TERM_LIMIT, Report, exact_integers
-from symconv.verify.loop import Plan, run_checks
+from symconv.verify.chain import reference_outputs
+from symconv.verify.checks import EXACT_TERM_LIMIT, IRRATIONAL, Report, exact_integers
+from symconv.verify.loop import Plan, at_init_scale, drawn_shapes, given_target, run_checks
 
 #: The finite-difference step. Small, so that few draws land within
 #: KINK_STEPS of a kink even in large stacks; round-off at this step is
@@ -136,7 +136,7 @@ def _draw_away_from_kinks(derivation, shapes, rng, step):
     """
     best = None
     for draw in range(1, MAX_DRAWS + 1):
-        values = draw_values(shapes, rng)
+        values = at_init_scale(derivation, draw_values(shapes, rng))
         distance, where = _kink_distance(derivation, values)
         if best is None or distance > best[1]:
             best = (values, distance, where)
@@ -152,26 +152,31 @@ def _exact_trials(shapes, rng):
 
 
 def verify_stack(derivation, seed: int = 0, fd_samples: int = 32, exact: bool | None = None,
-                 progress=None) -> StackReport:
+                 progress=None, target=None) -> StackReport:
     """Check a :class:`~symconv.engine.derive.StackDerivation`; see the module docstring.
 
-    ``progress(done, total)`` is told how far the checks have come.
+    ``progress(done, total)`` is told how far the checks have come;
+    ``target`` gives a derived loss's target (see :func:`symconv.verify.layer.verify`).
     """
-    shapes = leaf_shapes(derivation)
+    from symconv.printing.present import describe_loss
+
+    shapes = drawn_shapes(derivation)
+    target = given_target(derivation, target)
     drawn = {}
 
     def draw(rng):
         values, *drawn["kinks"] = _draw_away_from_kinks(derivation, shapes, rng, FD_STEP)
         return values
 
-    plan = Plan(draw=draw, trials=lambda rng: _exact_trials(shapes, rng), step=FD_STEP, fd_samples=fd_samples)
+    rational = all(rule_for(layer).rational for layer in derivation.spec.layers)
+    plan = Plan(draw=draw, trials=lambda rng: _exact_trials(shapes, rng), step=FD_STEP, fd_samples=fd_samples,
+                exact_note="" if rational else IRRATIONAL,
+                cancelling=any(rule_for(layer).cancels for layer in derivation.spec.layers))
     if exact is None:
-        exact = derivation.spec.estimate_terms() <= EXACT_TERM_LIMIT // 4
-    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress)
+        exact = rational and derivation.spec.estimate_terms() <= EXACT_TERM_LIMIT // 4
+    _, checks = run_checks(derivation, plan, np.random.default_rng(seed), exact, progress, target)
     kink_distance, nearest, draws = drawn["kinks"]
     title = "stack: " + " | ".join(layer.kind for layer in derivation.spec.layers)
-    title += ", x " + "x".join(map(str, derivation.spec.input))
-    if derivation.reduction == "mean":
-        title += ", mean reduction"
+    title += ", x " + "x".join(map(str, derivation.spec.input)) + describe_loss(derivation)
     return StackReport(title, seed, tuple(checks), plan.reference_tolerance, plan.fd_tolerance,
                        FD_STEP, kink_distance, nearest, draws)

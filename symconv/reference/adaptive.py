@@ -1,0 +1,287 @@
+"""Independent NumPy reference for adaptive average and max pooling (1-D, 2-D, 3-D).
+
+It follows PyTorch's ``adaptive_avg_pool1d/2d/3d`` and ``adaptive_max_pool1d/2d``
+and shares no code with the fixed-window pools: along an axis of input size
+``L`` pooled to ``O`` outputs, output ``i`` reads the input positions
+``floor(i*L/O) <= a < ceil((i+1)*L/O)`` (windows that overlap by one where
+``O`` does not divide ``L``); a window is the box of its per-axis ranges.
+``output_size`` is an int or one int per spatial axis, each from 1 to the
+input's size.
+
+* Average: each window's sum divided by its element count. The backward
+  spreads ``dy / count`` evenly over the window and adds up the overlaps.
+* Max: each window's largest input; its gradient goes to the *first*
+  maximum in row-major order of the window (PyTorch's CPU rule for ties). A
+  NaN is its window's maximum, and of several the last in scan order takes
+  the gradient, as PyTorch's CPU kernel does (``val > max || isnan(val)``).
+
+How it is computed. A window is a box, so everything goes one axis at a
+time, with that axis moved to the front: the array becomes ``(L, rest)``,
+and window ``i``'s tap ``t`` is the whole row ``starts[i] + t``, so every
+step gathers or adds long contiguous rows (NumPy is several times slower
+along a short last axis). The forward sums (or maximizes) the rows of each
+window, tap by tap, over the windows long enough for that tap. The
+average's backward gives each input row the share of the one or two windows
+that hold it. The max backward finds the first maximum axis by axis, the
+last axis first, keeping each pass's winning position, then follows the
+choices back to a flat index. The work is cut by channel, on threads for
+large float arrays (as the other pooling kernels do).
+
+Only sums, comparisons and divisions by integers touch the values, so arrays
+of :class:`fractions.Fraction` (``dtype=object``) pool exactly:
+
+>>> from fractions import Fraction
+>>> x = np.array([[[Fraction(1, 3), Fraction(1, 2), Fraction(1, 4)]]], dtype=object)
+>>> adaptive_avg_pool_forward(x, 2)
+array([[[Fraction(5, 12), Fraction(3, 8)]]], dtype=object)
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from symconv.reference.args import per_axis
+from symconv.reference.windows import CHUNK_BYTES, PARALLEL_ELEMENTS, by_channel
+
+__all__ = ["adaptive_avg_pool_forward", "adaptive_avg_pool_backward",
+           "adaptive_max_pool_forward", "adaptive_max_pool_backward"]
+
+
+def _bounds(size, out):
+    """Starts and (exclusive) ends of the ``out`` windows of an axis of ``size``."""
+    i = np.arange(out)
+    return i * size // out, -(-(i + 1) * size // out)
+
+
+def _sizes(x, output_size):
+    x = np.asarray(x)
+    if x.ndim not in (3, 4, 5):
+        raise ValueError(f"x: expected a 3-D (N, C, L), 4-D (N, C, H, W) or 5-D (N, C, D, H, W) array, "
+                         f"got shape {x.shape}")
+    out = per_axis("output_size", output_size, x.ndim - 2, 1)
+    for axis, (size, o) in enumerate(zip(x.shape[2:], out)):
+        if o > size:
+            raise ValueError(f"output_size: at most the input size {size} along spatial axis {axis}, got {o}")
+    return x, out
+
+
+def _by_channel(pool, *arrays, output_like=None):
+    """:func:`~symconv.reference.windows.by_channel` for arrays large enough to gain from its threads
+    and chunks; a smaller job is one call, whose result is returned as it is (no copy into a fresh
+    buffer, whose page faults alone cost more than a small pool)."""
+    largest = max(a.nbytes for a in arrays + (() if output_like is None else (output_like,)))
+    if largest <= CHUNK_BYTES and all(a.size < PARALLEL_ELEMENTS or a.dtype.kind != "f" for a in arrays):
+        return pool(*arrays)
+    return by_channel(pool, *arrays, output_like=output_like)
+
+
+def _check_dy(dy, x, out):
+    expected = x.shape[:2] + out
+    if dy.shape != expected:
+        raise ValueError(f"dy: expected shape {expected}, got {dy.shape}")
+
+
+def _on_axis(vector, axis, ndim):
+    """A 1-D array laid along spatial ``axis`` of an ``ndim``-D array, to broadcast against it."""
+    shape = [1] * ndim
+    shape[2 + axis] = len(vector)
+    return vector.reshape(shape)
+
+
+def _to_front(x, axis):
+    """``x`` (N, C, *spatial) with spatial ``axis`` first, as a contiguous 2-D ``(L, rest)`` array."""
+    moved = np.moveaxis(x, 2 + axis, 0)
+    return np.ascontiguousarray(moved).reshape(moved.shape[0], -1), moved.shape[1:]
+
+
+def _from_front(rows, rest, axis):
+    """``(O, rest)`` rows back in place: (N, C, ..., O, ...) (a view)."""
+    return np.moveaxis(rows.reshape(rows.shape[:1] + rest), 0, 2 + axis)
+
+
+def _taps(starts, ends):
+    """``(t, windows)`` for every tap after the first: the windows at least ``t + 1`` long (None: all)."""
+    lengths = ends - starts
+    for t in range(1, int(lengths.max())):
+        long_enough = np.nonzero(lengths > t)[0]
+        yield t, None if long_enough.size == len(starts) else long_enough
+
+
+def _even(x, axis, out):
+    """``x`` with spatial ``axis`` split into (window, tap), when the windows tile it evenly (a view); else None."""
+    size = x.shape[2 + axis]
+    if size % out:
+        return None
+    return x.reshape(x.shape[:2 + axis] + (out, size // out) + x.shape[3 + axis:])
+
+
+def _pool_axis(x, axis, out, combine):
+    """Each window's sum (``combine`` np.add) or maximum (np.maximum) along one spatial axis."""
+    split = _even(x, axis, out)
+    if split is not None:  # global pooling among them: no windows overlap
+        return combine.reduce(split, axis=3 + axis)
+    rows, rest = _to_front(x, axis)
+    starts, ends = _bounds(rows.shape[0], out)
+    total = rows[starts]
+    for t, windows in _taps(starts, ends):
+        if windows is None:
+            combine(total, rows[starts + t], out=total)
+        else:
+            total[windows] = combine(total[windows], rows[starts[windows] + t])
+    return _from_front(total, rest, axis)
+
+
+def _reduce(ufunc, x, out):
+    """Each window's reduction by ``ufunc`` (np.add or np.maximum), one axis at a time."""
+    if all(o == 1 for o in out):  # global pooling: one reduction
+        return ufunc.reduce(x, axis=tuple(range(2, x.ndim)), keepdims=True)
+    for axis in range(len(out)):
+        x = _pool_axis(x, axis, out[axis], ufunc)
+    return x
+
+
+def _counts(x_shape, out, exact):
+    """Every window's element count, shaped like the spatial output (Fractions for exact arrays)."""
+    counts = np.ones((), dtype=np.int64)
+    for size, o in zip(x_shape[2:], out):
+        starts, ends = _bounds(size, o)
+        counts = np.multiply.outer(counts, ends - starts)
+    return np.frompyfunc(Fraction, 1, 1)(counts.astype(object)) if exact else counts
+
+
+def adaptive_avg_pool_forward(x, output_size):
+    """Adaptive average pooling of ``x`` (N, C, *spatial) to ``output_size``.
+
+    >>> adaptive_avg_pool_forward(np.arange(5.0).reshape(1, 1, 5), 3)
+    array([[[0.5, 2. , 3.5]]])
+    """
+    x, out = _sizes(x, output_size)
+    counts = _counts(x.shape, out, x.dtype == object)
+    return _by_channel(lambda x: _reduce(np.add, x, out) / counts, x)
+
+
+def adaptive_avg_pool_backward(dy, x, output_size):
+    """Gradient ``dx`` of ``L = sum(dy * adaptive_avg_pool_forward(x, output_size))``.
+
+    >>> adaptive_avg_pool_backward(np.array([[[2.0, 3.0, 4.0]]]), np.zeros((1, 1, 5)), 3)
+    array([[[1., 2., 1., 3., 2.]]])
+    """
+    dy, (x, out) = np.asarray(dy), _sizes(x, output_size)
+    _check_dy(dy, x, out)
+    counts = _counts(x.shape, out, dy.dtype == object)
+    return _by_channel(lambda dy: _spread(dy / counts, x.shape[2:], out), dy, output_like=x)
+
+
+def _spread(share, size, out):
+    """Add each window's ``share`` to every input of the window, one axis at a time.
+
+    Along an axis (``O <= L``) an input lies in one window or in two
+    neighbours, ``first[a]`` and ``last[a]``: its part is the first's share,
+    plus the last's where they differ.
+    """
+    if all(o == 1 for o in out):  # global pooling: the share everywhere
+        return np.broadcast_to(share, share.shape[:2] + tuple(size)).copy()
+    for axis in range(len(out)):
+        if size[axis] % out[axis] == 0:  # even windows, no overlap: each share repeated over its own
+            share = np.repeat(share, size[axis] // out[axis], axis=2 + axis)
+            continue
+        rows, rest = _to_front(share, axis)
+        starts, ends = _bounds(size[axis], out[axis])
+        positions = np.arange(size[axis])
+        first = np.searchsorted(ends, positions, side="right")  # the first window ending after a
+        last = np.searchsorted(starts, positions, side="right") - 1  # the last window starting at or before a
+        partial = rows[first]
+        twice = np.nonzero(last != first)[0]
+        if twice.size:
+            partial[twice] += rows[last[twice]]
+        share = _from_front(partial, rest, axis)
+    return share
+
+
+def adaptive_max_pool_forward(x, output_size):
+    """Adaptive max pooling of ``x`` (N, C, *spatial) to ``output_size``; NaN wins its window.
+
+    >>> adaptive_max_pool_forward(np.array([[[1.0, 5.0, 2.0, 0.0, 3.0]]]), 3)
+    array([[[5., 5., 3.]]])
+    """
+    x, out = _sizes(x, output_size)
+    return _by_channel(lambda x: _reduce(np.maximum, x, out), x)
+
+
+def adaptive_max_pool_backward(dy, x, output_size):
+    """Gradient ``dx`` of ``L = sum(dy * adaptive_max_pool_forward(x, output_size))``.
+
+    Each ``dy`` entry goes to its window's first maximum in row-major order.
+
+    >>> x = np.array([[[2.0, 2.0, 1.0, 2.0, 2.0]]])
+    >>> adaptive_max_pool_backward(np.array([[[10.0, 20.0, 30.0]]]), x, 3)
+    array([[[10., 20.,  0., 30.,  0.]]])
+    """
+    dy, (x, out) = np.asarray(dy), _sizes(x, output_size)
+    _check_dy(dy, x, out)
+    return _by_channel(lambda dy, x: _max_backward(dy, x, out), dy, x)
+
+
+def _first_along(x, axis, out, nan_wins):
+    """Each window's maximum along one spatial axis and the position (along it) of its first maximum."""
+    rows, rest = _to_front(x, axis)
+    starts, ends = _bounds(rows.shape[0], out)
+    best = rows[starts]
+    # The winning tap of each window. A later tap takes over only where it is
+    # strictly greater (or a NaN), and taps come in increasing order, so
+    # ``maximum(tap, takes * t)`` records it (np.where or a masked copy is
+    # several times slower).
+    tap = np.zeros(best.shape, dtype=np.min_scalar_type(int((ends - starts).max())))
+    for t, windows in _taps(starts, ends):
+        every = windows is None
+        values, current = (rows[starts + t], best) if every else (rows[starts[windows] + t], best[windows])
+        takes = np.greater(values, current)
+        if nan_wins:
+            takes |= np.isnan(values)
+        if every:
+            np.maximum(tap, np.multiply(takes, t, dtype=tap.dtype), out=tap)
+            np.maximum(best, values, out=best)
+        else:
+            tap[windows] = np.maximum(tap[windows], np.multiply(takes, t, dtype=tap.dtype))
+            best[windows] = np.maximum(current, values)
+    position = tap + starts[:, None]
+    return _from_front(best, rest, axis), _from_front(position, rest, axis)
+
+
+def _first_maxima(x, out):
+    """Flat index into ``x`` of every window's first maximum in row-major order (the last NaN, if any).
+
+    The window is a box, so its first maximum is found one axis at a time,
+    the last axis first (as :mod:`symconv.reference.maxpool` does): along W
+    each row's first maximum, then along H the first row whose maximum is
+    the window's. Each pass keeps the winner's position along its axis.
+    """
+    nd = len(out)
+    nan_wins = x.dtype.kind == "f" and bool(np.isnan(x).any())
+    positions, partial = [None] * nd, x
+    for axis in reversed(range(nd)):
+        partial, positions[axis] = _first_along(partial, axis, out[axis], nan_wins)
+    # Follow the choices from the first axis to the last: ``index`` is the
+    # flat position over (n*c, the axes chosen so far); the pass along a
+    # later axis ran over the outputs of the axes after it, so its choice for
+    # each window is at (index, this axis's outputs on) in its own array.
+    lead = math.prod(x.shape[:2])
+    index = np.arange(lead).reshape(x.shape[:2] + (1,) * nd)
+    for axis in range(nd):
+        later = math.prod(out[axis:])
+        flat = index * later + np.arange(later).reshape(out[axis:])
+        index = index * x.shape[2 + axis] + positions[axis].reshape(-1)[flat]
+    return index
+
+
+def _max_backward(dy, x, out):
+    index = _first_maxima(x, out).ravel()
+    dtype = np.result_type(dy, x)
+    if dtype == np.float64:  # overlapping windows may share a maximum: bincount adds them up
+        return np.bincount(index, weights=dy.ravel(), minlength=x.size).reshape(x.shape)
+    dx = np.zeros(x.size, dtype=dtype)
+    np.add.at(dx, index, dy.ravel())
+    return dx.reshape(x.shape)
