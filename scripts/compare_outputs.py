@@ -4,7 +4,9 @@ Run by any checkout's interpreter (it imports whichever ``symconv`` that
 interpreter has installed), it renders every configuration below in every
 format and index base through the CLI in-process (click's ``CliRunner``),
 and, for the small ones, also dumps ``srepr`` of every expression of the
-Python API's mapping view, the Jupyter display and ``verify``'s table::
+Python API's mapping view (intermediates and a loss's dy included), the
+derivation's reduction, loss and shapes, the Jupyter display and
+``verify``'s table::
 
     # the reference (main), cached by its commit:
     (cd /work/main && .venv/bin/python /path/to/scripts/compare_outputs.py dump /tmp/main.pickle)
@@ -105,6 +107,91 @@ CONVS = [
     ("convt3d", "conv_transpose3d --input 1,1,2,2,2 --weight 1,1,2,2,2"),
 ]
 
+POOLS_3D_ADAPTIVE = [
+    ("max3d-k2", "maxpool3d --input 1,1,3,4,4 --kernel 2"),
+    ("max3d-k3s2p1", "maxpool3d --input 1,2,5,5,5 --kernel 3 --stride 2 --padding 1"),
+    ("max3d-dil-ceil", "maxpool3d --input 1,1,5,6,5 --kernel 2 --stride 2 --dilation 1,2,1 --ceil-mode"),
+    ("max3d-rect", "maxpool3d --input 2,1,3,4,5 --kernel 1,2,3 --stride 1,2,1 --padding 0,1,1"),
+    ("max3d-big", "maxpool3d --input 1,1,8,8,8 --kernel 3 --stride 2 --padding 1"),
+    ("avg3d-k2", "avgpool3d --input 1,1,4,4,4 --kernel 2"),
+    ("avg3d-pad-nocount", "avgpool3d --input 1,2,4,5,4 --kernel 3 --stride 2 --padding 1 --no-count-include-pad"),
+    ("avg3d-div-ceil", "avgpool3d --input 1,1,3,3,3 --kernel 2 --stride 2 --divisor-override 3 --ceil-mode"),
+    ("avg3d-big", "avgpool3d --input 1,1,8,8,8 --kernel 2,3,2 --stride 1,2,2 --padding 1"),
+    ("amax1d", "adaptive_maxpool1d --input 1,1,7 --output-size 3"),
+    ("amax1d-same-nc", "adaptive_maxpool1d --input 2,3,5 --output-size 5"),
+    ("amax2d", "adaptive_maxpool2d --input 1,1,5,7 --output-size 3,4"),
+    ("amax2d-global", "adaptive_maxpool2d --input 1,2,4,4 --output-size 1"),
+    ("amax2d-big", "adaptive_maxpool2d --input 1,2,13,13 --output-size 6"),
+    ("aavg1d-readme", "adaptive_avgpool1d --input 1,1,5 --output-size 3"),
+    ("aavg2d", "adaptive_avgpool2d --input 1,1,6,5 --output-size 4,3"),
+    ("aavg2d-global", "adaptive_avgpool2d --input 2,2,3,3 --output-size 1"),
+    ("aavg3d", "adaptive_avgpool3d --input 1,1,3,5,4 --output-size 2,3,3"),
+    ("aavg3d-big", "adaptive_avgpool3d --input 1,2,7,6,9 --output-size 3,4,5"),
+]
+
+#: The kinds of the net (SymPy's path for sigmoid, tanh and batch norm; tables for linear and flatten).
+NET = [
+    ("linear", "linear --input 2,3 --weight 4,3"),
+    ("linear-nobias", "linear --input 1,4 --weight 2,4 --no-bias"),
+    ("linear-big", "linear --input 2,16 --weight 12,16"),
+    ("flatten", "flatten --input 2,2,2,3"),
+    ("flatten-1d", "flatten --input 1,3,4"),
+    ("sigmoid", "sigmoid --input 1,2"),
+    ("sigmoid-2d", "sigmoid --input 2,1,2,2"),
+    ("tanh", "tanh --input 1,3"),
+    ("tanh-nc", "tanh --input 2,2,3"),
+    ("relu-nf", "relu --input 2,3"),
+    ("leaky-nf", "leaky_relu --input 2,2 --negative-slope 1/5"),
+    ("bn1d-readme", "batchnorm1d --input 2,1"),
+    ("bn1d-ncl", "batchnorm1d --input 3,2,2"),
+    ("bn1d-eps", "batchnorm1d --input 2,3 --eps 1/10"),
+    ("bn2d", "batchnorm2d --input 2,2,2,2"),
+    ("bn2d-eps-float", "batchnorm2d --input 2,1,2,3 --eps 0.001"),
+]
+
+#: (id, derive arguments): a derived loss, under its default reduction (mean) and under sum.
+LOSSES = [
+    ("loss-relu-mse-readme", "relu --input 1,2,2 --loss mse"),
+    ("loss-conv1d-mse", "conv1d --input 2,1,4 --weight 2,1,2 --loss mse"),
+    ("loss-avg-mse", "avgpool2d --input 2,1,4,4 --kernel 2 --loss mse"),
+    ("loss-max-mse", "maxpool1d --input 1,2,5 --kernel 2 --stride 1 --padding 1 --loss mse"),
+    ("loss-leaky-mse", "leaky_relu --input 2,3 --negative-slope -1/2 --loss mse"),
+    ("loss-tanh-mse", "tanh --input 2,2 --loss mse"),
+    ("loss-bn-mse", "batchnorm1d --input 2,2 --loss mse"),
+    ("loss-linear-ce", "linear --input 2,3 --weight 4,3 --loss cross_entropy"),
+    ("loss-linear-nobias-ce", "linear --input 3,2 --weight 3,2 --no-bias --loss cross_entropy"),
+    ("loss-sigmoid-ce", "sigmoid --input 2,3 --loss cross_entropy"),
+    ("loss-flatten-ce", "flatten --input 2,2,1,2 --loss cross_entropy"),
+    ("loss-relu-ce", "relu --input 1,4 --loss cross_entropy"),
+    ("loss-amax-mse", "adaptive_maxpool1d --input 2,1,5 --output-size 2 --loss mse"),
+    ("loss-avg3d-mse", "avgpool3d --input 2,1,2,2,2 --kernel 2 --loss mse"),
+]
+
+#: The README's worked example (a small CNN under cross-entropy) and its batch-norm stack.
+README_CNN = ("conv2d(weight=4,1,3,3, padding=1) | relu | maxpool2d(kernel=2) | flatten | linear(weight=8,64) "
+              "| relu | linear(weight=3,8)")
+NET_STACKS = [
+    ("stack-readme-cnn-ce", README_CNN, "2,1,8,8", ["--loss", "cross_entropy"]),
+    ("stack-readme-cnn-sum", README_CNN, "2,1,8,8", []),
+    ("stack-readme-bn", "conv2d(weight=2,1,3,3, padding=1) | batchnorm2d | relu | maxpool2d(kernel=2) | flatten "
+                        "| linear(weight=3,8)", "2,1,4,4", []),
+    ("stack-mlp-mse", "linear(weight=3,4) | relu | linear(weight=2,3)", "2,4", ["--loss", "mse"]),
+    ("stack-mlp-tanh-ce", "linear(weight=3,2) | tanh | linear(weight=2,3, bias=false)", "3,2",
+     ["--loss", "cross_entropy"]),
+    ("stack-sigmoid-adaptive-ce", "conv2d(weight=2,1,2,2) | sigmoid | adaptive_avgpool2d(output_size=1) | flatten "
+                                  "| linear(weight=3,2)", "2,1,3,3", ["--loss", "cross_entropy"]),
+    ("stack-bn1d-tanh", "linear(weight=3,2) | batchnorm1d | tanh", "2,2", []),
+    ("stack-bn-leaky-mse", "batchnorm1d(eps=1/10) | leaky_relu(negative_slope=1/4) | linear(weight=2,2)", "3,2",
+     ["--loss", "mse"]),
+    ("stack-3d-max-avg", "conv3d(weight=2,1,2,2,2, padding=1) | relu | maxpool3d(kernel=2) | avgpool3d(kernel=2, "
+                         "ceil_mode=true)", "1,1,3,3,3", []),
+    ("stack-adaptive-max-avg", "conv2d(weight=2,1,3,3, padding=1) | relu | adaptive_maxpool2d(output_size=3) "
+                               "| adaptive_avgpool2d(output_size=2)", "1,1,5,5", []),
+    ("stack-adaptive1d-leaky", "adaptive_avgpool1d(output_size=4) | leaky_relu(negative_slope=2) "
+                               "| adaptive_maxpool1d(output_size=2)", "2,2,7", []),
+    ("stack-flatten-linear", "avgpool2d(kernel=2) | flatten | linear(weight=2,4)", "2,1,4,4", []),
+]
+
 FORMATS = [("latex", "0"), ("latex", "1"), ("latex-standalone", "1"), ("markdown", "0"), ("markdown", "1"),
            ("text", "0"), ("text", "1"), ("json", "0")]
 
@@ -115,18 +202,27 @@ def _batch(words, n):
     return words[:at] + [n + words[at][words[at].index(","):]] + words[at + 1:]
 
 
+#: The single layers whose mean is checked through the Python API and verify too (the rest: documents only).
+_SMALL_MEANS = ("max", "avg", "amax", "aavg", "relu", "leaky", "conv2d-seed", "conv2d-nc", "conv3d", "convt",
+                "conv2d-reflect", "linear", "flatten", "sigmoid", "tanh", "bn")
+
+
 def configurations():
-    """``(id, derive arguments, small)``: each layer alone and with the mean, and every stack."""
-    for ident, args in POOLS + ACTIVATIONS + CONVS:
+    """``(id, derive arguments, small)``: each layer alone and with the mean, each loss under mean and sum,
+    and every stack under both."""
+    for ident, args in POOLS + ACTIVATIONS + CONVS + POOLS_3D_ADAPTIVE + NET:
         words = args.split()
         small = "big" not in ident
         yield ident, words, small
-        yield ident + "-mean", _batch(words, "3") + ["--reduction", "mean"], small and ident.startswith(
-            ("max", "avg", "relu", "leaky", "conv2d-seed", "conv2d-nc", "conv3d", "convt", "conv2d-reflect"))
-    for ident, layers, shape in STACKS:
+        yield ident + "-mean", _batch(words, "3") + ["--reduction", "mean"], small and ident.startswith(_SMALL_MEANS)
+    for ident, args in LOSSES:
+        yield ident, args.split(), True
+        yield ident + "-sum", args.split() + ["--reduction", "sum"], True
+    for ident, layers, shape, extra in [(i, l, s, []) for i, l, s in STACKS] + NET_STACKS:
         for reduction in ("sum", "mean"):
-            yield f"{ident}-{reduction}", ["stack", "--input", shape if reduction == "sum" else "3" + shape[1:],
-                                           "--layers", layers, "--reduction", reduction], True
+            batch = shape if reduction == "sum" else "3" + shape[shape.index(","):]
+            yield f"{ident}-{reduction}", ["stack", "--input", batch, "--layers", layers, *extra,
+                                           "--reduction", reduction], True
 
 
 def _cli(args):
@@ -166,14 +262,18 @@ def dump(path, only=None):
             else:
                 options[key] = True
                 i += 1
-        reduction = options.pop("reduction", "sum")
+        reduction = options.pop("reduction", None)
+        loss = options.pop("loss", "sum")
         if "no_count_include_pad" in options:
             options["no_count_include_pad"] = True
         spec = spec_from_options(layer, **options)
-        d = derive(spec, reduction=reduction)
+        d = derive(spec, reduction=reduction, loss=loss)
         tables = [d.forward] + list(d.gradients.values()) if not d.is_stack else (
             list(d.forward) + [t for g in d.gradients for t in g.values()])
+        steps = d.intermediates if d.is_stack else [d.intermediates]
+        tables += [t for named in steps for t in named.values()] + ([d.dy] if d.dy is not None else [])
         out[f"{ident} srepr"] = [[(tuple(i), srepr(e)) for i, e in t.items()] for t in tables]
+        out[f"{ident} fields"] = (d.reduction, repr(d.loss), dict(d.shapes))
         out[f"{ident} jupyter"] = derivation_latex(d)
         out[f"{ident} verify"] = _cli(["verify", *words])
     with open(path, "wb") as handle:

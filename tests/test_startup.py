@@ -123,6 +123,20 @@ NO_SYMPY_DERIVATIONS = [
     ["leaky_relu", "--input", "2,1,3", "--negative-slope", "-2/3", "--reduction", "mean"],
     ["stack", "--input", "2,1,6,6", "--layers",
      "conv2d(weight=2,1,3,3, padding=1) | relu | maxpool2d(kernel=2) | avgpool2d(kernel=3, stride=1)"],
+    # the 3-D and adaptive pools, through the same builders (the pool interface)
+    ["maxpool3d", "--input", "1,2,4,4,3", "--kernel", "2", "--stride", "1,2,1", "--padding", "1"],
+    ["avgpool3d", "--input", "2,1,3,4,4", "--kernel", "3", "--stride", "2", "--padding", "1",
+     "--no-count-include-pad", "--reduction", "mean"],
+    ["adaptive_maxpool1d", "--input", "2,1,7", "--output-size", "3", "--reduction", "mean"],
+    ["adaptive_maxpool2d", "--input", "1,1,5,7", "--output-size", "3,4"],
+    ["adaptive_avgpool1d", "--input", "1,1,5", "--output-size", "3"],
+    ["adaptive_avgpool2d", "--input", "2,2,3,3", "--output-size", "1", "--reduction", "mean"],
+    ["adaptive_avgpool3d", "--input", "1,1,3,5,4", "--output-size", "2,3,3"],
+    # sums of products like a convolution's
+    ["linear", "--input", "3,4", "--weight", "2,4", "--reduction", "mean"],
+    ["flatten", "--input", "2,2,1,3"],
+    ["stack", "--input", "2,1,2,6,6", "--layers",
+     "maxpool3d(kernel=1,2,2) | adaptive_avgpool3d(output_size=1,2,2) | flatten | linear(weight=3,4)"],
 ]
 NO_SYMPY_FORMATS = [["--format", "latex"], ["--format", "latex", "--standalone"], ["--format", "markdown"],
                     ["--format", "text", "--index-base", "1"], ["--format", "json"]]
