@@ -234,6 +234,14 @@ def _cli(args):
     return result.exit_code, result.output if hasattr(result, "output") else result.stdout
 
 
+def _outcome(function, *args):
+    """``function(*args)``, or the exception it raised as text (a failure both checkouts share compares equal)."""
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 - recorded, not hidden: compare shows it if it changed
+        return f"raised {type(error).__name__}: {error}"
+
+
 def dump(path, only=None):
     from symconv.spec.command import spec_from_options
 
@@ -274,11 +282,12 @@ def dump(path, only=None):
         tables += [t for named in steps for t in named.values()] + ([d.dy] if d.dy is not None else [])
         out[f"{ident} srepr"] = [[(tuple(i), srepr(e)) for i, e in t.items()] for t in tables]
         out[f"{ident} fields"] = (d.reduction, repr(d.loss), dict(d.shapes))
-        out[f"{ident} jupyter"] = derivation_latex(d)
+        out[f"{ident} jupyter"] = _outcome(derivation_latex, d)
         out[f"{ident} verify"] = _cli(["verify", *words])
     with open(path, "wb") as handle:
         pickle.dump(out, handle)
-    failed = [k for k, v in out.items() if isinstance(v, tuple) and v[0] != 0]
+    failed = [k for k, v in out.items() if (isinstance(v, tuple) and isinstance(v[0], int) and v[0] != 0)
+              or (isinstance(v, str) and v.startswith("raised "))]
     print(f"{len(out)} outputs in {time.time() - started:.1f} s -> {path}; nonzero exits: {failed}")
 
 
