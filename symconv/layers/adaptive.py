@@ -83,7 +83,7 @@ def _avg_kinks(spec, x, constant):
 
 MAX_RULE = LayerRule(
     kinds=("adaptive_maxpool1d", "adaptive_maxpool2d"),
-    forward=lambda spec, names: maxpool_forward(spec, names["x"], names["dy"]),
+    forward=lambda spec, names: maxpool_forward(spec, names["x"], names.get("dy", "dy")),
     tensors=input_only,
     reference=_reference("adaptive_max_pool_forward", "adaptive_max_pool_backward"),
     smooth=False,
@@ -97,7 +97,7 @@ MAX_RULE = LayerRule(
 
 AVG_RULE = LayerRule(
     kinds=("adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d"),
-    forward=lambda spec, names: avgpool_forward(spec, names["x"], names["dy"]),
+    forward=lambda spec, names: avgpool_forward(spec, names["x"], names.get("dy", "dy")),
     tensors=input_only,
     reference=_reference("adaptive_avg_pool_forward", "adaptive_avg_pool_backward"),
     smooth=True,

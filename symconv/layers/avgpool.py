@@ -72,7 +72,7 @@ def _kinks(spec, x, constant):
 
 RULE = LayerRule(
     kinds=("avgpool1d", "avgpool2d", "avgpool3d"),
-    forward=lambda spec, names: avgpool_forward(spec, names["x"], names["dy"]),
+    forward=lambda spec, names: avgpool_forward(spec, names["x"], names.get("dy", "dy")),
     tensors=input_only,
     reference=_reference,
     smooth=True,

@@ -101,7 +101,7 @@ def _kinks(spec, x, constant):
 
 RULE = LayerRule(
     kinds=("maxpool1d", "maxpool2d", "maxpool3d"),
-    forward=lambda spec, names: maxpool_forward(spec, names["x"], names["dy"]),
+    forward=lambda spec, names: maxpool_forward(spec, names["x"], names.get("dy", "dy")),
     tensors=input_only,
     reference=_reference,
     smooth=False,
