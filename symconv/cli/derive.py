@@ -26,6 +26,20 @@ from symconv.cli.options import (
 from symconv.spec.command import spec_from_options
 from symconv.spec.size import check_size
 
+def one_blas_thread() -> None:
+    """Ask OpenBLAS for one thread, before NumPy loads it: deriving and printing multiply no matrices.
+
+    OpenBLAS starts a thread per core when NumPy is imported, and those
+    threads spin for a while: on a 2-core machine that took ``import numpy``
+    from about 0.07 to 0.12 s of CPU and slowed the rest of a short command
+    alike. A value the user set is kept; once NumPy is loaded this changes
+    nothing (in-process callers such as tests).
+    """
+    import os
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 #: Measured end-to-end speed (JSON or LaTeX of a conv2d layer, 2-core machine),
 #: used to decide before starting whether a job is expected to take over a second.
 TERMS_PER_SECOND = 600_000
@@ -157,6 +171,7 @@ def derive(layer, fmt, index_base, standalone, output, max_terms, reduction, los
     check_standalone(standalone, fmt)
     check_form(form, layer)
     check_size(spec, max_terms, loss)  # a large layer is refused before SymPy loads
+    one_blas_thread()
     with _progress(spec) as step:
         from symconv.engine.derive import derive as derive_spec
         from symconv.printing.documents import render

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 
 import click
@@ -43,6 +42,8 @@ def _temporary(target: str) -> str:
     folder, name = os.path.split(target)
     suffix = os.path.splitext(name)[1][:16]  # the plot layer reads the picture format from it
     while True:
+        import secrets  # here: it loads hashlib, which start-up does not need
+
         temporary = os.path.join(folder, f".{name[:64]}.{secrets.token_hex(4)}.tmp{suffix}")
         try:
             os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

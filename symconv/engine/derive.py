@@ -17,12 +17,9 @@ dy[0, 0, 0]*w[0, 0, 1] + dy[0, 0, 1]*w[0, 0, 0]
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
-from sympy import Mul, Rational
-
-from symconv.engine.channels import derive_channels
 from symconv.engine.differentiate import differentiate, differentiate_terms
-from symconv.engine.loss import derive_loss
 from symconv.errors import SymconvError
 from symconv.layers import rule_for
 from symconv.spec.loss import LossSpec, loss_spec
@@ -92,9 +89,18 @@ class StackDerivation:
     is_stack = True
 
 
-def _scaled(table, factor):
-    """A gradient table times a number, as SymPy expressions (for the mean reduction)."""
-    return {index: Mul(factor, expr) for index, expr in table.items()}
+def _scaled(table, factor: Fraction):
+    """A gradient table times a number (the mean reduction's 1/N).
+
+    A TermTable multiplies its terms' constants (the same expressions as
+    ``Mul(factor, expr)``, which SymPy distributes over a sum); a dict of
+    SymPy expressions gets ``Mul``.
+    """
+    if isinstance(table, TermTable):
+        return table.scaled(factor)
+    from sympy import Mul, Rational
+
+    return {index: Mul(Rational(factor.numerator, factor.denominator), expr) for index, expr in table.items()}
 
 
 def derive_layer(spec, names=LAYER_NAMES, method: str = "terms", scale=1):
@@ -115,8 +121,14 @@ def derive_layer(spec, names=LAYER_NAMES, method: str = "terms", scale=1):
     forward = rule.forward(spec, {**names, "dy": upstream})
     tensors = rule.tensors(spec, names)
     if isinstance(forward, ChannelGraph):
+        from sympy import Rational
+
+        from symconv.engine.channels import derive_channels  # SymPy's: loaded for a batch norm only
+
         # The upstream gradient is scaled before the chain: dx reads dw and db, already scaled.
-        forward, intermediates, gradients, shapes = derive_channels(forward, Rational(scale))
+        scale = Fraction(scale)
+        forward, intermediates, gradients, shapes = derive_channels(forward, Rational(scale.numerator,
+                                                                                       scale.denominator))
         return forward, gradients, {**tensors, **shapes}, intermediates
     wrt = {name: shape for name, shape in tensors.items() if shape is not None}
     if isinstance(forward, TermTable) and method == "terms":
@@ -127,7 +139,7 @@ def derive_layer(spec, names=LAYER_NAMES, method: str = "terms", scale=1):
         one_at_a_time = "structural" if method == "terms" else method
         gradients = differentiate(forward, wrt, upstream=upstream, method=one_at_a_time)
     if scale != 1:
-        gradients = {name: _scaled(table, Rational(scale)) for name, table in gradients.items()}
+        gradients = {name: _scaled(table, Fraction(scale)) for name, table in gradients.items()}
     return forward, gradients, tensors, {}
 
 
@@ -162,7 +174,7 @@ def derive(spec, method: str = "terms", max_terms: int | None = DEFAULT_MAX_TERM
         check_size(spec, max_terms, loss)
     layers, names = (spec.layers, tensor_names(spec)) if spec.is_stack else ((spec,), [LAYER_NAMES])
     forwards, gradients, intermediates, shapes = [], [], [], {names[0]["x"]: spec.input}
-    mean = Rational(1, spec.input[0]) if reduction == "mean" and not loss.derives else 1  # a derived loss: dy carries it
+    mean = Fraction(1, spec.input[0]) if reduction == "mean" and not loss.derives else 1  # a derived loss: dy carries it
     for position, (layer, name) in enumerate(zip(layers, names)):
         scale = mean if position == len(layers) - 1 else 1
         forward, grads, tensors, steps = derive_layer(layer, name, method, scale)
@@ -173,6 +185,8 @@ def derive(spec, method: str = "terms", max_terms: int | None = DEFAULT_MAX_TERM
         intermediates.append(steps)
     dy = None
     if loss.derives:
+        from symconv.engine.loss import derive_loss  # SymPy's: loaded for a derived loss only
+
         shapes[TARGET] = loss.target_shape
         dy = derive_loss(loss)
     derived = loss if loss.derives else None

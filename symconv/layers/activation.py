@@ -10,26 +10,36 @@ Piecewise((x[0, 0, 1], x[0, 0, 1] > 0), (0, True))
 
 from __future__ import annotations
 
-import numpy as np
-from sympy import Rational
+import math
 
-from symconv.symbolic.tensors import element, indices
-from symconv.layers.piecewise import piecewise
+import numpy as np
+
 from symconv.layers.activation_check import CHECK
 from symconv.layers.rule import LayerRule, input_only
-from symconv.reference.activation import relu_backward, relu_forward
+from symconv.symbolic.atoms import Ramp
+from symconv.symbolic.space import ElementSpace
+from symconv.symbolic.terms import TermTable
 
 
-def activation_forward(spec, input_name: str = "x") -> dict:
-    """Every output of ReLU or leaky ReLU, keyed by index."""
-    forward = {}
-    for index in indices(spec.input):
-        z = element(input_name, index)
-        forward[index] = piecewise((z, z > 0), (Rational(spec.negative_slope) * z, True))
-    return forward
+def activation_forward(spec, input_name: str = "x", upstream: str = "dy") -> TermTable:
+    """Every output of ReLU or leaky ReLU: one ramp factor per element (just the element for slope 1).
+
+    The ramp's derivative, the step ``Piecewise((1, z > 0), (slope, True))``,
+    is in the same space, for the engine to differentiate it into.
+    """
+    shapes = {input_name: spec.input, upstream: spec.output_shape}
+    count = math.prod(spec.input)
+    elements = np.arange(count, dtype=np.int64)  # the input comes first in the space
+    if spec.negative_slope == 1:  # Piecewise((z, z > 0), (z, True)) is z
+        return TermTable(ElementSpace(shapes), spec.output_shape, elements, elements[:, None])
+    ramp = Ramp(elements, spec.negative_slope)
+    space = ElementSpace(shapes, [ramp, ramp.derivative])
+    return TermTable(space, spec.output_shape, elements, (space.family_of(ramp) + elements)[:, None])
 
 
 def _reference(spec, names, scale):
+    from symconv.reference.activation import relu_backward, relu_forward  # loaded when a check needs them
+
     x, up, slope = names["x"], "d" + names["y"], spec.negative_slope
 
     def backward(values):
@@ -59,7 +69,7 @@ def _kinks(spec, x, constant):
 
 RULE = LayerRule(
     kinds=("relu", "leaky_relu"),
-    forward=lambda spec, names: activation_forward(spec, names["x"]),
+    forward=lambda spec, names: activation_forward(spec, names["x"], names["dy"]),
     tensors=input_only,
     reference=_reference,
     smooth=False,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from symconv import reference
 from symconv.layers.adaptive_check import ADAPTIVE_AVG_CHECK, ADAPTIVE_MAX_CHECK, window_table
 from symconv.layers.avgpool import avgpool_forward
 from symconv.layers.maxpool import maxpool_forward
@@ -28,8 +27,12 @@ from symconv.layers.rule import LayerRule, axes_text, input_only
 from symconv.layers.windows import scaled
 
 
-def _reference(forward, backward):
+def _reference(forward_name, backward_name):
+    """The rule's reference: the kernels of :mod:`symconv.reference` by these names, loaded when a check needs them."""
     def kernels(spec, names, scale):
+        from symconv import reference
+
+        forward, backward = getattr(reference, forward_name), getattr(reference, backward_name)
         x, up = names["x"], "d" + names["y"]
         return (
             lambda values: forward(values[x], spec.output_size),
@@ -72,15 +75,17 @@ def _max_kinks(spec, x, constant):
 
 def _avg_kinks(spec, x, constant):
     """No kink; an output stays constant when its whole window does."""
+    from symconv import reference
+
     moving = reference.adaptive_avg_pool_forward((~constant).astype(float), spec.output_size)
     return None, moving == 0
 
 
 MAX_RULE = LayerRule(
     kinds=("adaptive_maxpool1d", "adaptive_maxpool2d"),
-    forward=lambda spec, names: maxpool_forward(spec, names["x"]),
+    forward=lambda spec, names: maxpool_forward(spec, names["x"], names.get("dy", "dy")),
     tensors=input_only,
-    reference=_reference(reference.adaptive_max_pool_forward, reference.adaptive_max_pool_backward),
+    reference=_reference("adaptive_max_pool_forward", "adaptive_max_pool_backward"),
     smooth=False,
     details=_details,
     chain=lambda spec, tex: [(r"\partial " + tex["x"], r"\operatorname{maxunpool}(%s)" % tex["dy"])],
@@ -92,9 +97,9 @@ MAX_RULE = LayerRule(
 
 AVG_RULE = LayerRule(
     kinds=("adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d"),
-    forward=lambda spec, names: avgpool_forward(spec, names["x"]),
+    forward=lambda spec, names: avgpool_forward(spec, names["x"], names.get("dy", "dy")),
     tensors=input_only,
-    reference=_reference(reference.adaptive_avg_pool_forward, reference.adaptive_avg_pool_backward),
+    reference=_reference("adaptive_avg_pool_forward", "adaptive_avg_pool_backward"),
     smooth=True,
     details=_details,
     chain=lambda spec, tex: [(r"\partial " + tex["x"], r"\operatorname{avgunpool}(%s)" % tex["dy"])],

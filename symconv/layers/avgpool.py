@@ -10,19 +10,34 @@ x[0, 0, 0]/2 + x[0, 0, 1]/2
 
 from __future__ import annotations
 
-from sympy import Add, Mul, Rational
+import math
+from fractions import Fraction
 
-from symconv import reference
-from symconv.symbolic.tensors import indices
+import numpy as np
+
 from symconv.layers.pool_check import AVG_CHECK
 from symconv.layers.rule import LayerRule, input_only
-from symconv.layers.windows import pool_details, pool_options, pool_reference, window_elements
+from symconv.layers.windows import pool_details, pool_options, pool_reference, window_ids
+from symconv.symbolic.space import NO_FACTOR, ElementSpace
+from symconv.symbolic.terms import TermTable
 
 
-def avgpool_forward(spec, input_name: str = "x") -> dict:
-    """Every output of an average pooling layer, keyed by index."""
-    return {index: Mul(Rational(1, spec.divisor(index)), Add(*window_elements(spec, index, input_name)))
-            for index in indices(spec.output_shape)}
+def avgpool_forward(spec, input_name: str = "x", upstream: str = "dy") -> TermTable:
+    """Every output of an average pooling layer: ``x_a * (1/divisor)`` per window element.
+
+    The 1/divisor is a constant factor of the table (none when it is 1);
+    ``upstream`` names the output's gradient, which the space holds too.
+    """
+    shapes = {input_name: spec.input, upstream: spec.output_shape}
+    windows = window_ids(spec, ElementSpace(shapes), input_name)
+    divisors = np.array([spec.divisor((0, 0) + o) for o in np.ndindex(*spec.output_shape[2:])], dtype=np.int64)
+    divisors = np.tile(divisors, math.prod(spec.output_shape[:2]))
+    distinct = sorted(set(divisors.tolist()) - {1})
+    space = ElementSpace(shapes, constants=[Fraction(1, d) for d in distinct])
+    w, j = np.nonzero(windows != NO_FACTOR)
+    lookup = {d: space.constant_id(Fraction(1, d)) for d in distinct}
+    constant = np.array([lookup.get(d, NO_FACTOR) for d in divisors.tolist()], dtype=np.int64)
+    return TermTable(space, spec.output_shape, w, np.stack([windows[w, j], constant[w]], axis=1))
 
 
 def _options(spec) -> dict:
@@ -31,6 +46,8 @@ def _options(spec) -> dict:
 
 
 def _reference(spec, names, scale):
+    from symconv import reference  # the kernels load when a check needs them, not with the rules
+
     return pool_reference(spec, names, scale, reference.avg_pool_forward, reference.avg_pool_backward, _options(spec))
 
 
@@ -47,13 +64,15 @@ def _details(spec) -> list[str]:
 
 def _kinks(spec, x, constant):
     """No kink; an output stays constant when its whole window does."""
+    from symconv import reference
+
     moving = reference.avg_pool_forward((~constant).astype(float), spec.kernel, **_options(spec))
     return None, moving == 0
 
 
 RULE = LayerRule(
     kinds=("avgpool1d", "avgpool2d", "avgpool3d"),
-    forward=lambda spec, names: avgpool_forward(spec, names["x"]),
+    forward=lambda spec, names: avgpool_forward(spec, names["x"], names.get("dy", "dy")),
     tensors=input_only,
     reference=_reference,
     smooth=True,

@@ -21,11 +21,9 @@ biased (divided by M), as PyTorch computes them in training. The engine
 from __future__ import annotations
 
 import numpy as np
-from sympy import Rational, sqrt
 
 from symconv.layers.rule import LayerRule, intermediate_names
 from symconv.names import NORM_KINDS
-from symconv.reference.batchnorm import batchnorm_backward, batchnorm_forward
 from symconv.symbolic.channels import ChannelGraph, ChannelStep
 
 #: The intermediate steps, as the tables and documents name them (before a stack's layer number).
@@ -36,6 +34,8 @@ DEFAULT_NAMES = {"x": "x", "y": "y", "w": "w", "b": "b", "dy": "dy"}
 
 def batchnorm_graph(spec, names=DEFAULT_NAMES) -> ChannelGraph:
     """The four steps of a batch norm's forward, its tensors named by ``names`` (and the steps' own)."""
+    from sympy import Rational, sqrt  # here: the rule table loads with every command, SymPy only for a batch norm
+
     roles = {**{role: names[role] for role in ("x", "y", "w", "b", "dy")}, **intermediate_names(names, STEPS)}
     roles.update({"dw": "d" + names["w"], "db": "d" + names["b"]})
     graph = ChannelGraph.build(spec.input, roles, [], per_channel=("w", "b", "mu", "var"), parameters=("w", "b"))
@@ -54,6 +54,8 @@ def _tensors(spec, names) -> dict:
 
 
 def _reference(spec, names, scale):
+    from symconv.reference.batchnorm import batchnorm_backward, batchnorm_forward  # loaded when a check needs them
+
     x, w, b, y, up = names["x"], names["w"], names["b"], names["y"], "d" + names["y"]
     steps = intermediate_names(names, STEPS)
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from symconv import reference
 from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
 from symconv.layers.conv_check import CHECK
 from symconv.layers.rule import LayerRule, axes_text
@@ -135,6 +134,8 @@ def _scaled(array, scale):
 
 
 def _reference(spec, names, scale):
+    from symconv import reference  # the kernels load when a check needs them, not with the rules
+
     options = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups,
                    padding_mode=spec.padding_mode)
     x, w, b, up = names["x"], names["w"], names["b"], "d" + names["y"]

@@ -28,7 +28,6 @@ import numpy as np
 from symconv.layers.conv_transpose_check import CHECK
 from symconv.layers.rule import LayerRule, axes_text
 from symconv.names import CONV_TRANSPOSE_KINDS
-from symconv.reference.conv_transpose import conv_transpose_backward, conv_transpose_forward as reference_forward
 from symconv.spec.conv_transpose import ConvTransposeSpec
 from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
 
@@ -90,6 +89,9 @@ def _options(spec) -> dict:
 
 
 def _reference(spec, names, scale):
+    # the kernels load when a check needs them, not with the rules (start-up)
+    from symconv.reference.conv_transpose import conv_transpose_backward, conv_transpose_forward as reference_forward
+
     x, w, b, up = names["x"], names["w"], names["b"], "d" + names["y"]
 
     def scaled(array):

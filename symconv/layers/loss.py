@@ -27,11 +27,12 @@ from fractions import Fraction
 from typing import Callable
 
 import numpy as np
-from sympy import Add, KroneckerDelta, Mul, Pow, Rational, exp, log
 
 from symconv.errors import SymconvError
-from symconv.reference.loss import cross_entropy_backward, cross_entropy_terms, mse_backward, mse_terms
 from symconv.symbolic.tensors import element, indices
+
+# SymPy and the reference kernels are imported where a loss's terms or reference are built: the
+# printers read this table's words for every document, most of which have no derived loss.
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class LossRule:
 
 
 def _scale(loss):
+    from sympy import Rational
+
     return Rational(1, loss.divisor)
 
 
@@ -96,6 +99,8 @@ def _over(loss, text_form: bool = False) -> str:
 # -- mse --------------------------------------------------------------------------------------------
 
 def _mse_terms(loss):
+    from sympy import Mul, Pow
+
     scale, terms = _scale(loss), []
     for i in indices(loss.output):
         y = element("y", i)
@@ -105,12 +110,15 @@ def _mse_terms(loss):
 
 
 def _mse_reference(loss):
+    from symconv.reference.loss import mse_backward, mse_terms
+
     return (lambda y, t: mse_terms(y, t)), (lambda y, t: mse_backward(y, t, loss.divisor))
 
 
 def _mse_chain(loss):
-    factor = Rational(2, loss.divisor)
-    shown = "" if factor == 1 else str(factor.p) if factor.q == 1 else r"\frac{%d}{%d}" % (factor.p, factor.q)
+    factor = Fraction(2, loss.divisor)
+    p, q = factor.numerator, factor.denominator
+    shown = "" if factor == 1 else str(p) if q == 1 else r"\frac{%d}{%d}" % (p, q)
     return [(r"\partial y", shown + (r"\," if shown else "") + "(y - t)")]
 
 
@@ -126,6 +134,8 @@ def _mse_words(loss):
 # -- cross-entropy ----------------------------------------------------------------------------------
 
 def _ce_terms(loss):
+    from sympy import Add, KroneckerDelta, Mul, exp, log
+
     n_samples, classes = loss.output
     scale, terms = _scale(loss), []
     for n in range(n_samples):
@@ -140,6 +150,8 @@ def _ce_terms(loss):
 
 
 def _ce_reference(loss):
+    from symconv.reference.loss import cross_entropy_backward, cross_entropy_terms
+
     return (lambda y, t: cross_entropy_terms(y, t)), (lambda y, t: cross_entropy_backward(y, t, loss.divisor))
 
 

@@ -12,35 +12,47 @@ is differentiable, ``d y_o / d x_a`` is the indicator itself: ``dy_o`` goes to
 the first maximum, as PyTorch's CPU kernels send it. Padding is -inf and
 never selected, so padded positions simply do not appear.
 
+The forward is a :class:`~symconv.symbolic.terms.TermTable` like a
+convolution's: each term is the pair (element, its window's indicator), the
+indicators being one family of factors
+(:class:`~symconv.symbolic.atoms.FirstMaximum`) whose values are computed
+from x, so it is built, differentiated, evaluated and printed with arrays.
+
 >>> from symconv.spec.pool import pool_spec
 >>> y = maxpool_forward(pool_spec("maxpool1d", (1, 1, 2), kernel=2))
 >>> y[(0, 0, 0)]
 Piecewise((1, x[0, 0, 0] >= x[0, 0, 1]), (0, True))*x[0, 0, 0] + Piecewise((1, x[0, 0, 0] < x[0, 0, 1]), (0, True))*x[0, 0, 1]
+>>> y.terms
+2
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sympy import Add, Mul
 
-from symconv import reference
-from symconv.symbolic.tensors import element, indices
-from symconv.layers.piecewise import canonical_ranks, first_maximum_indicator
 from symconv.layers.pool_check import MAX_CHECK
 from symconv.layers.rule import LayerRule, axes_text, input_only
-from symconv.layers.windows import pool_details, pool_options, pool_reference, window_elements
-from symconv.reference.windows import window_candidates
+from symconv.layers.windows import pool_details, pool_options, pool_reference, window_ids
+from symconv.symbolic.atoms import FirstMaximum
+from symconv.symbolic.space import NO_FACTOR, ElementSpace
+from symconv.symbolic.terms import TermTable
 
 
-def maxpool_forward(spec, input_name: str = "x") -> dict:
-    """Every output of a max pooling layer, keyed by index."""
-    forward = {}
-    rank = canonical_ranks(element(input_name, i) for i in indices(spec.input))  # once: windows overlap
-    for index in indices(spec.output_shape):
-        window = window_elements(spec, index, input_name)
-        ranks = [rank[a] for a in window]
-        forward[index] = Add(*(Mul(a, first_maximum_indicator(window, j, ranks)) for j, a in enumerate(window)))
-    return forward
+def maxpool_forward(spec, input_name: str = "x", upstream: str = "dy") -> TermTable:
+    """Every output of a max pooling layer: ``x_a * [x_a wins]`` per window element.
+
+    ``upstream`` names the output's gradient, which the derivation's element
+    space holds too. A window of one element needs no indicator.
+    """
+    shapes = {input_name: spec.input, upstream: spec.output_shape}
+    windows = window_ids(spec, ElementSpace(shapes), input_name)
+    maxima = FirstMaximum(windows)
+    space = ElementSpace(shapes, [maxima])
+    real = windows != NO_FACTOR
+    w, j = np.nonzero(real)
+    alone = real.sum(axis=1)[w] == 1
+    indicator = np.where(alone, NO_FACTOR, space.family_of(maxima) + w * maxima.width + j)
+    return TermTable(space, spec.output_shape, w, np.stack([windows[w, j], indicator], axis=1))
 
 
 def _options(spec) -> dict:
@@ -48,6 +60,8 @@ def _options(spec) -> dict:
 
 
 def _reference(spec, names, scale):
+    from symconv import reference  # the kernels load when a check needs them, not with the rules
+
     return pool_reference(spec, names, scale, reference.max_pool_forward, reference.max_pool_backward, _options(spec))
 
 
@@ -68,6 +82,8 @@ def _kinks(spec, x, constant):
     only those that move, if it is constant (ties among constants never
     change the winner).
     """
+    from symconv.reference.windows import window_candidates
+
     positions = window_candidates(np.arange(x.size, dtype=float).reshape(x.shape), spec.kernel, spec.stride,
                                   spec.padding, spec.dilation, spec.ceil_mode)
     real = positions > -np.inf
@@ -85,7 +101,7 @@ def _kinks(spec, x, constant):
 
 RULE = LayerRule(
     kinds=("maxpool1d", "maxpool2d", "maxpool3d"),
-    forward=lambda spec, names: maxpool_forward(spec, names["x"]),
+    forward=lambda spec, names: maxpool_forward(spec, names["x"], names.get("dy", "dy")),
     tensors=input_only,
     reference=_reference,
     smooth=False,

@@ -27,9 +27,6 @@ import numpy as np
 
 from symconv.errors import SymconvError
 from symconv.layers.checking import CheckRule, Mistake, crop, embed
-from symconv.reference.avgpool import avg_pool_backward
-from symconv.reference.maxpool import max_pool_backward
-from symconv.reference.windows import window_candidates
 
 
 def _max_options(spec):
@@ -42,10 +39,14 @@ def _avg_options(spec):
 
 
 def _max_backward(spec):
+    from symconv.reference.maxpool import max_pool_backward  # the kernels load when a check runs
+
     return lambda dy, x: max_pool_backward(dy, x, spec.kernel, **_max_options(spec))
 
 
 def _avg_backward(spec):
+    from symconv.reference.avgpool import avg_pool_backward
+
     return lambda dy, x: avg_pool_backward(dy, x, spec.kernel, **_avg_options(spec))
 
 
@@ -145,6 +146,8 @@ def _ties(spec, how):
     """dy to every tied maximum ("all"), shared among them ("split"), or to the last one ("last")."""
     def wrong(v):
         x, dy = v["x"], v["dy"]
+        from symconv.reference.windows import window_candidates
+
         where = window_candidates(np.arange(x.size, dtype=float).reshape(x.shape), spec.kernel, spec.stride,
                                   spec.padding, spec.dilation, spec.ceil_mode)
         real = where > -np.inf

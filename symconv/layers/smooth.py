@@ -16,18 +16,28 @@ tanh(x[0, 0])
 
 from __future__ import annotations
 
-from sympy import Pow, exp, tanh
-
-from symconv import reference
 from symconv.layers.rule import LayerRule, input_only
 from symconv.symbolic.tensors import element, indices
 
-#: Each kind's function of one element, and its reference kernels.
-_KINDS = {
+def _sigmoid(z):
+    from sympy import Pow, exp
+
     # Built unevaluated: evaluating the power asks SymPy's assumptions about exp(-z) (about 6 ms),
     # and gives this same expression (parse_expr of its str() is equal to it; a test holds it).
-    "sigmoid": (lambda z: Pow(1 + exp(-z), -1, evaluate=False), reference.sigmoid_forward, reference.sigmoid_backward),
-    "tanh": (tanh, reference.tanh_forward, reference.tanh_backward),
+    return Pow(1 + exp(-z), -1, evaluate=False)
+
+
+def _tanh(z):
+    from sympy import tanh
+
+    return tanh(z)
+
+
+#: Each kind's function of one element, and its reference kernels' names in :mod:`symconv.reference`
+#: (SymPy and the kernels load when a layer of the kind is derived or checked, not with the rule table).
+_KINDS = {
+    "sigmoid": (_sigmoid, "sigmoid_forward", "sigmoid_backward"),
+    "tanh": (_tanh, "tanh_forward", "tanh_backward"),
 }
 
 
@@ -38,7 +48,9 @@ def smooth_forward(spec, input_name: str = "x") -> dict:
 
 
 def _reference(spec, names, scale):
-    _, forward, backward = _KINDS[spec.kind]
+    from symconv import reference
+
+    forward, backward = (getattr(reference, name) for name in _KINDS[spec.kind][1:])
     x, up = names["x"], "d" + names["y"]
     return (lambda values: forward(values[x])), (lambda values: {"d" + x: backward(values[up], values[x]) * float(scale)})
 

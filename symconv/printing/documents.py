@@ -19,6 +19,8 @@ symconv.errors.SymconvError: form: got 'picture', expected one of element, opera
 
 from __future__ import annotations
 
+import sys
+
 from symconv.errors import SymconvError
 from symconv.names import FORMATS, FORMULA_LAYERS
 from symconv.names import FORMS as FORM_NAMES
@@ -56,9 +58,8 @@ def render(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool
     each section of the element-wise document is written. Formulas take
     neither an index base nor a form.
     """
-    from symconv.formula.index import Formulas
-
-    if isinstance(derivation, Formulas):
+    formulas = sys.modules.get("symconv.formula.index")  # not loaded: the object cannot be its Formulas
+    if formulas is not None and isinstance(derivation, formulas.Formulas):
         from symconv.printing.formula_document import write_formulas
 
         if fmt not in FORMATS:

@@ -22,52 +22,28 @@ from __future__ import annotations
 
 import json
 
-from sympy import Indexed, Piecewise, S
-from sympy.core.relational import Relational
-from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
-
 from symconv.errors import SymconvError
 from symconv.names import FORMATS
 from symconv.printing.latex import latex_document, markdown_document, table_rows
-from symconv.printing.notation import ReadableNotation
+from symconv.printing.notations import TextNotation
 from symconv.printing.present import IndexStyle, choose_style, describe, element_sections, notes
+from symconv.symbolic.space import index_strings
 from symconv.symbolic.terms import TermTable
 
+#: The SymPy printers that used to live here, loaded (with SymPy) on first use.
+_SYMPY_PRINTERS = ("TextPrinter", "RememberingStrPrinter")
 
 
-class TextPrinter(ReadableNotation, StrPrinter):
-    """Plain-text equations with the same subscripts and term order as LaTeX."""
+def __getattr__(name):
+    if name in _SYMPY_PRINTERS:
+        from symconv.printing import sympy_printers
 
-    SPELLING = {"max": "max(%s)", "bracket": "*[%s]", "factor": "{p}/{q}*", "integer": "{p}*", "open": "(",
-                "close": ")", "iverson": "[%s]", "softmax": "softmax(%s)[%s]", "row": "%s[%s]",
-                "sigma": "sigma(%s)", "dsigma": "sigma(%(z)s)*(1 - sigma(%(z)s))", "dtanh": "1 - tanh(%s)^2",
-                "eps": "eps", "times": "*", "normalized": "%(num)s/sqrt(%(den)s)*(%(sum)s)"}
-
-    # Indexed has its own _sympystr; a private printmethod makes ours win.
-    printmethod = "_symconv_text"
-
-    def __init__(self, style: IndexStyle):
-        super().__init__()
-        self.style = style
-
-    def element_text(self, name, indices) -> str:
-        shown = self.style.shown(name, indices)
-        return name + ("[" + ",".join(map(str, shown)) + "]" if shown else "")
-
-    def lhs_text(self, name, indices) -> str:
-        return self.element_text(name, indices)
-
-    def _print_Indexed(self, expr):
-        return self.element_text(expr.base.name, expr.indices)
-
-    def _print_Pow(self, expr, rational=False):
-        # x^2 as people write it (the JSON keeps SymPy's x**2); any inner power was written so already.
-        return super()._print_Pow(expr, rational).replace("**", "^")
+        return getattr(sympy_printers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def text_document(derivation, style: IndexStyle, progress=None) -> str:
-    printer = TextPrinter(style)
+    notation = TextNotation(style)
     lines = [describe(derivation.spec), f"indices are {style.base}-based; dy = dL/dy"]
     told = notes(derivation)
     if told.winner:
@@ -81,7 +57,7 @@ def text_document(derivation, style: IndexStyle, progress=None) -> str:
         lines.append("loss: " + told.loss[1])
     for section in element_sections(derivation, progress):
         lines += ["", section.title]
-        rows = table_rows(section.lhs, section.table, printer, "*")
+        rows = table_rows(section.lhs, section.table, notation, "*")
         lines += [f"  {lhs} = {' '.join(terms)}" for lhs, terms in rows]
     return "\n".join(lines) + "\n"
 
@@ -90,41 +66,11 @@ def _key(name, index) -> str:
     return f"{name}[{', '.join(map(str, index))}]"
 
 
-class RememberingStrPrinter(StrPrinter):
-    """SymPy's ``str()`` printer that remembers what it has printed.
-
-    A max pool's gradient repeats the forward's indicators, and every element
-    recurs in many comparisons; printing each once made the JSON of a
-    1x3x32x32 pool several times faster. The strings are the printer's own,
-    so they are ``str()``'s (a test holds the two equal).
-    """
-
-    REMEMBERED = (Indexed, Relational, Piecewise)
-
-    def __init__(self):
-        super().__init__()
-        self._printed = {}
-
-    def _print_And(self, expr):
-        # StrPrinter moves a comparison whose canonical form reads "... > -oo"
-        # to the front; finding the canonical form cost ~80 us per comparison
-        # (most of the printing time of a max pool), and only a comparison
-        # with an infinite side can have that form, so others skip it.
-        infinite = (S.Infinity, S.NegativeInfinity)
-        if any(isinstance(a, Relational) and (a.lhs in infinite or a.rhs in infinite) for a in expr.args):
-            return super()._print_And(expr)
-        return self.stringify(expr.args, " & ", PRECEDENCE["BitwiseAnd"])
-
-    def _print(self, expr, **kwargs):
-        if kwargs or not isinstance(expr, self.REMEMBERED):
-            return super()._print(expr, **kwargs)
-        text = self._printed.get(expr)
-        if text is None:
-            text = self._printed[expr] = super()._print(expr)
-        return text
+#: json.dumps of a string (ensure_ascii, as its defaults): the C function it calls.
+_quoted = json.encoder.encode_basestring_ascii
 
 
-def entry_strings(name: str, table, printer: StrPrinter | None = None) -> dict[str, str]:
+def entry_strings(name: str, table, printer=None) -> dict[str, str]:
     """``{"dx[0, 0, 1, 1]": str(expression), ...}`` for every entry of a table.
 
     A TermTable prints itself, to the same strings as SymPy's ``str()``
@@ -132,8 +78,13 @@ def entry_strings(name: str, table, printer: StrPrinter | None = None) -> dict[s
     tables go through ``printer``, by default a fresh RememberingStrPrinter.
     """
     if isinstance(table, TermTable):
-        return dict(zip((_key(name, i) for i in table), table.str_entries()))
-    printer = printer or RememberingStrPrinter()
+        pairs = zip(index_strings(name, table.shape), table.str_entries())
+        plain = all(n.isidentifier() for n in table.space.names + [name])  # then nothing in them needs escaping
+        return TableStrings(pairs) if plain else dict(pairs)
+    if printer is None:
+        from symconv.printing.sympy_printers import RememberingStrPrinter
+
+        printer = RememberingStrPrinter()
     return {_key(name, i): printer.doprint(e) for i, e in table.items()}
 
 
@@ -152,13 +103,20 @@ def json_data(derivation, progress=None) -> dict:
     With a derived loss, "layer" names it ("loss": "mse", then "reduction"),
     "shapes" holds the target t and "gradients" begins with dy, in y and t.
     """
-    forward, gradients = {}, {}
-    printer = RememberingStrPrinter()  # shared: gradients repeat the forward's pieces
+    forwards, gradients = [], {}
+    printer = None  # a RememberingStrPrinter, shared: gradients repeat the forward's pieces
     for section in element_sections(derivation, progress):
+        if printer is None and not isinstance(section.table, TermTable):
+            from symconv.printing.sympy_printers import RememberingStrPrinter
+
+            printer = RememberingStrPrinter()
         if section.name == "forward":
-            forward.update(entry_strings(section.lhs, section.table, printer))
+            forwards.append(entry_strings(section.lhs, section.table, printer))
         else:
             gradients[section.lhs] = entry_strings(section.lhs, section.table, printer)
+    forward = TableStrings() if forwards and all(isinstance(f, TableStrings) for f in forwards) else {}
+    for strings in forwards:
+        forward.update(strings)
     return {
         "layer": {**derivation.spec.to_dict(), **_loss_keys(derivation)},
         "shapes": {k: (list(v) if v is not None else None) for k, v in derivation.shapes.items()},
@@ -167,26 +125,70 @@ def json_data(derivation, progress=None) -> dict:
     }
 
 
+class TableStrings(dict):
+    """``{"dx[0, 0, 1]": "<expr>", ...}`` whose strings JSON writes as they are.
+
+    A :class:`~symconv.symbolic.terms.TermTable` spells its entries with
+    tensor names (identifiers), digits, brackets, operators and SymPy's
+    words: nothing JSON escapes, so :func:`json_text` skips the escaping.
+    """
+
+
 def json_text(data: dict, records: bool = False) -> str:
     """JSON with one line per element: readable, diffable, valid.
 
     With ``records``, a list of objects (a check's diagnoses, a suite's
-    configurations) is written one object at a time too.
+    configurations) is written one object at a time too. The text is built
+    as a list of pieces joined once, so a table of 20 MB is copied once.
     """
 
     def nested(v):
         return isinstance(v, (dict, str)) or (records and isinstance(v, list) and any(isinstance(i, dict) for i in v))
 
+    pieces = []
+    put = pieces.append
+
     def block(value, depth):
         pad = " " * (depth + 1)
+        if isinstance(value, dict) and value and all(type(k) is str and type(v) is str for k, v in value.items()):
+            # a table of equations: what json.dumps gives each string, without its per-call overhead
+            plain = isinstance(value, TableStrings)
+            put("{\n")
+            first = True
+            for k, v in value.items():
+                if not first:
+                    put(",\n")
+                first = False
+                put(pad)
+                put(_quoted(k))
+                put(": ")
+                if plain:
+                    put('"')
+                    put(v)
+                    put('"')
+                else:
+                    put(_quoted(v))
+            put("\n" + " " * depth + "}")
+            return
         if records and isinstance(value, list) and any(isinstance(v, dict) for v in value):
-            return "[\n" + ",\n".join(pad + block(v, depth + 1) for v in value) + "\n" + " " * depth + "]"
+            put("[\n")
+            for position, v in enumerate(value):
+                put((",\n" if position else "") + pad)
+                block(v, depth + 1)
+            put("\n" + " " * depth + "]")
+            return
         if not isinstance(value, dict) or not any(nested(v) for v in value.values()):
-            return json.dumps(value)
-        items = [f"{pad}{json.dumps(k)}: {block(v, depth + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+            put(json.dumps(value))
+            return
+        put("{\n")
+        for position, (k, v) in enumerate(value.items()):
+            put(("," if position else "") + ("\n" if position else "") + pad + json.dumps(k) + ": ")
+            block(v, depth + 1)
+        put("\n" + " " * depth + "}")
 
-    return block(data, 0) + "\n"
+    block(data, 0)
+    put("\n")
+    return "".join(pieces)
 
 
 def render(derivation, fmt: str = "latex", index_base: int = 0, standalone: bool = False, progress=None) -> str:

@@ -17,6 +17,8 @@ y_{0} &= w_{0} x_{0} + w_{1} x_{1} + b \\
 
 from __future__ import annotations
 
+import sys
+
 from symconv.names import OUTPUT_LETTERS
 
 
@@ -39,8 +41,7 @@ def _first_rows(section, printer, count):
 
     table = section.table
     if isinstance(table, TermTable):
-        keep = table.entry < count
-        table = TermTable(table.space, table.shape, table.entry[keep], table.factors[keep])
+        table = table.head(count)
     else:
         table = dict(itertools.islice(table.items(), count))
     rows = table_rows(section.lhs, table, printer, " ")
@@ -121,11 +122,12 @@ def derivation_latex(derivation, index_base: int = 0, max_equations: int = MAX_E
     how indices count and what dy (and a max pool's m) stand for; a
     stack's chain comes first, as in the LaTeX document.
     """
-    from symconv.printing.latex import TERMS_PER_LINE, SymconvLatexPrinter, align_block
+    from symconv.printing.latex import TERMS_PER_LINE, align_block
+    from symconv.printing.notations import LatexNotation
     from symconv.printing.present import choose_style, describe, element_sections
 
     style = choose_style(derivation.spec, index_base)
-    printer = SymconvLatexPrinter(style)
+    printer = LatexNotation(style)
     lines = ["&" + text_tex(f"{describe(derivation.spec)}; indices {style.base}-based")]
     lines += _notes(derivation, style)
     if derivation.is_stack:
@@ -145,17 +147,70 @@ def install() -> None:
     Printing is installed from here, as SymPy's ``init_printing`` does, so
     that the engine and the formulas never import the printers: deriving
     loads no printing at all. ``import symconv`` installs it on first use of
-    the public API; calling it again changes nothing.
+    the public API; calling it again changes nothing. The formulas (SymPy
+    objects) get theirs when their module is loaded, so that deriving and
+    printing a layer never imports SymPy.
     """
     from symconv.engine.derive import Derivation, StackDerivation
-    from symconv.formula.index import Formula, Formulas
-    from symconv.printing import formula_document
 
     Derivation._repr_latex_ = derivation_latex
     StackDerivation._repr_latex_ = derivation_latex
-    Formula._repr_latex_ = formula_document.formula_latex
-    Formulas._repr_latex_ = formula_document.formulas_latex
-    Formulas._repr_markdown_ = lambda formulas: formula_document.write_formulas(formulas, "markdown")
+    if _FORMULAS in sys.modules:
+        _install_formulas(sys.modules[_FORMULAS])
+    elif not any(isinstance(finder, _WhenImported) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _WhenImported(_FORMULAS, _install_formulas))
+
+
+#: The module of the formula classes, whose displays wait until it is loaded.
+_FORMULAS = "symconv.formula.index"
+
+
+def _install_formulas(module) -> None:
+    # The writers are looked up when a display is asked for: this runs while
+    # the formula module is being loaded, perhaps by the writers' own module.
+    def document():
+        from symconv.printing import formula_document
+
+        return formula_document
+
+    module.Formula._repr_latex_ = lambda formula: document().formula_latex(formula)
+    module.Formulas._repr_latex_ = lambda formulas: document().formulas_latex(formulas)
+    module.Formulas._repr_markdown_ = lambda formulas: document().write_formulas(formulas, "markdown")
+
+
+class _WhenImported:
+    """A meta-path finder that runs ``then(module)`` once the module ``name`` has been executed, then leaves."""
+
+    def __init__(self, name: str, then):
+        self.name, self.then = name, then
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Then(spec.loader, self.then)  # a loader may serve other modules: wrap, never patch
+        return spec
+
+
+class _Then:
+    """A loader that runs ``then(module)`` after ``loader`` has executed the module."""
+
+    def __init__(self, loader, then):
+        self.loader, self.then = loader, then
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        self.then(module)
+
+    def __getattr__(self, name):  # get_code, get_source, ...: the wrapped loader's
+        return getattr(self.loader, name)
 
 
 __all__ = ["derivation_latex", "install", "text_tex", "MAX_EQUATIONS", "MAX_TERMS"]

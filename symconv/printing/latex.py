@@ -1,6 +1,7 @@
-r"""LaTeX for derivations: a SymPy ``LatexPrinter`` that writes like the seeds.
+r"""LaTeX for derivations, written like the seeds.
 
-What it changes from SymPy's printer:
+What the notation (:class:`~symconv.printing.notations.LatexNotation`, and
+for tables of SymPy expressions its SymPy printer) changes from SymPy's:
 
 * element subscripts follow an :class:`~symconv.printing.present.IndexStyle`:
   ``x_{11}`` (compact, 1-based) or ``x_{0,0,1,1}``;
@@ -9,28 +10,22 @@ What it changes from SymPy's printer:
   by dy index), not SymPy's canonical order;
 * long sums wrap inside ``align*`` so a page never overflows.
 
-Sums of products held in a :class:`~symconv.symbolic.terms.TermTable` are written
+Tables held as a :class:`~symconv.symbolic.terms.TermTable` are written
 from the table's arrays, each element printed once, in exactly the text the
-printer gives the same expression; tests hold the two paths equal.
+SymPy printer gives the same expression, without importing SymPy; tests hold
+the two paths equal.
 
->>> from symconv.symbolic.tensors import element
 >>> from symconv.printing.present import IndexStyle
->>> printer = SymconvLatexPrinter(IndexStyle(base=1, compact=True))
->>> printer.doprint(element("w", (0, 0, 0, 1)) * element("x", (0, 0, 1, 1)))
-'w_{12} x_{22}'
->>> printer.lhs_tex("dx", (0, 0, 2, 0))
-'\\frac{\\partial L}{\\partial x_{31}}'
+>>> notation = LatexNotation(IndexStyle(base=1, compact=True))
+>>> notation.element_text("w", (0, 0, 0, 1)), notation.lhs_text("dx", (0, 0, 2, 0))
+('w_{12}', '\\frac{\\partial L}{\\partial x_{31}}')
 """
 
 from __future__ import annotations
 
-from sympy.printing.latex import LatexPrinter
-
 from symconv.layers import rule_for
-from symconv.layers.loss import loss_rule_for
 from symconv.names import OUTPUT_LETTERS
-
-from symconv.printing.notation import ReadableNotation
+from symconv.printing.notations import LatexNotation
 from symconv.printing.present import IndexStyle, describe, display_rank, element_sections, notes, split_name
 from symconv.symbolic.terms import TermTable
 
@@ -52,81 +47,38 @@ DOCUMENT_HEAD = r"""\documentclass{article}
 """
 
 
-class SymconvLatexPrinter(ReadableNotation, LatexPrinter):
-    """LaTeX printer for symconv's element-wise equations."""
+def __getattr__(name):
+    if name == "SymconvLatexPrinter":  # the SymPy printer that used to live here, loaded (with SymPy) on first use
+        from symconv.printing.sympy_printers import SymconvLatexPrinter
 
-    SPELLING = {
-        "max": r"\max(%s)",
-        "bracket": r"\,[%s]",
-        "factor": r"\frac{{{p}}}{{{q}}}\,",
-        "integer": r"{p}\,",
-        "open": r"\left(",
-        "close": r"\right)",
-        "iverson": r"[%s]",
-        "softmax": r"\operatorname{softmax}(%s)_{%s}",
-        "row": r"%s_{%s}",
-        "sigma": r"\sigma(%s)",
-        "dsigma": r"\sigma(%(z)s) \left(1 - \sigma(%(z)s)\right)",
-        "dtanh": r"1 - \tanh^{2}(%s)",
-        "eps": r"\epsilon",
-        "times": " ",
-        "normalized": r"\frac{%(num)s}{\sqrt{%(den)s}} \left(%(sum)s\right)",
-    }
-
-    #: How an intermediate quantity's name reads (a stack adds its layer: \hat{x}^{(3)}).
-    STEMS = {"mu": r"\mu", "var": r"\sigma", "xhat": r"\hat{x}"}
-
-    def __init__(self, style: IndexStyle = IndexStyle(), settings=None):
-        super().__init__(settings or {})
-        self.style = style
-
-    def element_tex(self, name, indices) -> str:
-        """``x_{11}``, ``b`` or ``\\frac{\\partial L}{\\partial x_{0,0,1,1}}``."""
-        shown = self.style.shown(name, indices)
-        separator = "" if self.style.compact else ","
-        subscript = "_{%s}" % separator.join(map(str, shown)) if shown else ""
-        stem, layer = split_name(name)
-        # A stack's h2, w1, dh3 read h^{(2)}, w^{(1)}, dh^{(3)}, as in the seeds' Z^l.
-        tex = self.STEMS.get(stem, stem) + ("^{(%s)}" % layer if layer else "")
-        if stem == "var":  # the variance is sigma squared: \sigma^{2}_{c}, {\sigma^{(3)}}^{2}_{c}
-            tex = "{%s}^{2}" % tex if layer else tex + "^{2}"
-        return tex + subscript
-
-    def lhs_tex(self, name, indices) -> str:
-        """The left side of an equation: ``y_{11}``, or ``\\frac{\\partial L}{\\partial x_{11}}`` for a gradient."""
-        if name.startswith("d"):
-            return r"\frac{\partial L}{\partial %s}" % self.element_tex(name[1:], indices)
-        return self.element_tex(name, indices)
-
-    element_text, lhs_text = element_tex, lhs_tex  # the names ReadableNotation and table_rows use
-
-    def _print_Indexed(self, expr):
-        return self.element_tex(expr.base.name, expr.indices)
-
-    def _print_tanh(self, expr, exp=None):
-        return r"\tanh%s(%s)" % ("^{%s}" % exp if exp else "", self._print(expr.args[0]))
-
-    def _print_exp(self, expr, exp=None):
-        text = r"e^{%s}" % self._print(expr.args[0])
-        return r"\left(%s\right)^{%s}" % (text, exp) if exp else text
+        return SymconvLatexPrinter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def table_rows(lhs: str, table, printer, joiner: str):
     """``(lhs text, [signed term texts])`` for every entry of ``table``, row-major.
 
     A :class:`TermTable` is printed from its arrays (each element printed
-    once); any other mapping expression by expression.
+    once); any other mapping expression by expression, by the notation's
+    SymPy printer. ``printer`` is a notation (:mod:`symconv.printing.notations`)
+    or a SymPy printer in one.
     """
-    print_element, print_lhs = printer.element_text, printer.lhs_text
     if not isinstance(table, TermTable):
-        return [(print_lhs(lhs, index), printer.signed_terms(expr)) for index, expr in table.items()]
+        from symconv.printing.sympy_printers import printer_for
+
+        sympy_printer = printer_for(printer)
+        return [(printer.lhs_text(lhs, index), sympy_printer.signed_terms(expr)) for index, expr in table.items()]
+    if not table.plain:
+        from symconv.printing.term_rows import general_rows
+
+        return general_rows(lhs, table, printer)
     space = table.space
-    names = [print_element(name, index) for _, name, index in space.each()]
+    names = [text for name, shape in space.shapes.items() for text in printer.element_texts(name, shape)]
     texts, bounds = table.term_strings(names, display_rank(space), joiner)
     rows = []
-    for index, start, stop in zip(table, bounds[:-1].tolist(), bounds[1:].tolist()):
+    for head, start, stop in zip(printer.lhs_texts(lhs, table.shape), bounds[:-1].tolist(), bounds[1:].tolist()):
         terms = texts[start:stop]
-        rows.append((print_lhs(lhs, index), [terms[0]] + ["+ " + t for t in terms[1:]] if terms else ["0"]))
+        rows.append((head, [terms[0]] + ["+ " + t for t in terms[1:]] if terms else ["0"]))
     return rows
 
 
@@ -141,7 +93,7 @@ def align_block(rows, per_line: int, environment: str = "align*") -> str:
 
 
 def _blocks(derivation, style, environment, progress=None):
-    printer = SymconvLatexPrinter(style)
+    printer = LatexNotation(style)
     for section in element_sections(derivation, progress):
         rows = table_rows(section.lhs, section.table, printer, " ")
         yield section, align_block(rows, TERMS_PER_LINE[style.compact], environment)
@@ -216,6 +168,8 @@ def chain_rows(derivation):
         tex["dy"] = r"\partial " + tensor(names["y"])
         rows += rule_for(layer).chain(layer, tex)
     if derivation.loss is not None:  # the chain starts from the loss's dy
+        from symconv.layers.loss import loss_rule_for
+
         rows = loss_rule_for(derivation.loss).chain(derivation.loss) + rows
     return [(lhs, [rhs]) for lhs, rhs in rows]
 

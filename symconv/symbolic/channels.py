@@ -26,8 +26,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sympy import Dummy
-
 
 @dataclass(frozen=True)
 class ChannelStep:
@@ -64,6 +62,8 @@ class ChannelGraph:
     def build(cls, shape, names, steps, per_channel=(), parameters=()):
         """A graph with one symbol per role in ``names``: a Dummy, so that it never meets the
         ``IndexedBase`` of the same name when the elements are written out."""
+        from sympy import Dummy  # here: the rule table loads this module, and deriving a conv needs no SymPy
+
         symbols = {role: Dummy(role) for role in names}
         return cls(tuple(shape), dict(names), symbols, frozenset(per_channel), tuple(parameters), tuple(steps))
 

@@ -13,16 +13,19 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
-from sympy import Indexed, IndexedBase, Integer
 
 @lru_cache(maxsize=None)
-def base(name: str) -> IndexedBase:
+def base(name: str):
     """The one ``IndexedBase`` per tensor name, shared by the whole package."""
+    from sympy import IndexedBase
+
     return IndexedBase(name)
 
 
-def element(name: str, index: tuple[int, ...]) -> Indexed:
-    """The symbolic element ``name[index]``."""
+def element(name: str, index: tuple[int, ...]):
+    """The symbolic element ``name[index]`` (a SymPy ``Indexed``; SymPy is imported on first use)."""
+    from sympy import Indexed, Integer
+
     return Indexed(base(name), *(Integer(i) for i in index))
 
 

@@ -5,7 +5,10 @@ of tensor elements with coefficient 1, e.g. ``dx[0, 0, 1, 1] = dy[0, 0, 0, 0]*w[
 Holding hundreds of thousands of such terms as SymPy objects costs seconds to
 build and half a minute to print, so symconv keeps them as integer arrays:
 
-* an :class:`ElementSpace` numbers every element of the named tensors;
+* an :class:`ElementSpace` (:mod:`symconv.symbolic.space`) numbers every
+  element of the named tensors, then the factors that are functions of them
+  (:mod:`symconv.symbolic.atoms`: a max pool's winner indicators, a ReLU's
+  pieces) and the rational constants (an average's 1/divisor);
 * a :class:`TermTable` lists terms as rows ``(entry, factor ids...)``.
 
 A table behaves as a read-only mapping ``index -> SymPy expression`` (built on
@@ -25,85 +28,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from fractions import Fraction
 from functools import cached_property
 
 import numpy as np
 
-#: Marks an unused factor slot (a term with fewer factors than the table's width).
-NO_FACTOR = -1
-
-
-class ElementSpace:
-    """One contiguous range of integer ids per tensor, row-major inside it."""
-
-    def __init__(self, shapes: Mapping[str, tuple[int, ...]]):
-        self.shapes = {name: tuple(shape) for name, shape in shapes.items()}
-        self.names = list(self.shapes)
-        sizes = [math.prod(shape) for shape in self.shapes.values()]
-        self.offsets = dict(zip(self.names, np.cumsum([0] + sizes[:-1]).tolist()))
-        self.size = sum(sizes)
-
-    def ids(self, name: str, *index_arrays) -> np.ndarray:
-        """Ids of the elements ``name[index]`` given one integer array per axis."""
-        flat = np.ravel_multi_index(index_arrays, self.shapes[name])
-        return self.offsets[name] + np.asarray(flat, dtype=np.int64)
-
-    def owner(self, ids: np.ndarray) -> np.ndarray:
-        """Position in ``names`` of the tensor each id belongs to."""
-        starts = np.array([self.offsets[n] for n in self.names])
-        return np.searchsorted(starts, ids, side="right") - 1
-
-    def locate(self, element_id: int) -> tuple[str, tuple[int, ...]]:
-        """``(name, index)`` of one id."""
-        name = self.names[int(self.owner(np.array([element_id]))[0])]
-        index = np.unravel_index(element_id - self.offsets[name], self.shapes[name])
-        return name, tuple(int(i) for i in index)
-
-    def each(self):
-        """``(id, name, index)`` for every element, in id order."""
-        element_id = 0
-        for name, shape in self.shapes.items():
-            for index in np.ndindex(*shape):
-                yield element_id, name, index
-                element_id += 1
-
-    @cached_property
-    def strings(self) -> list[str]:
-        """Each element as SymPy's ``str`` prints an ``Indexed``: ``x[0, 1, 2, 3]``."""
-        return [f"{name}[{', '.join(map(str, index))}]" for _, name, index in self.each()]
-
-    @cached_property
-    def string_rank(self) -> np.ndarray:
-        """Rank of each element among all, in the order SymPy sorts them.
-
-        SymPy orders ``Indexed`` factors and terms by their printed names, so
-        ``x[0, 10]`` comes before ``x[0, 2]``; tests check this against str().
-        """
-        order = sorted(range(self.size), key=self.strings.__getitem__)
-        rank = np.empty(self.size, dtype=np.int64)
-        rank[order] = np.arange(self.size)
-        return rank
-
-    @cached_property
-    def sympy_elements(self) -> list:
-        from symconv.symbolic.tensors import element
-
-        return [element(name, index) for _, name, index in self.each()]
-
-    def flat_values(self, values: Mapping[str, np.ndarray], dtype) -> np.ndarray:
-        """All element values in id order, followed by a 1 for :data:`NO_FACTOR`.
-
-        A tensor missing from ``values`` is filled with NaN (None for exact
-        values), so a table that needs it cannot quietly use zeros.
-        """
-        missing = None if dtype is object else np.nan
-        parts = [
-            np.asarray(values[name], dtype=dtype).reshape(-1)
-            if name in values
-            else np.full(math.prod(self.shapes[name]), missing, dtype=dtype)
-            for name in self.names
-        ]
-        return np.concatenate(parts + [np.ones(1, dtype=dtype)])
+from symconv.symbolic.space import NO_FACTOR, ElementSpace
+from symconv.symbolic.strs import general_str_entries
 
 
 class TermTable(Mapping):
@@ -136,9 +67,9 @@ class TermTable(Mapping):
         start, stop = self._bounds[flat], self._bounds[flat + 1]
         if start == stop:
             return S.Zero
-        elements = self.space.sympy_elements
+        factor = self.space.sympy_factor
         rows = self.factors[self._by_entry[start:stop]]
-        return Add(*(Mul(*(elements[f] for f in row if f != NO_FACTOR)) for row in rows.tolist()))
+        return Add(*(Mul(*(factor(f) for f in row if f != NO_FACTOR)) for row in rows.tolist()))
 
     @cached_property
     def _by_entry(self) -> np.ndarray:
@@ -184,12 +115,82 @@ class TermTable(Mapping):
             texts[used] = texts[used] + joiner + table[rows[used, column]]
         return texts.tolist(), bounds
 
+    @property
+    def plain(self) -> bool:
+        """Every factor is a tensor element (no family factor, no constant): a convolution's sum of products."""
+        return not len(self.factors) or int(self.factors.max()) < self.space.size
+
     def str_entries(self) -> list[str]:
         """Every entry exactly as SymPy's ``str()`` prints it, row-major; 0 if empty."""
+        if not self.plain:
+            return general_str_entries(self)
         rank = self.space.string_rank
         texts, bounds = self.term_strings(self.space.strings, rank, "*")
         starts, stops = bounds[:-1].tolist(), bounds[1:].tolist()
         return [" + ".join(texts[a:b]) if a < b else "0" for a, b in zip(starts, stops)]
+
+    # -- new tables from this one -------------------------------------------
+    def head(self, count: int) -> TermTable:
+        """The same table with only the terms of its first ``count`` entries (row-major)."""
+        keep = self.entry < count
+        return TermTable(self.space, self.shape, self.entry[keep], self.factors[keep])
+
+    def with_tensor(self, name: str, shape) -> TermTable:
+        """The same terms in a space that also numbers the tensor ``name`` (an upstream gradient, say)."""
+        if name in self.space.shapes:
+            return self
+        space = self.space.with_tensor(name, shape)
+        moved = np.where(self.factors >= self.space.size, self.factors + (space.size - self.space.size), self.factors)
+        return TermTable(space, self.shape, self.entry, moved)
+
+    def scaled(self, value) -> TermTable:
+        """Every term times the rational ``value`` (the mean's 1/N), multiplied into the term's constant.
+
+        The expressions equal ``value * table[index]``, which SymPy
+        distributes over the sums' terms.
+        """
+        value = Fraction(value)
+        space = self.space
+        constant = self.factors >= space.constant_offset
+        has = constant.any(axis=1)
+        old = np.where(has, np.where(constant, self.factors, 0).max(axis=1) - space.constant_offset, -1)
+        known = list(space.constants) + [Fraction(1)]
+        products = [c * value for c in known]
+        space = space.with_constants(p for p in products if p != 1)
+        ids = np.array([space.constant_id(p) if p != 1 else NO_FACTOR for p in products], dtype=np.int64)
+        rest = np.where(constant, NO_FACTOR, self.factors)
+        keep = (rest != NO_FACTOR).any(axis=0)  # drop the columns that held only constants
+        factors = np.concatenate([ids[old][:, None], rest[:, keep]], axis=1)
+        return TermTable(space, self.shape, self.entry, factors).canonical()
+
+    def canonical(self) -> TermTable:
+        """The same terms in the order SymPy keeps a sum's arguments, where that order changes a float sum.
+
+        Evaluating sums the terms of an entry in table order. SymPy's ``Add``
+        (which these tables' expressions used to be, and the float results of
+        ``verify`` were measured with) keeps its terms in ``Basic.compare``
+        order: products before a bare element (the class Mul is in SymPy's
+        ordering of classes, Indexed is not), products of fewer factors
+        first, a rational coefficient (``p/q``, by ``p`` then ``q``) before
+        none, then the elements. A plain table (a convolution's) keeps its
+        own order.
+        """
+        if self.plain:
+            return self
+        space = self.space
+        constant = self.factors >= space.constant_offset
+        has = constant.any(axis=1)
+        which = np.where(constant, self.factors, 0).max(axis=1)[has] - space.constant_offset
+        none = np.iinfo(np.int64).max
+        p, q = np.full(len(self.entry), none), np.full(len(self.entry), none)
+        p[has] = np.array([c.numerator for c in space.constants], dtype=np.int64)[which]
+        q[has] = np.array([c.denominator for c in space.constants], dtype=np.int64)[which]
+        count = (self.factors != NO_FACTOR).sum(axis=1)
+        bare = (count == 1) & (self.factors.max(axis=1) < space.size)
+        elements = np.where(constant, -2, self.factors)
+        keys = [elements[:, j] for j in reversed(range(elements.shape[1]))] + [q, p, count, bare, self.entry]
+        order = np.lexsort(keys)
+        return TermTable(space, self.shape, self.entry[order], self.factors[order])
 
     # -- evaluation ---------------------------------------------------------
     def evaluate(self, values: Mapping[str, np.ndarray], dtype=float) -> np.ndarray:
