@@ -110,7 +110,31 @@ KINDS = {
     "leaky_relu": ("leaky_relu", "sum", {"input": "1,1,2,2", "negative_slope": "1/10"}),
     "stack": ("stack", "sum", {"input": "1,1,4,4",
                                "layers": "conv2d(weight=1,1,3,3, padding=1) | leaky_relu | maxpool2d(kernel=2)"}),
+    "conv3d-reflect": ("conv3d", "sum", {"input": "1,1,2,3,3", "weight": "1,1,1,2,2", "padding": "1",
+                                         "padding_mode": "reflect"}),
+    "conv_transpose2d": ("conv_transpose2d", "sum", {"input": "1,1,2,2", "weight": "1,1,2,2", "stride": "2",
+                                                     "output_padding": "1"}),
+    "maxpool3d": ("maxpool3d", "sum", {"input": "1,1,2,2,2", "kernel": "2"}),
+    "adaptive_avgpool2d": ("adaptive_avgpool2d", "mean", {"input": "2,1,3,4", "output_size": "2"}),
+    "linear": ("linear", "sum", {"input": "2,3", "weight": "2,3"}),
+    "relu-after-linear": ("relu", "sum", {"input": "2,3"}),
+    "sigmoid": ("sigmoid", "sum", {"input": "1,1,2"}),
+    "batchnorm1d": ("batchnorm1d", "sum", {"input": "3,2"}),
+    "cnn": ("stack", "sum", {"input": "2,1,4,4", "layers": "conv2d(weight=2,1,3,3, padding=1) | relu | "
+                                                          "maxpool2d(kernel=2) | flatten | linear(weight=3,8)"}),
 }
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_a_derived_loss_shows_itself(loss):
+    import symconv
+
+    spec = symconv.spec_from_options("linear", "2,3", weight="2,3")
+    d = symconv.derive(spec, loss=loss)
+    tex = d._repr_latex_()
+    assert tex.count("$$") == 2 and "dy" in tex
+    for group in text_groups(tex):
+        assert not set(group) & set("_$&%#\\^"), group
 
 
 def text_groups(tex):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys
 
-from symconv.names import OUTPUT_LETTERS
 
 
 #: Equations shown per section (forward, dx, dw, db) before a \vdots row.
@@ -79,9 +78,9 @@ def text_tex(words: str, command: str = "text") -> str:
 
 
 def _subscript(derivation, style):
-    spec = derivation.spec
-    letters = OUTPUT_LETTERS[spec.ndim]
-    return "".join(letters) if style.compact else ",".join(("n", "f") + letters)
+    from symconv.printing.latex import y_subscript  # the LaTeX document's own letters
+
+    return y_subscript(derivation.spec, style)
 
 
 def _notes(derivation, style):

@@ -122,11 +122,21 @@ def tex_text(text: str) -> str:
     return text
 
 
+def y_letters(spec) -> tuple[str, ...]:
+    """The letters of y's index: n,k for logits (N,K), else n,f and the spatial ones ((t,) i, j)."""
+    rank = len(spec.output_shape)
+    return ("n", "k") if rank == 2 else ("n", "f") + OUTPUT_LETTERS[rank - 2]
+
+
+def y_subscript(spec, style) -> str:
+    """y's index as the documents write it: ``ij`` when compact, else ``n,f,i,j`` (``n,k`` for logits)."""
+    letters = y_letters(spec)
+    return "".join(letters[2:]) if style.compact else ",".join(letters)
+
+
 def _intro(derivation, style):
     spec = derivation.spec
-    rank = len(spec.output_shape)  # y's axes: n,k for logits (N,K), else n,f and the spatial ones (t,)i,j
-    letters = ("n", "k") if rank == 2 else ("n", "f") + OUTPUT_LETTERS[rank - 2]
-    sub = "".join(letters[2:]) if style.compact else ",".join(letters)
+    sub = y_subscript(spec, style)
     at = "_{%s}" % sub if sub else ""
     text = (
         tex_text(describe(spec))
