@@ -137,13 +137,15 @@ def axis_taps(geo, axis):
     return taps
 
 
-def window_groups(x, outs, geo, axis):
+def window_groups(x, outs, geo, axis, also=()):
     """The windows along ``axis``, grouped by the taps that land on real inputs.
 
     Yields ``(dsts, taps)``: views ``dsts`` of the windows of the group in
     each array of ``outs`` (shaped like ``x`` but with ``geo.out[axis]``
     along ``axis``), and ``taps``, a list in kernel order of ``(tap, view of
-    x)`` with what that tap reads for those windows. Padding never appears.
+    x, *views of also)`` with what that tap reads for those windows from
+    ``x`` and from each array of ``also`` (arrays shaped like ``x``).
+    Padding never appears.
 
     The first group is the *interior*, the windows where every tap lands
     inside; what a tap reads there is one strided slice of ``x``. The others
@@ -163,21 +165,24 @@ def window_groups(x, outs, geo, axis):
     lead, inner = math.prod(x.shape[: 2 + axis]), math.prod(x.shape[3 + axis :])
     # Views (rows before the axis, the axis, everything after it); for the
     # arrays of ``outs``, which are ours and contiguous, always views.
-    source = x.reshape(lead, h, inner)
+    sources = [a.reshape(lead, h, inner) for a in (x,) + tuple(also)]
     frames = [a.reshape(lead, o, inner) for a in outs]
     lo, hi = 0, 0
     if len(taps) == k:
         lo, hi = max(t[2] for t in taps), min(t[3] for t in taps)
     if lo < hi and h == o * s:
         stop = lead * o - (o - hi)  # the last row's last interior window, plus one
-        long_source = source.reshape(lead * h, inner)
-        reads = [(tap, long_source[lo * s + offset : (stop - 1) * s + offset + 1 : s]) for tap, offset, _, _ in taps]
+        longs = [source.reshape(lead * h, inner) for source in sources]
+        reads = [(tap,) + tuple(long[lo * s + offset : (stop - 1) * s + offset + 1 : s] for long in longs)
+                 for tap, offset, _, _ in taps]
         yield [f.reshape(lead * o, inner)[lo:stop] for f in frames], reads
     elif lo < hi:
-        reads = [(tap, source[:, lo * s + offset : (hi - 1) * s + offset + 1 : s]) for tap, offset, _, _ in taps]
+        reads = [(tap,) + tuple(source[:, lo * s + offset : (hi - 1) * s + offset + 1 : s] for source in sources)
+                 for tap, offset, _, _ in taps]
         yield [f[:, lo:hi] for f in frames], reads
     for window in (w for w in range(o) if not lo <= w < hi):
-        reads = [(tap, source[:, window * s + offset]) for tap, offset, a, b in taps if a <= window < b]
+        reads = [(tap,) + tuple(source[:, window * s + offset] for source in sources)
+                 for tap, offset, a, b in taps if a <= window < b]
         yield [f[:, window] for f in frames], reads
 
 
