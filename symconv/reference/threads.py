@@ -51,36 +51,61 @@ def split(length, parts):
     return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
 
 
-def run_parts(work, parts):
+#: Units of work per core when a kernel runs on threads (see :func:`units`).
+UNITS_PER_CORE = 1
+
+
+def units(length, step, threaded):
+    """Contiguous slices of ``range(length)`` for :func:`run_parts`, each of
+    at most ``step`` items (a chunk the caches hold), and, when the work is
+    to run on threads, at least :data:`UNITS_PER_CORE` per core.
+
+    Threads take the units in turn, so a thread that starts late or loses
+    its core for a while (another program's threads spinning on it, as
+    PyTorch's OpenMP threads do for a few milliseconds after each call)
+    leaves its share to the others instead of holding them up.
+
+    >>> units(10, 4, threaded=False)
+    [slice(0, 3, None), slice(3, 6, None), slice(6, 10, None)]
+    """
+    count = -(-length // max(1, step))
+    if threaded:
+        count = max(count, cores() * UNITS_PER_CORE)
+    return split(length, count)
+
+
+def run_parts(work, parts, threaded=True):
     """``[work(part) for part in parts]``, the parts run on threads.
 
-    The kernels make one part per core. Each thread, the calling one among
-    them, takes the next part not yet taken until none is left, so a thread
-    that starts late (a busy core, a slow wake-up) leaves its part to the
-    others instead of holding them up. Cutting the parts finer, for the
-    threads to even out, was tried: with both cores free it made the small
-    benchmark layers 25-40% slower (smaller matrix products, and more GIL
-    hand-overs between the threads), so a part stays the unit. One call
-    runs at a time (the BLAS setting is process-wide), so ``work`` must not
-    itself call :func:`run_parts`: it would wait for itself.
+    Each thread, the calling one among them, takes the next part not yet
+    taken until none is left, so a thread that starts late (a busy core, a
+    slow wake-up) leaves its part to the others instead of holding them up.
+    With ``threaded=False``, or a single part, the calling thread runs them
+    all. One call runs at a time (the BLAS setting is process-wide), so
+    ``work`` must not itself call :func:`run_parts`: it would wait for itself.
+
+    OpenBLAS is held to one thread either way: its own threads, on a core
+    that something else keeps busy, made one (8, 32, 28, 28) convolution
+    take 120 ms instead of 1.2 ms here, and the kernels' own threads use
+    the cores already.
     """
     global _pool
     keep_freed_memory()
-    if len(parts) < 2:
-        return [work(part) for part in parts]
-    results = [None] * len(parts)
-    taken = itertools.count()
-
-    def take_parts():
-        index = next(taken)  # count's next is atomic under the GIL: each part is taken once
-        while index < len(parts):
-            results[index] = work(parts[index])
-            index = next(taken)
-
     with _running, _one_blas_thread():
+        if not threaded or len(parts) < 2:
+            return [work(part) for part in parts]
+        results = [None] * len(parts)
+        taken = itertools.count()
+
+        def take_parts():
+            index = next(taken)  # count's next is atomic under the GIL: each part is taken once
+            while index < len(parts):
+                results[index] = work(parts[index])
+                index = next(taken)
+
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="symconv-reference")
-        helpers = [_pool.submit(take_parts) for _ in parts[1:]]
+        helpers = [_pool.submit(take_parts) for _ in range(min(cores(), len(parts)) - 1)]
         try:
             take_parts()
         finally:  # never leave threads running past the lock, even on an error
@@ -88,7 +113,7 @@ def run_parts(work, parts):
                 helper.exception()
         for helper in helpers:
             helper.result()
-    return results
+        return results
 
 
 #: glibc's mallopt parameters, and the values it would reach by itself

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from symconv.reference.args import as_bool, per_axis
-from symconv.reference.threads import cores, run_parts, split
+from symconv.reference.threads import run_parts, units
 
 
 class PoolGeometry(NamedTuple):
@@ -70,12 +70,13 @@ PARALLEL_ELEMENTS = 2**18
 
 #: Bytes of the largest array (input or result) pooled per call. Each
 #: window pass reads the output of the one before, so a chunk that stays in
-#: the L2/L3 caches saves main-memory traffic on every pass. On the
-#: (8, 64, 56, 56) benchmark input, single-thread, 3x3 stride 2: the max
-#: pool's forward + backward took 22 ms in 2 MB chunks (64 channels of x),
-#: 25 ms in 0.5 MB ones, 42-45 ms in 8 MB chunks or all at once; the
-#: average pool's 15, 16 and 37-42 ms.
-CHUNK_BYTES = 2**21
+#: the caches saves main-memory traffic on every pass; but on two threads
+#: fewer and larger NumPy calls overlap better. On the (8, 64, 56, 56)
+#: benchmark input, 3x3 stride 2, two threads (2026-12-07, freed memory
+#: kept for reuse): max pool forward + backward 11.2 ms in 2 MB chunks,
+#: 9.7 ms in 8 MB ones (one per thread here), 17 ms in 1 MB ones; average
+#: pool 7.1, 6.1-6.8 and 9.1 ms. On one thread 2 MB and 8 MB took the same.
+CHUNK_BYTES = 2**23
 
 
 def by_channel(pool, *arrays, output_like=None):
@@ -98,23 +99,20 @@ def by_channel(pool, *arrays, output_like=None):
     per_channel = max(sizes) // max(1, channels)
     step = max(1, CHUNK_BYTES // max(1, per_channel))
     threaded = all(a.dtype.kind == "f" and a.size >= PARALLEL_ELEMENTS for a in arrays)
-    parts = split(channels, cores()) if threaded else [slice(0, channels)]
-    # The output is allocated by whichever chunk finishes first: only then
-    # are its dtype and trailing shape known. Each chunk writes its result
+    parts = units(channels, step, threaded)
+    # The output is allocated by whichever part finishes first: only then
+    # are its dtype and trailing shape known. Each part writes its result
     # straight into place, so no thread waits to copy at the end.
     out, allocating = [], threading.Lock()
 
     def pool_part(part):
-        length = part.stop - part.start
-        for chunk in split(length, -(-length // step)):  # equal chunks, as few as fit
-            chunk = slice(part.start + chunk.start, part.start + chunk.stop)
-            result = pool(*(a[chunk] for a in flat))
-            with allocating:
-                if not out:
-                    out.append(np.empty((channels,) + result.shape[1:], dtype=result.dtype))
-            out[0][chunk] = result
+        result = pool(*(a[part] for a in flat))
+        with allocating:
+            if not out:
+                out.append(np.empty((channels,) + result.shape[1:], dtype=result.dtype))
+        out[0][part] = result
 
-    run_parts(pool_part, parts)
+    run_parts(pool_part, parts, threaded)
     return out[0].reshape(lead + out[0].shape[2:])
 
 
