@@ -61,16 +61,37 @@ def _sum_along(x, geo, axis):
 
 
 def _spread(share, geo):
-    """Add each window's ``share`` to every real input it covers."""
+    """Add each window's ``share`` to every real input it covers.
+
+    Along each axis, input ``i`` is reached by the taps whose offset is
+    ``i`` modulo the stride, so the inputs fall into stride phases, each
+    reached by its own taps. In every phase the first of its taps (in
+    kernel order) writes its windows' shares, the inputs no tap of the
+    phase reaches get a zero, and the later taps add theirs: the sums of
+    adding every tap onto zeros, bit for bit (``0 + a == a``), without first
+    zeroing the whole array and adding onto it.
+    """
     nd, spread = len(geo.out), share
     for axis in reversed(range(nd)):
-        s = geo.stride[axis]
-        # np.zeros: for object arrays a plain Python 0, which adds exactly.
-        partial = np.zeros(spread.shape[: 2 + axis] + (geo.size[axis],) + spread.shape[3 + axis :], dtype=share.dtype)
+        s, size = geo.stride[axis], geo.size[axis]
+        partial = np.empty(spread.shape[: 2 + axis] + (size,) + spread.shape[3 + axis :], dtype=share.dtype)
+        written = set()
         for _, offset, lo, hi in axis_taps(geo, axis):
             # Windows lo..hi-1 read inputs lo*S + offset, ... at stride S.
-            src = slice(lo * s + offset, (hi - 1) * s + offset + 1, s)
-            partial[_along(axis, nd, src)] += spread[_along(axis, nd, slice(lo, hi))]
+            first, phase = lo * s + offset, offset % s
+            src = slice(first, (hi - 1) * s + offset + 1, s)
+            values = spread[_along(axis, nd, slice(lo, hi))]
+            if phase in written:
+                partial[_along(axis, nd, src)] += values
+                continue
+            written.add(phase)
+            partial[_along(axis, nd, src)] = values
+            # np.zeros' zero: for object arrays a plain Python 0, which adds exactly.
+            zero = np.zeros((), dtype=share.dtype)[()]
+            partial[_along(axis, nd, slice(phase, first, s))] = zero
+            partial[_along(axis, nd, slice(hi * s + offset, size, s))] = zero
+        for phase in set(range(min(s, size))) - written:  # inputs no window reaches
+            partial[_along(axis, nd, slice(phase, size, s))] = 0
         spread = partial
     return spread
 

@@ -72,14 +72,16 @@ class Plan(NamedTuple):
     def zeros(self, samples, channels, dtype):
         return np.zeros((samples, channels, self.phases, math.prod(self.phase_shape)), dtype=dtype)
 
-    def unphase(self, target, shape):
-        """The gradient of x (shape ``shape``) from the phases of the padded gradient."""
+    def unphase(self, target, shape, out=None):
+        """The gradient of x (shape ``shape``) from the phases of the padded
+        gradient: a cropped view without strides, else written into ``out``
+        (a new array if None)."""
         n, c = target.shape[:2]
         if self.phases == 1:  # no strides: the padded gradient itself, cropped
             padded = target.reshape((n, c) + self.phase_shape)
             return padded[(slice(None), slice(None)) + tuple(slice(lo, lo + size) for size, (lo, _)
                                                              in zip(shape[2:], self.pads))]
-        dx = np.empty(shape, dtype=target.dtype)
+        dx = np.empty(shape, dtype=target.dtype) if out is None else out
         for number, phase in enumerate(itertools.product(*(range(s) for s in self.stride))):
             src, dst = [], []
             for r, s, (lo, _), size in zip(phase, self.stride, self.pads, shape[2:]):

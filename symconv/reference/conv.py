@@ -327,6 +327,7 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
     if not shortcut and dx_dtype.kind == "f" and w.dtype.kind == "f" and np.isfinite(w).all():
         flat = col2im.plan(x.shape, geo.pads, geo.kernel, geo.stride, geo.dilation, geo.out)
         dxph = flat.zeros(n, c, dx_dtype)
+        dx = None if flat.phases == 1 else np.empty(x.shape, dtype=dx_dtype)
     dxp = None if shortcut or flat else _padded_zeros(x.shape, geo.pads, dx_dtype)
 
     def backward_part(part):
@@ -363,6 +364,8 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
                     for t, d, o, s in zip(tap, geo.dilation, geo.out, geo.stride)
                 )
                 dxp_part[(samples, slice(None)) + where] += dcols[(slice(None), slice(None)) + tap]
+        if flat and dx is not None:  # this part's samples out of the stride phases, on its thread
+            flat.unphase(dxph[part], x[part].shape, out=dx[part])
         return dw_part
 
     dw_parts = run_parts(backward_part, *_sample_parts(x, w, geo))
@@ -378,6 +381,6 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
         dx = _correlate(dy, rotated, geo._replace(pads=pads, out=x.shape[2:]))
         return dx, dw, db
     if flat:
-        return flat.unphase(dxph, x.shape), dw, db
+        return (flat.unphase(dxph, x.shape) if dx is None else dx), dw, db
     dx = dxp[_interior(x.shape, geo.pads)]
     return dx, dw, db
