@@ -327,6 +327,8 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
     if not shortcut and dx_dtype.kind == "f" and w.dtype.kind == "f" and np.isfinite(w).all():
         flat = col2im.plan(x.shape, geo.pads, geo.kernel, geo.stride, geo.dilation, geo.out)
         dxph = flat.zeros(n, c, dx_dtype)
+        k = math.prod(geo.kernel)  # w^T with its rows tap-major: (G, K * C/G, F/G)
+        w_taps = w.reshape(g, f // g, c // g, k).swapaxes(2, 3).reshape(g, f // g, k * (c // g)).swapaxes(1, 2)
         dx = None if flat.phases == 1 else np.empty(x.shape, dtype=dx_dtype)
     dxp = None if shortcut or flat else _padded_zeros(x.shape, geo.pads, dx_dtype)
 
@@ -348,11 +350,11 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
                 m = samples.stop - samples.start
                 if grid is None:  # one buffer of each per part, reused by its chunks
                     grid = flat.grid(columns.shape[0], f, dy.dtype)
-                    dcols = np.empty(columns.shape[:-1] + (flat.length,), dtype=dx_dtype)
-                cells = flat.fill(grid, dy[part][samples]).reshape(m, g, f // g, flat.length)
+                    dcols = np.empty(columns.shape[:-1] + (flat.size,), dtype=dx_dtype)
+                cells = flat.fill(grid, dy[part][samples]).reshape(m, g, f // g, flat.size)
                 into = dcols[:m]
-                np.matmul(w_mat.swapaxes(-1, -2), cells, out=into)
-                flat.add(dxph[part][samples], into.reshape(m, c, -1, flat.length))
+                np.matmul(w_taps, cells, out=into)
+                flat.add(dxph[part][samples], into.reshape(m, g, k, c // g, flat.size), g)
                 continue
             # The columns are used up: their buffer takes the column gradient.
             into = columns if columns.dtype == dx_dtype else None
