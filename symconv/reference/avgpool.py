@@ -45,9 +45,10 @@ from symconv.reference.windows import axis_taps, by_channel, check_dy, pool_geom
 __all__ = ["avg_pool_forward", "avg_pool_backward"]
 
 
-def _sum_along(x, geo, axis):
-    """Sum over the kernel taps along ``axis`` that land on real inputs."""
-    total = np.empty(x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :], dtype=x.dtype)
+def _sum_along(x, geo, axis, out=None):
+    """Sum over the kernel taps along ``axis`` that land on real inputs (into ``out`` if given)."""
+    shape = x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :]
+    total = np.empty(shape, dtype=x.dtype) if out is None else out
     for (dst,), taps in window_groups(x, [total], geo, axis):
         if not taps:  # cannot happen with padding <= K // 2, but costs nothing
             dst[...] = 0  # a plain Python 0 in object arrays, which adds exactly
@@ -60,7 +61,7 @@ def _sum_along(x, geo, axis):
     return total
 
 
-def _spread(share, geo):
+def _spread(share, geo, out=None):
     """Add each window's ``share`` to every real input it covers.
 
     Along each axis, input ``i`` is reached by the taps whose offset is
@@ -74,7 +75,8 @@ def _spread(share, geo):
     nd, spread = len(geo.out), share
     for axis in reversed(range(nd)):
         s, size = geo.stride[axis], geo.size[axis]
-        partial = np.empty(spread.shape[: 2 + axis] + (size,) + spread.shape[3 + axis :], dtype=share.dtype)
+        shape = spread.shape[: 2 + axis] + (size,) + spread.shape[3 + axis :]
+        partial = out if axis == 0 and out is not None else np.empty(shape, dtype=share.dtype)
         written = set()
         for _, offset, lo, hi in axis_taps(geo, axis):
             # Windows lo..hi-1 read inputs lo*S + offset, ... at stride S.
@@ -141,13 +143,15 @@ def avg_pool_forward(x, kernel, stride=None, padding=0, ceil_mode=False,
     geo = pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
     count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
     divisor = _divisor(geo, count_include_pad, divisor_override, x.dtype)
+    if x.dtype.kind in "fcO":  # the sums and their quotients in place, in the result
+        return by_channel(lambda x, out: _average(x, geo, divisor, out), x, into=(geo.out, x.dtype))
     return by_channel(lambda x: _average(x, geo, divisor), x)
 
 
-def _average(x, geo, divisor):
+def _average(x, geo, divisor, out=None):
     total = x
     for axis in reversed(range(len(geo.out))):
-        total = _sum_along(total, geo, axis)
+        total = _sum_along(total, geo, axis, out if axis == 0 else None)
     if total.dtype.kind in "fcO":  # in place: one large temporary fewer
         return np.divide(total, divisor, out=total)
     return total / divisor
@@ -166,4 +170,5 @@ def avg_pool_backward(dy, x, kernel, stride=None, padding=0, ceil_mode=False,
     count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
     check_dy(dy, x, geo)
     divisor = _divisor(geo, count_include_pad, divisor_override, dy.dtype)
-    return by_channel(lambda dy: _spread(dy / divisor, geo), dy, output_like=x)
+    dtype = (np.zeros(1, dtype=dy.dtype) / np.ravel(divisor)[:1]).dtype  # what dy / divisor gives
+    return by_channel(lambda dy, out: _spread(dy / divisor, geo, out), dy, output_like=x, into=(x.shape[2:], dtype))

@@ -73,11 +73,11 @@ __all__ = ["max_pool_forward", "max_pool_backward"]
 # --------------------------------------------------------------------------
 
 
-def _max_along(x, geo, axis):
+def _max_along(x, geo, axis, out=None):
     """Maximum over the kernel taps along ``axis``: an array like ``x`` with
-    ``geo.out[axis]`` along it (``-inf`` for a window of padding only)."""
+    ``geo.out[axis]`` along it (``-inf`` for a window of padding only), in ``out`` if given."""
     shape = x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :]
-    best = np.empty(shape, dtype=x.dtype)
+    best = np.empty(shape, dtype=x.dtype) if out is None else out
     for (dst,), taps in window_groups(x, [best], geo, axis):
         _window_max(dst, [values for _, values in taps])
     return best
@@ -159,12 +159,12 @@ def max_pool_forward(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=Fa
     """
     x = np.asarray(x)
     geo = pool_geometry(x, kernel, stride, padding, dilation, ceil_mode)
-    return by_channel(lambda x: _max(x, geo), x)
+    return by_channel(lambda x, out: _max(x, geo, out), x, into=(geo.out, x.dtype))
 
 
-def _max(x, geo):
+def _max(x, geo, out=None):
     for axis in reversed(range(len(geo.out))):  # the last axis first, as in the backward
-        x = _max_along(x, geo, axis)
+        x = _max_along(x, geo, axis, out if axis == 0 else None)
     return x
 
 
@@ -182,7 +182,8 @@ def max_pool_backward(dy, x, kernel, stride=None, padding=0, dilation=1, ceil_mo
     dy, x = np.asarray(dy), np.asarray(x)
     geo = pool_geometry(x, kernel, stride, padding, dilation, ceil_mode)
     check_dy(dy, x, geo)
-    return by_channel(lambda dy, x: _max_backward(dy, x, geo), dy, x)
+    return by_channel(lambda dy, x, out: _max_backward(dy, x, geo, out), dy, x,
+                      into=(x.shape[2:], np.result_type(dy, x)))
 
 
 def _first_maxima(x, geo):
@@ -233,19 +234,15 @@ def _window_origins(lead_shape, geo):
     return _origins(math.prod(lead_shape), geo).reshape(lead_shape + geo.out)
 
 
-def _max_backward(dy, x, geo):
+def _max_backward(dy, x, geo, out):
     index, chosen = _first_maxima(x, geo)
     if chosen is not None:
         index, dy = index[chosen], dy[chosen]
     # Overlapping windows may pick the same input, so repeated indices must
-    # accumulate (a fancy-indexed += would keep only one of them). For
-    # float64, np.bincount does that, adding in the same order as np.add.at
-    # and so to the same bits, in less than half its time.
-    dtype = np.result_type(dy, x)
-    if dtype == np.float64:
-        return np.bincount(index.ravel(), weights=dy.ravel(), minlength=x.size).reshape(x.shape)
-    dx = np.zeros(x.size, dtype=dtype)
-    np.add.at(dx, index.ravel(), dy.ravel())
-    return dx.reshape(x.shape)
-
-
+    # accumulate (a fancy-indexed += would keep only one of them): np.add.at
+    # adds them in window order, as PyTorch does. (np.bincount adds in the
+    # same order, in about the same time, but into an array of its own that
+    # then had to be copied into place.)
+    out[...] = 0  # for object arrays a plain Python 0, which adds exactly
+    np.add.at(out.reshape(-1), index.ravel(), dy.ravel())
+    return out

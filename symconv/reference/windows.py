@@ -79,18 +79,22 @@ PARALLEL_ELEMENTS = 2**18
 CHUNK_BYTES = 2**23
 
 
-def by_channel(pool, *arrays, output_like=None):
+def by_channel(pool, *arrays, output_like=None, into=None):
     """``pool(*arrays)`` for arrays shaped (N, C, ...) whose channels are
-    pooled independently, a few channels per call, on one thread per core
-    for large float arrays. ``output_like``, an array with as many elements
-    per channel as the result, sizes the chunks when the result is larger
-    than every input (an average pool's dx is as large as x, not dy).
+    pooled independently, a part of the channels per call, the parts taken
+    in turn by one thread per core for large float arrays. ``output_like``,
+    an array with as many elements per channel as the result, sizes the
+    parts when the result is larger than every input (an average pool's dx
+    is as large as x, not dy).
+
+    With ``into = (spatial shape, dtype)`` of the result, the result is
+    allocated first and ``pool(*parts, out=...)`` writes each part's share
+    straight into it; otherwise each part's result is copied into place.
 
     Like PyTorch's CPU pooling, the flattened (N, C) axis is cut into
     contiguous parts that run on threads (NumPy releases the GIL in the
-    element-wise loops that do all the work here), and each part is pooled
-    in chunks of about ``CHUNK_BYTES``. Each call is complete on its own
-    channels, so the result is the same as one call's, bit for bit.
+    element-wise loops that do all the work here). Each call is complete on
+    its own channels, so the result is the same as one call's, bit for bit.
     """
     lead = arrays[0].shape[:2]
     channels = math.prod(lead)
@@ -100,6 +104,10 @@ def by_channel(pool, *arrays, output_like=None):
     step = max(1, CHUNK_BYTES // max(1, per_channel))
     threaded = all(a.dtype.kind == "f" and a.size >= PARALLEL_ELEMENTS for a in arrays)
     parts = units(channels, step, threaded)
+    if into is not None:
+        result = np.empty((channels, 1) + tuple(into[0]), dtype=into[1])
+        run_parts(lambda part: pool(*(a[part] for a in flat), out=result[part]), parts, threaded)
+        return result.reshape(lead + result.shape[2:])
     # The output is allocated by whichever part finishes first: only then
     # are its dtype and trailing shape known. Each part writes its result
     # straight into place, so no thread waits to copy at the end.
