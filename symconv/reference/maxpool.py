@@ -102,14 +102,13 @@ def _first_along(x, geo, axis, carried, nan_wins):
 
     ``carried`` (shaped like ``x``, or None for the last axis) holds that
     number over the later axes for each element of ``x``; a tap ``t`` along
-    this axis adds ``t`` times the number of taps of the later axes. A
-    window's maximum is known before its choice, so the choice is the first
-    tap equal to it: each tap, from the last to the first, writes its number
-    where it holds the maximum, and the earliest writes last. With
-    ``nan_wins`` a NaN is the maximum and of several the last takes it, as in
-    PyTorch's CPU kernel (``val > maxval || isnan(val)``): the NaN taps then
-    write again, from the first to the last. A window of padding only gets
-    the number one past the last tap (it has no maximum to take the gradient).
+    this axis adds ``t`` times the number of taps of the later axes. The
+    taps come in order, and a later one takes over only where it is
+    *strictly* greater than the maximum so far, so the first maximum stays
+    chosen. With ``nan_wins`` a NaN takes over too, so that of several NaNs
+    the last is chosen, as in PyTorch's CPU kernel (``val > maxval ||
+    isnan(val)``). A window of padding only gets the number one past the
+    last tap (it has no maximum to take the gradient).
     """
     later = math.prod(geo.kernel[axis + 1:])
     none = math.prod(geo.kernel[axis:])
@@ -118,27 +117,32 @@ def _first_along(x, geo, axis, carried, nan_wins):
     choice = np.empty(shape, dtype=np.min_scalar_type(math.prod(geo.kernel)))
     also = () if carried is None else (carried,)
     for (dst, chosen), taps in window_groups(x, [best, choice], geo, axis, also=also):
-        _window_max(dst, [read[1] for read in taps])
         if not taps:
+            _window_max(dst, [])
             chosen[...] = none
             continue
-
-        def mark(read, where=None):
-            value = read[0] * later if carried is None else np.add(read[2], read[0] * later, dtype=chosen.dtype)
-            if where is None:
-                chosen[...] = value
-            else:  # chosen = value where ``where`` holds: arithmetic in the unsigned integers, modulo
-                # their range, which is exact here and several times faster than a masked copy
-                step = np.subtract(value, chosen, dtype=chosen.dtype)
-                np.multiply(step, where, out=step)
+        first, later_taps = taps[0], taps[1:]
+        if carried is None:
+            chosen[...] = first[0] * later
+        else:
+            np.add(first[2], first[0] * later, out=chosen, dtype=chosen.dtype)
+        if not later_taps:
+            np.copyto(dst, first[1])
+        so_far = first[1]
+        for read in later_taps:
+            takes = np.greater(read[1], so_far)
+            if nan_wins:
+                takes |= np.isnan(read[1])
+            if carried is None:  # tap numbers grow: the largest that took over is the last
+                np.maximum(chosen, np.multiply(takes, read[0] * later, dtype=chosen.dtype), out=chosen)
+            else:  # chosen = the carried number where ``takes``: arithmetic in the unsigned
+                # integers, modulo their range (exact here), several times faster than a masked copy
+                step = np.add(read[2], read[0] * later, dtype=chosen.dtype)
+                np.subtract(step, chosen, out=step)
+                np.multiply(step, takes, out=step)
                 np.add(chosen, step, out=chosen)
-
-        mark(taps[-1])
-        for read in reversed(taps[:-1]):
-            mark(read, np.equal(read[1], dst))
-        if nan_wins:
-            for read in taps:
-                mark(read, np.isnan(read[1]))
+            np.maximum(so_far, read[1], out=dst)
+            so_far = dst
     return best, choice
 
 
