@@ -25,8 +25,10 @@ For the scalar loss ``L = sum(dy * y)`` each gradient is again a convolution:
   crop the padding off. At stride 1 there is nothing to dilate and that is
   literally what the code does; otherwise, rather than materialising the
   dilated ``dy``, each kernel tap's contribution is added straight into the
-  padded ``dx`` at the strided positions it came from (col2im). Input
-  positions that no window reaches keep a zero gradient.
+  padded ``dx`` at the strided positions it came from (col2im; for float
+  layers as long flat slices of the padded input's stride phases, see
+  :mod:`symconv.reference.col2im`). Input positions that no window reaches
+  keep a zero gradient.
 
 ``padding_mode`` is ``torch.nn.Conv2d``'s: with ``'reflect'``, ``'replicate'``
 or ``'circular'`` x is first padded with its own entries (NumPy's ``np.pad``
@@ -36,7 +38,8 @@ added onto the entry of x it copies (:func:`symconv.reference.padding.fold`).
 
 Both directions use an im2col layout, so the heavy lifting is one batched
 matrix product per direction; the column matrix is built a few samples at a
-time into one reused, cache-sized buffer rather than for the whole batch.
+time (a part of the batch, see :func:`_sample_parts`) rather than for the
+whole batch, and a float bias rides in the forward's matrix product.
 Only operations that NumPy also supports for ``dtype=object`` are used, so
 arrays of :class:`fractions.Fraction` give exact rational results:
 
@@ -234,7 +237,7 @@ def _correlate(x, w, geo, b=None):
     # A float bias of the product's dtype rides in the GEMM: one more column
     # of w against a row of ones under the columns, instead of another pass
     # over y (8 MB of memory traffic on the (32, 3, 32, 32) benchmark layer).
-    fold = b is not None and y.dtype == product and product.kind == "f"
+    fold = b is not None and y.dtype == product and y.dtype.kind == "f"
     if fold:
         w_mat, b = np.concatenate([w_mat, b.astype(product)], axis=-1), None
 

@@ -32,17 +32,20 @@ How it is computed. A 2-D window is a box, so its maximum is taken one axis
 at a time: first along W (each row's maxima over ``K_w`` taps), then along H
 over those row maxima. That is ``K_h + K_w`` passes over arrays rather than
 ``K_h * K_w``, and every pass reads plain strided slices of its input, with
-neither a padded copy nor a mask (see :func:`_window_groups`). The backward
-repeats these passes and remembers, per pass, which tap gave the maximum
-first: along W the first maximum of each row, then along H the first row
-whose maximum is the window's. Reducing the *last* axis first is what makes
-that the first maximum in row-major order: the earliest row holding the
-maximum wins, and within it the earliest column. Those choices give every
-window's chosen input as a flat index, and ``np.bincount`` adds ``dy`` there.
+neither a padded copy nor a mask (see
+:func:`~symconv.reference.windows.window_groups`). The backward repeats these
+passes and remembers, per pass, which tap gave the maximum first: along W
+the first maximum of each row, then along H the first row whose maximum is
+the window's, carrying that row's choice along, as one small integer: the
+chosen tap's number in row-major order over the whole kernel. Reducing the
+*last* axis first is what makes that the first maximum in row-major order:
+the earliest row holding the maximum wins, and within it the earliest
+column. The window's origin plus that tap's offset is the chosen input's
+flat index, and ``np.add.at`` adds ``dy`` there, in window order.
 
 The work is cut along the flattened (N, C) axis, which pooling never mixes:
-into one part per core for large float arrays, run on threads, and each part
-into chunks of a few channels that the caches hold (see :func:`_by_channel`).
+into parts of a few channels, at least one per core for large float arrays,
+which threads take in turn (see :func:`~symconv.reference.windows.by_channel`).
 Every channel goes through the same operations either way, so the result is
 the same, bit for bit.
 

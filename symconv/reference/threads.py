@@ -1,12 +1,13 @@
 """One thread pool for the NumPy reference kernels, and the memory they run in.
 
 NumPy releases the GIL inside its copies, element-wise loops and matrix
-products, so cutting a batch into one contiguous part per core and running
-the parts on threads uses both cores of a small machine, as PyTorch's CPU
-kernels do. The kernels decide what a part is (samples for convolution,
-(sample, channel) pairs for pooling); this module only cuts and runs.
+products, so cutting a batch into contiguous parts (at least one per core,
+each a chunk the caches hold) and running them on threads that take them in
+turn uses both cores of a small machine, as PyTorch's CPU kernels do. The
+kernels decide what a part is (samples for convolution, (sample, channel)
+pairs for pooling); this module only cuts and runs.
 
-While the parts run, the OpenBLAS behind NumPy (when it is one) is held to
+While a kernel runs, the OpenBLAS behind NumPy (when it is one) is held to
 one thread. Otherwise each part's matrix products would start BLAS threads
 of their own: four busy threads on two cores, and OpenBLAS serializes
 concurrent callers besides. On the (8, 64, 56, 56) benchmark layer that
