@@ -164,11 +164,13 @@ def _interior(shape, pads):
 _CHUNK_BYTES = 2**22
 
 
-def _column_chunks(x, geo, ones=False):
+def _column_chunks(x, geo, ones=False, width=None):
     """im2col, a few samples at a time: yield ``(samples, columns)``, where
     ``columns`` is the (m, G, C/G * prod(K), prod(out)) matrix of the input
     windows of the batch slice ``samples`` (with ``ones``, one more row of
-    ones below each group's, for the bias).
+    ones below each group's, for the bias). With ``width``, the buffer's rows
+    are that long (the columns are their first prod(out) entries), so that
+    ``columns.base`` can take a wider matrix once the columns are used up.
 
     Every chunk is written into the same buffer, so a consumer must be done
     with one chunk (it may overwrite it) before asking for the next."""
@@ -193,12 +195,12 @@ def _column_chunks(x, geo, ones=False):
     g = geo.groups
     rows, cols = (c // g) * math.prod(geo.kernel), math.prod(geo.out)
     step = max(1, min(n, _CHUNK_BYTES // (g * rows * cols * x.dtype.itemsize)))
-    buffer = np.empty((step, g, rows + ones, cols), dtype=x.dtype)
+    buffer = np.empty((step, g, rows + ones, width or cols), dtype=x.dtype)
     if ones:
         buffer[:, :, rows] = 1
     for start in range(0, n, step):
         samples = slice(start, min(n, start + step))
-        columns = buffer[: samples.stop - start]
+        columns = buffer[: samples.stop - start, :, :, :cols]
         windows = view[samples].reshape((-1, g, c // g) + view.shape[2:])  # splitting axes: views both
         columns[:, :, :rows].reshape(windows.shape)[...] = windows
         yield samples, columns
@@ -346,8 +348,9 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
         """This part's share of ``dw``, and its slice of the padded ``dx``."""
         dw_part = np.zeros((g, f // g, w_mat.shape[-1]), dtype=dw_dtype)
         dy_part, dxp_part = dy_mat[part], None if dxp is None else dxp[part]
-        grid = dcols = None
-        for samples, columns in _column_chunks(x[part], geo):
+        grid = None
+        width = None if flat is None else max(flat.size, math.prod(geo.out))
+        for samples, columns in _column_chunks(x[part], geo, width=width):
             # Per-sample GEMMs then a sum over the chunk: the (F/G, C/G*K)
             # partial products are tiny, whereas folding N into the
             # contraction needs a transposed copy of the column matrix (tried:
@@ -358,12 +361,12 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
                 continue
             if flat:
                 m = samples.stop - samples.start
-                if grid is None:  # one buffer of each per part, reused by its chunks
+                if grid is None:  # one per part, reused by its chunks
                     grid = flat.grid(columns.shape[0], f, dy.dtype)
-                    dcols = np.empty(columns.shape[:-1] + (flat.size,), dtype=dx_dtype)
                 cells = flat.fill(grid, dy[part][samples]).reshape(m, g, f // g, flat.size)
-                into = dcols[:m]
-                np.matmul(w_taps, cells, out=into)
+                # The columns are used up: their buffer takes the column gradient.
+                into = columns.base[:m, :, :, : flat.size] if columns.dtype == dx_dtype else None
+                into = np.matmul(w_taps, cells, out=into)
                 flat.add(dxph[part][samples], into.reshape(m, g, k, c // g, flat.size), g)
                 continue
             # The columns are used up: their buffer takes the column gradient.
