@@ -144,8 +144,9 @@ def report(title, samples, torch_before, torch_ours):
         b, o = samples["before"][name], samples["ours"][name]
         tb, to = samples[torch_before][name], samples[torch_ours][name]
         pt = tb + to if torch_before != torch_ours else tb
+        ratios = statistics.median(b) / statistics.median(tb), statistics.median(o) / statistics.median(to)
         print(f"{name:{width}}  {spread_ms(b):>20}  {spread_ms(o):>20}  {spread_ms(pt):>20}  "
-              f"{statistics.median(b) / statistics.median(tb):9.2f}  {statistics.median(o) / statistics.median(to):7.2f}")
+              f"{ratios[0]:9.2f}  {ratios[1]:7.2f}")
 
 
 if __name__ == "__main__":

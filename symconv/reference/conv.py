@@ -318,10 +318,12 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
     # correlation of the padded dy with the rotated kernel. Its column matrix
     # holds F*K rows against C*K for the col2im route below, so it only pays
     # when F <= C. On a 64->64 3x3 layer it cut the backward time by ~20%;
-    # on a 3->16 layer it was three times slower, hence the guard.
+    # on a 3->16 layer it was three times slower, hence the guard. It reads the
+    # padding's zeros, so a kernel with an infinity (inf * 0 = NaN) goes the other way.
     reach = [d * (k - 1) for d, k in zip(geo.dilation, geo.kernel)]
-    stride_one = all(s == 1 for s in geo.stride)
-    shortcut = stride_one and f <= c and all(max(p) <= r for p, r in zip(geo.pads, reach))
+    finite = w.dtype.kind not in "fc" or bool(np.isfinite(w).all())
+    shortcut = finite and f <= c and all(s == 1 for s in geo.stride)
+    shortcut = shortcut and all(max(p) <= r for p, r in zip(geo.pads, reach))
 
     # Otherwise: the gradient w.r.t. the columns, then col2im, where every
     # tap scatters its slab back onto the strided input positions it was read
@@ -335,7 +337,7 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
     # long flat slices of the padded input's stride phases (col2im.py);
     # exact (object) arrays and the rest take the strided boxes below.
     flat = None
-    if not shortcut and dx_dtype.kind == "f" and w.dtype.kind == "f" and np.isfinite(w).all():
+    if not shortcut and dx_dtype.kind == "f" and w.dtype.kind == "f" and finite:
         flat = col2im.plan(x.shape, geo.pads, geo.kernel, geo.stride, geo.dilation, geo.out)
         dxph = flat.zeros(n, c, dx_dtype)
         k = math.prod(geo.kernel)  # w^T with its rows tap-major: (G, K * C/G, F/G)
