@@ -18,9 +18,12 @@ follows a call of the same kernel; a round runs every case, and the rounds
 repeat. Whatever a call leaves behind (freed memory returned to the
 system, idle threads, cold caches) the next call of that kernel pays for.
 
-Either way, the figure reported is the median over all calls (the minimum is
-printed too: on a shared machine it is the best estimate of the uncontended
-time).
+Either way, the figure reported is the median over all calls, with the
+interquartile range (25th to 75th percentile) as its spread. The ratio is
+that of the medians; for blocks the ratio of the minima follows (on a shared
+machine the best estimate of the uncontended times), for single calls the
+interquartile range of the per-round ratios (each call of ours against the
+PyTorch call right after it).
 """
 
 from __future__ import annotations
@@ -102,20 +105,36 @@ def min_ms(times):
     return 1e3 * min(times)
 
 
+def spread_ms(times):
+    """``median [25th-75th percentile]`` in ms."""
+    q1, q2, q3 = (1e3 * q for q in statistics.quantiles(times, n=4)) if len(times) > 1 else [1e3 * times[0]] * 3
+    return f"{1e3 * statistics.median(times):.2f} [{q1:.2f}-{q3:.2f}]"
+
+
 def ratio(mine, other):
     """``ours/torch`` from the medians, with the ratio of the minima in brackets."""
     return f"{median_ms(mine) / median_ms(other):.2f} ({min_ms(mine) / min_ms(other):.2f})"
 
 
-def comparison_rows(samples, cases):
-    """One row per case: ``[case, ours, torch, ratio]`` from ``{"ours": ..., "torch": ...}`` samples."""
+def comparison_rows(samples, cases, paired=False):
+    """One row per case: ``[case, ours, torch, ratio]`` from ``{"ours": ..., "torch": ...}`` samples.
+
+    Times are ``median [interquartile range]``. With ``paired`` (single
+    calls: the i-th calls of both sides were made in the same round) the
+    ratio's bracket is the interquartile range of the per-round ratios;
+    otherwise the ratio of the minima."""
     rows = []
     for case in cases:
         mine = samples["ours"][case]
-        row = [case, f"{median_ms(mine):.2f} ({min_ms(mine):.2f})"]
+        row = [case, spread_ms(mine)]
         if "torch" in samples:
             other = samples["torch"][case]
-            row += [f"{median_ms(other):.2f} ({min_ms(other):.2f})", ratio(mine, other)]
+            if paired:
+                per_round = [a / b for a, b in zip(mine, other)]
+                q1, _, q3 = statistics.quantiles(per_round, n=4)
+                row += [spread_ms(other), f"{median_ms(mine) / median_ms(other):.2f} [{q1:.2f}-{q3:.2f}]"]
+            else:
+                row += [spread_ms(other), ratio(mine, other)]
         else:
             row += ["-", "-"]
         rows.append(row)

@@ -94,7 +94,7 @@ def main():
     samples = time_sides(sides, REPEATS)
     single = time_single_calls(sides, rounds=SINGLE_CALL_ROUNDS)
 
-    headers = ["case", "ours ms med (min)", "torch ms med (min)", "ours/torch med (min)"]
+    headers = ["case", "ours ms med [IQR]", "torch ms med [IQR]", "ours/torch med (min)"]
     rows = comparison_rows(samples, list(inputs))
     for row, (name, (_, _, x, dy)) in zip(rows, inputs.items()):
         row += [f"{tracemalloc_peak_mb(sides['ours'][name]):.1f}", f"{(x.nbytes + dy.nbytes) / 2**20:.1f}"]
@@ -103,7 +103,7 @@ def main():
     print("ours peak MB: tracemalloc peak of one forward + backward, beyond its inputs (x, dy).")
     print()
     print(f"Single calls: ours and PyTorch's alternate call by call, every case in turn, {SINGLE_CALL_ROUNDS} rounds.")
-    print_table(headers, comparison_rows(single, list(inputs)))
+    print_table(headers[:3] + ["ours/torch med [IQR]"], comparison_rows(single, list(inputs), paired=True))
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ def main():
     samples = time_sides(sides, repeats)
     single = time_single_calls(sides, rounds=SINGLE_CALL_ROUNDS)
 
-    headers = ["layer", "ours ms med (min)", "torch ms med (min)", "ours/torch med (min)"]
+    headers = ["layer", "ours ms med [IQR]", "torch ms med [IQR]", "ours/torch med (min)"]
     names = [layer_name(*spec[:4]) for spec in LAYERS]
     rows = comparison_rows(samples, names)
     for row, name in zip(rows, names):
@@ -149,7 +149,7 @@ def main():
     print("ours peak MB: tracemalloc peak of one forward + backward, beyond its inputs (x, w, b, dy).")
     print()
     print(f"Single calls: ours and PyTorch's alternate call by call, every layer in turn, {SINGLE_CALL_ROUNDS} rounds.")
-    print_table(headers, comparison_rows(single, names))
+    print_table(headers[:3] + ["ours/torch med [IQR]"], comparison_rows(single, names, paired=True))
     print()
 
     # The seeds' loops on a small layer (they take seconds on anything bigger).

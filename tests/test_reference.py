@@ -12,6 +12,7 @@ import pytest
 
 from symconv import reference
 from symconv.reference import conv as reference_conv
+from symconv.reference import threads as reference_threads
 from symconv.reference import conv_backward, conv_forward
 
 
@@ -390,9 +391,10 @@ def test_conv_results_do_not_depend_on_chunking(xs, ws, kwargs, dtype, monkeypat
 
 @pytest.mark.parametrize("xs, ws, kwargs", CHUNK_CASES.values(), ids=list(CHUNK_CASES))
 def test_conv_results_do_not_depend_on_threads(xs, ws, kwargs, monkeypatch):
-    # Large float batches are cut into one part per core (reference_conv._sample_parts);
-    # here every batch is, into three uneven parts. y and dx are per-sample and
-    # must not move at all; dw adds the parts' partial sums in another order.
+    # Large float batches are cut into parts that threads take in turn
+    # (reference_conv._sample_parts); here every batch is, into three uneven
+    # parts. y and dx are per-sample and must not move at all; dw adds the
+    # parts' partial sums in another order.
     rng = np.random.default_rng(zlib.crc32(f"threads/{xs}".encode()))
     x, w = rng.standard_normal(xs), rng.standard_normal(ws)
     y = conv_forward(x, w, **kwargs)
@@ -401,11 +403,12 @@ def test_conv_results_do_not_depend_on_threads(xs, ws, kwargs, monkeypatch):
     parts = []
     real = reference_conv._sample_parts
     monkeypatch.setattr(reference_conv, "_PARALLEL_MACS", 0)
-    monkeypatch.setattr(reference_conv, "cores", lambda: 3)
+    monkeypatch.setattr(reference_threads, "cores", lambda: 3)
+    monkeypatch.setattr(reference_threads, "UNITS_PER_CORE", 1)
     monkeypatch.setattr(reference_conv, "_sample_parts", lambda *a: parts.append(real(*a)) or parts[-1])
     threaded_y = conv_forward(x, w, **kwargs)
     threaded_dx, threaded_dw, threaded_db = conv_backward(dy, x, w, **kwargs)
-    assert all(len(p) == 3 for p in parts) and len(parts) >= 2
+    assert all(len(p) == 3 and threaded for p, threaded in parts) and len(parts) >= 2
     np.testing.assert_array_equal(threaded_y, y)
     np.testing.assert_array_equal(threaded_dx, dx)
     np.testing.assert_allclose(threaded_dw, dw, rtol=1e-13, atol=1e-13)

@@ -407,8 +407,8 @@ def test_boundary_geometry_is_accepted():
 
 
 # --------------------------------------------------------------------------
-# Large float inputs are pooled on threads, one part of the channels each,
-# and every part in chunks of a few channels (symconv.reference.windows.by_channel).
+# Large float inputs are pooled in parts of a few channels each, which threads
+# take in turn (symconv.reference.windows.by_channel).
 # The tests above are too small for either, so here the thresholds are
 # lowered until every chunk holds one or two channels, and the results must
 # be identical, bit for bit, to one call on the whole array: ties, ceil-mode
@@ -431,7 +431,7 @@ THREAD_CASES = {
 def test_pooling_results_do_not_depend_on_threads(kind, xs, kwargs, values, monkeypatch):
     from symconv.reference import avgpool as reference_avgpool
     from symconv.reference import maxpool as reference_pool
-    from symconv.reference import windows
+    from symconv.reference import threads, windows
 
     rng = np.random.default_rng(zlib.crc32(f"threads/{xs}/{values}".encode()))
     x = rng.standard_normal(xs) if values == "random" else rng.integers(0, 2, size=xs).astype(float)
@@ -451,7 +451,7 @@ def test_pooling_results_do_not_depend_on_threads(kind, xs, kwargs, values, monk
     monkeypatch.setattr(windows, "PARALLEL_ELEMENTS", 0)
     monkeypatch.setattr(windows, "CHUNK_BYTES", 2 * x[0, 0].nbytes)  # chunks of 1 or 2 channels
     monkeypatch.setattr(module, "by_channel", counted)
-    monkeypatch.setattr(windows, "cores", lambda: 3)  # three uneven parts
+    monkeypatch.setattr(threads, "cores", lambda: 3)  # three threads taking the parts in turn
     threaded_y = forward(x, **kwargs)
     threaded_dx = backward(dy, x, **kwargs)
     assert len(calls) == 2

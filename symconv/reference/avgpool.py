@@ -45,9 +45,10 @@ from symconv.reference.windows import axis_taps, by_channel, check_dy, pool_geom
 __all__ = ["avg_pool_forward", "avg_pool_backward"]
 
 
-def _sum_along(x, geo, axis):
-    """Sum over the kernel taps along ``axis`` that land on real inputs."""
-    total = np.empty(x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :], dtype=x.dtype)
+def _sum_along(x, geo, axis, out=None):
+    """Sum over the kernel taps along ``axis`` that land on real inputs (into ``out`` if given)."""
+    shape = x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :]
+    total = np.empty(shape, dtype=x.dtype) if out is None else out
     for (dst,), taps in window_groups(x, [total], geo, axis):
         if not taps:  # cannot happen with padding <= K // 2, but costs nothing
             dst[...] = 0  # a plain Python 0 in object arrays, which adds exactly
@@ -60,17 +61,39 @@ def _sum_along(x, geo, axis):
     return total
 
 
-def _spread(share, geo):
-    """Add each window's ``share`` to every real input it covers."""
+def _spread(share, geo, out=None):
+    """Add each window's ``share`` to every real input it covers.
+
+    Along each axis, input ``i`` is reached by the taps whose offset is
+    ``i`` modulo the stride, so the inputs fall into stride phases, each
+    reached by its own taps. In every phase the first of its taps (in
+    kernel order) writes its windows' shares, the inputs no tap of the
+    phase reaches get a zero, and the later taps add theirs: the sums of
+    adding every tap onto zeros, bit for bit (``0 + a == a``), without first
+    zeroing the whole array and adding onto it.
+    """
     nd, spread = len(geo.out), share
     for axis in reversed(range(nd)):
-        s = geo.stride[axis]
-        # np.zeros: for object arrays a plain Python 0, which adds exactly.
-        partial = np.zeros(spread.shape[: 2 + axis] + (geo.size[axis],) + spread.shape[3 + axis :], dtype=share.dtype)
+        s, size = geo.stride[axis], geo.size[axis]
+        shape = spread.shape[: 2 + axis] + (size,) + spread.shape[3 + axis :]
+        partial = out if axis == 0 and out is not None else np.empty(shape, dtype=share.dtype)
+        written = set()
         for _, offset, lo, hi in axis_taps(geo, axis):
             # Windows lo..hi-1 read inputs lo*S + offset, ... at stride S.
-            src = slice(lo * s + offset, (hi - 1) * s + offset + 1, s)
-            partial[_along(axis, nd, src)] += spread[_along(axis, nd, slice(lo, hi))]
+            first, phase = lo * s + offset, offset % s
+            src = slice(first, (hi - 1) * s + offset + 1, s)
+            values = spread[_along(axis, nd, slice(lo, hi))]
+            if phase in written:
+                partial[_along(axis, nd, src)] += values
+                continue
+            written.add(phase)
+            partial[_along(axis, nd, src)] = values
+            # np.zeros' zero: for object arrays a plain Python 0, which adds exactly.
+            zero = np.zeros((), dtype=share.dtype)[()]
+            partial[_along(axis, nd, slice(phase, first, s))] = zero
+            partial[_along(axis, nd, slice(hi * s + offset, size, s))] = zero
+        for phase in set(range(min(s, size))) - written:  # inputs no window reaches
+            partial[_along(axis, nd, slice(phase, size, s))] = 0
         spread = partial
     return spread
 
@@ -120,13 +143,15 @@ def avg_pool_forward(x, kernel, stride=None, padding=0, ceil_mode=False,
     geo = pool_geometry(x, kernel, stride, padding, 1, ceil_mode)
     count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
     divisor = _divisor(geo, count_include_pad, divisor_override, x.dtype)
+    if x.dtype.kind in "fcO":  # the sums and their quotients in place, in the result
+        return by_channel(lambda x, out: _average(x, geo, divisor, out), x, into=(geo.out, x.dtype))
     return by_channel(lambda x: _average(x, geo, divisor), x)
 
 
-def _average(x, geo, divisor):
+def _average(x, geo, divisor, out=None):
     total = x
     for axis in reversed(range(len(geo.out))):
-        total = _sum_along(total, geo, axis)
+        total = _sum_along(total, geo, axis, out if axis == 0 else None)
     if total.dtype.kind in "fcO":  # in place: one large temporary fewer
         return np.divide(total, divisor, out=total)
     return total / divisor
@@ -145,4 +170,5 @@ def avg_pool_backward(dy, x, kernel, stride=None, padding=0, ceil_mode=False,
     count_include_pad, divisor_override = _avg_options(count_include_pad, divisor_override)
     check_dy(dy, x, geo)
     divisor = _divisor(geo, count_include_pad, divisor_override, dy.dtype)
-    return by_channel(lambda dy: _spread(dy / divisor, geo), dy, output_like=x)
+    dtype = (np.zeros(1, dtype=dy.dtype) / np.ravel(divisor)[:1]).dtype  # what dy / divisor gives
+    return by_channel(lambda dy, out: _spread(dy / divisor, geo, out), dy, output_like=x, into=(x.shape[2:], dtype))

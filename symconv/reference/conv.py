@@ -25,8 +25,10 @@ For the scalar loss ``L = sum(dy * y)`` each gradient is again a convolution:
   crop the padding off. At stride 1 there is nothing to dilate and that is
   literally what the code does; otherwise, rather than materialising the
   dilated ``dy``, each kernel tap's contribution is added straight into the
-  padded ``dx`` at the strided positions it came from (col2im). Input
-  positions that no window reaches keep a zero gradient.
+  padded ``dx`` at the strided positions it came from (col2im; for float
+  layers as long flat slices of the padded input's stride phases, see
+  :mod:`symconv.reference.col2im`). Input positions that no window reaches
+  keep a zero gradient.
 
 ``padding_mode`` is ``torch.nn.Conv2d``'s: with ``'reflect'``, ``'replicate'``
 or ``'circular'`` x is first padded with its own entries (NumPy's ``np.pad``
@@ -36,7 +38,8 @@ added onto the entry of x it copies (:func:`symconv.reference.padding.fold`).
 
 Both directions use an im2col layout, so the heavy lifting is one batched
 matrix product per direction; the column matrix is built a few samples at a
-time into one reused, cache-sized buffer rather than for the whole batch.
+time (a part of the batch, see :func:`_sample_parts`) rather than for the
+whole batch, and a float bias rides in the forward's matrix product.
 Only operations that NumPy also supports for ``dtype=object`` are used, so
 arrays of :class:`fractions.Fraction` give exact rational results:
 
@@ -54,9 +57,10 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from symconv.reference import col2im
 from symconv.reference.args import as_int, per_axis
 from symconv.reference.padding import check_padding_mode, fold, pad
-from symconv.reference.threads import cores, run_parts, split
+from symconv.reference.threads import run_parts, units
 
 __all__ = ["conv_forward", "conv_backward"]
 
@@ -150,17 +154,23 @@ def _interior(shape, pads):
 
 
 #: Bytes of column matrix built at a time. A few samples' worth fits in the
-#: L2/L3 caches and one buffer is reused for every chunk of the batch; the
+#: caches and one buffer is reused for every chunk of a part; the
 #: whole-batch matrix (9x the input for a 3x3 kernel) was mostly paid for in
 #: page faults and cache misses: chunking made a (32, 3, 32, 32) 3x3 layer's
 #: forward + backward about twice as fast, and the (8, 64, 56, 56) one ~15%.
-_CHUNK_BYTES = 2**21
+#: On two threads, fewer and larger NumPy calls overlap better: 4 MB chunks
+#: took that layer from 4.7 to 3.6-4.0 ms against 2 MB ones (1 MB: 6.3 ms),
+#: at the same single-thread time.
+_CHUNK_BYTES = 2**22
 
 
-def _column_chunks(x, geo):
+def _column_chunks(x, geo, ones=False, width=None):
     """im2col, a few samples at a time: yield ``(samples, columns)``, where
     ``columns`` is the (m, G, C/G * prod(K), prod(out)) matrix of the input
-    windows of the batch slice ``samples``.
+    windows of the batch slice ``samples`` (with ``ones``, one more row of
+    ones below each group's, for the bias). With ``width``, the buffer's rows
+    are that long (the columns are their first prod(out) entries), so that
+    ``columns.base`` can take a wider matrix once the columns are used up.
 
     Every chunk is written into the same buffer, so a consumer must be done
     with one chunk (it may overwrite it) before asking for the next."""
@@ -185,11 +195,14 @@ def _column_chunks(x, geo):
     g = geo.groups
     rows, cols = (c // g) * math.prod(geo.kernel), math.prod(geo.out)
     step = max(1, min(n, _CHUNK_BYTES // (g * rows * cols * x.dtype.itemsize)))
-    buffer = np.empty((step, g, rows, cols), dtype=x.dtype)
+    buffer = np.empty((step, g, rows + ones, width or cols), dtype=x.dtype)
+    if ones:
+        buffer[:, :, rows] = 1
     for start in range(0, n, step):
         samples = slice(start, min(n, start + step))
-        columns = buffer[: samples.stop - start]
-        columns.reshape(view[samples].shape)[...] = view[samples]
+        columns = buffer[: samples.stop - start, :, :, :cols]
+        windows = view[samples].reshape((-1, g, c // g) + view.shape[2:])  # splitting axes: views both
+        columns[:, :, :rows].reshape(windows.shape)[...] = windows
         yield samples, columns
 
 
@@ -199,7 +212,8 @@ _PARALLEL_MACS = 2**21
 
 
 def _sample_parts(x, w, geo):
-    """Slices of the batch to process on threads, one per core.
+    """Slices of the batch that threads take in turn: a chunk of columns
+    each (see :data:`_CHUNK_BYTES`), and several per core for large float work.
 
     Samples never interact except through the sum that makes ``dw``, so
     each part is the same computation on fewer samples. Small per-sample
@@ -208,11 +222,11 @@ def _sample_parts(x, w, geo):
     (32, 3, 32, 32) and (8, 32, 28, 28) benchmark layers ran 1.4x PyTorch's
     time on one thread. Exact (object) arrays stay on one thread.
     """
-    n = x.shape[0]
+    n, c = x.shape[:2]
+    per_sample = c * math.prod(geo.kernel) * math.prod(geo.out) * x.dtype.itemsize
     macs = n * w.size * math.prod(geo.out)
-    if x.dtype.kind != "f" or w.dtype.kind != "f" or macs < _PARALLEL_MACS:
-        return [slice(0, n)]
-    return split(n, cores())
+    threaded = x.dtype.kind == "f" and w.dtype.kind == "f" and macs >= _PARALLEL_MACS
+    return units(n, _CHUNK_BYTES // max(1, per_sample), threaded), threaded
 
 
 def _correlate(x, w, geo, b=None):
@@ -222,14 +236,16 @@ def _correlate(x, w, geo, b=None):
     y = np.empty((n, g, f // g, math.prod(geo.out)), dtype=product if b is None else np.result_type(product, b))
     if b is not None:
         b = b.reshape(g, f // g, 1)
+    # A float bias of the product's dtype rides in the GEMM: one more column
+    # of w against a row of ones under the columns, instead of another pass
+    # over y (8 MB of memory traffic on the (32, 3, 32, 32) benchmark layer).
+    fold = b is not None and y.dtype == product and y.dtype.kind == "f"
+    if fold:
+        w_mat, b = np.concatenate([w_mat, b.astype(product)], axis=-1), None
 
-    # (G, F/G, C/G*K) broadcast against (m, G, C/G*K, P): one GEMM per (n, g).
-    # The bias is added on the threads too, while each chunk of y is still in
-    # the cache (on the calling thread, afterwards, it took ~0.3 ms of the
-    # (32, 3, 32, 32) benchmark layer's ~2 ms forward).
-    def correlate_part(part):
+    def correlate_part(part):  # (G, F/G, C/G*K) against (m, G, C/G*K, P): a GEMM per (n, g)
         into = y[part]
-        for samples, columns in _column_chunks(x[part], geo):
+        for samples, columns in _column_chunks(x[part], geo, ones=fold):
             if y.dtype == product:
                 np.matmul(w_mat, columns, out=into[samples])
             else:  # b widens the dtype, and matmul only writes its own
@@ -237,7 +253,7 @@ def _correlate(x, w, geo, b=None):
             if b is not None:
                 into[samples] += b
 
-    run_parts(correlate_part, _sample_parts(x, w, geo))
+    run_parts(correlate_part, *_sample_parts(x, w, geo))
     return y.reshape((n, f) + geo.out)
 
 
@@ -302,10 +318,12 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
     # correlation of the padded dy with the rotated kernel. Its column matrix
     # holds F*K rows against C*K for the col2im route below, so it only pays
     # when F <= C. On a 64->64 3x3 layer it cut the backward time by ~20%;
-    # on a 3->16 layer it was three times slower, hence the guard.
+    # on a 3->16 layer it was three times slower, hence the guard. It reads the
+    # padding's zeros, so a kernel with an infinity (inf * 0 = NaN) goes the other way.
     reach = [d * (k - 1) for d, k in zip(geo.dilation, geo.kernel)]
-    stride_one = all(s == 1 for s in geo.stride)
-    shortcut = stride_one and f <= c and all(max(p) <= r for p, r in zip(geo.pads, reach))
+    finite = w.dtype.kind not in "fc" or bool(np.isfinite(w).all())
+    shortcut = finite and f <= c and all(s == 1 for s in geo.stride)
+    shortcut = shortcut and all(max(p) <= r for p, r in zip(geo.pads, reach))
 
     # Otherwise: the gradient w.r.t. the columns, then col2im, where every
     # tap scatters its slab back onto the strided input positions it was read
@@ -315,20 +333,39 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
     # dw consume the same chunk of columns, so it is built once.
     w_mat = w.reshape(g, f // g, -1)
     dw_dtype, dx_dtype = np.result_type(dy, x), np.result_type(w, dy)
-    dxp = None if shortcut else _padded_zeros(x.shape, geo.pads, dx_dtype)
+    # Float layers with a finite kernel add the column gradients back as
+    # long flat slices of the padded input's stride phases (col2im.py);
+    # exact (object) arrays and the rest take the strided boxes below.
+    flat = None
+    if not shortcut and dx_dtype.kind == "f" and w.dtype.kind == "f" and finite:
+        flat = col2im.plan(x.shape, geo.pads, geo.kernel, geo.stride, geo.dilation, geo.out)
+        dxph = flat.zeros(n, c, dx_dtype)
+        k = math.prod(geo.kernel)  # w^T with its rows tap-major: (G, K * C/G, F/G)
+        w_taps = w.reshape(g, f // g, c // g, k).swapaxes(2, 3).reshape(g, f // g, k * (c // g)).swapaxes(1, 2)
+        dx = None if flat.phases == 1 else np.empty(x.shape, dtype=dx_dtype)
+    dxp = None if shortcut or flat else _padded_zeros(x.shape, geo.pads, dx_dtype)
 
     def backward_part(part):
         """This part's share of ``dw``, and its slice of the padded ``dx``."""
         dw_part = np.zeros((g, f // g, w_mat.shape[-1]), dtype=dw_dtype)
-        dy_part, dxp_part = dy_mat[part], None if shortcut else dxp[part]
-        for samples, columns in _column_chunks(x[part], geo):
-            # Per-sample GEMMs then a sum over the chunk: the (F/G, C/G*K)
-            # partial products are tiny, whereas folding N into the
-            # contraction needs a transposed copy of the column matrix (tried:
-            # no faster on the (8, 32, 28, 28) benchmark layer, 35% slower on
-            # the (32, 3, 32, 32) one).
+        dy_part, dxp_part = dy_mat[part], None if dxp is None else dxp[part]
+        grid = None
+        width = None if flat is None else max(flat.size, math.prod(geo.out))
+        for samples, columns in _column_chunks(x[part], geo, width=width):
+            # Per-sample GEMMs, then a sum of the tiny (F/G, C/G*K) products (folding N
+            # into the contraction needs a transposed copy: 35% slower on (32, 3, 32, 32)).
             dw_part += np.matmul(dy_part[samples], columns.swapaxes(-1, -2)).sum(axis=0)
             if shortcut:
+                continue
+            if flat:
+                m = samples.stop - samples.start
+                if grid is None:  # one per part, reused by its chunks
+                    grid = flat.grid(columns.shape[0], f, dy.dtype)
+                cells = flat.fill(grid, dy[part][samples]).reshape(m, g, f // g, flat.size)
+                # The columns are used up: their buffer takes the column gradient.
+                into = columns.base[:m, :, :, : flat.size] if columns.dtype == dx_dtype else None
+                into = np.matmul(w_taps, cells, out=into)
+                flat.add(dxph[part][samples], into.reshape(m, g, k, c // g, flat.size), g)
                 continue
             # The columns are used up: their buffer takes the column gradient.
             into = columns if columns.dtype == dx_dtype else None
@@ -340,9 +377,11 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
                     for t, d, o, s in zip(tap, geo.dilation, geo.out, geo.stride)
                 )
                 dxp_part[(samples, slice(None)) + where] += dcols[(slice(None), slice(None)) + tap]
+        if flat and dx is not None:  # this part's samples out of the stride phases, on its thread
+            flat.unphase(dxph[part], x[part].shape, out=dx[part])
         return dw_part
 
-    dw_parts = run_parts(backward_part, _sample_parts(x, w, geo))
+    dw_parts = run_parts(backward_part, *_sample_parts(x, w, geo))
     dw = dw_parts[0]
     for dw_part in dw_parts[1:]:
         dw += dw_part
@@ -354,5 +393,7 @@ def conv_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, padding_m
         pads = tuple((r - lo, r - hi) for r, (lo, hi) in zip(reach, geo.pads))
         dx = _correlate(dy, rotated, geo._replace(pads=pads, out=x.shape[2:]))
         return dx, dw, db
+    if flat:
+        return (flat.unphase(dxph, x.shape) if dx is None else dx), dw, db
     dx = dxp[_interior(x.shape, geo.pads)]
     return dx, dw, db

@@ -32,17 +32,20 @@ How it is computed. A 2-D window is a box, so its maximum is taken one axis
 at a time: first along W (each row's maxima over ``K_w`` taps), then along H
 over those row maxima. That is ``K_h + K_w`` passes over arrays rather than
 ``K_h * K_w``, and every pass reads plain strided slices of its input, with
-neither a padded copy nor a mask (see :func:`_window_groups`). The backward
-repeats these passes and remembers, per pass, which tap gave the maximum
-first: along W the first maximum of each row, then along H the first row
-whose maximum is the window's. Reducing the *last* axis first is what makes
-that the first maximum in row-major order: the earliest row holding the
-maximum wins, and within it the earliest column. Those choices give every
-window's chosen input as a flat index, and ``np.bincount`` adds ``dy`` there.
+neither a padded copy nor a mask (see
+:func:`~symconv.reference.windows.window_groups`). The backward repeats these
+passes and remembers, per pass, which tap gave the maximum first: along W
+the first maximum of each row, then along H the first row whose maximum is
+the window's, carrying that row's choice along, as one small integer: the
+chosen tap's number in row-major order over the whole kernel. Reducing the
+*last* axis first is what makes that the first maximum in row-major order:
+the earliest row holding the maximum wins, and within it the earliest
+column. The window's origin plus that tap's offset is the chosen input's
+flat index, and ``np.add.at`` adds ``dy`` there, in window order.
 
 The work is cut along the flattened (N, C) axis, which pooling never mixes:
-into one part per core for large float arrays, run on threads, and each part
-into chunks of a few channels that the caches hold (see :func:`_by_channel`).
+into parts of a few channels, at least one per core for large float arrays,
+which threads take in turn (see :func:`~symconv.reference.windows.by_channel`).
 Every channel goes through the same operations either way, so the result is
 the same, bit for bit.
 
@@ -73,46 +76,77 @@ __all__ = ["max_pool_forward", "max_pool_backward"]
 # --------------------------------------------------------------------------
 
 
-def _max_along(x, geo, axis, track=False, nan_wins=False):
+def _max_along(x, geo, axis, out=None):
     """Maximum over the kernel taps along ``axis``: an array like ``x`` with
-    ``geo.out[axis]`` along it; with ``track``, also the tap that gave each
-    window's first maximum (``K``, one past the last tap, where none lands).
-    With ``nan_wins`` a NaN is a window's maximum, and of several the last
-    takes it, as in PyTorch's CPU kernel (``val > maxval || isnan(val)``).
+    ``geo.out[axis]`` along it (``-inf`` for a window of padding only), in ``out`` if given."""
+    shape = x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :]
+    best = np.empty(shape, dtype=x.dtype) if out is None else out
+    for (dst,), taps in window_groups(x, [best], geo, axis):
+        _window_max(dst, [values for _, values in taps])
+    return best
+
+
+def _window_max(dst, values):
+    if not values:  # padding only. (float('-inf') rather than np.inf's
+        # negation keeps object arrays free of NumPy scalars.)
+        dst[...] = float("-inf")
+    elif len(values) == 1:
+        np.copyto(dst, values[0])
+    else:  # the first two taps in one call, which saves copying the first
+        np.maximum(values[0], values[1], out=dst)
+        for later in values[2:]:
+            np.maximum(dst, later, out=dst)
+
+
+def _first_along(x, geo, axis, carried, nan_wins):
+    """The maximum along ``axis`` (as :func:`_max_along`) and, for every
+    window, the tap number of its first maximum in row-major order over this
+    axis and the later ones.
+
+    ``carried`` (shaped like ``x``, or None for the last axis) holds that
+    number over the later axes for each element of ``x``; a tap ``t`` along
+    this axis adds ``t`` times the number of taps of the later axes. The
+    taps come in order, and a later one takes over only where it is
+    *strictly* greater than the maximum so far, so the first maximum stays
+    chosen. With ``nan_wins`` a NaN takes over too, so that of several NaNs
+    the last is chosen, as in PyTorch's CPU kernel (``val > maxval ||
+    isnan(val)``). A window of padding only gets the number one past the
+    last tap (it has no maximum to take the gradient).
     """
-    k = geo.kernel[axis]
+    later = math.prod(geo.kernel[axis + 1:])
+    none = math.prod(geo.kernel[axis:])
     shape = x.shape[: 2 + axis] + (geo.out[axis],) + x.shape[3 + axis :]
     best = np.empty(shape, dtype=x.dtype)
-    first = np.empty(shape, dtype=np.min_scalar_type(k)) if track else None
-    for dsts, taps in window_groups(x, [best, first] if track else [best], geo, axis):
-        if not taps:  # padding only: -inf, and no tap to pass the gradient to.
-            # (float('-inf') rather than np.inf's negation keeps object
-            # arrays free of NumPy scalars.)
-            dsts[0][...] = float("-inf")
-            if track:
-                dsts[1][...] = k
+    choice = np.empty(shape, dtype=np.min_scalar_type(math.prod(geo.kernel)))
+    also = () if carried is None else (carried,)
+    for (dst, chosen), taps in window_groups(x, [best, choice], geo, axis, also=also):
+        if not taps:
+            _window_max(dst, [])
+            chosen[...] = none
             continue
-        (tap, values), later_taps = taps[0], taps[1:]
-        if track:
-            dsts[1][...] = tap
+        first, later_taps = taps[0], taps[1:]
+        if carried is None:
+            chosen[...] = first[0] * later
+        else:
+            np.add(first[2], first[0] * later, out=chosen, dtype=chosen.dtype)
         if not later_taps:
-            np.copyto(dsts[0], values)
-        # A later tap takes over only where it is *strictly* greater than the
-        # maximum so far, so the first maximum stays chosen. Taps come in
-        # increasing order, so ``maximum(first, greater * tap)`` sets ``tap``
-        # exactly where ``greater`` holds (np.where, or a masked copy, takes
-        # several times longer). The first two taps are compared directly,
-        # which saves copying the first one.
-        so_far = values
-        for tap, values in later_taps:
-            if track:
-                greater = values > so_far
-                if nan_wins:
-                    greater |= np.isnan(values)
-                np.maximum(dsts[1], np.multiply(greater, tap, dtype=first.dtype), out=dsts[1])
-            np.maximum(so_far, values, out=dsts[0])
-            so_far = dsts[0]
-    return (best, first) if track else best
+            np.copyto(dst, first[1])
+        so_far = first[1]
+        for read in later_taps:
+            takes = np.greater(read[1], so_far)
+            if nan_wins:
+                takes |= np.isnan(read[1])
+            if carried is None:  # tap numbers grow: the largest that took over is the last
+                np.maximum(chosen, np.multiply(takes, read[0] * later, dtype=chosen.dtype), out=chosen)
+            else:  # chosen = the carried number where ``takes``: arithmetic in the unsigned
+                # integers, modulo their range (exact here), several times faster than a masked copy
+                step = np.add(read[2], read[0] * later, dtype=chosen.dtype)
+                np.subtract(step, chosen, out=step)
+                np.multiply(step, takes, out=step)
+                np.add(chosen, step, out=chosen)
+            np.maximum(so_far, read[1], out=dst)
+            so_far = dst
+    return best, choice
 
 
 def max_pool_forward(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -132,12 +166,12 @@ def max_pool_forward(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=Fa
     """
     x = np.asarray(x)
     geo = pool_geometry(x, kernel, stride, padding, dilation, ceil_mode)
-    return by_channel(lambda x: _max(x, geo), x)
+    return by_channel(lambda x, out: _max(x, geo, out), x, into=(geo.out, x.dtype))
 
 
-def _max(x, geo):
+def _max(x, geo, out=None):
     for axis in reversed(range(len(geo.out))):  # the last axis first, as in the backward
-        x = _max_along(x, geo, axis)
+        x = _max_along(x, geo, axis, out if axis == 0 else None)
     return x
 
 
@@ -155,39 +189,23 @@ def max_pool_backward(dy, x, kernel, stride=None, padding=0, dilation=1, ceil_mo
     dy, x = np.asarray(dy), np.asarray(x)
     geo = pool_geometry(x, kernel, stride, padding, dilation, ceil_mode)
     check_dy(dy, x, geo)
-    return by_channel(lambda dy, x: _max_backward(dy, x, geo), dy, x)
+    return by_channel(lambda dy, x, out: _max_backward(dy, x, geo, out), dy, x,
+                      into=(x.shape[2:], np.result_type(dy, x)))
 
 
 def _first_maxima(x, geo):
     """Flat index into ``x`` of each window's first maximum, and a mask of
     the windows that have one (None when all do)."""
     nd = len(geo.out)
-    firsts, partial = [None] * nd, x
+    partial, choice = x, None
     nan_wins = x.dtype.kind == "f" and bool(np.isnan(x).any())  # one pass, only to keep finite inputs fast
     for axis in reversed(range(nd)):
-        partial, firsts[axis] = _max_along(partial, geo, axis, track=True, nan_wins=nan_wins)
-    # Follow the choices from the first axis to the last. ``index`` is the
-    # flat position of the chosen input over (n*c, axes done so far); at
-    # each later axis it picks the element of that axis's pass whose choice
-    # applies (a row's first maximum, for the W pass).
-    index = np.arange(math.prod(x.shape[:2])).reshape(x.shape[:2] + (1,) * nd)
-    for axis in range(nd):
-        s, p, d, o = geo.stride[axis], geo.padding[axis], geo.dilation[axis], geo.out[axis]
-        window = np.arange(o).reshape((o,) + (1,) * (nd - 1 - axis))
-        tap = firsts[axis]
-        if axis:
-            # The pass along ``axis`` ran over the outputs of the later axes
-            # too (firsts[axis] is shaped (n*c, sizes before, outputs from
-            # axis on)): its element for each window is at this flat index.
-            later = math.prod(geo.out[axis + 1:])
-            flat = (index * o + window) * later + np.arange(later).reshape(geo.out[axis + 1:])
-            # mode="clip": windows without a maximum point anywhere; they are
-            # masked out below.
-            tap = np.take(tap.reshape(-1), flat, mode="clip")
-        position = np.multiply(tap, d, dtype=np.intp)
-        position += window * s - p
-        position += index * geo.size[axis]
-        index = position
+        partial, choice = _first_along(partial, geo, axis, choice, nan_wins)
+    # ``choice`` numbers each window's chosen tap in row-major order over
+    # the whole kernel; its flat index in x is the window's origin plus that
+    # tap's offset (a table with one more entry, for "none", masked below).
+    index = np.take(_tap_offsets(geo), choice)
+    index += _window_origins(x.shape[:2], geo)
     # Windows where no tap lands along some axis have no maximum.
     reached = [np.zeros(o, dtype=bool) for o in geo.out]
     for axis in range(nd):
@@ -199,19 +217,39 @@ def _first_maxima(x, geo):
     return index, np.broadcast_to(chosen, index.shape)
 
 
-def _max_backward(dy, x, geo):
+def _tap_offsets(geo):
+    """Each tap's flat offset in a channel of x from its window's origin, in
+    row-major tap order, and a last 0 for "no tap"."""
+    steps = [math.prod(geo.size[axis + 1:]) for axis in range(len(geo.size))]
+    offsets = functools.reduce(np.add.outer, [np.arange(k) * d * step
+                                              for k, d, step in zip(geo.kernel, geo.dilation, steps)])
+    return np.append(np.ravel(offsets), 0).astype(np.intp)
+
+
+@functools.lru_cache(maxsize=16)
+def _origins(lead, geo):
+    """Flat index of every window's origin (its tap 0, maybe in the padding)
+    in x, for ``lead`` channels; read-only, cached (a geometry repeats)."""
+    steps = [math.prod(geo.size[axis + 1:]) for axis in range(len(geo.size))]
+    axes = [(np.arange(o) * s - p) * step for o, s, p, step in zip(geo.out, geo.stride, geo.padding, steps)]
+    origins = functools.reduce(np.add.outer, [np.arange(lead) * math.prod(geo.size)] + axes).astype(np.intp)
+    origins.flags.writeable = False
+    return origins
+
+
+def _window_origins(lead_shape, geo):
+    return _origins(math.prod(lead_shape), geo).reshape(lead_shape + geo.out)
+
+
+def _max_backward(dy, x, geo, out):
     index, chosen = _first_maxima(x, geo)
     if chosen is not None:
         index, dy = index[chosen], dy[chosen]
     # Overlapping windows may pick the same input, so repeated indices must
-    # accumulate (a fancy-indexed += would keep only one of them). For
-    # float64, np.bincount does that, adding in the same order as np.add.at
-    # and so to the same bits, in less than half its time.
-    dtype = np.result_type(dy, x)
-    if dtype == np.float64:
-        return np.bincount(index.ravel(), weights=dy.ravel(), minlength=x.size).reshape(x.shape)
-    dx = np.zeros(x.size, dtype=dtype)
-    np.add.at(dx, index.ravel(), dy.ravel())
-    return dx.reshape(x.shape)
-
-
+    # accumulate (a fancy-indexed += would keep only one of them): np.add.at
+    # adds them in window order, as PyTorch does. (np.bincount adds in the
+    # same order, in about the same time, but into an array of its own that
+    # then had to be copied into place.)
+    out[...] = 0  # for object arrays a plain Python 0, which adds exactly
+    np.add.at(out.reshape(-1), index.ravel(), dy.ravel())
+    return out

@@ -1,12 +1,13 @@
 """One thread pool for the NumPy reference kernels, and the memory they run in.
 
 NumPy releases the GIL inside its copies, element-wise loops and matrix
-products, so cutting a batch into one contiguous part per core and running
-the parts on threads uses both cores of a small machine, as PyTorch's CPU
-kernels do. The kernels decide what a part is (samples for convolution,
-(sample, channel) pairs for pooling); this module only cuts and runs.
+products, so cutting a batch into contiguous parts (at least one per core,
+each a chunk the caches hold) and running them on threads that take them in
+turn uses both cores of a small machine, as PyTorch's CPU kernels do. The
+kernels decide what a part is (samples for convolution, (sample, channel)
+pairs for pooling); this module only cuts and runs.
 
-While the parts run, the OpenBLAS behind NumPy (when it is one) is held to
+While a kernel runs, the OpenBLAS behind NumPy (when it is one) is held to
 one thread. Otherwise each part's matrix products would start BLAS threads
 of their own: four busy threads on two cores, and OpenBLAS serializes
 concurrent callers besides. On the (8, 64, 56, 56) benchmark layer that
@@ -51,36 +52,62 @@ def split(length, parts):
     return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
 
 
-def run_parts(work, parts):
+#: Parts per core, at least, when a kernel runs on threads (see :func:`units`).
+#: More and smaller parts would even out a thread that starts late or loses
+#: its core for a while, but every part costs its own NumPy calls: on two
+#: free cores 4 per core took the (8, 32, 28, 28) stride-2 benchmark layer
+#: from 3.4 to 6.0 ms, 2 per core to 4.2 ms; a first large part per core and
+#: a small second one (70/30) to 4.5 ms, without helping its single calls.
+UNITS_PER_CORE = 1
+
+
+def units(length, step, threaded):
+    """Contiguous slices of ``range(length)`` for :func:`run_parts`, each of
+    at most ``step`` items (a chunk the caches hold), and, when the work is
+    to run on threads, at least :data:`UNITS_PER_CORE` per core. Threads
+    take the parts in turn.
+
+    >>> units(10, 4, threaded=False)
+    [slice(0, 3, None), slice(3, 6, None), slice(6, 10, None)]
+    """
+    count = -(-length // max(1, step))
+    if threaded:
+        count = max(count, cores() * UNITS_PER_CORE)
+    return split(length, count)
+
+
+def run_parts(work, parts, threaded=True):
     """``[work(part) for part in parts]``, the parts run on threads.
 
-    The kernels make one part per core. Each thread, the calling one among
-    them, takes the next part not yet taken until none is left, so a thread
-    that starts late (a busy core, a slow wake-up) leaves its part to the
-    others instead of holding them up. Cutting the parts finer, for the
-    threads to even out, was tried: with both cores free it made the small
-    benchmark layers 25-40% slower (smaller matrix products, and more GIL
-    hand-overs between the threads), so a part stays the unit. One call
-    runs at a time (the BLAS setting is process-wide), so ``work`` must not
-    itself call :func:`run_parts`: it would wait for itself.
+    Each thread, the calling one among them, takes the next part not yet
+    taken until none is left, so a thread that starts late (a busy core, a
+    slow wake-up) leaves its part to the others instead of holding them up.
+    With ``threaded=False``, or a single part, the calling thread runs them
+    all. One call runs at a time (the BLAS setting is process-wide), so
+    ``work`` must not itself call :func:`run_parts`: it would wait for itself.
+
+    OpenBLAS is held to one thread either way: its own threads, on a core
+    that something else keeps busy, made one (8, 32, 28, 28) convolution
+    take 120 ms instead of 1.2 ms here, and the kernels' own threads use
+    the cores already.
     """
     global _pool
     keep_freed_memory()
-    if len(parts) < 2:
-        return [work(part) for part in parts]
-    results = [None] * len(parts)
-    taken = itertools.count()
-
-    def take_parts():
-        index = next(taken)  # count's next is atomic under the GIL: each part is taken once
-        while index < len(parts):
-            results[index] = work(parts[index])
-            index = next(taken)
-
     with _running, _one_blas_thread():
+        if not threaded or len(parts) < 2:
+            return [work(part) for part in parts]
+        results = [None] * len(parts)
+        taken = itertools.count()
+
+        def take_parts():
+            index = next(taken)  # count's next is atomic under the GIL: each part is taken once
+            while index < len(parts):
+                results[index] = work(parts[index])
+                index = next(taken)
+
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="symconv-reference")
-        helpers = [_pool.submit(take_parts) for _ in parts[1:]]
+        helpers = [_pool.submit(take_parts) for _ in range(min(cores(), len(parts)) - 1)]
         try:
             take_parts()
         finally:  # never leave threads running past the lock, even on an error
@@ -88,7 +115,7 @@ def run_parts(work, parts):
                 helper.exception()
         for helper in helpers:
             helper.result()
-    return results
+        return results
 
 
 #: glibc's mallopt parameters, and the values it would reach by itself

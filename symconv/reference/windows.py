@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from symconv.reference.args import as_bool, per_axis
-from symconv.reference.threads import cores, run_parts, split
+from symconv.reference.threads import run_parts, units
 
 
 class PoolGeometry(NamedTuple):
@@ -70,26 +70,31 @@ PARALLEL_ELEMENTS = 2**18
 
 #: Bytes of the largest array (input or result) pooled per call. Each
 #: window pass reads the output of the one before, so a chunk that stays in
-#: the L2/L3 caches saves main-memory traffic on every pass. On the
-#: (8, 64, 56, 56) benchmark input, single-thread, 3x3 stride 2: the max
-#: pool's forward + backward took 22 ms in 2 MB chunks (64 channels of x),
-#: 25 ms in 0.5 MB ones, 42-45 ms in 8 MB chunks or all at once; the
-#: average pool's 15, 16 and 37-42 ms.
-CHUNK_BYTES = 2**21
+#: the caches saves main-memory traffic on every pass; but on two threads
+#: fewer and larger NumPy calls overlap better. On the (8, 64, 56, 56)
+#: benchmark input, 3x3 stride 2, two threads (2026-12-07, freed memory
+#: kept for reuse): max pool forward + backward 11.2 ms in 2 MB chunks,
+#: 9.7 ms in 8 MB ones (one per thread here), 17 ms in 1 MB ones; average
+#: pool 7.1, 6.1-6.8 and 9.1 ms. On one thread 2 MB and 8 MB took the same.
+CHUNK_BYTES = 2**23
 
 
-def by_channel(pool, *arrays, output_like=None):
+def by_channel(pool, *arrays, output_like=None, into=None):
     """``pool(*arrays)`` for arrays shaped (N, C, ...) whose channels are
-    pooled independently, a few channels per call, on one thread per core
-    for large float arrays. ``output_like``, an array with as many elements
-    per channel as the result, sizes the chunks when the result is larger
-    than every input (an average pool's dx is as large as x, not dy).
+    pooled independently, a part of the channels per call, the parts taken
+    in turn by one thread per core for large float arrays. ``output_like``,
+    an array with as many elements per channel as the result, sizes the
+    parts when the result is larger than every input (an average pool's dx
+    is as large as x, not dy).
+
+    With ``into = (spatial shape, dtype)`` of the result, the result is
+    allocated first and ``pool(*parts, out=...)`` writes each part's share
+    straight into it; otherwise each part's result is copied into place.
 
     Like PyTorch's CPU pooling, the flattened (N, C) axis is cut into
     contiguous parts that run on threads (NumPy releases the GIL in the
-    element-wise loops that do all the work here), and each part is pooled
-    in chunks of about ``CHUNK_BYTES``. Each call is complete on its own
-    channels, so the result is the same as one call's, bit for bit.
+    element-wise loops that do all the work here). Each call is complete on
+    its own channels, so the result is the same as one call's, bit for bit.
     """
     lead = arrays[0].shape[:2]
     channels = math.prod(lead)
@@ -98,23 +103,24 @@ def by_channel(pool, *arrays, output_like=None):
     per_channel = max(sizes) // max(1, channels)
     step = max(1, CHUNK_BYTES // max(1, per_channel))
     threaded = all(a.dtype.kind == "f" and a.size >= PARALLEL_ELEMENTS for a in arrays)
-    parts = split(channels, cores()) if threaded else [slice(0, channels)]
-    # The output is allocated by whichever chunk finishes first: only then
-    # are its dtype and trailing shape known. Each chunk writes its result
+    parts = units(channels, step, threaded)
+    if into is not None:
+        result = np.empty((channels, 1) + tuple(into[0]), dtype=into[1])
+        run_parts(lambda part: pool(*(a[part] for a in flat), out=result[part]), parts, threaded)
+        return result.reshape(lead + result.shape[2:])
+    # The output is allocated by whichever part finishes first: only then
+    # are its dtype and trailing shape known. Each part writes its result
     # straight into place, so no thread waits to copy at the end.
     out, allocating = [], threading.Lock()
 
     def pool_part(part):
-        length = part.stop - part.start
-        for chunk in split(length, -(-length // step)):  # equal chunks, as few as fit
-            chunk = slice(part.start + chunk.start, part.start + chunk.stop)
-            result = pool(*(a[chunk] for a in flat))
-            with allocating:
-                if not out:
-                    out.append(np.empty((channels,) + result.shape[1:], dtype=result.dtype))
-            out[0][chunk] = result
+        result = pool(*(a[part] for a in flat))
+        with allocating:
+            if not out:
+                out.append(np.empty((channels,) + result.shape[1:], dtype=result.dtype))
+        out[0][part] = result
 
-    run_parts(pool_part, parts)
+    run_parts(pool_part, parts, threaded)
     return out[0].reshape(lead + out[0].shape[2:])
 
 
@@ -137,13 +143,15 @@ def axis_taps(geo, axis):
     return taps
 
 
-def window_groups(x, outs, geo, axis):
+def window_groups(x, outs, geo, axis, also=()):
     """The windows along ``axis``, grouped by the taps that land on real inputs.
 
     Yields ``(dsts, taps)``: views ``dsts`` of the windows of the group in
     each array of ``outs`` (shaped like ``x`` but with ``geo.out[axis]``
     along ``axis``), and ``taps``, a list in kernel order of ``(tap, view of
-    x)`` with what that tap reads for those windows. Padding never appears.
+    x, *views of also)`` with what that tap reads for those windows from
+    ``x`` and from each array of ``also`` (arrays shaped like ``x``).
+    Padding never appears.
 
     The first group is the *interior*, the windows where every tap lands
     inside; what a tap reads there is one strided slice of ``x``. The others
@@ -163,21 +171,24 @@ def window_groups(x, outs, geo, axis):
     lead, inner = math.prod(x.shape[: 2 + axis]), math.prod(x.shape[3 + axis :])
     # Views (rows before the axis, the axis, everything after it); for the
     # arrays of ``outs``, which are ours and contiguous, always views.
-    source = x.reshape(lead, h, inner)
+    sources = [a.reshape(lead, h, inner) for a in (x,) + tuple(also)]
     frames = [a.reshape(lead, o, inner) for a in outs]
     lo, hi = 0, 0
     if len(taps) == k:
         lo, hi = max(t[2] for t in taps), min(t[3] for t in taps)
     if lo < hi and h == o * s:
         stop = lead * o - (o - hi)  # the last row's last interior window, plus one
-        long_source = source.reshape(lead * h, inner)
-        reads = [(tap, long_source[lo * s + offset : (stop - 1) * s + offset + 1 : s]) for tap, offset, _, _ in taps]
+        longs = [source.reshape(lead * h, inner) for source in sources]
+        reads = [(tap,) + tuple(long[lo * s + offset : (stop - 1) * s + offset + 1 : s] for long in longs)
+                 for tap, offset, _, _ in taps]
         yield [f.reshape(lead * o, inner)[lo:stop] for f in frames], reads
     elif lo < hi:
-        reads = [(tap, source[:, lo * s + offset : (hi - 1) * s + offset + 1 : s]) for tap, offset, _, _ in taps]
+        reads = [(tap,) + tuple(source[:, lo * s + offset : (hi - 1) * s + offset + 1 : s] for source in sources)
+                 for tap, offset, _, _ in taps]
         yield [f[:, lo:hi] for f in frames], reads
     for window in (w for w in range(o) if not lo <= w < hi):
-        reads = [(tap, source[:, window * s + offset]) for tap, offset, a, b in taps if a <= window < b]
+        reads = [(tap,) + tuple(source[:, window * s + offset] for source in sources)
+                 for tap, offset, a, b in taps if a <= window < b]
         yield [f[:, window] for f in frames], reads
 
 
