@@ -147,6 +147,5 @@ def fraction_text(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
-
 __all__ = ["avgpool_jacobian", "avgpool_routing", "sparse_jacobian", "check_average", "check_avgpool_jacobian_size",
            "fraction_text", "AVERAGE_LAYERS"]
