@@ -435,14 +435,17 @@ def test_the_routing_picture_of_an_adaptive_max_pool_sends_dy_where_the_referenc
     assert int(routing.received.sum()) == 6
 
 
-def test_plot_draws_adaptive_max_pools_and_refuses_adaptive_averages(tmp_path):
+def test_plot_draws_adaptive_pools_and_refuses_3d_ones(tmp_path):
     pytest.importorskip("matplotlib")
     ok = CliRunner().invoke(cli, ["plot", "adaptive_maxpool1d", "--input", "1,1,7", "--output-size", "3",
                                   "--values", "1,3,3,2,0,2,2", "--kind", "jacobian", "-o", str(tmp_path / "j.png")])
     assert ok.exit_code == 0, ok.output
-    refused = CliRunner().invoke(cli, ["plot", "adaptive_avgpool2d", "--input", "1,1,4,4", "--output-size", "2",
+    average = CliRunner().invoke(cli, ["plot", "adaptive_avgpool2d", "--input", "1,1,4,4", "--output-size", "2",
+                                       "-o", str(tmp_path / "a.png")])
+    assert average.exit_code == 0, average.output  # symconv.plot.average's picture, tested in test_plot_average
+    refused = CliRunner().invoke(cli, ["plot", "adaptive_avgpool3d", "--input", "1,1,4,4,4", "--output-size", "2",
                                        "-o", str(tmp_path / "p.png")])
-    assert refused.exit_code == 2 and "'adaptive_avgpool2d' is not one of" in refused.output
+    assert refused.exit_code == 2 and "'adaptive_avgpool3d' is not one of" in refused.output
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=() if k == "adaptive_maxpool2d" else pytest.mark.slow)

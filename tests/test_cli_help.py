@@ -23,8 +23,9 @@ def test_every_layer_option_has_its_name():
 
 def test_plot_lists_only_what_plot_takes():
     shown = _options("plot")
-    assert {"--weight", "--kernel", "--dilation", "--ceil-mode", "--at", "--values"} <= shown
-    assert not {"--layers", "--negative-slope", "--divisor-override", "--no-count-include-pad"} & shown
+    assert {"--weight", "--kernel", "--dilation", "--ceil-mode", "--at", "--values", "--divisor-override",
+            "--no-count-include-pad", "--output-size"} <= shown
+    assert not {"--layers", "--negative-slope", "--eps"} & shown
     refused = CliRunner().invoke(cli, ["plot", "conv2d", "--input", "1,1,4,4", "--layers", "relu", "-o", "x.png"])
     assert refused.exit_code == 2
 

@@ -675,7 +675,8 @@ def bad_npy(tmp_path, kind):
     (["--values", "latin1.txt"], "expected a text file of numbers ('utf-8' codec can't decode"),
     (["--values", "nan.txt"], "values: got 'nan' in"),
     (["--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0"),
-    (["--kind", "routing", "--at", "1,1"], "got --at for maxpool2d, expected it only for conv1d, conv2d, conv_transpose1d and conv_transpose2d"),
+    (["--kind", "routing", "--at", "1,1"], "got --at for maxpool2d, expected it only for conv1d, conv2d, conv_transpose1d, "
+                                           "conv_transpose2d and the average pools"),
     (["--kind", "routing", "--of", "dw"], "got --of for maxpool2d, expected it only for conv1d, conv2d, conv_transpose1d and conv_transpose2d"),
 ], ids=["word", "too-few", "division-by-zero", "seed-with-numbers", "npy-strings", "npy-pickle", "not-utf8",
         "nan", "negative-seed", "at", "of"])
@@ -699,11 +700,11 @@ def test_plot_command_refuses_bad_pool_options_with_exit_2(tmp_path, extra, frag
 @pytest.mark.parametrize("args, fragment", [
     (SEED + ["--values", "ties"], "got --values for conv2d, expected it only for max pools"),
     (SEED + ["--seed", "1"], "got --seed for conv2d, expected it only for max pools"),
-    (["avgpool2d", "--input", "1,1,4,4", "--kernel", "2"], "'avgpool2d' is not one of"),
+    (["avgpool3d", "--input", "1,1,4,4,4", "--kernel", "2"], "'avgpool3d' is not one of"),
     (["maxpool1d", "--input", "1,1,5000", "--kernel", "1"], "plot: got a Jacobian dy/dx of 5000x5000"),
     (POOL_SEED + ["--weight", "1,1,2,2"], "expected no weight for maxpool2d"),
     (["maxpool2d", "--input", "1,3,256,256", "--kernel", "7"], "max-terms: this layer needs about"),
-], ids=["conv-values", "conv-seed", "avgpool", "too-large", "weight", "over-max-terms"])
+], ids=["conv-values", "conv-seed", "avgpool3d", "too-large", "weight", "over-max-terms"])
 def test_plot_command_refuses_options_a_layer_does_not_take(tmp_path, args, fragment):
     result = run_plot(args + ["-o", str(tmp_path / "p.png")])
     assert result.exit_code == 2

@@ -7,6 +7,7 @@ is a usage error: one line and exit 2.
 
     symconv plot conv2d --input 1,1,4,4 --weight 1,1,2,2 --kind routing --at 1,1 -o routing.png
     symconv plot maxpool2d --input 1,1,4,4 --kernel 2 --kind routing -o maxpool.png
+    symconv plot avgpool2d --input 1,1,4,4 --kernel 3 --stride 1 --padding 1 --kind routing --at 1,1 -o avgpool.png
 
 >>> from click.testing import CliRunner
 >>> CliRunner().invoke(plot, ["conv1d", "--input", "1,1,4", "--weight", "1,1,2", "-o", "j.gif"]).exit_code
@@ -32,8 +33,14 @@ from symconv.spec.values import parse_ints
 #: The kinds whose pictures need no values: convolutions and transposed convolutions of one or two axes
 #: (a 3-D layer has no flat picture).
 LINEAR_KINDS = tuple(k for k, nd in {**CONV_KINDS, **CONV_TRANSPOSE_KINDS}.items() if nd <= 2)
-#: Pictures are drawn for those, and for 1-D and 2-D max pooling, adaptive or not.
-PICTURE_KINDS = LINEAR_KINDS + ("maxpool1d", "maxpool2d", "adaptive_maxpool1d", "adaptive_maxpool2d")
+#: 1-D and 2-D max pooling, adaptive or not: their pictures are drawn at values of x.
+MAX_POOL_KINDS = ("maxpool1d", "maxpool2d", "adaptive_maxpool1d", "adaptive_maxpool2d")
+#: 1-D and 2-D average pooling, adaptive or not: their gradient needs no values.
+AVERAGE_KINDS = ("avgpool1d", "avgpool2d", "adaptive_avgpool1d", "adaptive_avgpool2d")
+#: Every kind plot draws.
+PICTURE_KINDS = LINEAR_KINDS + MAX_POOL_KINDS + AVERAGE_KINDS
+#: The kinds that take --at, as refusals list them.
+_AT_KINDS = f"{', '.join(LINEAR_KINDS)} and the average pools"
 #: symconv.plot.jacobian.PICTURE_FORMATS, without importing NumPy before a refusal.
 PICTURE_SUFFIXES = (".png", ".svg")
 #: --index-base of the commands that write a file: it numbers --at too.
@@ -152,10 +159,8 @@ def _refuse(layer, reason, **given):
             raise click.BadParameter(f"got {option} for {layer}, expected {reason}", param_hint=f"'{option}'")
 
 
-def _conv_at(spec, kind, at_text, of, base, weight_axes):
-    """``--at`` as a 0-based index (routing), after checking what --kind allows."""
-    from symconv.plot.jacobian import check_jacobian_size
-
+def _routing_at(spec, kind, at_text, of, base, weight_axes, check_jacobian_size):
+    """``--at`` as a 0-based index (routing), after checking what --kind allows; a Jacobian's size is checked."""
     if kind == "jacobian":
         for name, value in (("--at", at_text), ("--of", of)):
             if value is not None:
@@ -175,10 +180,10 @@ def _conv_at(spec, kind, at_text, of, base, weight_axes):
 @click.argument("layer", type=click.Choice(PICTURE_KINDS), metavar="LAYER")
 @layer_options(kinds=PICTURE_KINDS, stack=False)
 @click.option("--kind", type=click.Choice(["jacobian", "routing"]), default="jacobian", show_default=True,
-              help="jacobian: sparsity of dy/dx (and dy/dw); routing: what feeds one gradient entry, "
-                   "or for max pooling where every dy goes.")
+              help="jacobian: sparsity of dy/dx (and dy/dw), for an average pool dy/dx's exact values; "
+                   "routing: what feeds one gradient entry, or for max pooling where every dy goes.")
 @click.option("--at", "at_text", metavar="I,J|N,C,I,J",
-              help="conv, with --kind routing: the element of x (or of w with --of dw) to trace.")
+              help="conv and average pools, with --kind routing: the element of x (or of w with --of dw) to trace.")
 @click.option("--of", "of", type=click.Choice(["dx", "dw"]), default=None,
               help="conv, with --kind routing: trace an entry of dx (default) or dw.")
 @click.option("--values", "values", metavar="ties|distinct|NUMBERS|FILE",
@@ -194,31 +199,48 @@ def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, 
     """Draw a picture of the derivation of LAYER (needs matplotlib).
 
     LAYER is conv1d, conv2d, conv_transpose1d, conv_transpose2d, maxpool1d,
-    maxpool2d, adaptive_maxpool1d or adaptive_maxpool2d. A max pool's
-    gradient depends on the values of x, so its pictures are drawn at --values:
-    routing shows which input receives each dy (the first maximum of its
-    window, ties marked), jacobian shows dy/dx at those values.
+    maxpool2d, adaptive_maxpool1d, adaptive_maxpool2d, avgpool1d, avgpool2d,
+    adaptive_avgpool1d or adaptive_avgpool2d. A max pool's gradient depends
+    on the values of x, so its pictures are drawn at --values: routing shows
+    which input receives each dy (the first maximum of its window, ties
+    marked), jacobian shows dy/dx at those values. An average pool's needs
+    no values: jacobian writes each dy_i/dx_j as the exact fraction the
+    derivation holds (1/divisor), routing --at shows which dy reach one x,
+    each with its coefficient, and the windows they average.
     matplotlib comes with pip install "symconv[plot]".
 
     \b
-    Examples (a 4x4 input and a 2x2 filter):
+    Examples (most on a 4x4 input):
       symconv plot conv2d --input 1,1,4,4 --weight 1,1,2,2 --kind jacobian -o jacobian.png
       symconv plot conv2d --input 1,1,4,4 --weight 1,1,2,2 --kind routing --at 2,2 --index-base 1 -o routing.svg
       symconv plot maxpool2d --input 1,1,4,4 --kernel 2 --kind routing --index-base 1 -o maxpool.png
       symconv plot maxpool1d --input 1,1,6 --kernel 3 --stride 1 --values 1,3,3,2,0,2 --kind routing -o mp1.png
       symconv plot adaptive_maxpool2d --input 1,1,5,5 --output-size 3 --kind routing -o adaptive.png
+      symconv plot avgpool2d --input 1,1,4,4 --kernel 3 --stride 1 --padding 1 --kind jacobian -o avg.png
+      symconv plot adaptive_avgpool1d --input 1,1,7 --output-size 3 --kind routing --at 3 -o adaptive_avg.svg
     """
     check_output(output, PICTURE_SUFFIXES, "'-o'")
     spec = spec_from_options(layer, **options)
     check_size(spec, max_terms)  # a layer too large to derive is refused before SymPy loads
     base = int(index_base)
     if layer in LINEAR_KINDS:
+        from symconv.plot.jacobian import check_jacobian_size
+
         _refuse(layer, "it only for max pools (a convolution's pictures need no values)",
                 values=values, seed=seed)
-        at = _conv_at(spec, kind, at_text, of, base, ("C", "F") if layer in CONV_TRANSPOSE_KINDS else ("F", "C"))
+        at = _routing_at(spec, kind, at_text, of, base, ("C", "F") if layer in CONV_TRANSPOSE_KINDS else ("F", "C"),
+                         check_jacobian_size)
+    elif layer in AVERAGE_KINDS:
+        from symconv.plot.average import check_avgpool_jacobian_size
+
+        _refuse(layer, "it only for max pools (an average's pictures need no values)", values=values, seed=seed)
+        _refuse(layer, f"it only for {', '.join(LINEAR_KINDS[:-1])} and {LINEAR_KINDS[-1]} (an average pool has "
+                       "no weights)", of=of)
+        at = _routing_at(spec, kind, at_text, None, base, ("F", "C"), check_avgpool_jacobian_size)
     else:
+        _refuse(layer, f"it only for {_AT_KINDS} (a max pool's routing shows every dy)", at=at_text)
         _refuse(layer, f"it only for {', '.join(LINEAR_KINDS[:-1])} and {LINEAR_KINDS[-1]} (a max pool's routing "
-                       "shows every dy)", at=at_text, of=of)
+                       "shows every dy)", of=of)
         from symconv.plot.pool import check_pool_jacobian_size
 
         if kind == "jacobian":
@@ -240,6 +262,13 @@ def plot(layer, kind, at_text, of, values, seed, index_base, output, max_terms, 
                 plot_jacobian(derivation, picture, index_base=base)
             else:
                 plot_routing(derivation, picture, at, of=of or "dx", index_base=base)
+        elif layer in AVERAGE_KINDS:
+            from symconv.plot.average import plot_avgpool_jacobian, plot_avgpool_routing
+
+            if kind == "jacobian":
+                plot_avgpool_jacobian(derivation, picture, index_base=base)
+            else:
+                plot_avgpool_routing(derivation, picture, at, index_base=base)
         else:
             from symconv.plot.pool import plot_pool_jacobian, plot_pool_routing
 
