@@ -21,6 +21,8 @@ from symconv.engine.derive import derive
 from symconv.engine.evaluate import evaluate
 from symconv.printing.documents import render
 from symconv.printing.formats import json_data
+from symconv.reference.adaptive import adaptive_avg_pool_backward
+from symconv.reference.avgpool import avg_pool_backward
 from symconv.spec.command import spec_from_options
 
 #: (layer, options): each derived alone and with the mean (N = 2 or 3, so 1/N shows).
@@ -221,3 +223,32 @@ def test_any_rational_coefficient_prints_as_sympy_does(layer, options, factor):
             printer = printer_for(notation)
             want = [(notation.lhs_text("y", i), printer.signed_terms(e)) for i, e in expressions.items()]
             assert table_rows("y", scaled, notation, joiner) == want
+
+
+
+@pytest.mark.parametrize("kind, options, reference", [
+    ("avgpool1d", dict(input="1,1,600", kernel="3", stride="1", padding="1"),
+     lambda dy, x: avg_pool_backward(dy, x, 3, 1, 1)),
+    ("avgpool2d", dict(input="1,1,40,30", kernel="2", stride="1", padding="1", no_count_include_pad=True),
+     lambda dy, x: avg_pool_backward(dy, x, 2, 1, 1, count_include_pad=False)),
+    ("adaptive_avgpool1d", dict(input="1,1,601", output_size="300"),
+     lambda dy, x: adaptive_avg_pool_backward(dy, x, (300,))),
+])
+def test_an_average_pools_windows_are_built_once_per_axis_not_once_per_output(kind, options, reference):
+    """Each output's divisor reads its window from a per-axis table: building all the windows again for every
+    output made a long average pool quadratic (a (1,1,2000) one took 2 s to derive, a (1,1,8000) one 38 s)."""
+    from symconv.spec import adaptive, pool
+
+    builders = [pool._axis_windows, adaptive._axis_windows]
+    for built in builders:
+        built.cache_clear()
+    spec = spec_from_options(kind, **options)
+    derivation = derive(spec)
+    built = sum(b.cache_info().misses for b in builders)
+    assert built <= spec.ndim, f"the windows were built {built} times for {spec.ndim} axes"
+    rng = np.random.default_rng(0)
+    x = rng.integers(-4, 5, spec.input).astype(object)
+    dy = np.array([Fraction(int(v), 7) for v in rng.integers(-9, 10, spec.output_shape).ravel()],
+                  dtype=object).reshape(spec.output_shape)
+    dx = derivation.gradients["dx"].evaluate({"x": x, "dy": dy}, object)
+    assert (dx == reference(dy, x)).all()

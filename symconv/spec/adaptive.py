@@ -75,7 +75,8 @@ class AdaptivePoolSpec:
 
     def divisor(self, output_index) -> int:
         """An adaptive average divides by its window's element count."""
-        return math.prod(len(self.windows(axis)[o][1]) for axis, o in enumerate(output_index[2:]))
+        return math.prod(len(_axis_windows(self.input[2 + axis], self.output_size[axis])[o][1])
+                         for axis, o in enumerate(output_index[2:]))
 
     def estimate_terms(self) -> int:
         """Window elements over all outputs; a max needs about a window's length as many pieces per element.

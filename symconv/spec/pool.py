@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from symconv.errors import SymconvError
 from symconv.names import POOL_KINDS
@@ -71,15 +72,13 @@ class PoolSpec:
             for h, k, s, p, d in zip(self.input[2:], self.kernel, self.stride, self.padding, self.dilation)
         )
 
+    def _axis_windows(self, axis: int) -> tuple[tuple[int, tuple[int, ...]], ...]:
+        return _axis_windows(self.input[2 + axis], self.kernel[axis], self.stride[axis], self.padding[axis],
+                             self.dilation[axis], self.output_shape[2 + axis])
+
     def windows(self, axis: int) -> list[tuple[int, list[int]]]:
         """Per output position of one spatial axis: (padded start, in-bounds input positions)."""
-        size, k, s, p, d = (self.input[2 + axis], self.kernel[axis], self.stride[axis],
-                            self.padding[axis], self.dilation[axis])
-        result = []
-        for o in range(self.output_shape[2 + axis]):
-            start = o * s - p
-            result.append((start, [start + t * d for t in range(k) if 0 <= start + t * d < size]))
-        return result
+        return [(start, list(inside)) for start, inside in self._axis_windows(axis)]
 
     def divisor(self, output_index) -> int:
         """Average pooling's divisor for the window of one output position."""
@@ -87,7 +86,7 @@ class PoolSpec:
             return self.divisor_override
         count = 1
         for axis, o in enumerate(output_index[2:]):
-            start, inside = self.windows(axis)[o]
+            start, inside = self._axis_windows(axis)[o]  # cached: one output's divisor costs O(axes)
             if self.count_include_pad:
                 # The window clipped to the padded input (not to x itself).
                 size, k, p = self.input[2 + axis], self.kernel[axis], self.padding[axis]
@@ -126,6 +125,16 @@ class PoolSpec:
             data["count_include_pad"] = self.count_include_pad
             data["divisor_override"] = self.divisor_override
         return data
+
+
+@lru_cache(maxsize=256)
+def _axis_windows(size, kernel, stride, padding, dilation, outputs):
+    """Each output position's (padded start, in-bounds input positions) along one axis, computed once per axis."""
+    windows = []
+    for o in range(outputs):
+        start = o * stride - padding
+        windows.append((start, tuple(start + t * dilation for t in range(kernel) if 0 <= start + t * dilation < size)))
+    return tuple(windows)
 
 
 def _check_input(kind, input, ndim):
