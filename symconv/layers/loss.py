@@ -106,7 +106,8 @@ def _mse_terms(loss):
         y = element("y", i)
         # Pow and Mul unevaluated: evaluating either asks SymPy's assumptions of the sum (about 2 ms each);
         # nothing simplifies, and the derivative (evaluated) comes out the same.
-        terms.append((Mul(scale, Pow(y - element("t", i), 2, evaluate=False), evaluate=False), [y]))
+        square = Pow(y - element("t", i), 2, evaluate=False)
+        terms.append((square if scale == 1 else Mul(scale, square, evaluate=False), [y]))
     return terms
 
 
