@@ -24,7 +24,7 @@ from symconv.cli.options import (
     write_or_echo,
 )
 from symconv.spec.command import spec_from_options
-from symconv.spec.size import check_size
+from symconv.spec.size import check_size, estimate_work
 
 def one_blas_thread() -> None:
     """Ask OpenBLAS for one thread, before NumPy loads it: deriving and printing multiply no matrices.
@@ -58,7 +58,7 @@ class _progress:
 
     Used as ``with _progress(spec) as step: step.total(n); ... step()`` (or
     ``step.at(done, total)``). On a terminal the bar appears at once when
-    ``spec.estimate_terms() / terms_per_second`` exceeds
+    ``estimate_work(spec) / terms_per_second`` exceeds
     :data:`SHOW_AFTER_SECONDS`, else once the job has run that long; a
     background thread draws it, so a long first step (the derivation) is not
     silent. Elsewhere (pipes, files, tests) nothing is printed, ever; and
@@ -68,7 +68,7 @@ class _progress:
     def __init__(self, spec, label: str = "symconv: deriving", terms_per_second: float | None = None):
         self.label = label
         self.terminal = sys.stderr is not None and sys.stderr.isatty()
-        self.expected = spec.estimate_terms() / (terms_per_second or TERMS_PER_SECOND)
+        self.expected = estimate_work(spec) / (terms_per_second or TERMS_PER_SECOND)
         self.done, self.steps = 0, 1  # until total() says how many steps there are
         self.shown, self.line = False, ""
         self.lock = threading.Lock()

@@ -41,6 +41,11 @@ class ActivationSpec:
         return self.input
 
     @property
+    def sympy_terms(self) -> bool:
+        """Sigmoid and tanh are built with SymPy (the size guard weighs their terms: spec/size.py); ReLUs are tables."""
+        return self.kind in ("sigmoid", "tanh")
+
+    @property
     def ndim(self) -> int:
         return len(self.input) - 2
 

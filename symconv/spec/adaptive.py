@@ -59,6 +59,7 @@ class AdaptivePoolSpec:
     output_size: tuple[int, ...]
 
     is_stack = False
+    sympy_terms = False  # its terms are term tables (the size guard's weight: spec/size.py)
     parameters = ()
 
     @property

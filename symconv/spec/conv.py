@@ -144,6 +144,7 @@ class ConvSpec:
     padding_mode: str = "zeros"
 
     is_stack = False
+    sympy_terms = False  # its terms are term tables (the size guard's weight: spec/size.py)
     #: The tensors a layer learns, beside its input (a stack numbers them w1, b1, ...).
     parameters = ("w", "b")
 

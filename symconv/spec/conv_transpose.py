@@ -81,6 +81,7 @@ class ConvTransposeSpec:
     bias: bool = True
 
     is_stack = False
+    sympy_terms = False  # its terms are term tables (the size guard's weight: spec/size.py)
     #: The tensors a layer learns, beside its input (a stack numbers them w1, b1, ...).
     parameters = ("w", "b")
 

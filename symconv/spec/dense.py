@@ -33,6 +33,7 @@ class LinearSpec:
     bias: bool = True
 
     is_stack = False
+    sympy_terms = False  # its terms are term tables (the size guard's weight: spec/size.py)
     parameters = ("w", "b")
     ndim = 0
 
@@ -66,6 +67,7 @@ class FlattenSpec:
     input: tuple[int, ...]
 
     is_stack = False
+    sympy_terms = False  # its terms are term tables (the size guard's weight: spec/size.py)
     parameters = ()
 
     @property

@@ -44,6 +44,7 @@ class BatchNormSpec:
     eps: Fraction = DEFAULT_EPS
 
     is_stack = False
+    sympy_terms = True  # built with SymPy: the size guard weighs its terms (spec/size.py)
     parameters = ("w", "b")
     bias = True
 

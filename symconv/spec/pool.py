@@ -55,6 +55,7 @@ class PoolSpec:
     divisor_override: int | None = None
 
     is_stack = False
+    sympy_terms = False  # its terms are term tables (the size guard's weight: spec/size.py)
     parameters = ()
 
     @property

@@ -237,6 +237,7 @@ class StackSpec:
 
     kind = "stack"
     is_stack = True
+    sympy_terms = False  # the size guard weighs each layer's own (spec/size.py)
 
     @property
     def ndim(self) -> int:
