@@ -8,7 +8,8 @@ and prints both and the ratio. The layers are realistic ones:
 
 * max pool 3x3x3, stride 2, padding 1 on (2, 64, 8, 56, 56): a video ResNet's stem;
 * avg pool 2x2x2 on the same input;
-* adaptive average pooling to 1 on (8, 512, 7, 7): a ResNet's head;
+* adaptive average pooling to 1 on (8, 512, 7, 7): a ResNet's head, and max pooling to 1 on it
+  (the max half of a concat-pool head, fastai's AdaptiveConcatPool2d);
 * adaptive average and max pooling (13, 13) -> (6, 6) on (8, 256, 13, 13): AlexNet's.
 
 On a shared machine, wall-clock times swing with the load (PyTorch's two
@@ -49,6 +50,8 @@ CASES = [  # name, x shape, ours (forward, backward, options), PyTorch's (functi
     ("avgpool3d k2", (2, 64, 8, 56, 56), (avg_pool_forward, avg_pool_backward, dict(kernel=2)), ("avg_pool3d", (2,))),
     ("adaptive avg to 1", (8, 512, 7, 7), (adaptive_avg_pool_forward, adaptive_avg_pool_backward, dict(output_size=1)),
      ("adaptive_avg_pool2d", (1,))),
+    ("adaptive max to 1", (8, 512, 7, 7), (adaptive_max_pool_forward, adaptive_max_pool_backward, dict(output_size=1)),
+     ("adaptive_max_pool2d", (1,))),
     ("adaptive avg 13 to 6", (8, 256, 13, 13),
      (adaptive_avg_pool_forward, adaptive_avg_pool_backward, dict(output_size=6)), ("adaptive_avg_pool2d", (6,))),
     ("adaptive max 13 to 6", (8, 256, 13, 13),

@@ -82,3 +82,27 @@ def test_a_check_counts_a_nan_gradient_as_wrong():
 
     report = check_backward(lambda dy, x: np.where(x > 0, dy, np.nan), "relu", input=(1, 1, 4))
     assert not report.ok and report.gradients["dx"].max_abs_error == float("inf")
+
+
+@pytest.mark.parametrize("shape, size", [
+    ((2, 3, 7, 7), (1, 1)), ((3, 2, 9), (1,)),  # global pooling: one argmax per map
+    ((2, 2, 13, 13), (6, 6)), ((1, 2, 13, 5), (6, 2)), ((2, 1, 11), (5,)),  # alike windows: strided taps
+])
+def test_global_and_evenly_spaced_adaptive_max_pools_keep_pytorchs_ties_and_nans(shape, size):
+    """The shortcuts for global pooling and for windows of one length at even steps choose as PyTorch does:
+    the first maximum, the last NaN."""
+    from symconv.reference import adaptive_max_pool_backward, adaptive_max_pool_forward
+
+    pool = (torch.nn.functional.adaptive_max_pool1d, torch.nn.functional.adaptive_max_pool2d)[len(size) - 1]
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    for trial in range(30):
+        x = rng.integers(0, 3, shape).astype(float)
+        if trial % 2:
+            x[rng.random(shape) < 0.1] = np.nan
+            x[rng.random(shape) < 0.05] = -np.inf
+        xt = torch.tensor(x, requires_grad=True)
+        y = pool(xt, size)
+        dy = rng.standard_normal(tuple(y.shape))
+        y.backward(torch.tensor(dy))
+        np.testing.assert_array_equal(adaptive_max_pool_forward(x, size), y.detach().numpy())
+        np.testing.assert_array_equal(adaptive_max_pool_backward(dy, x, size), xt.grad.numpy())

@@ -118,13 +118,38 @@ def _even(x, axis, out):
     return x.reshape(x.shape[:2 + axis] + (out, size // out) + x.shape[3 + axis:])
 
 
+def _strided_taps(x, axis, starts, ends):
+    """Tap ``t`` of every window as one strided view of ``x``, when the windows along ``axis`` are alike
+    (one length, evenly spaced starts: 13 -> 6 is kernel 3, stride 2); else None.
+
+    Such an axis needs no gather and no transpose (moving the last axis to the
+    front cost more than the pooling itself on small maps).
+    """
+    lengths = ends - starts
+    step = int(starts[1] - starts[0]) if len(starts) > 1 else 1
+    if (lengths != lengths[0]).any() or (np.diff(starts) != step).any():
+        return None
+    where = [slice(None)] * x.ndim
+    taps = []
+    for t in range(int(lengths[0])):
+        where[2 + axis] = slice(int(starts[0]) + t, int(starts[-1]) + t + 1, step)
+        taps.append(x[tuple(where)])
+    return taps
+
+
 def _pool_axis(x, axis, out, combine):
     """Each window's sum (``combine`` np.add) or maximum (np.maximum) along one spatial axis."""
     split = _even(x, axis, out)
     if split is not None:  # global pooling among them: no windows overlap
         return combine.reduce(split, axis=3 + axis)
+    starts, ends = _bounds(x.shape[2 + axis], out)
+    taps = _strided_taps(x, axis, starts, ends)
+    if taps is not None:
+        total = taps[0].copy()
+        for tap in taps[1:]:
+            combine(total, tap, out=total)
+        return total
     rows, rest = _to_front(x, axis)
-    starts, ends = _bounds(rows.shape[0], out)
     total = rows[starts]
     for t, windows in _taps(starts, ends):
         if windows is None:
@@ -227,8 +252,19 @@ def adaptive_max_pool_backward(dy, x, output_size):
 
 def _first_along(x, axis, out, nan_wins):
     """Each window's maximum along one spatial axis and the position (along it) of its first maximum."""
+    starts, ends = _bounds(x.shape[2 + axis], out)
+    taps = _strided_taps(x, axis, starts, ends)
+    if taps is not None:
+        best = taps[0].copy()
+        tap = np.zeros(best.shape, dtype=np.min_scalar_type(len(taps)))
+        for t, values in enumerate(taps[1:], start=1):
+            takes = np.greater(values, best)
+            if nan_wins:
+                takes |= np.isnan(values)
+            np.maximum(tap, np.multiply(takes, t, dtype=tap.dtype), out=tap)
+            np.maximum(best, values, out=best)
+        return best, tap + _on_axis(starts, axis, x.ndim)
     rows, rest = _to_front(x, axis)
-    starts, ends = _bounds(rows.shape[0], out)
     best = rows[starts]
     # The winning tap of each window. A later tap takes over only where it is
     # strictly greater (or a NaN), and taps come in increasing order, so
@@ -261,6 +297,8 @@ def _first_maxima(x, out):
     """
     nd = len(out)
     nan_wins = x.dtype.kind == "f" and bool(np.isnan(x).any())
+    if all(o == 1 for o in out):  # global pooling: one window per (n, c), its whole map
+        return _global_first_maxima(x, nan_wins)
     positions, partial = [None] * nd, x
     for axis in reversed(range(nd)):
         partial, positions[axis] = _first_along(partial, axis, out[axis], nan_wins)
@@ -275,6 +313,18 @@ def _first_maxima(x, out):
         flat = index * later + np.arange(later).reshape(out[axis:])
         index = index * x.shape[2 + axis] + positions[axis].reshape(-1)[flat]
     return index
+
+
+def _global_first_maxima(x, nan_wins):
+    """Flat index of each (n, c) map's first maximum (its last NaN, if it holds one)."""
+    rows = x.reshape(math.prod(x.shape[:2]), -1)
+    chosen = np.argmax(rows, axis=1)  # the first maximum; on a NaN, the first NaN
+    if nan_wins:
+        nan = np.isnan(rows)
+        has = nan.any(axis=1)
+        last_nan = rows.shape[1] - 1 - np.argmax(nan[:, ::-1], axis=1)
+        chosen = np.where(has, last_nan, chosen)
+    return np.arange(rows.shape[0]) * rows.shape[1] + chosen
 
 
 def _max_backward(dy, x, out):
