@@ -87,10 +87,11 @@ def test_a_check_counts_a_nan_gradient_as_wrong():
 @pytest.mark.parametrize("shape, size", [
     ((2, 3, 7, 7), (1, 1)), ((3, 2, 9), (1,)),  # global pooling: one argmax per map
     ((2, 2, 13, 13), (6, 6)), ((1, 2, 13, 5), (6, 2)), ((2, 1, 11), (5,)),  # alike windows: strided taps
+    ((4, 64, 13, 13), (6, 6)), ((4, 64, 13, 11), (5, 4)), ((8, 128, 50), (7,)),  # many maps: one gather per tap
 ])
 def test_global_and_evenly_spaced_adaptive_max_pools_keep_pytorchs_ties_and_nans(shape, size):
-    """The shortcuts for global pooling and for windows of one length at even steps choose as PyTorch does:
-    the first maximum, the last NaN."""
+    """The shortcuts for global pooling, for windows of one length at even steps and for many maps (every
+    tap gathered at once, when no NaN is present) choose as PyTorch does: the first maximum, the last NaN."""
     from symconv.reference import adaptive_max_pool_backward, adaptive_max_pool_forward
 
     pool = (torch.nn.functional.adaptive_max_pool1d, torch.nn.functional.adaptive_max_pool2d)[len(size) - 1]

@@ -299,6 +299,8 @@ def _first_maxima(x, out):
     nan_wins = x.dtype.kind == "f" and bool(np.isnan(x).any())
     if all(o == 1 for o in out):  # global pooling: one window per (n, c), its whole map
         return _global_first_maxima(x, nan_wins)
+    if not nan_wins and x.dtype.kind == "f" and math.prod(out) * math.prod(x.shape[:2]) >= _GATHER_MIN:
+        return _gathered_first_maxima(x, out)
     positions, partial = [None] * nd, x
     for axis in reversed(range(nd)):
         partial, positions[axis] = _first_along(partial, axis, out[axis], nan_wins)
@@ -313,6 +315,42 @@ def _first_maxima(x, out):
         flat = index * later + np.arange(later).reshape(out[axis:])
         index = index * x.shape[2 + axis] + positions[axis].reshape(-1)[flat]
     return index
+
+
+#: Windows times maps from which the gathered search pays for its transpose: about even from 2,000 to
+#: 4,000; (8,256,13,13) to 6x6, 73,728, took the backward from 3.6 ms to 2.6 ms (2026-12-07).
+_GATHER_MIN = 4096
+
+
+def _window_taps(spatial, out):
+    """``(windows, taps)``: each window's flat spatial positions in row-major order, a short window's
+    list filled up with its last position (which, seen again, is never strictly greater than the maximum)."""
+    flat = np.zeros((1,) * (2 * len(out)), dtype=np.int64)
+    for axis, (size, o) in enumerate(zip(spatial, out)):
+        starts, ends = _bounds(size, o)
+        taps = np.minimum(starts[:, None] + np.arange(int((ends - starts).max())), (ends - 1)[:, None])
+        shape = [1] * (2 * len(out))
+        shape[axis], shape[len(out) + axis] = taps.shape
+        flat = flat * size + taps.reshape(shape)
+    return flat.reshape(math.prod(out), -1)
+
+
+def _gathered_first_maxima(x, out):
+    """:func:`_first_maxima` without NaNs, all windows at once: the maps transposed to ``(positions, n*c)``,
+    every tap of every window one gather of long rows (small maps cost the axis by axis passes a NumPy
+    call per short row)."""
+    maps = math.prod(x.shape[:2])
+    size = math.prod(x.shape[2:])
+    rows = np.ascontiguousarray(x.reshape(maps, size).T)
+    table = _window_taps(x.shape[2:], out)
+    best = rows[table[:, 0]]
+    tap = np.zeros(best.shape, dtype=np.min_scalar_type(table.shape[1]))
+    for t in range(1, table.shape[1]):
+        values = rows[table[:, t]]
+        np.maximum(tap, np.multiply(np.greater(values, best), t, dtype=tap.dtype), out=tap)
+        np.maximum(best, values, out=best)
+    winner = np.take_along_axis(table, tap.astype(np.intp), axis=1)  # (windows, maps): a spatial position
+    return (np.arange(maps) * size + winner).T.reshape(x.shape[:2] + tuple(out))
 
 
 def _global_first_maxima(x, nan_wins):
