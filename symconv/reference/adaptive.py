@@ -27,6 +27,14 @@ last axis first, keeping each pass's winning position, then follows the
 choices back to a flat index. The work is cut by channel, on threads for
 large float arrays (as the other pooling kernels do).
 
+Shortcuts, each tested against PyTorch with ties and NaNs: global pooling is
+one reduction (and one argmax per map); windows that tile an axis evenly
+are a reshape; windows of one length at even steps are strided views; a
+small axis with overlapping windows is summed and spread by a product with
+its 0/1 window matrix; and the max backward over many maps without NaN
+gathers every tap of every window at once from the maps transposed to
+``(positions, n*c)``.
+
 Only sums, comparisons and divisions by integers touch the values, so arrays
 of :class:`fractions.Fraction` (``dtype=object``) pool exactly:
 
@@ -43,17 +51,24 @@ from fractions import Fraction
 
 import numpy as np
 
+from symconv.reference.adaptive_axes import (
+    _bounds,
+    _by_matrix,
+    _from_front,
+    _on_axis,
+    _pool_axis,
+    _strided_taps,
+    _taps,
+    _times_on_axis,
+    _to_front,
+    _window_matrix,
+)
 from symconv.reference.args import per_axis
+from symconv.reference.threads import _one_blas_thread
 from symconv.reference.windows import CHUNK_BYTES, PARALLEL_ELEMENTS, by_channel
 
 __all__ = ["adaptive_avg_pool_forward", "adaptive_avg_pool_backward",
            "adaptive_max_pool_forward", "adaptive_max_pool_backward"]
-
-
-def _bounds(size, out):
-    """Starts and (exclusive) ends of the ``out`` windows of an axis of ``size``."""
-    i = np.arange(out)
-    return i * size // out, -(-(i + 1) * size // out)
 
 
 def _sizes(x, output_size):
@@ -74,7 +89,8 @@ def _by_channel(pool, *arrays, output_like=None):
     buffer, whose page faults alone cost more than a small pool)."""
     largest = max(a.nbytes for a in arrays + (() if output_like is None else (output_like,)))
     if largest <= CHUNK_BYTES and all(a.size < PARALLEL_ELEMENTS or a.dtype.kind != "f" for a in arrays):
-        return pool(*arrays)
+        with _one_blas_thread():  # an average's matrix products, as in by_channel's parts
+            return pool(*arrays)
     return by_channel(pool, *arrays, output_like=output_like)
 
 
@@ -84,87 +100,16 @@ def _check_dy(dy, x, out):
         raise ValueError(f"dy: expected shape {expected}, got {dy.shape}")
 
 
-def _on_axis(vector, axis, ndim):
-    """A 1-D array laid along spatial ``axis`` of an ``ndim``-D array, to broadcast against it."""
-    shape = [1] * ndim
-    shape[2 + axis] = len(vector)
-    return vector.reshape(shape)
-
-
-def _to_front(x, axis):
-    """``x`` (N, C, *spatial) with spatial ``axis`` first, as a contiguous 2-D ``(L, rest)`` array."""
-    moved = np.moveaxis(x, 2 + axis, 0)
-    return np.ascontiguousarray(moved).reshape(moved.shape[0], -1), moved.shape[1:]
-
-
-def _from_front(rows, rest, axis):
-    """``(O, rest)`` rows back in place: (N, C, ..., O, ...) (a view)."""
-    return np.moveaxis(rows.reshape(rows.shape[:1] + rest), 0, 2 + axis)
-
-
-def _taps(starts, ends):
-    """``(t, windows)`` for every tap after the first: the windows at least ``t + 1`` long (None: all)."""
-    lengths = ends - starts
-    for t in range(1, int(lengths.max())):
-        long_enough = np.nonzero(lengths > t)[0]
-        yield t, None if long_enough.size == len(starts) else long_enough
-
-
-def _even(x, axis, out):
-    """``x`` with spatial ``axis`` split into (window, tap), when the windows tile it evenly (a view); else None."""
-    size = x.shape[2 + axis]
-    if size % out:
-        return None
-    return x.reshape(x.shape[:2 + axis] + (out, size // out) + x.shape[3 + axis:])
-
-
-def _strided_taps(x, axis, starts, ends):
-    """Tap ``t`` of every window as one strided view of ``x``, when the windows along ``axis`` are alike
-    (one length, evenly spaced starts: 13 -> 6 is kernel 3, stride 2); else None.
-
-    Such an axis needs no gather and no transpose (moving the last axis to the
-    front cost more than the pooling itself on small maps).
-    """
-    lengths = ends - starts
-    step = int(starts[1] - starts[0]) if len(starts) > 1 else 1
-    if (lengths != lengths[0]).any() or (np.diff(starts) != step).any():
-        return None
-    where = [slice(None)] * x.ndim
-    taps = []
-    for t in range(int(lengths[0])):
-        where[2 + axis] = slice(int(starts[0]) + t, int(starts[-1]) + t + 1, step)
-        taps.append(x[tuple(where)])
-    return taps
-
-
-def _pool_axis(x, axis, out, combine):
-    """Each window's sum (``combine`` np.add) or maximum (np.maximum) along one spatial axis."""
-    split = _even(x, axis, out)
-    if split is not None:  # global pooling among them: no windows overlap
-        return combine.reduce(split, axis=3 + axis)
-    starts, ends = _bounds(x.shape[2 + axis], out)
-    taps = _strided_taps(x, axis, starts, ends)
-    if taps is not None:
-        total = taps[0].copy()
-        for tap in taps[1:]:
-            combine(total, tap, out=total)
-        return total
-    rows, rest = _to_front(x, axis)
-    total = rows[starts]
-    for t, windows in _taps(starts, ends):
-        if windows is None:
-            combine(total, rows[starts + t], out=total)
-        else:
-            total[windows] = combine(total[windows], rows[starts[windows] + t])
-    return _from_front(total, rest, axis)
-
-
 def _reduce(ufunc, x, out):
     """Each window's reduction by ``ufunc`` (np.add or np.maximum), one axis at a time."""
     if all(o == 1 for o in out):  # global pooling: one reduction
         return ufunc.reduce(x, axis=tuple(range(2, x.ndim)), keepdims=True)
     for axis in range(len(out)):
-        x = _pool_axis(x, axis, out[axis], ufunc)
+        size = x.shape[2 + axis]
+        if ufunc is np.add and _by_matrix(size, out[axis]):
+            x = _times_on_axis(_window_matrix(size, out[axis], x.dtype).T, x, axis)
+        else:
+            x = _pool_axis(x, axis, out[axis], ufunc)
     return x
 
 
@@ -212,6 +157,9 @@ def _spread(share, size, out):
     for axis in range(len(out)):
         if size[axis] % out[axis] == 0:  # even windows, no overlap: each share repeated over its own
             share = np.repeat(share, size[axis] // out[axis], axis=2 + axis)
+            continue
+        if _by_matrix(size[axis], out[axis]):  # small and overlapping: one product with the window matrix
+            share = _times_on_axis(_window_matrix(size[axis], out[axis], share.dtype), share, axis)
             continue
         rows, rest = _to_front(share, axis)
         starts, ends = _bounds(size[axis], out[axis])
