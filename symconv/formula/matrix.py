@@ -60,6 +60,22 @@ def slices(spec):
             for f in range(spec.weight[0]) if c // per_group_c == f // per_group_f]
 
 
+def check_picture_size(spec, arrays, chosen) -> None:
+    """Refuse matrix pictures too large to read: an array of ``arrays`` over :data:`MAX_SIDE` on a side,
+    or over :data:`MAX_SLICES` (n, c, f) slices in ``chosen``."""
+    sides = max(max(a.shape[2:]) for a in arrays)
+    if sides > MAX_SIDE:
+        raise SymconvError(
+            f"input: got {','.join(map(str, spec.input))}, whose pictures need {sides} rows or columns "
+            f"per slice; expected at most {MAX_SIDE} for --form matrix"
+        )
+    if len(chosen) > MAX_SLICES:
+        raise SymconvError(
+            f"slices: got {len(chosen)} (n, c, f) slices for input {','.join(map(str, spec.input))} and "
+            f"weight {','.join(map(str, spec.weight))}; expected at most {MAX_SLICES} for --form matrix"
+        )
+
+
 def pictures(spec):
     """The matrices of every slice: ``{(n, c, f): {"x": ..., "dy": ..., "dy~": ..., "w_rot": ...}}``.
 
@@ -71,18 +87,8 @@ def pictures(spec):
     tilde, rot, padded = spread_dy(spec, dy), rotate_w(spec, w), pad_x(spec, x)
     rot = spread(rot, spec.dilation)
     stretched = spread(dy, spec.stride)
-    sides = max(max(a.shape[2:]) for a in (tilde, padded, stretched, rot))
-    if sides > MAX_SIDE:
-        raise SymconvError(
-            f"input: got {','.join(map(str, spec.input))}, whose pictures need {sides} rows or columns "
-            f"per slice; expected at most {MAX_SIDE} for --form matrix"
-        )
     chosen = slices(spec)
-    if len(chosen) > MAX_SLICES:
-        raise SymconvError(
-            f"slices: got {len(chosen)} (n, c, f) slices for input {','.join(map(str, spec.input))} and "
-            f"weight {','.join(map(str, spec.weight))}; expected at most {MAX_SLICES} for --form matrix"
-        )
+    check_picture_size(spec, (tilde, padded, stretched, rot), chosen)
     per_group = spec.weight[0] // spec.groups
 
     def column(a):

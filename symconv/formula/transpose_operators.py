@@ -38,8 +38,7 @@ from __future__ import annotations
 import numpy as np
 from sympy import Matrix, diff
 
-from symconv.errors import SymconvError
-from symconv.formula.matrix import MAX_SIDE, MAX_SLICES, spread
+from symconv.formula.matrix import check_picture_size, spread
 from symconv.formula.operators import correlate, symbolic_tensors
 from symconv.symbolic.tensors import element
 
@@ -108,18 +107,8 @@ def pictures(spec):
     """
     dy, x, w = symbolic_tensors(spec)
     padded, spread_w, spread_x = pad_dy(spec, dy), spread(w, spec.dilation), spread(x, spec.stride)
-    sides = max(max(a.shape[2:]) for a in (padded, spread_w, spread_x))
-    if sides > MAX_SIDE:
-        raise SymconvError(
-            f"input: got {','.join(map(str, spec.input))}, whose pictures need {sides} rows or columns "
-            f"per slice; expected at most {MAX_SIDE} for --form matrix"
-        )
     chosen = slices(spec)
-    if len(chosen) > MAX_SLICES:
-        raise SymconvError(
-            f"slices: got {len(chosen)} (n, c, f) slices for input {','.join(map(str, spec.input))} and "
-            f"weight {','.join(map(str, spec.weight))}; expected at most {MAX_SLICES} for --form matrix"
-        )
+    check_picture_size(spec, (padded, spread_w, spread_x), chosen)
     per_group = spec.weight[1]
 
     def column(a):

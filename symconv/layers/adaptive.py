@@ -23,8 +23,8 @@ import numpy as np
 from symconv.layers.adaptive_check import ADAPTIVE_AVG_CHECK, ADAPTIVE_MAX_CHECK, window_table
 from symconv.layers.avgpool import avgpool_forward
 from symconv.layers.maxpool import maxpool_forward
-from symconv.layers.rule import LayerRule, axes_text, input_only
-from symconv.layers.windows import scaled
+from symconv.layers.rule import LayerRule, axes_text, input_only, scaled
+from symconv.layers.windows import winner_leads
 
 
 def _reference(forward_name, backward_name):
@@ -56,21 +56,9 @@ def window_positions(spec):
 
 
 def _max_kinks(spec, x, constant):
-    """Per window: the winner's lead over the best rival, and whether the winner is constant.
-
-    A rival is any other element if the winner moves, or only the moving ones
-    if it is constant (ties among constants never change the winner).
-    """
+    """Per adaptive window: the winner's lead over the best rival, and whether the winner is constant."""
     flat, real = window_positions(spec)
-    values = np.where(real, x.ravel()[flat], -np.inf)
-    fixed = np.where(real, constant.ravel()[flat], True)
-    winner = np.argmax(values, axis=-1)[..., None]  # the first maximum, as PyTorch picks it
-    best = np.take_along_axis(values, winner, -1)
-    winner_fixed = np.take_along_axis(fixed, winner, -1)
-    rivals = real & (~fixed | ~winner_fixed)
-    np.put_along_axis(rivals, winner, False, -1)
-    runner_up = np.where(rivals, values, -np.inf).max(axis=-1, initial=-np.inf)
-    return best[..., 0] - runner_up, winner_fixed[..., 0]
+    return winner_leads(flat, real, x, constant)
 
 
 def _avg_kinks(spec, x, constant):

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
+from symconv.symbolic.terms import ElementSpace, TermTable, bias_terms
 from symconv.layers.conv_check import CHECK
-from symconv.layers.rule import LayerRule, axes_text
+from symconv.layers.rule import LayerRule, axes_text, scaled
 from symconv.names import CONV_KINDS, FORMS, OUTPUT_LETTERS
 from symconv.spec.conv import ConvSpec
 
@@ -118,19 +118,14 @@ def conv_forward(spec: ConvSpec, names=DEFAULT_NAMES) -> TermTable:
     x_ids = space.ids(names["x"], n, c, *(a[t] for a in p))
     entries, factors = [entry], [np.stack([w_ids, x_ids], axis=1)]
     if spec.bias:
-        all_outputs = np.arange(int(np.prod(out)))
-        filter_of = np.unravel_index(all_outputs, out)[1]
-        entries.append(all_outputs)
-        factors.append(np.stack([space.ids(names["b"], filter_of), np.full_like(all_outputs, NO_FACTOR)], axis=1))
+        bias_entries, bias_factors = bias_terms(space, names["b"], out)
+        entries.append(bias_entries)
+        factors.append(bias_factors)
     return TermTable(space, out, np.concatenate(entries), np.concatenate(factors))
 
 
 def _tensors(spec, names) -> dict:
     return {names["x"]: spec.input, names["w"]: spec.weight, names["b"]: spec.bias_shape}
-
-
-def _scaled(array, scale):
-    return array * scale if array.dtype == object else array * float(scale)
 
 
 def _reference(spec, names, scale):
@@ -146,7 +141,7 @@ def _reference(spec, names, scale):
     def backward(values):
         dx, dw, db = reference.conv_backward(values[up], values[x], values[w], **options)
         grads = {"d" + x: dx, "d" + w: dw, "d" + b: db} if spec.bias else {"d" + x: dx, "d" + w: dw}
-        return {name: _scaled(g, scale) for name, g in grads.items()}
+        return {name: scaled(g, scale) for name, g in grads.items()}
 
     return forward, backward
 

@@ -26,10 +26,10 @@ from __future__ import annotations
 import numpy as np
 
 from symconv.layers.conv_transpose_check import CHECK
-from symconv.layers.rule import LayerRule, axes_text
+from symconv.layers.rule import LayerRule, axes_text, scaled
 from symconv.names import CONV_TRANSPOSE_KINDS
 from symconv.spec.conv_transpose import ConvTransposeSpec
-from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
+from symconv.symbolic.terms import ElementSpace, TermTable, bias_terms
 
 #: The tensor names of a lone layer; a stack renames them per layer (h1, w2, dh3...).
 DEFAULT_NAMES = {"x": "x", "w": "w", "b": "b", "dy": "dy"}
@@ -72,10 +72,9 @@ def conv_transpose_forward(spec: ConvTransposeSpec, names=DEFAULT_NAMES) -> Term
     x_ids = space.ids(names["x"], n, c, *inputs)
     entries, factors = [entry], [np.stack([w_ids, x_ids], axis=1)]
     if spec.bias:
-        every = np.arange(int(np.prod(out)))
-        channel = np.unravel_index(every, out)[1]
-        entries.append(every)
-        factors.append(np.stack([space.ids(names["b"], channel), np.full_like(every, NO_FACTOR)], axis=1))
+        bias_entries, bias_factors = bias_terms(space, names["b"], out)
+        entries.append(bias_entries)
+        factors.append(bias_factors)
     return TermTable(space, out, np.concatenate(entries), np.concatenate(factors))
 
 
@@ -94,16 +93,13 @@ def _reference(spec, names, scale):
 
     x, w, b, up = names["x"], names["w"], names["b"], "d" + names["y"]
 
-    def scaled(array):
-        return array * scale if array.dtype == object else array * float(scale)
-
     def forward(values):
         return reference_forward(values[x], values[w], values[b] if spec.bias else None, **_options(spec))
 
     def backward(values):
         dx, dw, db = conv_transpose_backward(values[up], values[x], values[w], **_options(spec))
         grads = {"d" + x: dx, "d" + w: dw} | ({"d" + b: db} if spec.bias else {})
-        return {name: scaled(g) for name, g in grads.items()}
+        return {name: scaled(g, scale) for name, g in grads.items()}
 
     return forward, backward
 

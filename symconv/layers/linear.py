@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from symconv.layers.rule import LayerRule
-from symconv.symbolic.terms import NO_FACTOR, ElementSpace, TermTable
+from symconv.layers.rule import LayerRule, scaled
+from symconv.symbolic.terms import ElementSpace, TermTable, bias_terms
 
 DEFAULT_NAMES = {"x": "x", "w": "w", "b": "b", "dy": "dy"}
 
@@ -36,18 +36,14 @@ def linear_forward(spec, names=DEFAULT_NAMES) -> TermTable:
     entries = [n * out + o]
     factors = [np.stack([space.ids(names["w"], o, i), space.ids(names["x"], n, i)], axis=1)]
     if spec.bias:
-        n, o = (a.reshape(-1) for a in np.meshgrid(np.arange(batch), np.arange(out), indexing="ij"))
-        entries.append(n * out + o)
-        factors.append(np.stack([space.ids(names["b"], o), np.full_like(o, NO_FACTOR)], axis=1))
+        bias_entries, bias_factors = bias_terms(space, names["b"], spec.output_shape)
+        entries.append(bias_entries)
+        factors.append(bias_factors)
     return TermTable(space, spec.output_shape, np.concatenate(entries), np.concatenate(factors))
 
 
 def _tensors(spec, names) -> dict:
     return {names["x"]: spec.input, names["w"]: spec.weight, names["b"]: spec.bias_shape}
-
-
-def _scaled(array, scale):
-    return array * scale if array.dtype == object else array * float(scale)
 
 
 def _reference(spec, names, scale):
@@ -61,7 +57,7 @@ def _reference(spec, names, scale):
     def backward(values):
         dx, dw, db = reference.linear_backward(values[up], values[x], values[w])
         grads = {"d" + x: dx, "d" + w: dw, "d" + b: db} if spec.bias else {"d" + x: dx, "d" + w: dw}
-        return {name: _scaled(g, scale) for name, g in grads.items()}
+        return {name: scaled(g, scale) for name, g in grads.items()}
 
     return forward, backward
 

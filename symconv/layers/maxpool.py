@@ -32,7 +32,7 @@ import numpy as np
 
 from symconv.layers.pool_check import MAX_CHECK
 from symconv.layers.rule import LayerRule, axes_text, input_only
-from symconv.layers.windows import pool_details, pool_options, pool_reference, window_ids
+from symconv.layers.windows import pool_details, pool_options, pool_reference, window_ids, winner_leads
 from symconv.symbolic.atoms import FirstMaximum
 from symconv.symbolic.space import NO_FACTOR, ElementSpace
 from symconv.symbolic.terms import TermTable
@@ -75,28 +75,15 @@ def _details(spec) -> list[str]:
 
 
 def _kinks(spec, x, constant):
-    """Per window: the winner's lead, and whether the winner is constant.
-
-    The lead is the winner (first maximum) minus the best other candidate
-    that could overtake it or be overtaken: any other, if the winner moves;
-    only those that move, if it is constant (ties among constants never
-    change the winner).
-    """
+    """Per window: the winner's lead over the best rival, and whether the winner is constant
+    (:func:`~symconv.layers.windows.winner_leads`, on the windows' candidate positions)."""
     from symconv.reference.windows import window_candidates
 
     positions = window_candidates(np.arange(x.size, dtype=float).reshape(x.shape), spec.kernel, spec.stride,
                                   spec.padding, spec.dilation, spec.ceil_mode)
     real = positions > -np.inf
     flat = np.where(real, positions, 0).astype(np.intp)
-    values = np.where(real, x.ravel()[flat], -np.inf)
-    fixed = np.where(real, constant.ravel()[flat], True)
-    winner = np.argmax(values, axis=-1)[..., None]  # the first maximum, as PyTorch picks it
-    best = np.take_along_axis(values, winner, -1)
-    winner_fixed = np.take_along_axis(fixed, winner, -1)
-    rivals = real & (~fixed | ~winner_fixed)
-    np.put_along_axis(rivals, winner, False, -1)
-    runner_up = np.where(rivals, values, -np.inf).max(axis=-1, initial=-np.inf)
-    return best[..., 0] - runner_up, winner_fixed[..., 0]
+    return winner_leads(flat, real, x, constant)
 
 
 RULE = LayerRule(

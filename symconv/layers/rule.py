@@ -108,6 +108,11 @@ def axes_text(values) -> str:
     return values[0] if len(set(values)) == 1 else ",".join(values)
 
 
+def scaled(array, scale):
+    """A reference gradient times the loss's scale, exactly for object arrays."""
+    return array * scale if array.dtype == object else array * float(scale)
+
+
 def input_only(spec, names) -> dict:
     """The tensors of a weightless layer: its input alone."""
     return {names["x"]: spec.input}

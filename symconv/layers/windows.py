@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from symconv.layers.rule import axes_text
+from symconv.layers.rule import axes_text, scaled
 from symconv.symbolic.space import NO_FACTOR
 
 
@@ -68,6 +68,25 @@ def window_ids(spec, space, input_name: str) -> np.ndarray:
     return ids[:, : max(used, 1)]
 
 
+def winner_leads(flat, real, x, constant):
+    """Per window of a max pool: its winner's lead over the best rival, and whether the winner is constant.
+
+    ``flat`` holds each window's candidate positions in x (row-major, ``real``
+    false where a slot is padding). The winner is the first maximum, as PyTorch
+    picks it; a rival is any other candidate if the winner moves, or only the
+    moving ones if it is constant (ties among constants never change the winner).
+    """
+    values = np.where(real, x.ravel()[flat], -np.inf)
+    fixed = np.where(real, constant.ravel()[flat], True)
+    winner = np.argmax(values, axis=-1)[..., None]  # the first maximum, as PyTorch picks it
+    best = np.take_along_axis(values, winner, -1)
+    winner_fixed = np.take_along_axis(fixed, winner, -1)
+    rivals = real & (~fixed | ~winner_fixed)
+    np.put_along_axis(rivals, winner, False, -1)
+    runner_up = np.where(rivals, values, -np.inf).max(axis=-1, initial=-np.inf)
+    return best[..., 0] - runner_up, winner_fixed[..., 0]
+
+
 def pool_details(spec) -> list[str]:
     """The words every pool shares: kernel, stride, padding and ceil_mode."""
     parts = [f"kernel {axes_text(spec.kernel)}", f"stride {axes_text(spec.stride)}",
@@ -78,11 +97,6 @@ def pool_details(spec) -> list[str]:
 def pool_options(spec) -> dict:
     """The reference kernels' keywords every pool shares."""
     return dict(stride=spec.stride, padding=spec.padding, ceil_mode=spec.ceil_mode)
-
-
-def scaled(array, scale):
-    """A reference gradient times the loss's scale, exactly for object arrays."""
-    return array * scale if array.dtype == object else array * float(scale)
 
 
 def pool_reference(spec, names, scale, forward, backward, options):

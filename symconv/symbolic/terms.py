@@ -209,3 +209,11 @@ class TermTable(Mapping):
         for column in range(1, factors.shape[1]):
             products = products * flat[factors[:, column]]
         return np.bincount(self.entry, weights=products, minlength=len(self)).reshape(self.shape)
+
+
+def bias_terms(space: ElementSpace, name: str, shape) -> tuple[np.ndarray, np.ndarray]:
+    """The ``+ b[c]`` terms of a layer with a bias: every entry of ``shape`` (row-major) and, as its one
+    factor, the element of ``name`` at its channel (axis 1); ``(entries, factors)`` to join the others."""
+    every = np.arange(math.prod(shape))
+    channel = np.unravel_index(every, shape)[1]
+    return every, np.stack([space.ids(name, channel), np.full_like(every, NO_FACTOR)], axis=1)

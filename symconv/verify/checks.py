@@ -94,17 +94,7 @@ def finite_differences(forward, values, name, entries, h, divisor=1):
     outputs the perturbed entry does not reach cancel exactly, so round-off
     scales with the few outputs it does reach, not with the whole of L.
     """
-    estimates = []
-    for index in entries:
-        shifted = dict(values)
-        tensor = values[name].copy()
-        shifted[name] = tensor
-        tensor[index] = values[name][index] + h
-        up = forward(shifted)
-        tensor[index] = values[name][index] - h
-        down = forward(shifted)
-        estimates.append(float(np.sum(values["dy"] * (up - down))) / (2 * h) / divisor)
-    return np.array(estimates)
+    return _central_differences(forward, values["dy"], values, name, entries, h, divisor)
 
 
 def loss_finite_differences(terms, values, name, entries, h, divisor=1):
@@ -113,16 +103,21 @@ def loss_finite_differences(terms, values, name, entries, h, divisor=1):
     As in :func:`finite_differences`, the terms are subtracted before the
     sum, so the terms the perturbed entry does not reach cancel exactly.
     """
+    return _central_differences(terms, 1, values, name, entries, h, divisor)
+
+
+def _central_differences(evaluate, weight, values, name, entries, h, divisor):
+    """``sum(weight * (evaluate(x + h) - evaluate(x - h))) / (2 h) / divisor`` for each entry of ``name``."""
     estimates = []
     for index in entries:
         shifted = dict(values)
         tensor = values[name].copy()
         shifted[name] = tensor
         tensor[index] = values[name][index] + h
-        up = terms(shifted)
+        up = evaluate(shifted)
         tensor[index] = values[name][index] - h
-        down = terms(shifted)
-        estimates.append(float(np.sum(up - down)) / (2 * h) / divisor)
+        down = evaluate(shifted)
+        estimates.append(float(np.sum(weight * (up - down))) / (2 * h) / divisor)
     return np.array(estimates)
 
 
