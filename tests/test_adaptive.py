@@ -28,6 +28,7 @@ from symconv.engine.derive import derive
 from symconv.engine.evaluate import evaluate_table
 from symconv.errors import SymconvError
 from symconv.layers import rule_for
+from symconv.layers.rule import CONSTANT, fresh_origins
 from symconv.printing.formats import render
 from symconv.reference import (
     adaptive_avg_pool_backward,
@@ -284,11 +285,11 @@ def test_stacks_with_adaptive_pools_verify(text, shape, expected):
 def test_the_max_kinks_are_each_windows_lead_over_its_runner_up():
     spec = adaptive_pool_spec("adaptive_maxpool1d", (1, 1, 5), 3)  # windows [0,1] [1,2,3] [3,4]
     x = np.array([[[4.0, 1.0, 3.0, 2.5, 2.0]]])
-    lead, constant = rule_for(spec).kinks(spec, x, np.zeros(x.shape, dtype=bool))
-    assert lead.tolist() == [[[3.0, 0.5, 0.5]]] and not constant.any()
-    fixed = np.array([[[True, True, False, True, True]]])  # only x[2] moves: windows 0 and 2 are constant
-    lead, constant = rule_for(spec).kinks(spec, x, fixed)
-    assert constant.tolist() == [[[True, False, True]]] and lead[0, 0, 1] == 0.5
+    lead, origin = rule_for(spec).kinks(spec, x, fresh_origins(x.shape))
+    assert lead.tolist() == [[[3.0, 0.5, 0.5]]] and origin.tolist() == [[[0, 2, 3]]]  # each window's winner
+    fixed = np.array([[[CONSTANT, CONSTANT, 2, CONSTANT, CONSTANT]]])  # only x[2] moves: windows 0 and 2 are constant
+    lead, origin = rule_for(spec).kinks(spec, x, fixed)
+    assert origin.tolist() == [[[CONSTANT, 2, CONSTANT]]] and lead[0, 0, 1] == 0.5
 
 
 def test_the_size_guard_counts_in_closed_form_and_bounds_the_terms():

@@ -720,6 +720,32 @@ def test_stack_kinks_are_found_along_the_chain():
     assert _kink_distance(derivation, values) == (0.5, "maxpool2d window of y[0, 0, 0, 0]")
 
 
+def test_copies_of_one_winner_are_not_rivals_but_equal_leaves_are():
+    from symconv.verify.stack import _kink_distance
+
+    derivation = derived((1, 1, 5), "maxpool1d(kernel=2, stride=1) | maxpool1d(kernel=2, stride=1)")
+    # h1 = [6, 5, 5, 3]: h1[1] and h1[2] are both x[2]. The window of y[1]
+    # holds that one value twice, which moves as one: no rival, no kink.
+    # Nearest: y[0], where 6 (x[0]) leads 5 (x[2]) by 1.
+    values = {"x": np.array([[[6.0, 0.0, 5.0, 1.0, 3.0]]])}
+    assert _kink_distance(derivation, values) == (1.0, "maxpool1d window of y[0, 0, 0]")
+    # Two different leaves of equal value do tie: x[0] and x[2] meet in y[0]'s window.
+    values["x"][0, 0, 0] = 5.0
+    assert _kink_distance(derivation, values) == (0.0, "maxpool1d window of y[0, 0, 0]")
+
+
+@pytest.mark.parametrize("shape, text", [
+    ((1, 1, 6, 6), "maxpool2d(kernel=3, stride=1) | maxpool2d(kernel=2, stride=1)"),
+    ((1, 2, 6, 6), "conv2d(weight=2,2,2,2) | maxpool2d(kernel=2, stride=1) | relu | maxpool2d(kernel=2, stride=1)"),
+    ((1, 1, 9), "maxpool1d(kernel=3, stride=1) | leaky_relu | adaptive_maxpool1d(output_size=3)"),
+])
+def test_overlapping_max_pools_in_a_row_verify_at_the_first_draw(shape, text):
+    # Overlapping windows pass one maximum to several outputs, so the next
+    # pool's windows hold it more than once; those ties used to void every draw.
+    report = verify_stack(derived(shape, text))
+    assert report.passed and report.draws == 1, report.table()
+
+
 def test_stacked_max_pools_name_each_winner_after_its_own_output():
     # The last pool's winner is m (the window of y); an inner pool's is m^{(1)}
     # (the window of h1), and the introduction says so.

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from symconv.layers.activation_check import CHECK
-from symconv.layers.rule import LayerRule, input_only
+from symconv.layers.rule import CONSTANT, LayerRule, input_only
 from symconv.symbolic.atoms import Ramp
 from symconv.symbolic.space import ElementSpace
 from symconv.symbolic.terms import TermTable
@@ -61,10 +61,11 @@ def _chain(spec, tex):
              % (up, x, slope.numerator, slope.denominator, x))]
 
 
-def _kinks(spec, x, constant):
-    """Every input's distance from 0; a plain ReLU's clamped inputs stay constant."""
-    distance = np.where(constant, np.inf, np.abs(x))
-    return distance, (constant | (x < 0)) if spec.negative_slope == 0 else constant
+def _kinks(spec, x, origin):
+    """Every moving input's distance from 0; a plain ReLU's clamped inputs become
+    constant, and the rest keep their origins (equal inputs give equal outputs)."""
+    distance = np.where(origin == CONSTANT, np.inf, np.abs(x))
+    return distance, np.where(x < 0, CONSTANT, origin) if spec.negative_slope == 0 else origin
 
 
 RULE = LayerRule(

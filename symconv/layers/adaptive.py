@@ -23,7 +23,7 @@ import numpy as np
 from symconv.layers.adaptive_check import ADAPTIVE_AVG_CHECK, ADAPTIVE_MAX_CHECK, window_table
 from symconv.layers.avgpool import avgpool_forward
 from symconv.layers.maxpool import maxpool_forward
-from symconv.layers.rule import LayerRule, axes_text, input_only, scaled
+from symconv.layers.rule import CONSTANT, LayerRule, axes_text, input_only, moving_average_origins, scaled
 from symconv.layers.windows import winner_leads
 
 
@@ -55,18 +55,18 @@ def window_positions(spec):
     return window_table(spec.input, bounds)
 
 
-def _max_kinks(spec, x, constant):
-    """Per adaptive window: the winner's lead over the best rival, and whether the winner is constant."""
+def _max_kinks(spec, x, origin):
+    """Per adaptive window: the winner's lead over the best rival, and the winner's origin."""
     flat, real = window_positions(spec)
-    return winner_leads(flat, real, x, constant)
+    return winner_leads(flat, real, x, origin)
 
 
-def _avg_kinks(spec, x, constant):
-    """No kink; an output stays constant when its whole window does."""
+def _avg_kinks(spec, x, origin):
+    """No kink; an output stays constant when its whole window does, and is new otherwise."""
     from symconv import reference
 
-    moving = reference.adaptive_avg_pool_forward((~constant).astype(float), spec.output_size)
-    return None, moving == 0
+    moving = reference.adaptive_avg_pool_forward((origin != CONSTANT).astype(float), spec.output_size)
+    return None, moving_average_origins(moving, spec.output_shape)
 
 
 MAX_RULE = LayerRule(

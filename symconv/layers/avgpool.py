@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from symconv.layers.pool_check import AVG_CHECK
-from symconv.layers.rule import LayerRule, input_only
+from symconv.layers.rule import CONSTANT, LayerRule, input_only, moving_average_origins
 from symconv.layers.windows import pool_details, pool_options, pool_reference, window_ids
 from symconv.symbolic.space import NO_FACTOR, ElementSpace
 from symconv.symbolic.terms import TermTable
@@ -62,12 +62,12 @@ def _details(spec) -> list[str]:
     return parts
 
 
-def _kinks(spec, x, constant):
-    """No kink; an output stays constant when its whole window does."""
+def _kinks(spec, x, origin):
+    """No kink; an output stays constant when its whole window does, and is new otherwise."""
     from symconv import reference
 
-    moving = reference.avg_pool_forward((~constant).astype(float), spec.kernel, **_options(spec))
-    return None, moving == 0
+    moving = reference.avg_pool_forward((origin != CONSTANT).astype(float), spec.kernel, **_options(spec))
+    return None, moving_average_origins(moving, spec.output_shape)
 
 
 RULE = LayerRule(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symconv.layers.rule import LayerRule, intermediate_names
+from symconv.layers.rule import LayerRule, fresh_kinks, intermediate_names
 from symconv.names import NORM_KINDS
 from symconv.symbolic.channels import ChannelGraph, ChannelStep
 
@@ -115,7 +115,7 @@ RULE = LayerRule(
     smooth=True,
     details=_details,
     chain=_chain,
-    kinks=lambda spec, x, constant: (None, np.zeros(spec.output_shape, dtype=bool)),
+    kinks=fresh_kinks,
     rational=False,
     curved=True,
     cancels=True,

@@ -33,7 +33,7 @@ import numpy as np
 
 from symconv.symbolic.terms import ElementSpace, TermTable, bias_terms
 from symconv.layers.conv_check import CHECK
-from symconv.layers.rule import LayerRule, axes_text, scaled
+from symconv.layers.rule import LayerRule, axes_text, fresh_kinks, scaled
 from symconv.names import CONV_KINDS, FORMS, OUTPUT_LETTERS
 from symconv.spec.conv import ConvSpec
 
@@ -178,11 +178,6 @@ def _chain(spec, tex):
     return rows
 
 
-def _kinks(spec, x, constant):
-    """Linear in x and in w: every output moves (the weights are perturbed too)."""
-    return None, np.zeros(spec.output_shape, dtype=bool)
-
-
 def _kind_forms(kind):
     """Matrix pictures are drawn in 1-D and 2-D: a 3-D layer's slices are not matrices."""
     return FORMS if CONV_KINDS[kind] <= 2 else tuple(form for form in FORMS if form != "matrix")
@@ -204,7 +199,7 @@ RULE = LayerRule(
     smooth=True,
     details=_details,
     chain=_chain,
-    kinks=_kinks,
+    kinks=fresh_kinks,
     forms=FORMS,
     check=CHECK,
     kind_forms=_kind_forms,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from symconv.layers.conv_transpose_check import CHECK
-from symconv.layers.rule import LayerRule, axes_text, scaled
+from symconv.layers.rule import LayerRule, axes_text, fresh_kinks, scaled
 from symconv.names import CONV_TRANSPOSE_KINDS
 from symconv.spec.conv_transpose import ConvTransposeSpec
 from symconv.symbolic.terms import ElementSpace, TermTable, bias_terms
@@ -125,14 +125,9 @@ def _chain(spec, tex):
     return rows
 
 
-def _kinks(spec, x, constant):
-    """Linear in x and in w: every output moves (the weights are perturbed too)."""
-    return None, np.zeros(spec.output_shape, dtype=bool)
-
-
 def _rule(kinds, forms) -> LayerRule:
     return LayerRule(kinds=kinds, forward=conv_transpose_forward, tensors=_tensors, reference=_reference,
-                     smooth=True, details=_details, chain=_chain, kinks=_kinks, forms=forms, check=CHECK,
+                     smooth=True, details=_details, chain=_chain, kinks=fresh_kinks, forms=forms, check=CHECK,
                      operators="conv_transpose", weight_axes=("c", "f"))
 
 

@@ -45,9 +45,9 @@ def _chain(spec, tex):
     return [(r"\partial " + tex["x"], r"\operatorname{reshape}_{%s}(%s)" % (shape, tex["dy"]))]
 
 
-def _kinks(spec, x, constant):
-    """No kink; an element stays constant where the element it copies does."""
-    return None, constant.reshape(spec.output_shape)
+def _kinks(spec, x, origin):
+    """No kink; each element has the origin of the element it copies."""
+    return None, origin.reshape(spec.output_shape)
 
 
 RULE = LayerRule(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symconv.layers.rule import LayerRule, scaled
+from symconv.layers.rule import LayerRule, fresh_kinks, scaled
 from symconv.symbolic.terms import ElementSpace, TermTable, bias_terms
 
 DEFAULT_NAMES = {"x": "x", "w": "w", "b": "b", "dy": "dy"}
@@ -74,11 +74,6 @@ def _chain(spec, tex):
     return rows
 
 
-def _kinks(spec, x, constant):
-    """Linear in x and in w: every output moves (the weights are perturbed too)."""
-    return None, np.zeros(spec.output_shape, dtype=bool)
-
-
 RULE = LayerRule(
     kinds=("linear",),
     forward=linear_forward,
@@ -87,5 +82,5 @@ RULE = LayerRule(
     smooth=True,
     details=_details,
     chain=_chain,
-    kinks=_kinks,
+    kinks=fresh_kinks,
 )

@@ -74,8 +74,8 @@ def _details(spec) -> list[str]:
     return parts
 
 
-def _kinks(spec, x, constant):
-    """Per window: the winner's lead over the best rival, and whether the winner is constant
+def _kinks(spec, x, origin):
+    """Per window: the winner's lead over the best rival, and the winner's origin
     (:func:`~symconv.layers.windows.winner_leads`, on the windows' candidate positions)."""
     from symconv.reference.windows import window_candidates
 
@@ -83,7 +83,7 @@ def _kinks(spec, x, constant):
                                   spec.padding, spec.dilation, spec.ceil_mode)
     real = positions > -np.inf
     flat = np.where(real, positions, 0).astype(np.intp)
-    return winner_leads(flat, real, x, constant)
+    return winner_leads(flat, real, x, origin)
 
 
 RULE = LayerRule(

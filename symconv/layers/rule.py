@@ -14,8 +14,15 @@ Names: a rule speaks of a layer's tensors by role (``x``, ``w``, ``b``, ``y``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
+
+import numpy as np
+
+#: The origin of an element that stays constant when the leaves move (an
+#: input a plain ReLU clamped to 0, and whatever only copies or averages such).
+CONSTANT = -1
 
 
 @dataclass(frozen=True)
@@ -36,11 +43,15 @@ class LayerRule:
     * ``chain(spec, tex)``: the backward as operator identities, one
       ``(lhs, rhs)`` LaTeX pair per gradient; ``tex`` maps each role to its
       LaTeX name and ``dy`` to the upstream gradient's.
-    * ``kinks(spec, x, constant)``: where finite differences break down at the
-      layer's input values ``x``: ``(distance, moves)``, the distance of every
-      site from its kink (``None`` if the layer has none) and the mask of the
-      layer's outputs that stay constant when the inputs move (``constant``
-      is that mask for ``x``).
+    * ``kinks(spec, x, origin)``: where finite differences break down at the
+      layer's input values ``x``: ``(distance, origin_out)``, the distance of
+      every site from its kink (``None`` if the layer has none) and the
+      origins of the layer's outputs. ``origin`` labels each element of x as
+      a function of the leaves (see :func:`fresh_origins`): :data:`CONSTANT`
+      where it stays put when the leaves move, and one label for elements
+      that are the same function, copies of one value that move together
+      (through max pools, flatten and element-wise layers), which therefore
+      never tie as rivals.
     * ``kink_site``: what a site of ``distance`` is, for messages, with the
       layer's tensor names to fill in (``"window of {y}"``).
     * ``forms``: how a derivation of the layer can be shown (every entry;
@@ -118,9 +129,27 @@ def input_only(spec, names) -> dict:
     return {names["x"]: spec.input}
 
 
-def no_kinks(spec, x, constant):
-    """A layer linear in its inputs: no kink; its outputs move wherever an input does."""
-    return None, constant
+def fresh_origins(shape):
+    """Origins of a tensor whose every element is a function of its own (a
+    convolution's outputs, a batch norm's, the leaves): all labels distinct.
+
+    Labels only ever meet within one tensor, so they need not differ from
+    those of another. Two elements that are in fact equal functions but get
+    distinct labels (two conv outputs that read only padding) are treated as
+    rivals: their tie may void the finite differences, but never hides a kink.
+    """
+    return np.arange(math.prod(shape)).reshape(shape)
+
+
+def fresh_kinks(spec, x, origin):
+    """A layer that mixes its inputs (and its weights, which move too): no kink; every output a new function."""
+    return None, fresh_origins(spec.output_shape)
+
+
+def moving_average_origins(moving, shape):
+    """Origins of an average pool's outputs from ``moving`` (the pool of the
+    inputs' moving mask): constant where no input of the window moves, else new."""
+    return np.where(moving == 0, CONSTANT, fresh_origins(shape))
 
 
 def intermediate_names(names, roles) -> dict:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from symconv.layers.rule import axes_text, scaled
+from symconv.layers.rule import CONSTANT, axes_text, scaled
 from symconv.symbolic.space import NO_FACTOR
 
 
@@ -68,23 +68,26 @@ def window_ids(spec, space, input_name: str) -> np.ndarray:
     return ids[:, : max(used, 1)]
 
 
-def winner_leads(flat, real, x, constant):
-    """Per window of a max pool: its winner's lead over the best rival, and whether the winner is constant.
+def winner_leads(flat, real, x, origin):
+    """Per window of a max pool: its winner's lead over the best rival, and the winner's origin.
 
     ``flat`` holds each window's candidate positions in x (row-major, ``real``
-    false where a slot is padding). The winner is the first maximum, as PyTorch
-    picks it; a rival is any other candidate if the winner moves, or only the
-    moving ones if it is constant (ties among constants never change the winner).
+    false where a slot is padding); ``origin`` labels x's elements as
+    functions of the leaves (:func:`symconv.layers.rule.fresh_origins`). The
+    winner is the first maximum, as PyTorch picks it, and a rival is any
+    candidate of another origin: copies of the winner move with it, and
+    constants (one origin, ``CONSTANT``) never overtake one another, so a tie
+    with either never changes what the window passes on. The output is the
+    winner's value, so it has the winner's origin.
     """
     values = np.where(real, x.ravel()[flat], -np.inf)
-    fixed = np.where(real, constant.ravel()[flat], True)
+    labels = np.where(real, origin.ravel()[flat], CONSTANT)
     winner = np.argmax(values, axis=-1)[..., None]  # the first maximum, as PyTorch picks it
     best = np.take_along_axis(values, winner, -1)
-    winner_fixed = np.take_along_axis(fixed, winner, -1)
-    rivals = real & (~fixed | ~winner_fixed)
-    np.put_along_axis(rivals, winner, False, -1)
+    winner_origin = np.take_along_axis(labels, winner, -1)
+    rivals = real & (labels != winner_origin)
     runner_up = np.where(rivals, values, -np.inf).max(axis=-1, initial=-np.inf)
-    return best[..., 0] - runner_up, winner_fixed[..., 0]
+    return best[..., 0] - runner_up, winner_origin[..., 0]
 
 
 def pool_details(spec) -> list[str]:

@@ -14,10 +14,14 @@ keeps away from them (the single-layer verifier's grid of distinct values).
 So the random values are drawn again, from the same seeded generator, until
 every (leaky) ReLU input along the reference chain is at least
 :data:`KINK_STEPS` steps from 0 and every max-pool window's winner at least
-that far from its runner-up; after :data:`MAX_DRAWS` draws the report says
+that far from its best rival; after :data:`MAX_DRAWS` draws the report says
 it failed rather than passing on finite differences that prove nothing.
-Values a plain ReLU clamped to 0 are constant, so a tie among them (a window
-of clamped zeros) cannot change which one wins and is not a kink.
+Not every tie is a kink. Values a plain ReLU clamped to 0 are constant, so a
+tie among them (a window of clamped zeros) cannot change which one wins; and
+copies of one value move together, so a window that holds the same winner
+twice (two overlapping max pools in a row pass one maximum to several
+outputs) passes on the same value whichever copy wins. Neither counts as a
+rival of the winner (:func:`symconv.layers.windows.winner_leads`).
 
 >>> from symconv.engine.derive import derive_stack
 >>> from symconv.spec.stack import parse_layers, stack_spec
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from symconv.layers import rule_for
+from symconv.layers.rule import fresh_origins
 from symconv.verify.chain import reference_outputs
 from symconv.verify.checks import EXACT_TERM_LIMIT, IRRATIONAL, Report, exact_integers
 from symconv.verify.loop import Plan, at_init_scale, drawn_shapes, given_target, run_checks
@@ -109,18 +114,20 @@ def draw_values(shapes, rng):
 def _kink_distance(derivation, values):
     """``(distance, where)`` of the nearest kink along the reference chain.
 
-    Each tensor carries a mask of its constant elements, which each layer's
-    rule carries through (:attr:`symconv.layers.rule.LayerRule.kinks`): a
-    plain ReLU's clamped inputs become constant, and stay so through a max
-    pool whose winner is constant or an average pool of constants; a
-    convolution's outputs always move (its weights are perturbed too).
+    Each tensor carries the origins of its elements, which each layer's rule
+    carries through (:attr:`symconv.layers.rule.LayerRule.kinks`): a plain
+    ReLU's clamped inputs become constant; a max pool's output is its
+    winner, so it keeps the winner's origin, as element-wise layers and
+    flatten keep their inputs'; a convolution's outputs, or an average
+    pool's of anything that moves, are new functions (its weights are
+    perturbed too).
     """
     outputs = reference_outputs(derivation, values)
-    constant = np.zeros(derivation.spec.input, dtype=bool)
+    origin = fresh_origins(derivation.spec.input)
     nearest = (math.inf, "")
     for layer, names in zip(derivation.spec.layers, derivation.names):
         rule = rule_for(layer)
-        distance, constant = rule.kinks(layer, outputs[names["x"]], constant)
+        distance, origin = rule.kinks(layer, outputs[names["x"]], origin)
         if distance is not None and distance.size and distance.min() < nearest[0]:
             index = np.unravel_index(np.argmin(distance), distance.shape)
             where = f"{layer.kind} " + rule.kink_site.format(**names)
