@@ -25,9 +25,8 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 #: Every single-layer kind, in the order help texts list them.
 LAYER_KINDS = (tuple(CONV_KINDS) + tuple(CONV_TRANSPOSE_KINDS) + tuple(POOL_KINDS) + tuple(ADAPTIVE_KINDS)
                + ACTIVATION_KINDS + DENSE_KINDS + tuple(NORM_KINDS))
-#: The kinds ``symconv check`` knows the classic mistakes and edge cases of.
-CHECK_KINDS = (tuple(CONV_KINDS) + tuple(CONV_TRANSPOSE_KINDS) + tuple(POOL_KINDS) + tuple(ADAPTIVE_KINDS)
-               + ("relu", "leaky_relu"))
+#: The kinds ``symconv check`` knows the classic mistakes and edge cases of: every one.
+CHECK_KINDS = LAYER_KINDS
 #: The word that asks for a stack of layers (``--layers``) where a kind is expected.
 STACK = "stack"
 

@@ -18,7 +18,7 @@ from symconv.spec.options import build_spec
 
 def layer_spec(kind: str, input, weight=None, kernel=None, stride=None, padding=None, dilation=None,
                groups=None, bias=True, ceil_mode=False, count_include_pad=True, divisor_override=None,
-               negative_slope=None, padding_mode=None, output_padding=None, output_size=None):
+               negative_slope=None, padding_mode=None, output_padding=None, output_size=None, eps=None):
     """The spec of a layer from Python values (the CLI's options under their Python names)."""
     return build_spec(kind, tuple(input) if isinstance(input, (list, tuple)) else input,
                       weight=tuple(weight) if isinstance(weight, list) else weight, kernel=kernel,
@@ -26,7 +26,8 @@ def layer_spec(kind: str, input, weight=None, kernel=None, stride=None, padding=
                       groups=groups, no_bias=not bias,
                       ceil_mode=ceil_mode, no_count_include_pad=not count_include_pad,
                       divisor_override=divisor_override, negative_slope=negative_slope, padding_mode=padding_mode,
-                      output_size=tuple(output_size) if isinstance(output_size, list) else output_size)
+                      output_size=tuple(output_size) if isinstance(output_size, list) else output_size,
+                      eps=eps)
 
 
 def check_backward(fn, kind: str, *, input, convention: str = "plain", forward=None, seed: int = 0,
@@ -35,7 +36,7 @@ def check_backward(fn, kind: str, *, input, convention: str = "plain", forward=N
 
     ``options`` are the layer's: ``weight``, ``kernel``, ``stride``,
     ``padding``, ``padding_mode``, ``output_padding``, ``dilation``, ``groups``, ``bias``, ``ceil_mode``,
-    ``count_include_pad``, ``divisor_override``, ``negative_slope``, ``output_size``.
+    ``count_include_pad``, ``divisor_override``, ``negative_slope``, ``output_size``, ``eps``.
     The report's ``.ok``, ``.gradients``, ``.diagnosis`` and
     ``.blind_spots`` say what was found; ``.assert_ok()`` raises with the
     readable report.

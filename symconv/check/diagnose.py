@@ -69,6 +69,8 @@ def factor_text(factor: float) -> str:
 def _scaled(gradients, yours, right):
     found = {}
     for g in gradients:
+        if any(u[g].shape != r[g].shape for u, r in zip(yours, right)):
+            continue  # a reshaped gradient is not a multiple of the right one
         u = np.concatenate([p[g].ravel() for p in yours])
         e = np.concatenate([p[g].ravel() for p in right])
         norm = float(e @ e)

@@ -1,5 +1,7 @@
 """The mistakes any layer's backward can make, beside each family's own (``rule.check.mistakes``).
 
+(Any layer that treats each sample on its own, that is: ``rule.check.per_sample``.)
+
 * ``batch-not-summed``: a parameter's gradient from one sample (the first,
   or the last, as ``=`` in a loop over the batch leaves it);
 * ``overwrite-not-accumulate``: ``=`` where ``+=`` is needed, so the last
@@ -105,6 +107,8 @@ def mistakes_of(spec, rule, shapes) -> tuple[Mistake, ...]:
     """Every mistake a check looks for in a layer: the family's own, then the ones of every layer."""
     parameters = tuple("d" + name for name in shapes if name not in ("x", "dy"))
     found = tuple(rule.check.mistakes(spec))
+    if not rule.check.per_sample:  # samples meet (batch norm): the family models these mistakes itself
+        return found
     if parameters:
         found += (_batch_not_summed(spec, rule, parameters),)
     return found + (_overwrite(spec, rule, shapes, parameters),)

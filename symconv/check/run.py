@@ -75,13 +75,17 @@ def run_check(spec, fn, convention: str = "plain", forward=None, seed: int = 0, 
     results = {g: judge(g, [y[g] for y in yours], [r[g] for r in right]) for g in names}
     checked_forward = None
     if "y" in yours[0]:
-        checked_forward = judge("y", [y["y"] for y in yours], [reference_forward(values) for _, values in probes])
-    wrong = [g for g, result in results.items() if result.wrong]
+        outputs = [reference_forward(values) for _, values in probes]  # batch norm's holds its statistics too
+        outputs = [out[NAMES["y"]] if isinstance(out, dict) else out for out in outputs]
+        checked_forward = judge("y", [y["y"] for y in yours], outputs)
+    # A gradient of the wrong shape is diagnosed too (a transposed dw is a known mistake), but has no
+    # wrong entries to rebuild.
+    wrong = [g for g, result in results.items() if not result.ok]
     outcomes = Outcomes(mistakes_of(spec, rule, sizes), probes)
     findings = diagnose(outcomes, wrong, yours, right) if wrong else []
     spots = blind_spots(spec, rule, outcomes, right, seed) if explain else []
     if explain:
-        for g in wrong:
+        for g in (g for g in wrong if results[g].wrong):
             partner = rule.check.partners.get(g)
             rebuilt = _rebuild(call, reference_backward, probes, yours, right, g, partner)
             if rebuilt:

@@ -89,10 +89,9 @@ def layer_options(function=None, *, kinds=None, stack=True):
 
 #: The options of one layer only (no stack, no loss, no size guard), for ``symconv check``;
 #: --input is checked by the command, since ``--suite`` brings its own sizes.
-#: no --eps either: check knows no batch norm.
 _ONE_LAYER_OPTIONS = [click.option("--input", "input", metavar="N,C,H,W", help=_INPUT_HELP)] + [
     option for name, option in zip(_NAMES, _LAYER_OPTIONS)
-    if name not in ("input", "eps", "layers", "reduction", "max_terms")]
+    if name not in ("input", "layers", "reduction", "max_terms")]
 
 
 def one_layer_options(function=None, *, kinds=None):

@@ -39,19 +39,20 @@ def _mistakes(spec):
                     f"{spec.negative_slope}, the slope below 0, not 1", (_at_zero(spec),)),)
 
 
-_SHAPES = [(1, 1, 1), (1, 1, 5), (2, 3, 4), (4, 1, 7), (1, 8, 2), (3, 2, 1), (1, 1, 1, 1), (1, 1, 3, 3),
+#: Input shapes of the edge suites of the element-wise activations (smooth_check.py's too).
+SHAPES = [(1, 1, 1), (1, 1, 5), (2, 3, 4), (4, 1, 7), (1, 8, 2), (3, 2, 1), (1, 1, 1, 1), (1, 1, 3, 3),
            (2, 2, 4, 4), (1, 3, 5, 2), (3, 1, 1, 6), (2, 4, 2, 2), (1, 1, 8, 8), (5, 1, 2, 3), (1, 6, 3, 1),
            (2, 1, 9), (1, 2, 16), (6, 1, 2), (1, 5, 5), (2, 2, 3, 5)]
 
 
 def _edge_cases(kind):
     if kind == "relu":
-        return [(f"input {'x'.join(map(str, s))}", {"input": s}) for s in _SHAPES + [
+        return [(f"input {'x'.join(map(str, s))}", {"input": s}) for s in SHAPES + [
             (1, 1, 32), (3, 3, 3, 3), (1, 1, 1, 12), (7, 1, 1), (1, 7, 1), (2, 2, 2, 2), (1, 2, 6, 6),
             (4, 4, 1), (1, 3, 7, 7), (8, 1, 2, 2)]]
     slopes = ["1/100", "1/10", "1/2", "2", "-1/5", "0"]
     return [(f"input {'x'.join(map(str, s))}, slope {slope}", {"input": s, "negative_slope": slope})
-            for i, s in enumerate(_SHAPES) for slope in (slopes[i % len(slopes)], slopes[(i + 3) % len(slopes)])]
+            for i, s in enumerate(SHAPES) for slope in (slopes[i % len(slopes)], slopes[(i + 3) % len(slopes)])]
 
 
 CHECK = CheckRule(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symconv.layers.batchnorm_check import CHECK
 from symconv.layers.rule import LayerRule, fresh_kinks, intermediate_names
 from symconv.names import NORM_KINDS
 from symconv.symbolic.channels import ChannelGraph, ChannelStep
@@ -116,6 +117,7 @@ RULE = LayerRule(
     details=_details,
     chain=_chain,
     kinks=fresh_kinks,
+    check=CHECK,
     rational=False,
     curved=True,
     cancels=True,

@@ -17,7 +17,11 @@ A :class:`CheckRule` is the check's part of a :class:`~symconv.layers.rule.Layer
 * ``partners``: for each gradient, the tensor it is bilinear in together
   with ``dy`` (a convolution's ``dx`` in ``dy`` and ``w``), so a user's
   wrong entry can be reconstructed as a formula by probing;
-* ``edge_cases(kind)``: the edge-suite's configurations, ``(name, config)``.
+* ``edge_cases(kind)``: the edge-suite's configurations, ``(name, config)``;
+* ``per_sample``: the layer treats each sample on its own, so the mistakes
+  any such layer can make apply too (:mod:`symconv.check.mistakes`: a
+  parameter's gradient from one sample, ``=`` for ``+=``). Batch norm's
+  samples meet in its statistics, so it models its own.
 
 A mistake never reads a formula from the symbolic engine: it runs the NumPy
 reference kernels on altered inputs or options (a flipped kernel, stride 1),
@@ -31,6 +35,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+
+from symconv.errors import SymconvError
 
 #: The names of a lone layer's tensors, as the check's probes hold them.
 NAMES = {"x": "x", "w": "w", "b": "b", "y": "y"}
@@ -60,6 +66,12 @@ class CheckRule:
     mistakes: Callable
     edge_cases: Callable
     partners: dict = field(default_factory=dict)
+    per_sample: bool = True
+
+
+def no_cs231n(kind: str, why: str):
+    """The refusal of the cs231n convention for a kind the course has no such function for."""
+    raise SymconvError(f"convention: got 'cs231n' for {kind}, expected conv2d, maxpool2d or avgpool2d ({why})")
 
 
 def embed(dy, shape):

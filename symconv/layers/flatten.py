@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from symconv.layers.dense_check import FLATTEN_CHECK
 from symconv.layers.rule import LayerRule, input_only
 from symconv.symbolic.terms import ElementSpace, TermTable
 
@@ -59,4 +60,5 @@ RULE = LayerRule(
     details=lambda spec: ["output " + "x".join(map(str, spec.output_shape))],
     chain=_chain,
     kinks=_kinks,
+    check=FLATTEN_CHECK,
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symconv.layers.dense_check import LINEAR_CHECK
 from symconv.layers.rule import LayerRule, fresh_kinks, scaled
 from symconv.symbolic.terms import ElementSpace, TermTable, bias_terms
 
@@ -83,4 +84,5 @@ RULE = LayerRule(
     details=_details,
     chain=_chain,
     kinks=fresh_kinks,
+    check=LINEAR_CHECK,
 )

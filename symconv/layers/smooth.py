@@ -17,6 +17,7 @@ tanh(x[0, 0])
 from __future__ import annotations
 
 from symconv.layers.rule import LayerRule, input_only
+from symconv.layers.smooth_check import CHECK
 from symconv.symbolic.tensors import element, indices
 
 def _sigmoid(z):
@@ -81,4 +82,5 @@ RULE = LayerRule(
     rational=False,
     curved=True,
     notes=_notes,
+    check=CHECK,
 )
