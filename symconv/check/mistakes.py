@@ -1,6 +1,6 @@
-"""The mistakes any layer's backward can make, beside each family's own (``rule.check.mistakes``).
-
-(Any layer that treats each sample on its own, that is: ``rule.check.per_sample``.)
+"""The mistakes the backward of any layer that treats each sample on its own
+(``rule.check.per_sample``; all but batch norm) can make, beside each
+family's own (``rule.check.mistakes``).
 
 * ``batch-not-summed``: a parameter's gradient from one sample (the first,
   or the last, as ``=`` in a loop over the batch leaves it);
