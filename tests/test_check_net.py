@@ -148,7 +148,7 @@ def bn_last_sample(dy, x, w, b, eps):
 MISTAKES = [
     (linear_layout, "linear", dict(input=(2, 3), weight=(3, 3)), "weight-layout", ("dx", "dw")),
     (linear_first_sample, "linear", dict(input=(3, 2), weight=(4, 2)), "batch-not-summed", ("dw", "db")),
-    (flatten_fortran, "flatten", dict(input=(2, 3, 4)), "column-major", ("dx",)),
+    (flatten_fortran, "flatten", dict(input=(2, 3, 4, 2)), "column-major", ("dx",)),
     (flatten_channels_last, "flatten", dict(input=(2, 3, 2, 2)), "channels-last", ("dx",)),
     (sigmoid_at_input, "sigmoid", dict(input=(2, 3, 4)), "derivative-at-input", ("dx",)),
     (sigmoid_no_dy, "sigmoid", dict(input=(2, 3, 4)), "upstream-ignored", ("dx",)),
@@ -239,3 +239,35 @@ def test_the_command_line_checks_a_batch_norm_with_its_eps(tmp_path):
     assert refused.stderr.strip().splitlines() == [
         "Error: convention: got 'cs231n' for batchnorm2d, expected conv2d, maxpool2d or avgpool2d "
         "(the course's batchnorm_backward takes its own cache)"]
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (2, 1), (1, 3, 2), (2, 4)])
+@pytest.mark.parametrize("eps", [1e-7, 1e-8, 1e-12])
+def test_two_values_per_channel_and_a_tiny_eps_are_judged_by_the_terms_round_off(shape, eps):
+    # With M = 2, dx is of the order of eps: a near cancellation of terms |dy w| / s, whose round-off
+    # (PyTorch's and the reference's) is far above 1e-9 of dx itself.
+    for seed in range(3):
+        report = check_backward(batch_norm, "batchnorm1d", convention="torch", input=shape, eps=eps, seed=seed)
+        assert report.ok and not names(report), report.text()
+    wrong = check_backward(bn_constant_statistics, "batchnorm1d", input=shape, eps=eps)
+    assert not wrong.ok and "statistics-held-constant" in names(wrong)
+
+
+def test_an_eps_float64_cannot_carry_is_refused_in_one_line(tmp_path):
+    (tmp_path / "bn.py").write_text(BN_FILE)
+    done = _symconv("check", "bn.py:backward", "batchnorm2d", "--input", "2,3,2,2", "--eps", "1e-400", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "Error: eps: got '1e-400', expected at least 1e-200 (a constant channel's gradient divides by eps^(3/2), "
+        "which float64 cannot hold below that)"]
+    assert check_backward(autograd(batch_norm), "batchnorm2d", input=(2, 1, 2, 2), eps="1e-200").ok
+
+
+def test_for_an_n_c_l_input_flattens_two_wrong_orders_are_one_and_named_once():
+    report = check_backward(flatten_fortran, "flatten", input=(2, 3, 4))
+    assert names(report) == ["channels-last"] and "order='F'" in report.diagnosis[0].message
+
+
+def test_a_missing_input_is_asked_for_in_the_kinds_own_shape(tmp_path):
+    done = _symconv("check", "torch.nn.functional:linear", "linear", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "Error: input: got nothing, expected --input N,IN (or --suite edge)"

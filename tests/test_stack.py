@@ -746,6 +746,26 @@ def test_overlapping_max_pools_in_a_row_verify_at_the_first_draw(shape, text):
     assert report.passed and report.draws == 1, report.table()
 
 
+def test_batch_norm_keeps_copies_of_one_value_in_a_channel_as_copies():
+    from symconv.layers import rule_for
+    from symconv.layers.rule import CONSTANT
+    from symconv.spec.norm import batchnorm_spec
+
+    spec = batchnorm_spec("batchnorm1d", (1, 2, 4))
+    origin = np.array([[[5, 5, CONSTANT, CONSTANT], [5, 7, 7, CONSTANT]]])
+    _, labels = rule_for(spec).kinks(spec, np.zeros(spec.input), origin)
+    (a, b, c, d), (e, f, g, h) = labels[0].tolist()
+    assert a == b and f == g  # copies in one channel: one function of the leaves
+    assert len({a, e, f}) == 3  # one origin in two channels: two functions (each channel its own statistics)
+    assert len({c, d, h, a, e, f}) == 6 and CONSTANT not in (c, d, h)  # constants move with the statistics
+
+
+def test_a_batch_norm_between_overlapping_max_pools_verifies_at_the_first_draw():
+    report = verify_stack(derived((2, 2, 6), "maxpool1d(kernel=3, stride=1, padding=1) | batchnorm1d | "
+                                             "maxpool1d(kernel=2, stride=1)"))
+    assert report.passed and report.draws == 1, report.table()
+
+
 def test_stacked_max_pools_name_each_winner_after_its_own_output():
     # The last pool's winner is m (the window of y); an inner pool's is m^{(1)}
     # (the window of h1), and the introduction says so.

@@ -77,7 +77,7 @@ def _scaled(gradients, yours, right):
         if norm == 0 or not np.all(np.isfinite(u)):
             continue
         factor = float(u @ e) / norm
-        if factor != 0 and same(u, factor * e):
+        if factor != 0 and factor_text(factor) != "1" and same(u, factor * e):  # 1: right but for round-off
             found.setdefault(factor_text(factor), []).append(g)
     return [Finding("scaled", tuple(gs), f"{', '.join(gs)} {'is' if len(gs) == 1 else 'are'} {text} times "
                     f"the right gradient") for text, gs in found.items()]

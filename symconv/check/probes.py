@@ -14,7 +14,7 @@ import numpy as np
 
 from symconv.layers.checking import NAMES
 
-#: An entry is wrong when ``|yours - right| > RTOL * max(|right|, max |right| over the gradient)``.
+#: An entry is wrong when ``|yours - right| > RTOL * max(|right|, max |right| over the gradient, noise floor)``.
 RTOL = 1e-9
 
 
@@ -42,9 +42,14 @@ def draw(spec, rule, seed: int = 0) -> list[tuple[str, dict]]:
             ("small integers", integers), ("constant input (every window tied)", tied)]
 
 
-def wrong_mask(yours, right):
-    """Entries of ``yours`` that differ from ``right`` beyond the tolerance (NaN is always wrong)."""
-    scale = max(float(np.max(np.abs(right))) if right.size else 0.0, np.finfo(float).tiny)
+def wrong_mask(yours, right, floor: float = 0.0):
+    """Entries of ``yours`` that differ from ``right`` beyond the tolerance (NaN is always wrong).
+
+    ``floor`` raises the scale the tolerance is relative to, for a gradient
+    that is a small difference of large terms (``rule.check.noise``): its
+    round-off follows the terms, not the gradient.
+    """
+    scale = max(float(np.max(np.abs(right))) if right.size else 0.0, floor, np.finfo(float).tiny)
     tolerance = RTOL * np.maximum(np.abs(right), scale)
     with np.errstate(invalid="ignore"):
         return ~(np.abs(yours - right) <= tolerance)

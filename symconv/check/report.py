@@ -47,8 +47,8 @@ class Gradient:
         return data
 
 
-def judge(name: str, yours: list, right: list) -> Gradient:
-    """Compare the user's ``name`` with the exact one on every probe."""
+def judge(name: str, yours: list, right: list, floors=None) -> Gradient:
+    """Compare the user's ``name`` with the exact one on every probe (``floors``: each probe's noise floor)."""
     expected = tuple(right[0].shape)
     for value in yours:
         if tuple(value.shape) != expected:
@@ -56,8 +56,8 @@ def judge(name: str, yours: list, right: list) -> Gradient:
                             problem=f"returned shape {list(value.shape)}, expected {list(expected)}")
     mask = np.zeros(expected, dtype=bool)
     error = 0.0
-    for u, r in zip(yours, right):
-        mask |= wrong_mask(u, r)
+    for u, r, floor in zip(yours, right, floors or [0.0] * len(right)):
+        mask |= wrong_mask(u, r, floor)
         with np.errstate(invalid="ignore"):
             difference = np.abs(u - r)
         error = max(error, math.inf if np.isnan(difference).any() else float(difference.max(initial=0.0)))

@@ -13,7 +13,6 @@ from symconv.check.probes import draw, shapes, wrong_mask
 from symconv.check.reconstruct import formulas
 from symconv.errors import SymconvError
 from symconv.check.report import CheckReport, judge
-from symconv.errors import SymconvError
 from symconv.layers import rule_for
 from symconv.names import CHECK_KINDS
 from symconv.layers.checking import NAMES
@@ -36,10 +35,10 @@ def check_layer_size(spec) -> None:
         )
 
 
-def _rebuild(call, backward, probes, yours, right, gradient, partner):
+def _rebuild(call, backward, probes, yours, right, gradient, partner, floors):
     """Up to REBUILT wrong entries as formulas, at the first probe where the first wrong entry is wrong."""
     for p, (_, probe) in enumerate(probes):
-        mask = wrong_mask(yours[p][gradient], right[p][gradient])
+        mask = wrong_mask(yours[p][gradient], right[p][gradient], floors[p].get(gradient, 0.0))
         if mask.any():
             break
     entries = [tuple(int(i) for i in e) for e in np.argwhere(mask)[:REBUILT]]
@@ -72,7 +71,9 @@ def run_check(spec, fn, convention: str = "plain", forward=None, seed: int = 0, 
         yours = [call(values) for _, values in probes]
     except (Raised, Returned) as problem:
         return CheckReport(ok=False, error=str(problem), **report)
-    results = {g: judge(g, [y[g] for y in yours], [r[g] for r in right]) for g in names}
+    floors = [rule.check.noise(spec, values) if rule.check.noise else {} for _, values in probes]
+    results = {g: judge(g, [y[g] for y in yours], [r[g] for r in right], [f.get(g, 0.0) for f in floors])
+               for g in names}
     checked_forward = None
     if "y" in yours[0]:
         outputs = [reference_forward(values) for _, values in probes]  # batch norm's holds its statistics too
@@ -87,7 +88,7 @@ def run_check(spec, fn, convention: str = "plain", forward=None, seed: int = 0, 
     if explain:
         for g in (g for g in wrong if results[g].wrong):
             partner = rule.check.partners.get(g)
-            rebuilt = _rebuild(call, reference_backward, probes, yours, right, g, partner)
+            rebuilt = _rebuild(call, reference_backward, probes, yours, right, g, partner, floors)
             if rebuilt:
                 results[g] = replace(results[g], formulas=rebuilt)
     ok = all(r.ok for r in results.values()) and (checked_forward is None or checked_forward.ok)

@@ -51,7 +51,10 @@ def check(target, kind, convention, forward, seed, fmt, suite, output, input, **
             raise SymconvError(f"{given[0].replace('_', '-')}: got a value with --suite {suite}, expected no "
                                f"layer options (the suite brings its own configurations)")
     elif input is None:
-        raise SymconvError("input: got nothing, expected --input N,C,L, N,C,H,W or N,C,D,H,W (or --suite edge)")
+        from symconv.spec.options import INPUT_AXES
+
+        axes = INPUT_AXES.get(kind, "N,C,L, N,C,H,W or N,C,D,H,W")
+        raise SymconvError(f"input: got nothing, expected --input {axes} (or --suite edge)")
     if forward is not None and convention != "cs231n":
         raise SymconvError(f"forward: got {forward!r} with --convention {convention}, expected --forward only "
                            f"with --convention cs231n")

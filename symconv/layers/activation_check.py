@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symconv.errors import SymconvError
-from symconv.layers.checking import CheckRule, Mistake
+from symconv.layers.checking import CheckRule, Mistake, no_cs231n
 
 
 def _config(spec) -> dict:
@@ -22,11 +21,6 @@ def _config(spec) -> dict:
 
 def _keywords(spec) -> dict:
     return {"negative_slope": float(spec.negative_slope)} if spec.kind == "leaky_relu" else {}
-
-
-def _cs231n(spec):
-    raise SymconvError(f"convention: got 'cs231n' for {spec.kind}, expected conv2d, maxpool2d or avgpool2d "
-                       f"(the course's conv_param and pool_param conventions)")
 
 
 def _at_zero(spec):
@@ -59,7 +53,7 @@ CHECK = CheckRule(
     config=_config,
     keywords=_keywords,
     torch_keywords=_keywords,
-    cs231n=_cs231n,
+    cs231n=lambda spec: no_cs231n(spec.kind, "the course's conv_param and pool_param conventions"),
     mistakes=_mistakes,
     edge_cases=_edge_cases,
 )

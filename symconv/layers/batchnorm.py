@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from symconv.layers.batchnorm_check import CHECK
-from symconv.layers.rule import LayerRule, fresh_kinks, intermediate_names
+from symconv.layers.rule import CONSTANT, LayerRule, fresh_origins, intermediate_names
 from symconv.names import NORM_KINDS
 from symconv.symbolic.channels import ChannelGraph, ChannelStep
 
@@ -108,6 +108,17 @@ def _notes(spec, names):
     return [(plain, tex)]
 
 
+def _kinks(spec, x, origin):
+    """No kink. Each channel's outputs are one function of its inputs (w_c (x - mean_c) / s_c + b_c, the
+    statistics moving with every input), so copies of one value in one channel stay copies, labelled
+    by origin and channel; the rest, constant inputs included (they move with the statistics), are new."""
+    channels = spec.input[1]
+    channel = np.arange(channels).reshape((1, -1) + (1,) * (len(spec.input) - 2))
+    copies = origin * channels + channel
+    fresh = copies.max(initial=-1) + 1 + fresh_origins(spec.output_shape)
+    return None, np.where(origin == CONSTANT, fresh, copies)
+
+
 RULE = LayerRule(
     kinds=tuple(NORM_KINDS),
     forward=batchnorm_graph,
@@ -116,7 +127,7 @@ RULE = LayerRule(
     smooth=True,
     details=_details,
     chain=_chain,
-    kinks=fresh_kinks,
+    kinks=_kinks,
     check=CHECK,
     rational=False,
     curved=True,

@@ -17,6 +17,10 @@ with ``M`` values per channel, ``s = sqrt(var + eps)`` and ``g = dy w``:
 * ``batch-not-summed``: dw and db from one sample (the first or the last)
   where every sample and position is summed.
 
+dx can be a near cancellation of terms of size ``|g| / s`` (two values per
+channel and a small eps leave it of the order of eps), so its tolerance is
+taken relative to them (``noise``), not to dx alone.
+
 >>> from symconv.spec.norm import batchnorm_spec
 >>> [m.name for m in CHECK.mistakes(batchnorm_spec("batchnorm1d", (2, 3)))]
 ['statistics-held-constant', 'variance-path-missing', 'unbiased-variance', 'batch-not-summed']
@@ -79,20 +83,26 @@ def _one_sample(eps, n):
 
 
 def _mistakes(spec):
-    eps, (n, *_) = float(spec.eps), spec.input
-    count = spec.input[0] * int(np.prod(spec.input[2:], dtype=int))
+    eps, n = float(spec.eps), spec.input[0]
     found = (
         Mistake("statistics-held-constant", "the batch's mean and variance are functions of x too: dx = g/s "
                 "leaves out their paths (g = dy w, s = sqrt(var + eps))", (_held_constant(eps),)),
         Mistake("variance-path-missing", "dx keeps the mean's path but not the variance's: the compact form is "
                 "(g - mean(g) - xhat mean(g xhat)) / s", (_no_variance_path(eps),)),
+        # M > 1 always: the spec refuses a channel of one value, as PyTorch does in training.
+        Mistake("unbiased-variance", "the variance is divided by M - 1 (torch.var's default); batch norm "
+                "normalizes by the biased variance, divided by M", (_unbiased(eps),)),
     )
-    if count > 1:
-        found += (Mistake("unbiased-variance", "the variance is divided by M - 1 (torch.var's default); batch norm "
-                          "normalizes by the biased variance, divided by M", (_unbiased(eps),)),)
     variants = (_one_sample(eps, 0),) if n == 1 else (_one_sample(eps, 0), _one_sample(eps, -1))
     return found + (Mistake("batch-not-summed", "a parameter's gradient comes from one sample only: it must be "
                             "summed over the whole batch", variants),)
+
+
+def _noise(spec, values):
+    """dx is a difference of terms of size |g|/s, which can nearly cancel (two values per channel and a
+    small eps leave dx of the order of eps): round-off follows the terms."""
+    g, _, root, _ = _statistics(values, float(spec.eps))
+    return {"dx": float(np.max(np.abs(g) / root))}
 
 
 def _edge_cases(kind):
@@ -114,4 +124,5 @@ CHECK = CheckRule(
     mistakes=_mistakes,
     edge_cases=_edge_cases,
     per_sample=False,
+    noise=_noise,
 )

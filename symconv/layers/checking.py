@@ -21,7 +21,11 @@ A :class:`CheckRule` is the check's part of a :class:`~symconv.layers.rule.Layer
 * ``per_sample``: the layer treats each sample on its own, so the mistakes
   any such layer can make apply too (:mod:`symconv.check.mistakes`: a
   parameter's gradient from one sample, ``=`` for ``+=``). Batch norm's
-  samples meet in its statistics, so it models its own.
+  samples meet in its statistics, so it models its own;
+* ``noise(spec, values)``: for a gradient that is a small difference of
+  large terms, ``{gradient: scale}`` of those terms at one probe; round-off
+  follows them, so the tolerance is taken relative to them
+  (:func:`symconv.check.probes.wrong_mask`).
 
 A mistake never reads a formula from the symbolic engine: it runs the NumPy
 reference kernels on altered inputs or options (a flipped kernel, stride 1),
@@ -67,6 +71,7 @@ class CheckRule:
     edge_cases: Callable
     partners: dict = field(default_factory=dict)
     per_sample: bool = True
+    noise: Callable | None = None
 
 
 def no_cs231n(kind: str, why: str):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from symconv.errors import SymconvError
-from symconv.layers.checking import CheckRule, Mistake, crop, embed
+from symconv.layers.checking import CheckRule, Mistake, crop, embed, no_cs231n
 from symconv.spec.conv_transpose import conv_transpose_spec
 
 
@@ -48,11 +48,6 @@ def _config(spec) -> dict:
 def _keywords(spec) -> dict:
     """The user's ``fn(dy, x, w, b, **opts)`` and PyTorch's ``conv_transpose2d`` take the same names."""
     return _options(spec)
-
-
-def _cs231n(spec):
-    raise SymconvError(f"convention: got 'cs231n' for {spec.kind}, expected conv2d, maxpool2d or avgpool2d "
-                       f"(cs231n's assignments have no transposed convolution)")
 
 
 def _gradients(dy, x, w, **options):
@@ -208,7 +203,7 @@ CHECK = CheckRule(
     config=_config,
     keywords=_keywords,
     torch_keywords=_keywords,
-    cs231n=_cs231n,
+    cs231n=lambda spec: no_cs231n(spec.kind, "cs231n's assignments have no transposed convolution"),
     mistakes=_mistakes,
     edge_cases=_edge_cases,
     partners={"dx": "w", "dw": "x"},

@@ -15,7 +15,8 @@ read dy back in another order than the one flatten wrote it in:
 
 * ``column-major``: ``dy.reshape(x.shape, order="F")``;
 * ``channels-last``: as if x had been flattened as (N, ..., C), TensorFlow's
-  order, and the channel axis moved back to second place.
+  order, and the channel axis moved back to second place (for an (N, C, L)
+  input the same as column-major, so only this one is named there).
 
 >>> from symconv.spec.dense import flatten_spec
 >>> mistakes = {m.name: m for m in FLATTEN_CHECK.mistakes(flatten_spec((1, 2, 2)))}
@@ -78,10 +79,14 @@ def _channels_last(v):
 
 
 def _flatten_mistakes(spec):
+    last = ("dy is read as if x had been flattened channels-last (N, ..., C), TensorFlow's order; PyTorch's "
+            "flatten reads x row-major in (N, C, ...) order")
+    if len(spec.input) == 3:  # (N, C, L): the two orders are one
+        return (Mistake("channels-last", last + " (for an N,C,L input the same as putting dy back column-major, "
+                        "order='F')", (_channels_last,)),)
     return (Mistake("column-major", "dy is put back in x's shape column-major (order='F'); flatten writes x "
                     "row-major, so the gradient reads dy back the same way", (_column_major,)),
-            Mistake("channels-last", "dy is read as if x had been flattened channels-last (N, ..., C), TensorFlow's "
-                    "order; PyTorch's flatten reads x row-major in (N, C, ...) order", (_channels_last,)))
+            Mistake("channels-last", last, (_channels_last,)))
 
 
 _FLATTEN_SHAPES = [(1, 1), (2, 3), (1, 1, 1), (1, 2, 3), (2, 3, 1), (3, 1, 4), (1, 4, 4), (2, 2, 5), (1, 1, 1, 1),
@@ -100,7 +105,8 @@ LINEAR_CHECK = CheckRule(
     keywords=lambda spec: {},
     torch_keywords=lambda spec: {},
     cs231n=lambda spec: no_cs231n(spec.kind, "the course's affine layer keeps w as (IN, OUT), the transpose of "
-                                            "PyTorch's; check it with --convention plain"),
+                                            "PyTorch's: wrap it to take and return w as (OUT, IN) and use "
+                                            "--convention plain"),
     mistakes=_linear_mistakes,
     edge_cases=_linear_edge_cases,
     partners={"dx": "w", "dw": "x"},

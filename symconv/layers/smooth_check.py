@@ -55,7 +55,7 @@ CHECK = CheckRule(
     config=lambda spec: {"input": spec.input},
     keywords=lambda spec: {},
     torch_keywords=lambda spec: {},
-    cs231n=lambda spec: no_cs231n(spec.kind, "the course's conv_param and pool_param conventions"),
+    cs231n=lambda spec: no_cs231n(spec.kind, "symconv knows the course's convention for its conv and pool layers"),
     mistakes=_mistakes,
     edge_cases=lambda kind: [(f"input {'x'.join(map(str, s))}", {"input": s}) for s in SHAPES + _MORE_SHAPES],
 )

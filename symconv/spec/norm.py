@@ -93,6 +93,10 @@ def _fraction_text(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
+#: The smallest eps: float64 holds eps^(-3/2) down to about 1e-205.
+MIN_EPS = Fraction(1, 10**200)
+
+
 def batchnorm_spec(kind, input, eps=None) -> BatchNormSpec:
     """Validate a batch norm layer in training mode; ``eps`` a positive decimal or ``p/q`` (default 1e-5)."""
     if kind not in NORM_KINDS:
@@ -111,4 +115,7 @@ def batchnorm_spec(kind, input, eps=None) -> BatchNormSpec:
     if value <= 0:
         raise SymconvError(f"eps: got {shown(eps)!r}, expected a positive number such as 1e-5 (it keeps "
                            f"the square root away from 0 for a constant channel)")
+    if value < MIN_EPS:
+        raise SymconvError(f"eps: got {shown(eps)!r}, expected at least 1e-200 (a constant channel's gradient "
+                           f"divides by eps^(3/2), which float64 cannot hold below that)")
     return BatchNormSpec(kind, input, value)

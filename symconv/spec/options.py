@@ -52,7 +52,7 @@ ACCEPTS = {
 }
 
 #: How a kind's input is described when it cannot be read (by the spec otherwise).
-_INPUT_AXES = {"linear": "N,IN", "flatten": "N,C,...", "batchnorm1d": "N,C or N,C,L", "batchnorm2d": "N,C,H,W"}
+INPUT_AXES = {"linear": "N,IN", "flatten": "N,C,...", "batchnorm1d": "N,C or N,C,L", "batchnorm2d": "N,C,H,W"}
 
 
 def _ints(text, name, expected):
@@ -95,7 +95,7 @@ def build_spec(kind: str, input, /, **options):
             raise SymconvError(f"{shown}: got {as_given(value)}, expected no {shown} for {kind} (it takes: {takes})")
     ndim = (CONV_KINDS.get(kind) or CONV_TRANSPOSE_KINDS.get(kind) or POOL_KINDS.get(kind)
             or ADAPTIVE_KINDS.get(kind) or None)
-    axes = _INPUT_AXES.get(kind) or (f"N,C,{axis_names(ndim)}" if ndim else "N,C,L, N,C,H,W or N,C,D,H,W")
+    axes = INPUT_AXES.get(kind) or (f"N,C,{axis_names(ndim)}" if ndim else "N,C,L, N,C,H,W or N,C,D,H,W")
     if kind in CONV_TRANSPOSE_KINDS:
         axes = input_axes(ndim)
     shape = input if isinstance(input, tuple) else parse_ints(input, "input", axes)
