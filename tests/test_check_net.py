@@ -271,3 +271,11 @@ def test_a_missing_input_is_asked_for_in_the_kinds_own_shape(tmp_path):
     done = _symconv("check", "torch.nn.functional:linear", "linear", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == "Error: input: got nothing, expected --input N,IN (or --suite edge)"
+
+
+def test_a_blind_spot_is_only_suggested_a_change_that_shows_every_gradient_it_hides():
+    # At w 1x1 the layout mistake hides in dx and dw; a non-square w cannot show it in dx (dy w^T would not
+    # even have dx's shape), so the change offered is a larger square w.
+    report = check_backward(autograd(F.linear), "linear", input=(1, 1), weight=(1, 1))
+    spot = {s.name: s for s in report.blind_spots}["weight-layout"]
+    assert set(spot.gradients) == {"dx", "dw"} and spot.suggest == "try --input 1,2 --weight 2,2"

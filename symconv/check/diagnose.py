@@ -128,6 +128,10 @@ def _candidates(config: dict):
             lead = shape[:2] if name == "weight" else ()
             sizes = shape[len(lead):]
             singles.append({name: lead + tuple(k + 1 for k in sizes)})
+    if "weight" in config and len(config["weight"]) == 2 and len(config["input"]) == 2:  # linear: a larger square w
+        (n, size), out = config["input"], config["weight"][0]
+        grown = max(size, out) + 1
+        singles.append({"input": (n, grown), "weight": (grown, grown)})
     if "weight" in config:
         f, cg = config["weight"][:2]
         singles.append({"weight": (2 * f,) + tuple(config["weight"][1:])})
@@ -169,8 +173,11 @@ def suggest(spec, rule, mistake_name: str, gradients, seed: int) -> str:
         _, backward = rule.reference(changed, NAMES, 1)
         right = [backward(values) for _, values in probes]
         mistake = next(m for m in mistakes_of(changed, rule, sizes) if m.name == mistake_name)
-        hidden = invisible(Outcomes((mistake,), probes), mistake, right)
-        if not set(gradients) & set(hidden):
+        outcomes = Outcomes((mistake,), probes)
+        hidden = invisible(outcomes, mistake, right)
+        # Shown in every gradient it hides here, which needs it to give them there (linear's dx only for a square w).
+        made = {g for v in range(len(mistake.variants)) for given in outcomes.of(mistake, v) for g in given}
+        if set(gradients) <= made and not set(gradients) & set(hidden):
             return config_words(config, candidate)
     return ""
 
