@@ -35,24 +35,29 @@ def test_a_nan_is_its_windows_maximum_and_takes_the_gradient_as_in_pytorch(nd):
     assert tried > 100
 
 
-@pytest.mark.parametrize("nd", [1, 2])
-def test_a_nan_wins_an_adaptive_max_pools_window_as_in_pytorch(nd):
+def _adaptive_max_pool_agrees_with_pytorch(x, size, rng):
+    """Our adaptive max pool's forward and backward equal PyTorch's, bit for bit, at ``x``."""
     from symconv.reference import adaptive_max_pool_backward, adaptive_max_pool_forward
 
+    pool = (torch.nn.functional.adaptive_max_pool1d, torch.nn.functional.adaptive_max_pool2d)[len(size) - 1]
+    xt = torch.tensor(x, requires_grad=True)
+    y = pool(xt, size)
+    dy = rng.standard_normal(tuple(y.shape))
+    y.backward(torch.tensor(dy))
+    np.testing.assert_array_equal(adaptive_max_pool_forward(x, size), y.detach().numpy())
+    np.testing.assert_array_equal(adaptive_max_pool_backward(dy, x, size), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+def test_a_nan_wins_an_adaptive_max_pools_window_as_in_pytorch(nd):
     rng = np.random.default_rng(10 + nd)
-    pool = (torch.nn.functional.adaptive_max_pool1d, torch.nn.functional.adaptive_max_pool2d)[nd - 1]
     for _ in range(100):
         shape = (2, 2) + tuple(int(s) for s in rng.integers(2, 8, nd))
         size = tuple(int(rng.integers(1, s + 1)) for s in shape[2:])
         x = rng.integers(0, 3, shape).astype(float)
         x[rng.random(shape) < 0.2] = np.nan
         x[rng.random(shape) < 0.05] = -np.inf
-        xt = torch.tensor(x, requires_grad=True)
-        y = pool(xt, size)
-        dy = rng.standard_normal(tuple(y.shape))
-        y.backward(torch.tensor(dy))
-        np.testing.assert_array_equal(adaptive_max_pool_forward(x, size), y.detach().numpy())
-        np.testing.assert_array_equal(adaptive_max_pool_backward(dy, x, size), xt.grad.numpy())
+        _adaptive_max_pool_agrees_with_pytorch(x, size, rng)
 
 
 def test_finite_inputs_keep_the_first_maximum():
@@ -92,18 +97,10 @@ def test_a_check_counts_a_nan_gradient_as_wrong():
 def test_global_and_evenly_spaced_adaptive_max_pools_keep_pytorchs_ties_and_nans(shape, size):
     """The shortcuts for global pooling, for windows of one length at even steps and for many maps (every
     tap gathered at once, when no NaN is present) choose as PyTorch does: the first maximum, the last NaN."""
-    from symconv.reference import adaptive_max_pool_backward, adaptive_max_pool_forward
-
-    pool = (torch.nn.functional.adaptive_max_pool1d, torch.nn.functional.adaptive_max_pool2d)[len(size) - 1]
     rng = np.random.default_rng(len(shape) * 100 + shape[-1])
     for trial in range(30):
         x = rng.integers(0, 3, shape).astype(float)
         if trial % 2:
             x[rng.random(shape) < 0.1] = np.nan
             x[rng.random(shape) < 0.05] = -np.inf
-        xt = torch.tensor(x, requires_grad=True)
-        y = pool(xt, size)
-        dy = rng.standard_normal(tuple(y.shape))
-        y.backward(torch.tensor(dy))
-        np.testing.assert_array_equal(adaptive_max_pool_forward(x, size), y.detach().numpy())
-        np.testing.assert_array_equal(adaptive_max_pool_backward(dy, x, size), xt.grad.numpy())
+        _adaptive_max_pool_agrees_with_pytorch(x, size, rng)

@@ -19,21 +19,12 @@ chain rule is one pass over the forward's terms,
 (a ReLU's ramp; :mod:`symconv.symbolic.atoms`) contributes its derivative
 factor (the ramp's step) times its co-factor; a piecewise-constant one (a
 max pool's winner indicator) contributes nothing. Forwards given as SymPy
-expressions (anything else) go through :func:`differentiate`
-(:mod:`symconv.engine.structural`), with
-
-* ``"structural"``: the same co-factor rule on each product term, and
-  SymPy's ``diff`` for anything else (powers, functions);
-* ``"sympy"``: ``sympy.diff(y_i, a)`` for each element ``a`` of ``y_i``.
+expressions (anything else) go through :func:`differentiate`, the same
+co-factor rule one output at a time, or SymPy's ``diff`` (its methods and
+an example are in :mod:`symconv.engine.structural`, which alone loads SymPy).
 
 Tests show all of them equal to SymPy's ``diff``, entry by entry, on a grid
 of layers.
-
->>> from sympy import IndexedBase
->>> x, w = IndexedBase("x"), IndexedBase("w")
->>> forward = {(0,): w[0] * x[0] + w[1] * x[1], (1,): w[0] * x[1] + w[1] * x[2]}
->>> differentiate(forward, {"x": (3,)})["dx"][(1,)]
-dy[0]*w[1] + dy[1]*w[0]
 """
 
 from __future__ import annotations
@@ -42,8 +33,6 @@ import numpy as np
 
 from symconv.symbolic.tensors import gradient_name
 from symconv.symbolic.terms import NO_FACTOR, TermTable
-
-METHODS = ("structural", "sympy")
 
 
 def differentiate(forward, shapes, upstream: str = "dy", method: str = "structural"):

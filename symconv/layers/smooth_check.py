@@ -16,25 +16,22 @@ Their own mistakes, each computed from the definition in NumPy:
 
 from __future__ import annotations
 
-import numpy as np
-
 from symconv.layers.activation_check import SHAPES
 from symconv.layers.checking import CheckRule, Mistake, no_cs231n
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-#: Per kind: the derivative from the output, and the output from x.
+#: Per kind: the derivative from the output, the reference forward's name, and the words.
 _DERIVATIVES = {
-    "sigmoid": (lambda out: out * (1.0 - out), _sigmoid, "x (1 - x) for s (1 - s), s = sigmoid(x)"),
-    "tanh": (lambda out: 1.0 - out * out, np.tanh, "1 - x^2 for 1 - t^2, t = tanh(x)"),
+    "sigmoid": (lambda out: out * (1.0 - out), "sigmoid_forward", "x (1 - x) for s (1 - s), s = sigmoid(x)"),
+    "tanh": (lambda out: 1.0 - out * out, "tanh_forward", "1 - x^2 for 1 - t^2, t = tanh(x)"),
 }
 
 
 def _mistakes(spec):
-    derivative, forward, words = _DERIVATIVES[spec.kind]
+    from symconv import reference  # the kernels load when a check runs, not with the rules
+
+    derivative, name, words = _DERIVATIVES[spec.kind]
+    forward = getattr(reference, name)
     found = (
         Mistake("derivative-at-input", f"the derivative is taken at the input instead of the output: {words}",
                 (lambda v: {"dx": v["dy"] * derivative(v["x"])},)),
@@ -43,7 +40,7 @@ def _mistakes(spec):
     )
     if spec.kind == "tanh":
         found += (Mistake("square-missing", "the derivative is 1 - tanh(x), not 1 - tanh(x)^2",
-                          (lambda v: {"dx": v["dy"] * (1.0 - np.tanh(v["x"]))},)),)
+                          (lambda v: {"dx": v["dy"] * (1.0 - forward(v["x"]))},)),)
     return found
 
 

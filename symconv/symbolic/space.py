@@ -69,6 +69,12 @@ class ElementSpace:
         #: What printers compute once per space (SymPy's strings and order of every factor).
         self.cache = {}
 
+    def cached(self, key: str, build):
+        """``build(self)``, computed on the first call for ``key`` and kept in :attr:`cache`."""
+        if key not in self.cache:
+            self.cache[key] = build(self)
+        return self.cache[key]
+
     # -- ids ------------------------------------------------------------------
     def ids(self, name: str, *index_arrays) -> np.ndarray:
         """Ids of the elements ``name[index]`` given one integer array per axis."""

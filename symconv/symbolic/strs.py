@@ -23,10 +23,7 @@ from symconv.symbolic.space import NO_FACTOR
 
 def str_rank(space) -> np.ndarray:
     """Rank of every id in SymPy's order of factors: family factors first, then elements; constants last."""
-    cached = space.cache.get("str_rank")
-    if cached is None:
-        cached = space.cache["str_rank"] = _str_rank(space)
-    return cached
+    return space.cached("str_rank", _str_rank)
 
 
 def _str_rank(space) -> np.ndarray:
@@ -41,10 +38,7 @@ def _str_rank(space) -> np.ndarray:
 
 def factor_names(space) -> np.ndarray:
     """SymPy's ``str`` of every id (constants print as coefficients, so as ``""`` here)."""
-    cached = space.cache.get("factor_names")
-    if cached is None:
-        cached = space.cache["factor_names"] = _factor_names(space)
-    return cached
+    return space.cached("factor_names", _factor_names)
 
 
 def _factor_names(space) -> np.ndarray:
